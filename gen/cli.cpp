@@ -1,0 +1,53 @@
+#include "gen/cli.h"
+
+#include "vk/error.h"
+
+namespace sdvk::cli {
+
+std::string Args::take(const std::string& name, const std::string& fallback) {
+  for (size_t i = 0; i < args_.size(); i++) {
+    if (args_[i] == name) {
+      if (i + 1 >= args_.size()) throw Error(command_ + ": " + name + " needs a value");
+      std::string v = args_[i + 1];
+      args_.erase(args_.begin() + long(i), args_.begin() + long(i) + 2);
+      return v;
+    }
+    if (args_[i].rfind(name + "=", 0) == 0) {
+      std::string v = args_[i].substr(name.size() + 1);
+      args_.erase(args_.begin() + long(i));
+      return v;
+    }
+  }
+  return fallback;
+}
+
+bool Args::take_flag(const std::string& name) {
+  for (size_t i = 0; i < args_.size(); i++)
+    if (args_[i] == name) {
+      args_.erase(args_.begin() + long(i));
+      return true;
+    }
+  return false;
+}
+
+int Args::take_int(const std::string& name, int fallback, int min, int max) {
+  std::string v = take(name);
+  if (v.empty()) return fallback;
+  size_t used = 0;
+  long n = 0;
+  try {
+    n = std::stol(v, &used);
+  } catch (...) {
+    used = 0;
+  }
+  if (used != v.size() || n < min || n > max)
+    throw Error(command_ + ": " + name + " " + v + ": expected a whole number from " + std::to_string(min) + " to " +
+                std::to_string(max));
+  return int(n);
+}
+
+void Args::expect_empty() const {
+  if (!args_.empty()) throw Error(command_ + ": unknown argument '" + args_[0] + "' (see --help)");
+}
+
+}  // namespace sdvk::cli

@@ -1,0 +1,28 @@
+// Command-line plumbing shared by the subcommands: argument access with one-line errors.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace sdvk::cli {
+
+class Args {
+ public:
+  Args(std::string command, std::vector<std::string> args) : command_(std::move(command)), args_(std::move(args)) {}
+  // Removes and returns the value of --name (or `fallback` when absent); throws Error when the
+  // flag is given without a value.
+  std::string take(const std::string& name, const std::string& fallback = "");
+  bool take_flag(const std::string& name);  // removes --name, true if it was there
+  int take_int(const std::string& name, int fallback, int min, int max);
+  // Throws Error naming the first argument nobody took.
+  void expect_empty() const;
+  const std::vector<std::string>& rest() const { return args_; }
+
+ private:
+  std::string command_;
+  std::vector<std::string> args_;
+};
+
+int cmd_devices(Args& args);
+int cmd_bench(Args& args);
+
+}  // namespace sdvk::cli

@@ -1,0 +1,50 @@
+// sdvk: text-guided diffusion image generation on Vulkan compute.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "gen/cli.h"
+#include "vk/error.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: sdvk COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  devices              list Vulkan devices and their capabilities\n"
+    "  bench                time the core ops at Stable Diffusion 1.5 shapes against the C++ reference\n"
+    "\n"
+    "common options:\n"
+    "  --device N|NAME      Vulkan device by index or name substring (default: first discrete GPU,\n"
+    "                       else integrated, else CPU; or the SDVK_DEVICE environment variable)\n"
+    "environment: SDVK_VALIDATION=1 enables the Khronos validation layer; SDVK_NO_PIPELINE_CACHE=1\n"
+    "             skips the on-disk pipeline cache (~/.cache/sdvk, or SDVK_CACHE_DIR)\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (!std::strcmp(argv[1], "--version")) {
+    std::printf("sdvk %s\n", SDVK_VERSION);
+    return 0;
+  }
+  std::string command = argv[1];
+  sdvk::cli::Args args(command, std::vector<std::string>(argv + 2, argv + argc));
+  try {
+    if (command == "devices") return sdvk::cli::cmd_devices(args);
+    if (command == "bench") return sdvk::cli::cmd_bench(args);
+    std::fprintf(stderr, "error: unknown command '%s' (see sdvk --help)\n", command.c_str());
+    return 2;
+  } catch (const sdvk::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}

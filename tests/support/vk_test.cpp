@@ -1,0 +1,100 @@
+#include "tests/support/vk_test.h"
+
+#include <cmath>
+#include <iostream>
+#include <memory>
+#include <random>
+
+#include "vk/error.h"
+#include "vk/half.h"
+
+namespace sdvk::test {
+namespace {
+std::vector<std::string> g_messages;
+std::unique_ptr<Context> g_ctx;
+}  // namespace
+
+Context& ctx() {
+  if (!g_ctx) {
+    ContextOptions o;
+    o.validation = true;
+    o.on_validation_message = [](const std::string& m) {
+      g_messages.push_back(m);
+      std::cerr << "VALIDATION: " << m << "\n";
+    };
+    g_ctx = std::make_unique<Context>(o);
+  }
+  return *g_ctx;
+}
+
+const std::vector<std::string>& validation_messages() { return g_messages; }
+
+void VkTest::SetUp() {
+  ctx();
+  messages_before_ = g_messages.size();
+}
+
+void VkTest::TearDown() {
+  EXPECT_EQ(g_messages.size(), messages_before_) << "Vulkan validation reported messages (see stderr)";
+}
+
+std::vector<float> random_vector(size_t n, uint32_t seed, float lo, float hi) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+std::vector<float> round_to_half(std::vector<float> v) {
+  for (auto& x : v) x = sdvk::round_to_half(x);
+  return v;
+}
+
+double relative_error(const std::vector<float>& got, const std::vector<float>& ref) {
+  if (got.size() != ref.size()) return INFINITY;
+  double max_ref = 1e-30, max_diff = 0;
+  for (size_t i = 0; i < ref.size(); i++) {
+    if (!std::isfinite(got[i]) || !std::isfinite(ref[i])) return INFINITY;
+    max_ref = std::max(max_ref, double(std::fabs(ref[i])));
+    max_diff = std::max(max_diff, double(std::fabs(got[i] - ref[i])));
+  }
+  return max_diff / max_ref;
+}
+
+void expect_close(const std::vector<float>& got, const std::vector<float>& ref, double tol, const std::string& what) {
+  ASSERT_EQ(got.size(), ref.size()) << what << ": element counts differ";
+  double err = relative_error(got, ref);
+  if (err <= tol) return;
+  size_t worst = 0;
+  double worst_diff = -1;
+  for (size_t i = 0; i < ref.size(); i++) {
+    double d = std::isfinite(got[i]) ? std::fabs(got[i] - ref[i]) : INFINITY;
+    if (d > worst_diff) worst_diff = d, worst = i;
+  }
+  ADD_FAILURE() << what << ": relative error " << err << " > " << tol << " (worst at " << worst << ": got "
+                << got[worst] << ", want " << ref[worst] << ")";
+}
+
+}  // namespace sdvk::test
+
+// main for every test binary: a missing device fails loudly, and any validation message fails
+// the run even from a test that does not use the VkTest fixture.
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  bool listing = ::testing::GTEST_FLAG(list_tests);
+  if (!listing) {
+    try {
+      sdvk::test::ctx();
+    } catch (const sdvk::Error& e) {
+      std::cerr << "error: " << e.what() << "\n";
+      return 1;
+    }
+  }
+  int rc = RUN_ALL_TESTS();
+  if (!listing && !sdvk::test::validation_messages().empty()) {
+    std::cerr << sdvk::test::validation_messages().size() << " Vulkan validation message(s); failing\n";
+    rc = 1;
+  }
+  return rc;
+}

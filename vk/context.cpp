@@ -1,0 +1,339 @@
+#include "vk/context.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+
+#include "vk/error.h"
+#include "vk/kernel.h"
+#include "vk/memory.h"
+
+namespace sdvk {
+namespace {
+
+bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v && std::strcmp(v, "0") != 0;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+const char* vendor_name(uint32_t id) {
+  switch (id) {
+    case 0x10DE: return "NVIDIA";
+    case 0x1002: return "AMD";
+    case 0x8086: return "Intel";
+    case 0x13B5: return "ARM";
+    case 0x5143: return "Qualcomm";
+    case 0x106B: return "Apple";
+    case 0x10005: return "Mesa";
+    default: return "unknown";
+  }
+}
+
+bool has_layer(const char* name) {
+  uint32_t n = 0;
+  vkEnumerateInstanceLayerProperties(&n, nullptr);
+  std::vector<VkLayerProperties> layers(n);
+  vkEnumerateInstanceLayerProperties(&n, layers.data());
+  for (auto& l : layers)
+    if (std::strcmp(l.layerName, name) == 0) return true;
+  return false;
+}
+
+std::vector<std::string> device_extensions(VkPhysicalDevice pd) {
+  uint32_t n = 0;
+  vkEnumerateDeviceExtensionProperties(pd, nullptr, &n, nullptr);
+  std::vector<VkExtensionProperties> ext(n);
+  vkEnumerateDeviceExtensionProperties(pd, nullptr, &n, ext.data());
+  std::vector<std::string> names;
+  for (auto& e : ext) names.push_back(e.extensionName);
+  return names;
+}
+
+DeviceInfo read_device(VkPhysicalDevice pd, uint32_t index) {
+  DeviceInfo d;
+  d.index = index;
+  VkPhysicalDeviceSubgroupProperties subgroup{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+  VkPhysicalDeviceDriverProperties driver{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
+  subgroup.pNext = &driver;
+  VkPhysicalDeviceProperties2 props{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &subgroup};
+  vkGetPhysicalDeviceProperties2(pd, &props);
+  const auto& p = props.properties;
+  d.name = p.deviceName;
+  d.vendor_id = p.vendorID;
+  d.device_id = p.deviceID;
+  d.vendor = vendor_name(p.vendorID);
+  d.driver = std::string(driver.driverName) + " " + driver.driverInfo;
+  d.driver_version = p.driverVersion;
+  d.api_version = p.apiVersion;
+  switch (p.deviceType) {
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: d.device_class = DeviceClass::DiscreteGpu; break;
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: d.device_class = DeviceClass::IntegratedGpu; break;
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: d.device_class = DeviceClass::VirtualGpu; break;
+    case VK_PHYSICAL_DEVICE_TYPE_CPU: d.device_class = DeviceClass::Cpu; break;
+    default: d.device_class = DeviceClass::Other;
+  }
+  for (int i = 0; i < 3; i++) d.max_workgroup_count[i] = p.limits.maxComputeWorkGroupCount[i];
+  d.max_workgroup_invocations = p.limits.maxComputeWorkGroupInvocations;
+  d.max_shared_memory = p.limits.maxComputeSharedMemorySize;
+  d.max_storage_buffer_range = p.limits.maxStorageBufferRange;
+  d.min_storage_offset_alignment = uint32_t(p.limits.minStorageBufferOffsetAlignment);
+  d.timestamp_period_ns = p.limits.timestampPeriod;
+  std::memcpy(d.pipeline_cache_uuid, p.pipelineCacheUUID, VK_UUID_SIZE);
+  d.subgroup_size = subgroup.subgroupSize;
+  d.subgroup_arithmetic = (subgroup.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
+                          (subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT);
+
+  VkPhysicalDeviceVulkan11Features f11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
+  VkPhysicalDeviceShaderFloat16Int8Features f16i8{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES, &f11};
+  VkPhysicalDeviceFeatures2 features{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &f16i8};
+  vkGetPhysicalDeviceFeatures2(pd, &features);
+  d.fp16_storage = f11.storageBuffer16BitAccess;
+  d.fp16_arithmetic = f16i8.shaderFloat16;
+  d.int8_arithmetic = f16i8.shaderInt8;
+  for (auto& e : device_extensions(pd))
+    if (e == "VK_KHR_cooperative_matrix" || e == "VK_NV_cooperative_matrix") d.cooperative_matrix = true;
+
+  VkPhysicalDeviceMemoryProperties mem;
+  vkGetPhysicalDeviceMemoryProperties(pd, &mem);
+  for (uint32_t i = 0; i < mem.memoryHeapCount; i++)
+    if (mem.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)
+      d.device_local_bytes = std::max<uint64_t>(d.device_local_bytes, mem.memoryHeaps[i].size);
+
+  // A compute-capable queue family; prefer a compute-only one (async compute on GPUs).
+  uint32_t nq = 0;
+  vkGetPhysicalDeviceQueueFamilyProperties(pd, &nq, nullptr);
+  std::vector<VkQueueFamilyProperties> queues(nq);
+  vkGetPhysicalDeviceQueueFamilyProperties(pd, &nq, queues.data());
+  int best = -1;
+  for (uint32_t i = 0; i < nq; i++) {
+    if (!(queues[i].queueFlags & VK_QUEUE_COMPUTE_BIT)) continue;
+    if (best < 0 || !(queues[i].queueFlags & VK_QUEUE_GRAPHICS_BIT)) best = int(i);
+  }
+  if (best >= 0) {
+    d.queue_family = uint32_t(best);
+    d.timestamps = queues[best].timestampValidBits > 0 && p.limits.timestampPeriod > 0;
+  } else {
+    d.queue_family = UINT32_MAX;  // unusable: no compute queue
+  }
+  return d;
+}
+
+int class_rank(DeviceClass c) {
+  switch (c) {
+    case DeviceClass::DiscreteGpu: return 0;
+    case DeviceClass::IntegratedGpu: return 1;
+    case DeviceClass::VirtualGpu: return 2;
+    case DeviceClass::Cpu: return 3;
+    default: return 4;
+  }
+}
+
+}  // namespace
+
+const char* device_class_name(DeviceClass c) {
+  switch (c) {
+    case DeviceClass::DiscreteGpu: return "discrete GPU";
+    case DeviceClass::IntegratedGpu: return "integrated GPU";
+    case DeviceClass::VirtualGpu: return "virtual GPU";
+    case DeviceClass::Cpu: return "CPU";
+    default: return "other";
+  }
+}
+
+// ---------------------------------------------------------------------------------- Instance
+
+VKAPI_ATTR VkBool32 VKAPI_CALL Instance::debug_callback(
+    VkDebugUtilsMessageSeverityFlagBitsEXT, VkDebugUtilsMessageTypeFlagsEXT,
+    const VkDebugUtilsMessengerCallbackDataEXT* data, void* user) {
+  auto* self = static_cast<Instance*>(user);
+  std::string msg = data->pMessage ? data->pMessage : "(no message)";
+  if (self->on_message_)
+    self->on_message_(msg);
+  else
+    std::cerr << "vulkan validation: " << msg << "\n";
+  return VK_FALSE;
+}
+
+Instance::Instance(bool validation, std::function<void(const std::string&)> on_message)
+    : on_message_(std::move(on_message)) {
+  validation = validation || env_flag("SDVK_VALIDATION");
+  VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
+  app.pApplicationName = "sdvk";
+  app.pEngineName = "sdvk";
+  app.apiVersion = VK_API_VERSION_1_2;
+
+  std::vector<const char*> layers, extensions;
+  if (validation) {
+    if (!has_layer("VK_LAYER_KHRONOS_validation"))
+      throw Error("validation requested but VK_LAYER_KHRONOS_validation is not installed "
+                  "(Debian package vulkan-validationlayers)");
+    layers.push_back("VK_LAYER_KHRONOS_validation");
+    extensions.push_back(VK_EXT_DEBUG_UTILS_EXTENSION_NAME);
+  }
+  VkDebugUtilsMessengerCreateInfoEXT dbg{VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT};
+  dbg.messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
+                        VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
+  dbg.messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
+                    VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
+                    VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT;
+  dbg.pfnUserCallback = debug_callback;
+  dbg.pUserData = this;
+
+  VkInstanceCreateInfo ci{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
+  ci.pApplicationInfo = &app;
+  ci.enabledLayerCount = uint32_t(layers.size());
+  ci.ppEnabledLayerNames = layers.data();
+  ci.enabledExtensionCount = uint32_t(extensions.size());
+  ci.ppEnabledExtensionNames = extensions.data();
+  if (validation) ci.pNext = &dbg;
+  VkResult r = vkCreateInstance(&ci, nullptr, &instance_);
+  if (r == VK_ERROR_INCOMPATIBLE_DRIVER || r == VK_ERROR_INITIALIZATION_FAILED)
+    throw Error(std::string("no Vulkan driver found (") + vk_result_name(r) +
+                "): install a GPU driver, or mesa-vulkan-drivers for the CPU device");
+  vk_check(r, "vkCreateInstance");
+
+  if (validation) {
+    auto create = reinterpret_cast<PFN_vkCreateDebugUtilsMessengerEXT>(
+        vkGetInstanceProcAddr(instance_, "vkCreateDebugUtilsMessengerEXT"));
+    if (create) vk_check(create(instance_, &dbg, nullptr, &messenger_), "vkCreateDebugUtilsMessengerEXT");
+  }
+
+  uint32_t n = 0;
+  vkEnumeratePhysicalDevices(instance_, &n, nullptr);
+  physical_.resize(n);
+  vkEnumeratePhysicalDevices(instance_, &n, physical_.data());
+  for (uint32_t i = 0; i < n; i++) devices_.push_back(read_device(physical_[i], i));
+}
+
+Instance::~Instance() {
+  if (messenger_) {
+    auto destroy = reinterpret_cast<PFN_vkDestroyDebugUtilsMessengerEXT>(
+        vkGetInstanceProcAddr(instance_, "vkDestroyDebugUtilsMessengerEXT"));
+    if (destroy) destroy(instance_, messenger_, nullptr);
+  }
+  if (instance_) vkDestroyInstance(instance_, nullptr);
+}
+
+const DeviceInfo& Instance::choose(const std::string& selector_in) const {
+  std::string selector = selector_in;
+  if (selector.empty())
+    if (const char* env = std::getenv("SDVK_DEVICE")) selector = env;
+  std::vector<const DeviceInfo*> usable;
+  for (auto& d : devices_)
+    if (d.queue_family != UINT32_MAX && d.api_version >= VK_API_VERSION_1_1) usable.push_back(&d);
+  if (usable.empty())
+    throw Error("no usable Vulkan device found: install a GPU driver, or mesa-vulkan-drivers "
+                "for the CPU device (lavapipe)");
+  if (selector.empty()) {
+    return **std::min_element(usable.begin(), usable.end(), [](auto* a, auto* b) {
+      return class_rank(a->device_class) < class_rank(b->device_class);
+    });
+  }
+  bool numeric = std::all_of(selector.begin(), selector.end(), ::isdigit);
+  for (auto* d : usable) {
+    if (numeric ? d->index == uint32_t(std::stoul(selector))
+                : lower(d->name).find(lower(selector)) != std::string::npos)
+      return *d;
+  }
+  std::string names;
+  for (auto* d : usable) names += (names.empty() ? "" : ", ") + std::to_string(d->index) + ": " + d->name;
+  throw Error("--device " + selector + ": no such device (available: " + names + ")");
+}
+
+// ----------------------------------------------------------------------------------- Context
+
+Context::Context(const ContextOptions& options) {
+  instance_ = std::make_unique<Instance>(options.validation, options.on_validation_message);
+  info_ = instance_->choose(options.device);
+  physical_ = instance_->physical(info_.index);
+
+  float priority = 1.0f;
+  VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
+  qci.queueFamilyIndex = info_.queue_family;
+  qci.queueCount = 1;
+  qci.pQueuePriorities = &priority;
+
+  // Enable only what the engine uses and the device has.
+  VkPhysicalDeviceVulkan11Features f11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
+  f11.storageBuffer16BitAccess = info_.fp16_storage;
+  VkPhysicalDeviceVulkan12Features f12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES, &f11};
+  f12.shaderFloat16 = info_.fp16_arithmetic;
+  f12.shaderInt8 = info_.int8_arithmetic;
+  VkPhysicalDeviceFeatures2 features{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &f12};
+  VkPhysicalDeviceFeatures supported;
+  vkGetPhysicalDeviceFeatures(physical_, &supported);
+  features.features.shaderInt64 = supported.shaderInt64;
+
+  VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, &features};
+  dci.queueCreateInfoCount = 1;
+  dci.pQueueCreateInfos = &qci;
+  vk_check(vkCreateDevice(physical_, &dci, nullptr, &device_), "vkCreateDevice");
+  vkGetDeviceQueue(device_, info_.queue_family, 0, &queue_);
+
+  VkCommandPoolCreateInfo pci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+  pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
+  pci.queueFamilyIndex = info_.queue_family;
+  vk_check(vkCreateCommandPool(device_, &pci, nullptr, &command_pool_), "vkCreateCommandPool");
+
+  for (int i = 0; i < 3; i++) dispatch_limit_[i] = info_.max_workgroup_count[i];
+  KernelFamily family = options.kernels;
+  if (family == KernelFamily::Auto)
+    if (const char* k = std::getenv("SDVK_KERNELS")) {
+      if (lower(k) == "cpu") family = KernelFamily::Cpu;
+      else if (lower(k) == "gpu") family = KernelFamily::Gpu;
+      else if (*k) throw Error(std::string("SDVK_KERNELS=") + k + ": expected cpu or gpu");
+    }
+  set_kernel_family(family);
+  allocator_ = std::make_unique<Allocator>(*this);
+  kernels_ = std::make_unique<KernelCache>(*this, options.pipeline_cache && !env_flag("SDVK_NO_PIPELINE_CACHE"));
+}
+
+Context::~Context() {
+  if (device_) vkDeviceWaitIdle(device_);
+  kernels_.reset();
+  allocator_.reset();
+  if (command_pool_) vkDestroyCommandPool(device_, command_pool_, nullptr);
+  if (device_) vkDestroyDevice(device_, nullptr);
+}
+
+void Context::set_dispatch_limit(uint32_t limit) {
+  for (int i = 0; i < 3; i++) dispatch_limit_[i] = std::min(limit, info_.max_workgroup_count[i]);
+}
+
+void Context::set_kernel_family(KernelFamily f) {
+  cpu_kernels_ = f == KernelFamily::Cpu || (f == KernelFamily::Auto && info_.is_cpu());
+}
+
+void Context::run_now(const std::function<void(VkCommandBuffer)>& record) {
+  VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+  ai.commandPool = command_pool_;
+  ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+  ai.commandBufferCount = 1;
+  VkCommandBuffer cb;
+  vk_check(vkAllocateCommandBuffers(device_, &ai, &cb), "vkAllocateCommandBuffers");
+  VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+  bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+  vkBeginCommandBuffer(cb, &bi);
+  record(cb);
+  vk_check(vkEndCommandBuffer(cb), "vkEndCommandBuffer");
+  VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+  VkFence fence;
+  vk_check(vkCreateFence(device_, &fci, nullptr, &fence), "vkCreateFence");
+  VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+  si.commandBufferCount = 1;
+  si.pCommandBuffers = &cb;
+  VkResult r = vkQueueSubmit(queue_, 1, &si, fence);
+  if (r == VK_SUCCESS) r = vkWaitForFences(device_, 1, &fence, VK_TRUE, UINT64_MAX);
+  vkDestroyFence(device_, fence, nullptr);
+  vkFreeCommandBuffers(device_, command_pool_, 1, &cb);
+  vk_check(r, "queue submit");
+}
+
+}  // namespace sdvk

@@ -1,0 +1,132 @@
+// Context: the Vulkan instance, the chosen device and its capabilities, one compute queue,
+// the memory allocator and the pipeline cache. Created once per process; every Tensor, Kernel
+// and Sequence must be destroyed before it.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+#include <vulkan/vulkan.h>
+
+namespace sdvk {
+
+class Allocator;
+class KernelCache;
+
+enum class DeviceClass { DiscreteGpu, IntegratedGpu, VirtualGpu, Cpu, Other };
+
+// What the engine needs to know about a physical device, read once at start-up.
+struct DeviceInfo {
+  uint32_t index = 0;  // position in vkEnumeratePhysicalDevices
+  std::string name, vendor, driver;
+  DeviceClass device_class = DeviceClass::Other;
+  uint32_t vendor_id = 0, device_id = 0, driver_version = 0, api_version = 0;
+  uint64_t device_local_bytes = 0;  // largest device-local heap
+  bool fp16_storage = false;        // storageBuffer16BitAccess
+  bool fp16_arithmetic = false;     // shaderFloat16
+  bool int8_arithmetic = false;     // shaderInt8
+  bool cooperative_matrix = false;  // VK_KHR_cooperative_matrix (or the NV one)
+  uint32_t subgroup_size = 0;
+  bool subgroup_arithmetic = false;
+  bool timestamps = false;  // compute queue supports timestamp queries
+  float timestamp_period_ns = 1.0f;
+  uint32_t max_workgroup_count[3] = {0, 0, 0};
+  uint32_t max_workgroup_invocations = 0;
+  uint32_t max_shared_memory = 0;
+  uint64_t max_storage_buffer_range = 0;
+  uint32_t min_storage_offset_alignment = 16;
+  uint32_t queue_family = 0;
+  uint8_t pipeline_cache_uuid[VK_UUID_SIZE] = {};
+
+  bool is_cpu() const { return device_class == DeviceClass::Cpu; }
+};
+
+const char* device_class_name(DeviceClass c);
+
+// Which family of kernel variants the ops choose (see DESIGN: variants by device class).
+// Auto picks from the device type; tests force each family to check every variant.
+enum class KernelFamily { Auto, Cpu, Gpu };
+
+struct ContextOptions {
+  // "" = automatic (first discrete GPU, else integrated, else virtual, else CPU); a number
+  // picks by index; anything else picks the first device whose name contains it
+  // (case-insensitive). Empty falls back to the SDVK_DEVICE environment variable.
+  std::string device;
+  // Enable VK_LAYER_KHRONOS_validation and report every message to on_validation_message
+  // (or stderr). Also switched on by SDVK_VALIDATION=1.
+  bool validation = false;
+  std::function<void(const std::string&)> on_validation_message;
+  // Use the on-disk pipeline cache (off with SDVK_NO_PIPELINE_CACHE=1).
+  bool pipeline_cache = true;
+  // Kernel variants: Auto, or forced (also SDVK_KERNELS=cpu|gpu).
+  KernelFamily kernels = KernelFamily::Auto;
+};
+
+// Vulkan instance + the enumerated devices, without creating a logical device: `devices`.
+class Instance {
+ public:
+  explicit Instance(bool validation, std::function<void(const std::string&)> on_message = {});
+  ~Instance();
+  Instance(const Instance&) = delete;
+  Instance& operator=(const Instance&) = delete;
+
+  VkInstance handle() const { return instance_; }
+  const std::vector<DeviceInfo>& devices() const { return devices_; }
+  VkPhysicalDevice physical(uint32_t index) const { return physical_[index]; }
+  // The device `selector` names (see ContextOptions::device); throws Error when none matches.
+  const DeviceInfo& choose(const std::string& selector) const;
+
+ private:
+  VkInstance instance_ = VK_NULL_HANDLE;
+  VkDebugUtilsMessengerEXT messenger_ = VK_NULL_HANDLE;
+  std::function<void(const std::string&)> on_message_;
+  std::vector<VkPhysicalDevice> physical_;
+  std::vector<DeviceInfo> devices_;
+  static VKAPI_ATTR VkBool32 VKAPI_CALL debug_callback(VkDebugUtilsMessageSeverityFlagBitsEXT,
+                                                       VkDebugUtilsMessageTypeFlagsEXT,
+                                                       const VkDebugUtilsMessengerCallbackDataEXT*,
+                                                       void*);
+};
+
+class Context {
+ public:
+  explicit Context(const ContextOptions& options = {});
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  const DeviceInfo& info() const { return info_; }
+  VkDevice device() const { return device_; }
+  VkPhysicalDevice physical_device() const { return physical_; }
+  VkQueue queue() const { return queue_; }
+  VkCommandPool command_pool() const { return command_pool_; }
+  Allocator& allocator() { return *allocator_; }
+  KernelCache& kernels() { return *kernels_; }
+
+  // Largest group count per dispatch dimension that Sequence uses before splitting a dispatch;
+  // the device limit, lowered by tests to exercise splitting on small problems.
+  uint32_t dispatch_limit(int dim) const { return dispatch_limit_[dim]; }
+  void set_dispatch_limit(uint32_t limit);
+
+  // True when ops should pick their CPU-shaped variants (register-blocked, no shared memory).
+  bool cpu_kernels() const { return cpu_kernels_; }
+  void set_kernel_family(KernelFamily f);
+
+  // Runs `record` on a one-time command buffer, submits it and waits.
+  void run_now(const std::function<void(VkCommandBuffer)>& record);
+
+ private:
+  std::unique_ptr<Instance> instance_;
+  DeviceInfo info_;
+  VkPhysicalDevice physical_ = VK_NULL_HANDLE;
+  VkDevice device_ = VK_NULL_HANDLE;
+  VkQueue queue_ = VK_NULL_HANDLE;
+  VkCommandPool command_pool_ = VK_NULL_HANDLE;
+  std::unique_ptr<Allocator> allocator_;
+  std::unique_ptr<KernelCache> kernels_;
+  uint32_t dispatch_limit_[3] = {65535, 65535, 65535};
+  bool cpu_kernels_ = false;
+};
+
+}  // namespace sdvk

@@ -1,0 +1,196 @@
+#include "vk/sequence.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "vk/context.h"
+#include "vk/error.h"
+
+namespace sdvk {
+
+namespace {
+constexpr uint32_t kSetsPerPool = 256;
+constexpr uint32_t kBuffersPerSet = 8;  // average; a pool serves any mix up to its totals
+}  // namespace
+
+uint32_t groups_for(int64_t n, int64_t per_group) {
+  int64_t g = (n + per_group - 1) / per_group;
+  if (g > int64_t(UINT32_MAX)) throw Error("dispatch of " + std::to_string(n) + " items is too large");
+  return uint32_t(std::max<int64_t>(g, 0));
+}
+
+Sequence::Sequence(Context& ctx, bool profile) : ctx_(ctx), profile_(profile && ctx.info().timestamps) {
+  VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+  ai.commandPool = ctx.command_pool();
+  ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+  ai.commandBufferCount = 1;
+  vk_check(vkAllocateCommandBuffers(ctx.device(), &ai, &cb_), "vkAllocateCommandBuffers");
+  VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+  vk_check(vkBeginCommandBuffer(cb_, &bi), "vkBeginCommandBuffer");
+  VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+  vk_check(vkCreateFence(ctx.device(), &fci, nullptr, &fence_), "vkCreateFence");
+  if (profile_) write_timestamp(VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT);
+}
+
+Sequence::~Sequence() {
+  VkDevice dev = ctx_.device();
+  vkFreeCommandBuffers(dev, ctx_.command_pool(), 1, &cb_);
+  vkDestroyFence(dev, fence_, nullptr);
+  for (auto p : pools_) vkDestroyDescriptorPool(dev, p, nullptr);
+  for (auto q : query_pools_) vkDestroyQueryPool(dev, q, nullptr);
+}
+
+void Sequence::write_timestamp(VkPipelineStageFlagBits stage) {
+  if (queries_ % kQueriesPerPool == 0) {
+    VkQueryPoolCreateInfo qi{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
+    qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
+    qi.queryCount = kQueriesPerPool;
+    VkQueryPool pool;
+    vk_check(vkCreateQueryPool(ctx_.device(), &qi, nullptr, &pool), "vkCreateQueryPool");
+    query_pools_.push_back(pool);
+    vkCmdResetQueryPool(cb_, pool, 0, kQueriesPerPool);
+  }
+  vkCmdWriteTimestamp(cb_, stage, query_pools_.back(), queries_ % kQueriesPerPool);
+  queries_++;
+}
+
+VkDescriptorSet Sequence::allocate_set(VkDescriptorSetLayout layout) {
+  for (int attempt = 0; attempt < 2; attempt++) {
+    if (!pools_.empty()) {
+      VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+      ai.descriptorPool = pools_.back();
+      ai.descriptorSetCount = 1;
+      ai.pSetLayouts = &layout;
+      VkDescriptorSet set;
+      VkResult r = vkAllocateDescriptorSets(ctx_.device(), &ai, &set);
+      if (r == VK_SUCCESS) return set;
+      if (r != VK_ERROR_OUT_OF_POOL_MEMORY && r != VK_ERROR_FRAGMENTED_POOL)
+        vk_check(r, "vkAllocateDescriptorSets");
+    }
+    VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kSetsPerPool * kBuffersPerSet};
+    VkDescriptorPoolCreateInfo pci{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+    pci.maxSets = kSetsPerPool;
+    pci.poolSizeCount = 1;
+    pci.pPoolSizes = &size;
+    VkDescriptorPool pool;
+    vk_check(vkCreateDescriptorPool(ctx_.device(), &pci, nullptr, &pool), "vkCreateDescriptorPool");
+    pools_.push_back(pool);
+  }
+  throw Error("descriptor set allocation failed");
+}
+
+bool Sequence::overlaps(const std::vector<Range>& set, const Range& r) {
+  for (auto& s : set)
+    if (s.buffer == r.buffer && s.begin < r.end && r.begin < s.end) return true;
+  return false;
+}
+
+void Sequence::dispatch_raw(const Kernel& k, const std::vector<Arg>& args, const void* push, size_t push_bytes,
+                            Groups groups, const std::string& label) {
+  if (ended_) throw Error("Sequence: dispatch recorded after run()");
+  if (args.size() != k.bindings)
+    throw Error(label + ": kernel " + k.name + " takes " + std::to_string(k.bindings) + " buffers, got " +
+                std::to_string(args.size()));
+  if (groups[0] == 0 || groups[1] == 0 || groups[2] == 0) return;  // nothing to do
+
+  // Barrier when this dispatch reads what is being written, or writes what is being read or
+  // written, by dispatches since the last barrier.
+  std::vector<Range> reads, writes;
+  for (auto& a : args) {
+    Range r{a.tensor.buffer(), a.tensor.offset(), a.tensor.offset() + a.tensor.bytes()};
+    if (a.access != Access::Write) reads.push_back(r);
+    if (a.access != Access::Read) writes.push_back(r);
+  }
+  bool hazard = false;
+  for (auto& r : reads) hazard = hazard || overlaps(pending_writes_, r);
+  for (auto& w : writes) hazard = hazard || overlaps(pending_writes_, w) || overlaps(pending_reads_, w);
+  if (hazard) {
+    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
+    mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
+    vkCmdPipelineBarrier(cb_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb,
+                         0, nullptr, 0, nullptr);
+    pending_reads_.clear();
+    pending_writes_.clear();
+    barriers_++;
+  }
+  pending_reads_.insert(pending_reads_.end(), reads.begin(), reads.end());
+  pending_writes_.insert(pending_writes_.end(), writes.begin(), writes.end());
+
+  VkDescriptorSet set = allocate_set(k.set_layout);
+  std::vector<VkDescriptorBufferInfo> infos(args.size());
+  std::vector<VkWriteDescriptorSet> ws(args.size());
+  for (size_t i = 0; i < args.size(); i++) {
+    const Tensor& t = args[i].tensor;
+    infos[i] = {t.buffer(), t.offset(), std::max<uint64_t>(t.bytes(), 4)};
+    ws[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+    ws[i].dstSet = set;
+    ws[i].dstBinding = uint32_t(i);
+    ws[i].descriptorCount = 1;
+    ws[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+    ws[i].pBufferInfo = &infos[i];
+    keep_alive_.push_back(t);
+  }
+  vkUpdateDescriptorSets(ctx_.device(), uint32_t(ws.size()), ws.data(), 0, nullptr);
+
+  uint8_t constants[kPushConstantBytes] = {};
+  std::memcpy(constants, push, std::min<size_t>(push_bytes, kPushConstantBytes));
+  vkCmdBindPipeline(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline);
+  vkCmdBindDescriptorSets(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, k.layout, 0, 1, &set, 0, nullptr);
+  vkCmdPushConstants(cb_, k.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, kPushConstantBytes, constants);
+
+  // Split grids beyond the group-count limit into pieces with a base group offset.
+  uint32_t lim[3] = {ctx_.dispatch_limit(0), ctx_.dispatch_limit(1), ctx_.dispatch_limit(2)};
+  for (uint32_t z = 0; z < groups[2]; z += lim[2])
+    for (uint32_t y = 0; y < groups[1]; y += lim[1])
+      for (uint32_t x = 0; x < groups[0]; x += lim[0])
+        vkCmdDispatchBase(cb_, x, y, z, std::min(lim[0], groups[0] - x), std::min(lim[1], groups[1] - y),
+                          std::min(lim[2], groups[2] - z));
+
+  labels_.push_back(label);
+  kernel_names_.push_back(k.name);
+  if (profile_) write_timestamp(VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT);
+}
+
+void Sequence::run() {
+  if (!ended_) {
+    // Make the results visible to the host (downloads map or copy after the fence).
+    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
+    mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_TRANSFER_READ_BIT;
+    vkCmdPipelineBarrier(cb_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                         VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, nullptr, 0,
+                         nullptr);
+    vk_check(vkEndCommandBuffer(cb_), "vkEndCommandBuffer");
+    ended_ = true;
+    ms_.assign(labels_.size(), 0.0);
+  }
+  vk_check(vkResetFences(ctx_.device(), 1, &fence_), "vkResetFences");
+  VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+  si.commandBufferCount = 1;
+  si.pCommandBuffers = &cb_;
+  vk_check(vkQueueSubmit(ctx_.queue(), 1, &si, fence_), "vkQueueSubmit");
+  vk_check(vkWaitForFences(ctx_.device(), 1, &fence_, VK_TRUE, UINT64_MAX), "waiting for the GPU");
+  runs_++;
+  if (!profile_) return;
+  std::vector<uint64_t> stamps(queries_);
+  for (size_t p = 0; p < query_pools_.size(); p++) {
+    uint32_t first = uint32_t(p) * kQueriesPerPool;
+    uint32_t count = std::min(kQueriesPerPool, queries_ - first);
+    vk_check(vkGetQueryPoolResults(ctx_.device(), query_pools_[p], 0, count, count * 8, stamps.data() + first, 8,
+                                   VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT),
+             "vkGetQueryPoolResults");
+  }
+  double ns = ctx_.info().timestamp_period_ns;
+  for (size_t i = 0; i < labels_.size(); i++)
+    ms_[i] += double(stamps[i + 1] - stamps[i]) * ns * 1e-6;
+}
+
+std::vector<ProfileEntry> Sequence::profile() const {
+  std::vector<ProfileEntry> out;
+  for (size_t i = 0; i < labels_.size(); i++)
+    out.push_back({labels_[i], kernel_names_[i], i < ms_.size() ? ms_[i] : 0.0, runs_});
+  return out;
+}
+
+}  // namespace sdvk

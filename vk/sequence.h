@@ -1,0 +1,98 @@
+// Sequence: a recorded list of dispatches, submitted as one command buffer and replayable.
+// Each dispatch names the tensors it reads and writes; the Sequence inserts a barrier exactly
+// where a dispatch touches bytes an earlier unbarriered dispatch wrote (or writes bytes one
+// read), splits grids larger than the device's group-count limits, and can time every dispatch
+// with timestamp queries.
+//
+// Shader contract: index work with gl_GlobalInvocationID / gl_WorkGroupID (they include the
+// split's base group), never gl_NumWorkGroups, and bounds-check against sizes passed in.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+#include <vulkan/vulkan.h>
+
+#include "vk/kernel.h"
+#include "vk/tensor.h"
+
+namespace sdvk {
+
+class Context;
+
+enum class Access { Read, Write, ReadWrite };
+struct Arg {
+  Tensor tensor;
+  Access access;
+};
+inline Arg in(const Tensor& t) { return {t, Access::Read}; }
+inline Arg out(const Tensor& t) { return {t, Access::Write}; }
+inline Arg inout(const Tensor& t) { return {t, Access::ReadWrite}; }
+
+using Groups = std::array<uint32_t, 3>;
+
+// ceil(n / d) as a group count, with an Error when it does not fit 32 bits.
+uint32_t groups_for(int64_t n, int64_t per_group);
+
+struct ProfileEntry {
+  std::string label;   // what the op wrapper called it
+  std::string kernel;  // shader and spec constants
+  double ms = 0;       // summed over all runs since the last reset
+  uint32_t runs = 0;
+};
+
+class Sequence {
+ public:
+  explicit Sequence(Context& ctx, bool profile = false);
+  ~Sequence();
+  Sequence(const Sequence&) = delete;
+  Sequence& operator=(const Sequence&) = delete;
+
+  // Records one dispatch. `push` is copied into the push-constant range (at most 128 bytes).
+  template <class Push>
+  void dispatch(const Kernel& k, const std::vector<Arg>& args, const Push& push, Groups groups,
+                const std::string& label) {
+    static_assert(sizeof(Push) <= kPushConstantBytes, "push constants over 128 bytes");
+    dispatch_raw(k, args, &push, sizeof(Push), groups, label);
+  }
+  void dispatch_raw(const Kernel& k, const std::vector<Arg>& args, const void* push, size_t push_bytes,
+                    Groups groups, const std::string& label);
+
+  // Ends recording (first call only), submits and waits. Call again to replay.
+  void run();
+
+  Context& context() const { return ctx_; }
+  size_t dispatch_count() const { return labels_.size(); }
+  size_t barrier_count() const { return barriers_; }
+  bool profiling() const { return profile_; }
+  // Per-dispatch GPU times of all runs so far, in recording order.
+  std::vector<ProfileEntry> profile() const;
+
+ private:
+  struct Range {
+    VkBuffer buffer;
+    uint64_t begin, end;
+  };
+  static bool overlaps(const std::vector<Range>& set, const Range& r);
+  VkDescriptorSet allocate_set(VkDescriptorSetLayout layout);
+  void write_timestamp(VkPipelineStageFlagBits stage);
+
+  Context& ctx_;
+  bool profile_;
+  VkCommandBuffer cb_ = VK_NULL_HANDLE;
+  VkFence fence_ = VK_NULL_HANDLE;
+  bool ended_ = false;
+  std::vector<VkDescriptorPool> pools_;
+  std::vector<Tensor> keep_alive_;  // every tensor recorded, so its bytes outlive the recording
+  std::vector<Range> pending_writes_, pending_reads_;
+  size_t barriers_ = 0;
+  std::vector<std::string> labels_, kernel_names_;
+  // Timestamps: query 0 is the start, query i+1 follows dispatch i. Pools of kQueriesPerPool.
+  static constexpr uint32_t kQueriesPerPool = 1024;
+  std::vector<VkQueryPool> query_pools_;
+  uint32_t queries_ = 0;
+  std::vector<double> ms_;
+  uint32_t runs_ = 0;
+};
+
+}  // namespace sdvk

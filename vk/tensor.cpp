@@ -1,0 +1,122 @@
+#include "vk/tensor.h"
+
+#include <cstring>
+
+#include "vk/context.h"
+#include "vk/error.h"
+#include "vk/half.h"
+
+namespace sdvk {
+
+const char* dtype_name(DType t) { return t == DType::F32 ? "float32" : "float16"; }
+
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+std::string shape_str(const Shape& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); i++) out += (i ? "," : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+Tensor Tensor::empty(Context& ctx, const Shape& shape, DType dtype, const std::string& name) {
+  for (int64_t d : shape)
+    if (d < 0) throw Error(name + ": negative dimension in shape " + shape_str(shape));
+  Tensor t;
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  if (t.bytes() > ctx.info().max_storage_buffer_range)
+    throw Error(name + " " + shape_str(shape) + " " + dtype_name(dtype) + " needs " +
+                std::to_string(t.bytes()) + " bytes, more than this device can bind at once (" +
+                std::to_string(ctx.info().max_storage_buffer_range) + "); use a smaller size or tiling");
+  t.mem_ = ctx.allocator().allocate(t.bytes(), MemoryKind::Device, name + " " + shape_str(shape));
+  return t;
+}
+
+Tensor Tensor::from_floats(Context& ctx, const Shape& shape, DType dtype, const std::vector<float>& values,
+                           const std::string& name) {
+  Tensor t = empty(ctx, shape, dtype, name);
+  t.upload(ctx, values);
+  return t;
+}
+
+Tensor Tensor::reshape(const Shape& shape) const {
+  if (shape_numel(shape) != numel())
+    throw Error("reshape " + shape_str(shape_) + " to " + shape_str(shape) + ": element counts differ");
+  Tensor t = *this;
+  t.shape_ = shape;
+  return t;
+}
+
+Tensor Tensor::view(int64_t first, const Shape& shape, const Context& ctx) const {
+  uint64_t off = uint64_t(first) * dtype_bytes(dtype_);
+  if (first < 0 || first + shape_numel(shape) > numel())
+    throw Error("view of " + std::to_string(shape_numel(shape)) + " elements at " + std::to_string(first) +
+                " lies outside tensor " + shape_str(shape_));
+  if ((offset() + off) % ctx.info().min_storage_offset_alignment)
+    throw Error("view at element " + std::to_string(first) + " is not aligned to " +
+                std::to_string(ctx.info().min_storage_offset_alignment) + " bytes");
+  Tensor t = *this;
+  t.offset_ += off;
+  t.shape_ = shape;
+  return t;
+}
+
+void Tensor::upload_bytes(Context& ctx, const void* data, uint64_t n) const {
+  if (n != bytes()) throw Error("upload of " + std::to_string(n) + " bytes into a tensor of " + std::to_string(bytes()));
+  if (uint8_t* p = mem_->mapped()) {
+    std::memcpy(p + offset_, data, n);
+    return;
+  }
+  auto staging = ctx.allocator().allocate(n, MemoryKind::Staging, "upload staging");
+  std::memcpy(staging->mapped(), data, n);
+  ctx.run_now([&](VkCommandBuffer cb) {
+    VkBufferCopy region{staging->offset(), offset(), n};
+    vkCmdCopyBuffer(cb, staging->buffer(), buffer(), 1, &region);
+  });
+}
+
+void Tensor::download_bytes(Context& ctx, void* data, uint64_t n) const {
+  if (n != bytes()) throw Error("download of " + std::to_string(n) + " bytes from a tensor of " + std::to_string(bytes()));
+  if (const uint8_t* p = mem_->mapped()) {
+    std::memcpy(data, p + offset_, n);
+    return;
+  }
+  auto staging = ctx.allocator().allocate(n, MemoryKind::Staging, "download staging");
+  ctx.run_now([&](VkCommandBuffer cb) {
+    VkBufferCopy region{offset(), staging->offset(), n};
+    vkCmdCopyBuffer(cb, buffer(), staging->buffer(), 1, &region);
+    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    mb.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
+    mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
+    vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0,
+                         nullptr, 0, nullptr);
+  });
+  std::memcpy(data, staging->mapped(), n);
+}
+
+void Tensor::upload(Context& ctx, const std::vector<float>& values) const {
+  if (int64_t(values.size()) != numel())
+    throw Error("upload of " + std::to_string(values.size()) + " values into tensor " + shape_str(shape_));
+  if (dtype_ == DType::F32) return upload_bytes(ctx, values.data(), bytes());
+  std::vector<uint16_t> h(values.size());
+  for (size_t i = 0; i < h.size(); i++) h[i] = float_to_half(values[i]);
+  upload_bytes(ctx, h.data(), bytes());
+}
+
+std::vector<float> Tensor::download(Context& ctx) const {
+  std::vector<float> out(numel());
+  if (dtype_ == DType::F32) {
+    download_bytes(ctx, out.data(), bytes());
+    return out;
+  }
+  std::vector<uint16_t> h(out.size());
+  download_bytes(ctx, h.data(), bytes());
+  for (size_t i = 0; i < h.size(); i++) out[i] = half_to_float(h[i]);
+  return out;
+}
+
+}  // namespace sdvk

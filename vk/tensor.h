@@ -1,0 +1,63 @@
+// Tensor: a range of a device buffer with a shape and a storage type. Contiguous, row-major
+// (NCHW for images, [B,T,C] for sequences, as in the checkpoints). A view shares the bytes.
+#pragma once
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vk/memory.h"
+
+namespace sdvk {
+
+class Context;
+
+enum class DType { F32, F16 };
+inline uint64_t dtype_bytes(DType t) { return t == DType::F32 ? 4 : 2; }
+const char* dtype_name(DType t);
+
+using Shape = std::vector<int64_t>;
+int64_t shape_numel(const Shape& s);
+std::string shape_str(const Shape& s);  // "[2,4,64,64]"
+
+class Tensor {
+ public:
+  Tensor() = default;
+  // Uninitialised device tensor. `name` appears in out-of-memory messages.
+  static Tensor empty(Context& ctx, const Shape& shape, DType dtype, const std::string& name = "tensor");
+  // Device tensor holding `values` (converted to dtype; float16 rounds to nearest even).
+  static Tensor from_floats(Context& ctx, const Shape& shape, DType dtype, const std::vector<float>& values,
+                            const std::string& name = "tensor");
+
+  bool defined() const { return mem_ != nullptr; }
+  const Shape& shape() const { return shape_; }
+  int64_t dim(int i) const { return shape_[i < 0 ? shape_.size() + i : i]; }
+  int ndim() const { return int(shape_.size()); }
+  int64_t numel() const { return shape_numel(shape_); }
+  DType dtype() const { return dtype_; }
+  uint64_t bytes() const { return uint64_t(numel()) * dtype_bytes(dtype_); }
+
+  // Where the data lies: buffer, byte offset in it.
+  VkBuffer buffer() const { return mem_->buffer(); }
+  uint64_t offset() const { return mem_->offset() + offset_; }
+
+  // The same bytes with another shape of equal element count.
+  Tensor reshape(const Shape& shape) const;
+  // `numel(shape)` elements starting at element `first`; the byte offset must meet the
+  // device's storage-buffer alignment (throws Error otherwise).
+  Tensor view(int64_t first, const Shape& shape, const Context& ctx) const;
+
+  void upload(Context& ctx, const std::vector<float>& values) const;  // converts to dtype
+  std::vector<float> download(Context& ctx) const;                     // converts to float
+  void upload_bytes(Context& ctx, const void* data, uint64_t bytes) const;
+  void download_bytes(Context& ctx, void* data, uint64_t bytes) const;
+
+ private:
+  std::shared_ptr<Allocation> mem_;
+  uint64_t offset_ = 0;  // bytes from the allocation's start
+  Shape shape_;
+  DType dtype_ = DType::F32;
+};
+
+}  // namespace sdvk
