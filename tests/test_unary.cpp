@@ -18,6 +18,11 @@ using Unary = test::VkTest;
 
 class UnaryTest : public test::VkTest, public ::testing::WithParamInterface<UnaryCase> {};
 
+std::string case_name(const ::testing::TestParamInfo<UnaryCase>& p) {
+  const char* names[] = {"silu", "gelu", "quick_gelu"};
+  return std::string(names[int(p.param.f)]) + "_" + std::to_string(p.param.n);
+}
+
 void run_case(Activation f, int64_t n, DType dtype, double tol) {
   auto& c = test::ctx();
   auto x = test::random_vector(size_t(n), uint32_t(n) + uint32_t(f), -6.0f, 6.0f);
@@ -39,7 +44,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, UnaryTest,
                          ::testing::Values(UnaryCase{Activation::SiLU, 1}, UnaryCase{Activation::SiLU, 13},
                                            UnaryCase{Activation::GeluErf, 127},
                                            UnaryCase{Activation::GeluErf, 320 * 64 * 64},
-                                           UnaryCase{Activation::QuickGelu, 1000}));
+                                           UnaryCase{Activation::QuickGelu, 1000}),
+                         case_name);
 
 // tanh-GELU differs from erf-GELU by up to ~1e-3 relative: the float32 bound must catch it.
 TEST_F(Unary, GeluToleranceRejectsTanhApproximation) {
