@@ -105,17 +105,55 @@ TEST_F(Runtime, BarriersFollowTheData) {
   Sequence s(c);
   ops::unary(s, ops::Activation::SiLU, x, y);
   ops::unary(s, ops::Activation::SiLU, x2, y2);  // independent: no barrier
-  EXPECT_EQ(s.barrier_count(), 0u);
-  ops::unary(s, ops::Activation::SiLU, y, z);  // reads y: barrier
-  EXPECT_EQ(s.barrier_count(), 1u);
-  ops::unary(s, ops::Activation::SiLU, x, y2);  // writes y2 written before the barrier: no new one
-  EXPECT_EQ(s.barrier_count(), 1u);
-  ops::unary(s, ops::Activation::SiLU, z, x);  // reads z (written since) and overwrites x: barrier
-  EXPECT_EQ(s.barrier_count(), 2u);
+  ops::unary(s, ops::Activation::SiLU, y, z);    // reads y: barrier 1
+  ops::unary(s, ops::Activation::SiLU, x, y2);   // writes y2 written before barrier 1: none
+  ops::unary(s, ops::Activation::SiLU, z, x);    // reads z (written since): barrier 2
   s.run();
+  EXPECT_EQ(s.barrier_count(), 2u);
+  Sequence independent(c);
+  ops::unary(independent, ops::Activation::SiLU, x2, y2);
+  ops::unary(independent, ops::Activation::SiLU, x2, y);
+  independent.run();
+  EXPECT_EQ(independent.barrier_count(), 0u);
   auto want_z = ops::ref::unary(ops::Activation::SiLU, ops::ref::unary(ops::Activation::SiLU, v));
   test::expect_close(z.download(c), want_z, 1e-6, "z");
   test::expect_close(x.download(c), ops::ref::unary(ops::Activation::SiLU, want_z), 1e-6, "x");
+}
+
+// A chain through five temporaries needs only two slots: each dies once the next is made.
+TEST_F(Runtime, TemporariesShareBytesByLiveness) {
+  auto& c = test::ctx();
+  const int64_t n = 1000;
+  auto v = test::random_vector(n, 8, -2, 2);
+  Tensor x = Tensor::from_floats(c, {n}, DType::F32, v), y = Tensor::empty(c, {n}, DType::F32);
+  Sequence s(c);
+  Tensor prev = x;
+  std::vector<float> want = v;
+  for (int i = 0; i < 5; i++) {
+    Tensor t = s.temp({n}, DType::F32, "t" + std::to_string(i));
+    EXPECT_THROW(t.buffer(), Error);  // no memory before the sequence runs
+    ops::unary(s, ops::Activation::QuickGelu, prev, t);
+    want = ops::ref::unary(ops::Activation::QuickGelu, want);
+    prev = t;
+  }
+  Tensor kept = s.temp({n}, DType::F32, "kept");
+  ops::unary(s, ops::Activation::SiLU, prev, kept);
+  s.keep(kept);
+  ops::unary(s, ops::Activation::SiLU, kept, y);
+  s.run();
+  uint64_t slot = 4096;  // 4000 bytes rounded to 256
+  EXPECT_EQ(s.temp_bytes_unshared(), 6 * slot);
+  EXPECT_EQ(s.arena_bytes(), 2 * slot);
+  auto want_kept = ops::ref::unary(ops::Activation::SiLU, want);
+  test::expect_close(kept.download(c), want_kept, 1e-5, "kept temporary");
+  test::expect_close(y.download(c), ops::ref::unary(ops::Activation::SiLU, want_kept), 1e-5, "y");
+  s.run();  // replay over the same placement
+  test::expect_close(kept.download(c), want_kept, 1e-5, "kept temporary after replay");
+
+  Sequence other(c);
+  Tensor foreign = other.temp({n}, DType::F32, "foreign");
+  Sequence third(c);
+  EXPECT_THROW(ops::unary(third, ops::Activation::SiLU, x, foreign), Error);
 }
 
 // Record once, replay with new input values: the recording reads the buffers at run time.

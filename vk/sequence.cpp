@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 
 #include "vk/context.h"
 #include "vk/error.h"
@@ -25,11 +26,8 @@ Sequence::Sequence(Context& ctx, bool profile) : ctx_(ctx), profile_(profile && 
   ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
   ai.commandBufferCount = 1;
   vk_check(vkAllocateCommandBuffers(ctx.device(), &ai, &cb_), "vkAllocateCommandBuffers");
-  VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-  vk_check(vkBeginCommandBuffer(cb_, &bi), "vkBeginCommandBuffer");
   VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
   vk_check(vkCreateFence(ctx.device(), &fci, nullptr, &fence_), "vkCreateFence");
-  if (profile_) write_timestamp(VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT);
 }
 
 Sequence::~Sequence() {
@@ -85,18 +83,93 @@ bool Sequence::overlaps(const std::vector<Range>& set, const Range& r) {
   return false;
 }
 
+Tensor Sequence::temp(const Shape& shape, DType dtype, const std::string& name) {
+  if (recorded_) throw Error("Sequence: temporary " + name + " created after run()");
+  Tensor t = Tensor::planned(shape, dtype, name, this);
+  temps_.push_back(t.storage());
+  return t;
+}
+
+void Sequence::keep(const Tensor& t) {
+  if (t.storage() && !t.placed()) kept_.push_back(t.storage());
+}
+
 void Sequence::dispatch_raw(const Kernel& k, const std::vector<Arg>& args, const void* push, size_t push_bytes,
                             Groups groups, const std::string& label) {
-  if (ended_) throw Error("Sequence: dispatch recorded after run()");
+  if (recorded_) throw Error("Sequence: dispatch " + label + " recorded after run()");
   if (args.size() != k.bindings)
     throw Error(label + ": kernel " + k.name + " takes " + std::to_string(k.bindings) + " buffers, got " +
                 std::to_string(args.size()));
+  for (auto& a : args) {
+    if (!a.tensor.defined()) throw Error(label + ": undefined tensor argument");
+    const void* planner = a.tensor.storage()->planner;
+    if (!a.tensor.placed() && planner != this)
+      throw Error(label + ": tensor " + a.tensor.name() + " is a temporary of another sequence");
+  }
   if (groups[0] == 0 || groups[1] == 0 || groups[2] == 0) return;  // nothing to do
+  Record r{&k, args, {}, groups, label};
+  std::memcpy(r.push.data(), push, std::min<size_t>(push_bytes, kPushConstantBytes));
+  records_.push_back(std::move(r));
+}
 
+// Greedy placement by size: each temporary, largest first, goes to the lowest offset where
+// it overlaps no already placed temporary whose lifetime [first, last] intersects its own.
+void Sequence::place_temporaries() {
+  struct Life {
+    TensorStorage* storage;
+    size_t first = SIZE_MAX, last = 0;
+    uint64_t offset = 0, size = 0;
+  };
+  std::vector<Life> lives;
+  std::map<const TensorStorage*, size_t> index;
+  for (auto& t : temps_) {
+    index[t.get()] = lives.size();
+    lives.push_back({t.get(), SIZE_MAX, 0, 0, (t->bytes + 255) / 256 * 256});
+  }
+  for (size_t i = 0; i < records_.size(); i++)
+    for (auto& a : records_[i].args) {
+      auto it = index.find(a.tensor.storage().get());
+      if (it == index.end()) continue;
+      Life& l = lives[it->second];
+      l.first = std::min(l.first, i);
+      l.last = std::max(l.last, i);
+    }
+  for (auto& k : kept_)
+    if (auto it = index.find(k.get()); it != index.end()) lives[it->second].last = SIZE_MAX;
+
+  std::vector<Life*> order;
+  for (auto& l : lives)
+    if (l.first != SIZE_MAX) order.push_back(&l);  // unused temporaries take no memory
+  std::stable_sort(order.begin(), order.end(), [](Life* a, Life* b) { return a->size > b->size; });
+  std::vector<Life*> placed;
+  for (Life* l : order) {
+    std::vector<std::pair<uint64_t, uint64_t>> busy;  // byte ranges of live neighbours
+    for (Life* p : placed)
+      if (p->first <= l->last && l->first <= p->last) busy.push_back({p->offset, p->offset + p->size});
+    std::sort(busy.begin(), busy.end());
+    uint64_t offset = 0;
+    for (auto& [b, e] : busy) {
+      if (offset + l->size <= b) break;
+      offset = std::max(offset, e);
+    }
+    l->offset = offset;
+    arena_bytes_ = std::max(arena_bytes_, offset + l->size);
+    temp_bytes_ += l->size;
+    placed.push_back(l);
+  }
+  if (arena_bytes_ == 0) return;
+  arena_ = ctx_.allocator().allocate(arena_bytes_, MemoryKind::Device, "activation arena");
+  for (Life* l : placed) {
+    l->storage->alloc = arena_;
+    l->storage->offset = l->offset;
+  }
+}
+
+void Sequence::record(const Record& rec) {
   // Barrier when this dispatch reads what is being written, or writes what is being read or
   // written, by dispatches since the last barrier.
   std::vector<Range> reads, writes;
-  for (auto& a : args) {
+  for (auto& a : rec.args) {
     Range r{a.tensor.buffer(), a.tensor.offset(), a.tensor.offset() + a.tensor.bytes()};
     if (a.access != Access::Write) reads.push_back(r);
     if (a.access != Access::Read) writes.push_back(r);
@@ -117,11 +190,12 @@ void Sequence::dispatch_raw(const Kernel& k, const std::vector<Arg>& args, const
   pending_reads_.insert(pending_reads_.end(), reads.begin(), reads.end());
   pending_writes_.insert(pending_writes_.end(), writes.begin(), writes.end());
 
+  const Kernel& k = *rec.kernel;
   VkDescriptorSet set = allocate_set(k.set_layout);
-  std::vector<VkDescriptorBufferInfo> infos(args.size());
-  std::vector<VkWriteDescriptorSet> ws(args.size());
-  for (size_t i = 0; i < args.size(); i++) {
-    const Tensor& t = args[i].tensor;
+  std::vector<VkDescriptorBufferInfo> infos(rec.args.size());
+  std::vector<VkWriteDescriptorSet> ws(rec.args.size());
+  for (size_t i = 0; i < rec.args.size(); i++) {
+    const Tensor& t = rec.args[i].tensor;
     infos[i] = {t.buffer(), t.offset(), std::max<uint64_t>(t.bytes(), 4)};
     ws[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
     ws[i].dstSet = set;
@@ -129,42 +203,42 @@ void Sequence::dispatch_raw(const Kernel& k, const std::vector<Arg>& args, const
     ws[i].descriptorCount = 1;
     ws[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
     ws[i].pBufferInfo = &infos[i];
-    keep_alive_.push_back(t);
   }
   vkUpdateDescriptorSets(ctx_.device(), uint32_t(ws.size()), ws.data(), 0, nullptr);
-
-  uint8_t constants[kPushConstantBytes] = {};
-  std::memcpy(constants, push, std::min<size_t>(push_bytes, kPushConstantBytes));
   vkCmdBindPipeline(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline);
   vkCmdBindDescriptorSets(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, k.layout, 0, 1, &set, 0, nullptr);
-  vkCmdPushConstants(cb_, k.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, kPushConstantBytes, constants);
+  vkCmdPushConstants(cb_, k.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, kPushConstantBytes, rec.push.data());
 
   // Split grids beyond the group-count limit into pieces with a base group offset.
+  const Groups& g = rec.groups;
   uint32_t lim[3] = {ctx_.dispatch_limit(0), ctx_.dispatch_limit(1), ctx_.dispatch_limit(2)};
-  for (uint32_t z = 0; z < groups[2]; z += lim[2])
-    for (uint32_t y = 0; y < groups[1]; y += lim[1])
-      for (uint32_t x = 0; x < groups[0]; x += lim[0])
-        vkCmdDispatchBase(cb_, x, y, z, std::min(lim[0], groups[0] - x), std::min(lim[1], groups[1] - y),
-                          std::min(lim[2], groups[2] - z));
-
-  labels_.push_back(label);
-  kernel_names_.push_back(k.name);
+  for (uint32_t z = 0; z < g[2]; z += lim[2])
+    for (uint32_t y = 0; y < g[1]; y += lim[1])
+      for (uint32_t x = 0; x < g[0]; x += lim[0])
+        vkCmdDispatchBase(cb_, x, y, z, std::min(lim[0], g[0] - x), std::min(lim[1], g[1] - y),
+                          std::min(lim[2], g[2] - z));
   if (profile_) write_timestamp(VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT);
 }
 
+void Sequence::record_commands() {
+  place_temporaries();
+  VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+  vk_check(vkBeginCommandBuffer(cb_, &bi), "vkBeginCommandBuffer");
+  if (profile_) write_timestamp(VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT);
+  for (auto& r : records_) record(r);
+  // Make the results visible to the host (downloads map or copy after the fence).
+  VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+  mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
+  mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_TRANSFER_READ_BIT;
+  vkCmdPipelineBarrier(cb_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                       VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+  vk_check(vkEndCommandBuffer(cb_), "vkEndCommandBuffer");
+  recorded_ = true;
+  ms_.assign(records_.size(), 0.0);
+}
+
 void Sequence::run() {
-  if (!ended_) {
-    // Make the results visible to the host (downloads map or copy after the fence).
-    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
-    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
-    mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_TRANSFER_READ_BIT;
-    vkCmdPipelineBarrier(cb_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
-                         VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, nullptr, 0,
-                         nullptr);
-    vk_check(vkEndCommandBuffer(cb_), "vkEndCommandBuffer");
-    ended_ = true;
-    ms_.assign(labels_.size(), 0.0);
-  }
+  if (!recorded_) record_commands();
   vk_check(vkResetFences(ctx_.device(), 1, &fence_), "vkResetFences");
   VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
   si.commandBufferCount = 1;
@@ -182,14 +256,13 @@ void Sequence::run() {
              "vkGetQueryPoolResults");
   }
   double ns = ctx_.info().timestamp_period_ns;
-  for (size_t i = 0; i < labels_.size(); i++)
-    ms_[i] += double(stamps[i + 1] - stamps[i]) * ns * 1e-6;
+  for (size_t i = 0; i < records_.size(); i++) ms_[i] += double(stamps[i + 1] - stamps[i]) * ns * 1e-6;
 }
 
 std::vector<ProfileEntry> Sequence::profile() const {
   std::vector<ProfileEntry> out;
-  for (size_t i = 0; i < labels_.size(); i++)
-    out.push_back({labels_[i], kernel_names_[i], i < ms_.size() ? ms_[i] : 0.0, runs_});
+  for (size_t i = 0; i < records_.size(); i++)
+    out.push_back({records_[i].label, records_[i].kernel->name, i < ms_.size() ? ms_[i] : 0.0, runs_});
   return out;
 }
 

@@ -1,8 +1,11 @@
-// Sequence: a recorded list of dispatches, submitted as one command buffer and replayable.
-// Each dispatch names the tensors it reads and writes; the Sequence inserts a barrier exactly
-// where a dispatch touches bytes an earlier unbarriered dispatch wrote (or writes bytes one
-// read), splits grids larger than the device's group-count limits, and can time every dispatch
-// with timestamp queries.
+// Sequence: a list of dispatches, recorded into one command buffer when first run and
+// replayable. Each dispatch names the tensors it reads and writes; from that the Sequence
+//  - places its planned temporaries (temp()) in one arena by liveness: temporaries never alive
+//    at the same time share bytes, so the arena is the peak of live bytes, not their sum;
+//  - inserts a barrier exactly where a dispatch touches bytes an earlier unbarriered dispatch
+//    wrote (or writes bytes one read), which also orders the reuse of arena bytes;
+//  - splits grids larger than the device's group-count limits;
+//  - can time every dispatch with timestamp queries.
 //
 // Shader contract: index work with gl_GlobalInvocationID / gl_WorkGroupID (they include the
 // split's base group), never gl_NumWorkGroups, and bounds-check against sizes passed in.
@@ -48,6 +51,12 @@ class Sequence {
   Sequence(const Sequence&) = delete;
   Sequence& operator=(const Sequence&) = delete;
 
+  // A temporary whose bytes the sequence places when first run. It lives from the first to the
+  // last dispatch that uses it; keep() extends that to the end, so it can be downloaded after
+  // run(). Other temporaries' bytes are only meaningful inside the sequence.
+  Tensor temp(const Shape& shape, DType dtype, const std::string& name);
+  void keep(const Tensor& t);
+
   // Records one dispatch. `push` is copied into the push-constant range (at most 128 bytes).
   template <class Push>
   void dispatch(const Kernel& k, const std::vector<Arg>& args, const Push& push, Groups groups,
@@ -58,22 +67,35 @@ class Sequence {
   void dispatch_raw(const Kernel& k, const std::vector<Arg>& args, const void* push, size_t push_bytes,
                     Groups groups, const std::string& label);
 
-  // Ends recording (first call only), submits and waits. Call again to replay.
+  // First call: places temporaries, records the command buffer. Then submits and waits.
+  // Call again to replay with the inputs' current bytes.
   void run();
 
   Context& context() const { return ctx_; }
-  size_t dispatch_count() const { return labels_.size(); }
-  size_t barrier_count() const { return barriers_; }
+  size_t dispatch_count() const { return records_.size(); }
+  size_t barrier_count() const { return barriers_; }  // known after the first run()
+  uint64_t arena_bytes() const { return arena_bytes_; }           // planned peak of temporaries
+  uint64_t temp_bytes_unshared() const { return temp_bytes_; }    // what they would take unshared
   bool profiling() const { return profile_; }
   // Per-dispatch GPU times of all runs so far, in recording order.
   std::vector<ProfileEntry> profile() const;
 
  private:
+  struct Record {
+    const Kernel* kernel;
+    std::vector<Arg> args;  // also keeps every tensor's bytes alive as long as the sequence
+    std::array<uint8_t, kPushConstantBytes> push;
+    Groups groups;
+    std::string label;
+  };
   struct Range {
     VkBuffer buffer;
     uint64_t begin, end;
   };
   static bool overlaps(const std::vector<Range>& set, const Range& r);
+  void place_temporaries();
+  void record_commands();
+  void record(const Record& r);
   VkDescriptorSet allocate_set(VkDescriptorSetLayout layout);
   void write_timestamp(VkPipelineStageFlagBits stage);
 
@@ -81,12 +103,14 @@ class Sequence {
   bool profile_;
   VkCommandBuffer cb_ = VK_NULL_HANDLE;
   VkFence fence_ = VK_NULL_HANDLE;
-  bool ended_ = false;
+  bool recorded_ = false;
+  std::vector<Record> records_;
+  std::vector<std::shared_ptr<TensorStorage>> temps_, kept_;
+  std::shared_ptr<Allocation> arena_;
+  uint64_t arena_bytes_ = 0, temp_bytes_ = 0;
   std::vector<VkDescriptorPool> pools_;
-  std::vector<Tensor> keep_alive_;  // every tensor recorded, so its bytes outlive the recording
   std::vector<Range> pending_writes_, pending_reads_;
   size_t barriers_ = 0;
-  std::vector<std::string> labels_, kernel_names_;
   // Timestamps: query 0 is the start, query i+1 follows dispatch i. Pools of kQueriesPerPool.
   static constexpr uint32_t kQueriesPerPool = 1024;
   std::vector<VkQueryPool> query_pools_;

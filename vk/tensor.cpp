@@ -32,8 +32,45 @@ Tensor Tensor::empty(Context& ctx, const Shape& shape, DType dtype, const std::s
     throw Error(name + " " + shape_str(shape) + " " + dtype_name(dtype) + " needs " +
                 std::to_string(t.bytes()) + " bytes, more than this device can bind at once (" +
                 std::to_string(ctx.info().max_storage_buffer_range) + "); use a smaller size or tiling");
-  t.mem_ = ctx.allocator().allocate(t.bytes(), MemoryKind::Device, name + " " + shape_str(shape));
+  t.storage_ = std::make_shared<TensorStorage>();
+  t.storage_->alloc = ctx.allocator().allocate(t.bytes(), MemoryKind::Device, name + " " + shape_str(shape));
+  t.storage_->bytes = t.bytes();
+  t.storage_->name = name;
   return t;
+}
+
+Tensor Tensor::planned(const Shape& shape, DType dtype, const std::string& name, const void* planner) {
+  for (int64_t d : shape)
+    if (d < 0) throw Error(name + ": negative dimension in shape " + shape_str(shape));
+  Tensor t;
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  t.storage_ = std::make_shared<TensorStorage>();
+  t.storage_->bytes = t.bytes();
+  t.storage_->name = name;
+  t.storage_->planner = planner;
+  return t;
+}
+
+const std::string& Tensor::name() const {
+  static const std::string none = "(undefined tensor)";
+  return storage_ ? storage_->name : none;
+}
+
+void Tensor::require_placed() const {
+  if (!storage_) throw Error("use of an undefined tensor");
+  if (!storage_->alloc)
+    throw Error("tensor " + storage_->name + " is a planned temporary: it has no memory until its sequence runs");
+}
+
+VkBuffer Tensor::buffer() const {
+  require_placed();
+  return storage_->alloc->buffer();
+}
+
+uint64_t Tensor::offset() const {
+  require_placed();
+  return storage_->alloc->offset() + storage_->offset + offset_;
 }
 
 Tensor Tensor::from_floats(Context& ctx, const Shape& shape, DType dtype, const std::vector<float>& values,
@@ -56,7 +93,9 @@ Tensor Tensor::view(int64_t first, const Shape& shape, const Context& ctx) const
   if (first < 0 || first + shape_numel(shape) > numel())
     throw Error("view of " + std::to_string(shape_numel(shape)) + " elements at " + std::to_string(first) +
                 " lies outside tensor " + shape_str(shape_));
-  if ((offset() + off) % ctx.info().min_storage_offset_alignment)
+  // Storages start 256-byte aligned (allocations and arena slots), so the view's alignment
+  // follows from its offset in the storage.
+  if ((offset_ + off) % ctx.info().min_storage_offset_alignment)
     throw Error("view at element " + std::to_string(first) + " is not aligned to " +
                 std::to_string(ctx.info().min_storage_offset_alignment) + " bytes");
   Tensor t = *this;
@@ -67,8 +106,9 @@ Tensor Tensor::view(int64_t first, const Shape& shape, const Context& ctx) const
 
 void Tensor::upload_bytes(Context& ctx, const void* data, uint64_t n) const {
   if (n != bytes()) throw Error("upload of " + std::to_string(n) + " bytes into a tensor of " + std::to_string(bytes()));
-  if (uint8_t* p = mem_->mapped()) {
-    std::memcpy(p + offset_, data, n);
+  require_placed();
+  if (uint8_t* p = storage_->alloc->mapped()) {
+    std::memcpy(p + storage_->offset + offset_, data, n);
     return;
   }
   auto staging = ctx.allocator().allocate(n, MemoryKind::Staging, "upload staging");
@@ -81,8 +121,9 @@ void Tensor::upload_bytes(Context& ctx, const void* data, uint64_t n) const {
 
 void Tensor::download_bytes(Context& ctx, void* data, uint64_t n) const {
   if (n != bytes()) throw Error("download of " + std::to_string(n) + " bytes from a tensor of " + std::to_string(bytes()));
-  if (const uint8_t* p = mem_->mapped()) {
-    std::memcpy(data, p + offset_, n);
+  require_placed();
+  if (const uint8_t* p = storage_->alloc->mapped()) {
+    std::memcpy(data, p + storage_->offset + offset_, n);
     return;
   }
   auto staging = ctx.allocator().allocate(n, MemoryKind::Staging, "download staging");

@@ -21,6 +21,16 @@ using Shape = std::vector<int64_t>;
 int64_t shape_numel(const Shape& s);
 std::string shape_str(const Shape& s);  // "[2,4,64,64]"
 
+// The bytes behind a tensor and its views: an allocation of its own, or a slot in a Sequence's
+// arena that the sequence places by liveness when it is first run (a "planned temporary").
+struct TensorStorage {
+  std::shared_ptr<Allocation> alloc;  // null for a planned temporary not yet placed
+  uint64_t offset = 0;                // bytes from the allocation's start
+  uint64_t bytes = 0;
+  std::string name;
+  const void* planner = nullptr;  // the Sequence that places it (planned temporaries only)
+};
+
 class Tensor {
  public:
   Tensor() = default;
@@ -30,7 +40,13 @@ class Tensor {
   static Tensor from_floats(Context& ctx, const Shape& shape, DType dtype, const std::vector<float>& values,
                             const std::string& name = "tensor");
 
-  bool defined() const { return mem_ != nullptr; }
+  // A tensor whose bytes a Sequence will place (see Sequence::temp).
+  static Tensor planned(const Shape& shape, DType dtype, const std::string& name, const void* planner);
+
+  bool defined() const { return storage_ != nullptr; }
+  bool placed() const { return storage_ && storage_->alloc; }
+  const std::shared_ptr<TensorStorage>& storage() const { return storage_; }
+  const std::string& name() const;
   const Shape& shape() const { return shape_; }
   int64_t dim(int i) const { return shape_[i < 0 ? shape_.size() + i : i]; }
   int ndim() const { return int(shape_.size()); }
@@ -38,9 +54,11 @@ class Tensor {
   DType dtype() const { return dtype_; }
   uint64_t bytes() const { return uint64_t(numel()) * dtype_bytes(dtype_); }
 
-  // Where the data lies: buffer, byte offset in it.
-  VkBuffer buffer() const { return mem_->buffer(); }
-  uint64_t offset() const { return mem_->offset() + offset_; }
+  // Where the data lies: buffer, byte offset in it. Throws Error for a planned temporary
+  // before its sequence has run.
+  VkBuffer buffer() const;
+  uint64_t offset() const;
+  uint64_t offset_in_storage() const { return offset_; }
 
   // The same bytes with another shape of equal element count.
   Tensor reshape(const Shape& shape) const;
@@ -54,8 +72,9 @@ class Tensor {
   void download_bytes(Context& ctx, void* data, uint64_t bytes) const;
 
  private:
-  std::shared_ptr<Allocation> mem_;
-  uint64_t offset_ = 0;  // bytes from the allocation's start
+  void require_placed() const;
+  std::shared_ptr<TensorStorage> storage_;
+  uint64_t offset_ = 0;  // bytes from the storage's start (views)
   Shape shape_;
   DType dtype_ = DType::F32;
 };
