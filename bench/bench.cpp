@@ -1,7 +1,93 @@
-// `sdvk bench`: placeholder until the op library lands (see README).
+// `sdvk bench`: time each case on the device (median of --runs replays) and its C++ reference.
+#include "bench/bench.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
 #include "gen/cli.h"
 #include "vk/error.h"
 
 namespace sdvk::cli {
-int cmd_bench(Args& args) { throw Error("bench: not implemented yet"); }
+namespace {
+
+const char* kBenchUsage =
+    "usage: sdvk bench [--device D] [--precision fp32|fp16|both] [--runs N] [--only TEXT]\n"
+    "                  [--kernels auto|cpu|gpu] [--no-reference]\n"
+    "Times the core ops at Stable Diffusion 1.5 shapes on the device (median of N replays of\n"
+    "one recording, default 3) and the plain C++ reference once on the same shapes, printing\n"
+    "ms, GFLOP/s (or GB/s for memory-bound ops) and the device/reference speed ratio.\n";
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string rate(const bench::Case& c, uint64_t element_bytes, double seconds) {
+  char buf[32];
+  double work = c.bytes ? c.work * double(element_bytes) : c.work;
+  snprintf(buf, sizeof buf, "%.2f %s", work / seconds * 1e-9, c.bytes ? "GB/s" : "GFLOP/s");
+  return buf;
+}
+
+}  // namespace
+
+int cmd_bench(Args& args) {
+  if (args.take_flag("--help")) {
+    std::fputs(kBenchUsage, stdout);
+    return 0;
+  }
+  ContextOptions opt;
+  opt.device = args.take("--device");
+  std::string precision = args.take("--precision", "both");
+  int runs = args.take_int("--runs", 3, 1, 1000);
+  std::string only = args.take("--only");
+  std::string kernels = args.take("--kernels", "auto");
+  bool reference = !args.take_flag("--no-reference");
+  args.expect_empty();
+  if (precision != "fp32" && precision != "fp16" && precision != "both")
+    throw Error("bench: --precision " + precision + ": expected fp32, fp16 or both");
+  if (kernels == "cpu") opt.kernels = KernelFamily::Cpu;
+  else if (kernels == "gpu") opt.kernels = KernelFamily::Gpu;
+  else if (kernels != "auto") throw Error("bench: --kernels " + kernels + ": expected auto, cpu or gpu");
+
+  Context ctx(opt);
+  std::vector<DType> dtypes;
+  if (precision != "fp16") dtypes.push_back(DType::F32);
+  if (precision != "fp32" && ctx.info().fp16_storage) dtypes.push_back(DType::F16);
+  std::printf("device: %s (%s), kernels: %s, runs: %d\n", ctx.info().name.c_str(),
+              device_class_name(ctx.info().device_class), ctx.cpu_kernels() ? "cpu" : "gpu", runs);
+  std::printf("%-40s %-5s %10s %16s %12s %16s %9s\n", "op", "dtype", "ms", "rate", "ref ms", "ref rate", "speedup");
+
+  for (auto& c : bench::sd15_cases(ctx)) {
+    if (!only.empty() && c.name.find(only) == std::string::npos) continue;
+    double ref_s = 0;
+    if (reference && c.reference) {
+      auto t0 = std::chrono::steady_clock::now();
+      c.reference();
+      ref_s = seconds_since(t0);
+    }
+    for (DType dt : dtypes) {
+      Sequence s(ctx);
+      c.record(s, dt);
+      s.run();  // warm-up: places temporaries, records, first-touch costs
+      std::vector<double> times;
+      for (int i = 0; i < runs; i++) {
+        auto t0 = std::chrono::steady_clock::now();
+        s.run();
+        times.push_back(seconds_since(t0));
+      }
+      std::sort(times.begin(), times.end());
+      double t = times[times.size() / 2];
+      std::printf("%-40s %-5s %10.2f %16s", c.name.c_str(), dt == DType::F32 ? "f32" : "f16", t * 1e3,
+                  rate(c, dtype_bytes(dt), t).c_str());
+      if (ref_s > 0)
+        std::printf(" %12.1f %16s %8.1fx\n", ref_s * 1e3, rate(c, 4, ref_s).c_str(), ref_s / t);
+      else
+        std::printf(" %12s %16s %9s\n", "-", "-", "-");
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
+
 }  // namespace sdvk::cli
