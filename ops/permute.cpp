@@ -1,0 +1,104 @@
+#include "ops/permute.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "ops/op_util.h"
+
+namespace sdvk::ops {
+namespace {
+
+// Strides of a contiguous row-major shape.
+std::vector<int64_t> strides_of(const Shape& s) {
+  std::vector<int64_t> st(s.size(), 1);
+  for (int d = int(s.size()) - 2; d >= 0; d--) st[d] = st[d + 1] * s[d + 1];
+  return st;
+}
+
+void check_perm(const Shape& x, const std::vector<int>& perm) {
+  std::vector<int> sorted = perm;
+  std::sort(sorted.begin(), sorted.end());
+  bool ok = perm.size() == x.size() && x.size() <= 4;
+  for (size_t i = 0; ok && i < sorted.size(); i++) ok = sorted[i] == int(i);
+  check(ok, "permute", "permutation does not fit input " + shape_str(x) + " (at most 4 dims)");
+}
+
+}  // namespace
+
+Shape permuted_shape(const Shape& x, const std::vector<int>& perm) {
+  check_perm(x, perm);
+  Shape out(x.size());
+  for (size_t d = 0; d < perm.size(); d++) out[d] = x[perm[d]];
+  return out;
+}
+
+void permute(Sequence& s, const Tensor& x, const std::vector<int>& perm, const Tensor& y) {
+  Shape want = permuted_shape(x.shape(), perm);
+  check(y.shape() == want, "permute", "output " + shape_str(y.shape()) + " should be " + shape_str(want));
+  check_same_dtype("permute", x, y);
+  check(x.numel() <= int64_t(UINT32_MAX), "permute", "more than 2^32 elements");
+  struct {
+    uint32_t n, shape[4], src_stride[4];
+  } push{};
+  push.n = uint32_t(x.numel());
+  auto st = strides_of(x.shape());
+  int pad = 4 - int(perm.size());
+  for (int d = 0; d < 4; d++) {
+    push.shape[d] = d < pad ? 1 : uint32_t(want[d - pad]);
+    push.src_stride[d] = d < pad ? 0 : uint32_t(st[perm[d - pad]]);
+  }
+  Context& ctx = s.context();
+  const Kernel& k = ctx.kernels().get(variant(ctx, "permute", x.dtype()), 2);
+  s.dispatch(k, {in(x), out(y)}, push, {groups_for(x.numel(), 256), 1, 1}, "permute");
+}
+
+void embedding(Sequence& s, const Tensor& ids, const Tensor& table, const Tensor& y) {
+  check(ids.dtype() == DType::F32, "embedding", "ids must be float32");
+  check(table.ndim() == 2, "embedding", "table must be [vocab, width], got " + shape_str(table.shape()));
+  check(table.dim(0) < (1 << 24), "embedding", "vocabulary over 2^24 rows");
+  Shape want = ids.shape();
+  want.push_back(table.dim(1));
+  check(y.shape() == want, "embedding", "output " + shape_str(y.shape()) + " should be " + shape_str(want));
+  check_same_dtype("embedding", table, y);
+  check(y.numel() <= int64_t(UINT32_MAX), "embedding", "more than 2^32 elements");
+  struct {
+    uint32_t rows, width, vocab;
+  } push{uint32_t(ids.numel()), uint32_t(table.dim(1)), uint32_t(table.dim(0))};
+  Context& ctx = s.context();
+  const Kernel& k = ctx.kernels().get(variant(ctx, "embedding", table.dtype()), 3);
+  s.dispatch(k, {in(ids), in(table), out(y)}, push, {groups_for(y.numel(), 256), 1, 1}, "embedding");
+}
+
+namespace ref {
+
+std::vector<float> permute(const std::vector<float>& x, const Shape& shape, const std::vector<int>& perm) {
+  Shape out_shape = permuted_shape(shape, perm);
+  auto in_st = strides_of(shape);
+  std::vector<float> y(x.size());
+  std::vector<int64_t> idx(shape.size(), 0);  // output multi-index
+  for (size_t i = 0; i < y.size(); i++) {
+    int64_t src = 0;
+    for (size_t d = 0; d < perm.size(); d++) src += idx[d] * in_st[perm[d]];
+    y[i] = x[size_t(src)];
+    for (int d = int(idx.size()) - 1; d >= 0; d--) {
+      if (++idx[d] < out_shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return y;
+}
+
+std::vector<float> embedding(const std::vector<float>& ids, const std::vector<float>& table, int64_t width) {
+  int64_t vocab = int64_t(table.size()) / width;
+  std::vector<float> y;
+  for (float id : ids) {
+    bool ok = id >= 0 && id < float(vocab) && id == std::floor(id);
+    for (int64_t c = 0; c < width; c++)
+      y.push_back(ok ? table[size_t(int64_t(id) * width + c)] : std::numeric_limits<float>::quiet_NaN());
+  }
+  return y;
+}
+
+}  // namespace ref
+}  // namespace sdvk::ops
