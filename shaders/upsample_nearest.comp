@@ -1,0 +1,47 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+//! variant f32
+//! variant f16 FP16=1
+//! variant f32_vec4 VEC4=1
+//! variant f16_vec4 FP16=1 VEC4=1
+// Nearest 2x upsampling: x [N,C,H,W] -> y [N,C,2H,2W]. Output row r (over all planes) reads
+// input row r/2, because every plane has an even number (2H) of output rows.
+// Scalar: one invocation per output element, so neighbouring invocations write neighbouring
+// bytes. VEC4 (W % 4 == 0): one invocation per 4 input elements, writing the 2x8 outputs they
+// cover; 4x fewer index divisions and 16-byte loads and stores, what CPUs want.
+#include "common.glsl"
+
+layout(local_size_x = 256) in;
+#ifdef VEC4
+#ifdef FP16
+#define sfp4 f16vec4
+#else
+#define sfp4 vec4
+#endif
+layout(std430, binding = 0) readonly buffer X { sfp4 x[]; };
+layout(std430, binding = 1) writeonly buffer Y { sfp4 y[]; };
+#else
+layout(std430, binding = 0) readonly buffer X { sfp x[]; };
+layout(std430, binding = 1) writeonly buffer Y { sfp y[]; };
+#endif
+layout(push_constant) uniform P {
+  uint n;  // scalar: elements of y; VEC4: 4-element groups of x
+  uint w;  // W of x (VEC4: in groups of 4)
+} p;
+
+void main() {
+  uint i = gl_GlobalInvocationID.x;
+  if (i >= p.n) return;
+#ifdef VEC4
+  uint row = i / p.w, col = i - row * p.w;
+  vec4 v = vec4(x[i]);                // x[row, 4col .. 4col+3]
+  uint o = 2u * row * 2u * p.w + 2u * col;  // y[2row, 8col] in groups of 4; rows are 2w groups
+  y[o] = sfp4(v.xxyy);
+  y[o + 1u] = sfp4(v.zzww);
+  y[o + 2u * p.w] = sfp4(v.xxyy);     // the next output row repeats it
+  y[o + 2u * p.w + 1u] = sfp4(v.zzww);
+#else
+  uint row = i / (2u * p.w), col = i - row * (2u * p.w);
+  y[i] = x[(row >> 1) * p.w + (col >> 1)];
+#endif
+}
