@@ -163,18 +163,18 @@ void nonfinite(Sequence& s, const Tensor& x, const Tensor& count) {
   struct {
     uint32_t n;
   } p{uint32_t(x.numel())};
-  // Zero the counter first; the Sequence puts a barrier between the two dispatches.
+  // Zero, count as a uint, convert to float; the Sequence puts barriers between them.
   s.dispatch(ctx.kernels().get("nonfinite_zero", 1), {out(count)}, p, {1, 1, 1}, "nonfinite zero");
   bool vec4 = x.numel() % 4 == 0;
   const Kernel& k = ctx.kernels().get(variant(ctx, "nonfinite", x.dtype()) + (vec4 ? "_vec4" : ""), 2);
   s.dispatch(k, {in(x), inout(count)}, p, {groups_for(x.numel(), kCountPerGroup), 1, 1}, "nonfinite");
+  s.dispatch(ctx.kernels().get("nonfinite_finish", 1), {inout(count)}, p, {1, 1, 1}, "nonfinite finish");
 }
 
 uint64_t read_count(Context& ctx, const Tensor& count) {
-  check(count.shape() == Shape{1} && count.bytes() == 4, "read_count", "count must be a [1] F32 tensor");
-  uint32_t v = 0;
-  count.download_bytes(ctx, &v, 4);
-  return v;
+  check(count.shape() == Shape{1} && count.dtype() == DType::F32, "read_count",
+        "count must be [1] F32, got " + describe(count));
+  return uint64_t(count.download(ctx).at(0));
 }
 
 namespace ref {

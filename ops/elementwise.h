@@ -27,9 +27,11 @@ void scale(Sequence& s, const Tensor& x, const Tensor& y, float alpha, float bet
 // nearest even, beyond 65504 gives Inf, subnormals are kept (as a PyTorch cast does).
 void cast(Sequence& s, const Tensor& x, const Tensor& y);
 
-// Counts the NaN and +-Inf values of x into `count` ([1], F32 storage) in one pass. The four
-// bytes hold a uint32, not a float: read them with read_count. Overwrites count.
+// Counts the NaN and +-Inf values of x into `count`, a [1] F32 tensor that it overwrites with
+// the count as a float (exact up to 2^24). One pass over x between two one-invocation
+// dispatches (zero the count; convert the uint the atomics summed into a float).
 void nonfinite(Sequence& s, const Tensor& x, const Tensor& count);
+// Downloads the count that nonfinite wrote.
 uint64_t read_count(Context& ctx, const Tensor& count);
 
 namespace ref {

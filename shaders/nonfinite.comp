@@ -5,18 +5,27 @@
 //! variant f32_vec4 VEC4=1
 //! variant f16_vec4 FP16=1 VEC4=1
 //! variant zero ZERO=1
-// count += number of NaN/Inf in x, as a uint in the 4 bytes of a [1] F32 tensor. The test is on
-// the exponent bits (all ones), never isnan/isinf, which fast-math compilers may fold away.
-// Each invocation checks 16 elements (16 scalar or 4 4-vector loads with VEC4, strided by the
-// workgroup so it reads 4096 contiguous elements), the workgroup sums them in shared memory,
-// and makes one atomicAdd where that sum is not zero: none at all on clean data.
-// Variant zero is the one-invocation dispatch that resets the count first.
+//! variant finish FINISH=1
+// Counts the NaN/Inf values of x into the 4 bytes of a [1] F32 tensor in three dispatches:
+// zero: count = 0 as a uint.
+// main: count += the number in x, by uint atomics. The test is on the exponent bits (all ones),
+//   never isnan/isinf, which fast-math compilers may fold away. Each invocation checks 16
+//   elements (16 scalar or 4 4-vector loads with VEC4, strided by the workgroup so it reads
+//   4096 contiguous elements), the workgroup sums them in shared memory, and makes one
+//   atomicAdd where that sum is not zero: none at all on clean data.
+// finish: the uint becomes the float it counts (exact up to 2^24).
 #include "common.glsl"
 
-#ifdef ZERO
+#if defined(ZERO) || defined(FINISH)
 layout(local_size_x = 1) in;
-layout(std430, binding = 0) writeonly buffer C { uint count; };
-void main() { count = 0u; }
+layout(std430, binding = 0) buffer C { uint count; };
+void main() {
+#ifdef ZERO
+  count = 0u;
+#else
+  count = floatBitsToUint(float(count));
+#endif
+}
 #else
 
 #ifdef FP16

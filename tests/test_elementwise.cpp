@@ -259,6 +259,7 @@ uint64_t count_on_device(const std::vector<float>& x, DType dtype) {
   nonfinite(s, tx, count);
   s.run();
   uint64_t first = read_count(ctx, count);
+  EXPECT_EQ(count.download(ctx).at(0), float(first));  // the tensor holds the count as a float
   s.run();  // a replay zeroes and counts again
   EXPECT_EQ(read_count(ctx, count), first);
   return first;
