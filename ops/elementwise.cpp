@@ -32,6 +32,15 @@ void check_alias(const std::string& op, const Tensor& x, const Tensor& y) {
         "output " + shape_str(y.shape()) + " overlaps input " + shape_str(x.shape()) + " without being it");
 }
 
+// The *_vec4 kernels move 4 elements per access: n a multiple of 4 (for binary, the innermost
+// collapsed dim) and every tensor starting on a 4-element boundary (so far always true: views
+// are aligned to the device's minimum storage offset, 16 bytes or more on common devices).
+bool vec4_ok(int64_t n, std::initializer_list<Tensor> ts) {
+  bool ok = n % 4 == 0;
+  for (const Tensor& t : ts) ok = ok && t.offset() % (4 * dtype_bytes(t.dtype())) == 0;
+  return ok;
+}
+
 // binary.comp's push constants: the broadcast as up to 6 collapsed dims, outermost first.
 struct BinaryPush {
   uint32_t n;
@@ -114,8 +123,7 @@ void binary(Sequence& s, BinaryOp op, const Tensor& a, const Tensor& b, const Te
   BinaryPush p{};
   p.n = uint32_t(y.numel());
   int nd = collapse(ys, a.shape(), b.shape(), p);
-  // 4 elements per invocation when the innermost dim allows; odd sizes take the scalar kernel.
-  bool vec4 = p.dim[nd - 1] % 4 == 0;
+  bool vec4 = vec4_ok(p.dim[nd - 1], {a, b, y});
   Context& ctx = s.context();
   std::string name = variant(ctx, "binary", a.dtype()) + (vec4 ? "_vec4" : "");
   const Kernel& k = ctx.kernels().get(name, 3, {uint32_t(op), uint32_t(nd), p.sa[nd - 1], p.sb[nd - 1]});
@@ -128,7 +136,7 @@ void scale(Sequence& s, const Tensor& x, const Tensor& y, float alpha, float bet
   check_size("scale", x);
   check_alias("scale", x, y);
   Context& ctx = s.context();
-  bool vec4 = x.numel() % 4 == 0;
+  bool vec4 = vec4_ok(x.numel(), {x, y});
   const Kernel& k = ctx.kernels().get(variant(ctx, "scale", x.dtype()) + (vec4 ? "_vec4" : ""), 2);
   struct {
     uint32_t n;
@@ -145,7 +153,7 @@ void cast(Sequence& s, const Tensor& x, const Tensor& y) {
   variant(ctx, "cast", x.dtype());  // these throw without float16 storage
   variant(ctx, "cast", y.dtype());
   auto tag = [](DType t) { return t == DType::F32 ? "f32" : "f16"; };
-  bool vec4 = x.numel() % 4 == 0;
+  bool vec4 = vec4_ok(x.numel(), {x, y});
   std::string name = std::string("cast_") + tag(x.dtype()) + "_" + tag(y.dtype()) + (vec4 ? "_vec4" : "");
   const Kernel& k = ctx.kernels().get(name, 2);
   struct {
@@ -156,7 +164,7 @@ void cast(Sequence& s, const Tensor& x, const Tensor& y) {
 
 void nonfinite(Sequence& s, const Tensor& x, const Tensor& count) {
   check(count.shape() == Shape{1} && count.dtype() == DType::F32, "nonfinite",
-        std::string("count must be [1] F32, got ") + shape_str(count.shape()) + " " + dtype_name(count.dtype()));
+        "count must be [1] F32, got " + describe(count));
   check_size("nonfinite", x);
   check(!overlaps(x, count), "nonfinite", "count overlaps x " + shape_str(x.shape()));
   Context& ctx = s.context();
@@ -165,7 +173,7 @@ void nonfinite(Sequence& s, const Tensor& x, const Tensor& count) {
   } p{uint32_t(x.numel())};
   // Zero, count as a uint, convert to float; the Sequence puts barriers between them.
   s.dispatch(ctx.kernels().get("nonfinite_zero", 1), {out(count)}, p, {1, 1, 1}, "nonfinite zero");
-  bool vec4 = x.numel() % 4 == 0;
+  bool vec4 = vec4_ok(x.numel(), {x});
   const Kernel& k = ctx.kernels().get(variant(ctx, "nonfinite", x.dtype()) + (vec4 ? "_vec4" : ""), 2);
   s.dispatch(k, {in(x), inout(count)}, p, {groups_for(x.numel(), kCountPerGroup), 1, 1}, "nonfinite");
   s.dispatch(ctx.kernels().get("nonfinite_finish", 1), {inout(count)}, p, {1, 1, 1}, "nonfinite finish");
