@@ -3,7 +3,10 @@
 #include <random>
 
 #include "bench/bench.h"
+#include "ops/concat.h"
+#include "ops/elementwise.h"
 #include "ops/unary.h"
+#include "ops/upsample.h"
 
 namespace sdvk::bench {
 namespace {
@@ -29,6 +32,36 @@ std::vector<Case> sd15_cases(Context& ctx) {
                        ops::unary(s, ops::Activation::SiLU, tx, ty);
                      },
                      [x] { ops::ref::unary(ops::Activation::SiLU, *x); }});
+  }
+  {  // a resnet adds its time embedding: [2,320,64,64] + [2,320,1,1]
+    Shape as{2, 320, 64, 64}, bs{2, 320, 1, 1};
+    auto a = std::make_shared<std::vector<float>>(random_values(size_t(shape_numel(as)), 2));
+    auto b = std::make_shared<std::vector<float>>(random_values(size_t(shape_numel(bs)), 3));
+    cases.push_back({"add 2x320x64x64 + 2x320x1x1", double(shape_numel(as)) * 2, true,
+                     [&ctx, a, b, as, bs](Sequence& s, DType dt) {
+                       Tensor ta = Tensor::from_floats(ctx, as, dt, *a), tb = Tensor::from_floats(ctx, bs, dt, *b);
+                       ops::binary(s, ops::BinaryOp::Add, ta, tb, Tensor::empty(ctx, as, dt));
+                     },
+                     [a, b, as, bs] { ops::ref::binary(ops::BinaryOp::Add, *a, as, *b, bs); }});
+  }
+  {  // the UNet's last upsampler: [2,320,32,32] -> [2,320,64,64]
+    Shape xs{2, 320, 32, 32}, ys{2, 320, 64, 64};
+    auto x = std::make_shared<std::vector<float>>(random_values(size_t(shape_numel(xs)), 4));
+    cases.push_back({"upsample2x 2x320x32x32", double(shape_numel(xs) + shape_numel(ys)), true,
+                     [&ctx, x, xs, ys](Sequence& s, DType dt) {
+                       ops::upsample_nearest2x(s, Tensor::from_floats(ctx, xs, dt, *x), Tensor::empty(ctx, ys, dt));
+                     },
+                     [x] { ops::ref::upsample_nearest2x(*x, 2, 320, 32, 32); }});
+  }
+  {  // a skip connection: cat([2,320,64,64], [2,320,64,64]) on channels
+    Shape xs{2, 320, 64, 64}, ys{2, 640, 64, 64};
+    auto x = std::make_shared<std::vector<float>>(random_values(size_t(shape_numel(xs)), 5));
+    cases.push_back({"concat 2x(2x320x64x64) dim 1", double(shape_numel(ys)) * 2, true,
+                     [&ctx, x, xs, ys](Sequence& s, DType dt) {
+                       Tensor a = Tensor::from_floats(ctx, xs, dt, *x), b = Tensor::from_floats(ctx, xs, dt, *x);
+                       ops::concat(s, {a, b}, 1, Tensor::empty(ctx, ys, dt));
+                     },
+                     [x, xs] { ops::ref::concat({*x, *x}, {xs, xs}, 1); }});
   }
   return cases;
 }

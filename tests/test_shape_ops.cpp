@@ -1,5 +1,4 @@
 // GEGLU, nearest 2x upsampling, concat and the timestep embedding against their references.
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 
@@ -277,41 +276,6 @@ TEST_F(Timestep, WrongShapesThrow) {
   p.downscale_freq_shift = 1.0f;  // dim/2 - shift = 0: diffusers would divide by zero
   EXPECT_THROW(timestep_embedding(s, t, Tensor::empty(c, {2, 2}, DType::F32), p), Error);
   EXPECT_EQ(s.dispatch_count(), 0u);
-}
-
-// ---------------------------------------------------------------- timings (not run by default)
-// ./build/test_shape_ops --gtest_also_run_disabled_tests --gtest_filter='*Timing*'
-
-double best_ms(Sequence& s, int runs) {
-  double best = 1e30;
-  for (int r = 0; r < runs; r++) {
-    auto t0 = std::chrono::steady_clock::now();
-    s.run();
-    best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return best;
-}
-
-TEST_F(Upsample, DISABLED_Timing) {
-  auto& c = test::ctx();
-  Tensor x = Tensor::from_floats(c, {2, 320, 32, 32}, DType::F32, test::random_vector(2 * 320 * 32 * 32, 1));
-  Tensor y = Tensor::empty(c, {2, 320, 64, 64}, DType::F32);
-  Sequence s(c);
-  upsample_nearest2x(s, x, y);
-  double ms = best_ms(s, 30), bytes = double(x.bytes() + y.bytes());
-  std::printf("upsample 2x320x32x32 -> 64x64 f32: %.3f ms, %.2f GB/s\n", ms, bytes / ms * 1e-6);
-}
-
-TEST_F(Concat, DISABLED_Timing) {
-  auto& c = test::ctx();
-  const int64_t n = 2 * 320 * 64 * 64;
-  Tensor a = Tensor::from_floats(c, {2, 320, 64, 64}, DType::F32, test::random_vector(size_t(n), 1));
-  Tensor b = Tensor::from_floats(c, {2, 320, 64, 64}, DType::F32, test::random_vector(size_t(n), 2));
-  Tensor y = Tensor::empty(c, {2, 640, 64, 64}, DType::F32);
-  Sequence s(c);
-  concat(s, {a, b}, 1, y);
-  double ms = best_ms(s, 30), bytes = double(a.bytes() + b.bytes() + y.bytes());
-  std::printf("concat 2x(2x320x64x64) dim 1 f32: %.3f ms, %.2f GB/s\n", ms, bytes / ms * 1e-6);
 }
 
 }  // namespace
