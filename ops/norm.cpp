@@ -124,6 +124,7 @@ void softmax(Sequence& s, const Tensor& x, const Tensor& y, float scale) {
 }
 
 namespace ref {
+namespace {
 
 // Shared by both norms: y = (x - mean) / sqrt(var + eps) * gamma[ch(i)] + beta[ch(i)] over
 // x[first .. first+len), biased variance, all in double.
@@ -143,6 +144,8 @@ void normalise(const std::vector<float>& x, std::vector<float>& y, size_t first,
     y[first + i] = float(v);
   }
 }
+
+}  // namespace
 
 std::vector<float> group_norm(const std::vector<float>& x, const std::vector<float>& gamma,
                               const std::vector<float>& beta, int64_t n, int64_t c, int64_t spatial, int groups,

@@ -1,9 +1,10 @@
 // Workgroup reductions for the norm and softmax shaders: each invocation passes its partial and
 // every invocation gets the workgroup's total. Call from uniform control flow (they may barrier).
 // The workgroup is 1-D (local_size_x_id = 0).
-//   CPU=1  the CPU family: the workgroup is one subgroup (lavapipe: 8 SIMD lanes), so a
-//          subgroup reduction finishes it with no shared memory and no barrier. Should a device
-//          split the workgroup into several subgroups, their partials meet in shared memory.
+//   CPU=1  the CPU family: the workgroup is normally one subgroup (lavapipe: 8 SIMD lanes), so
+//          a subgroup reduction finishes it with no shared memory and no barrier. When it holds
+//          several (very long rows, or a device that splits it), their partials meet in
+//          shared memory.
 //   else   the GPU family: shared-memory tree over gl_WorkGroupSize.x (a power of two)
 //          invocations; needs no subgroup support.
 #ifndef SDVK_NORM_REDUCE_GLSL

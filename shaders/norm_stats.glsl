@@ -10,8 +10,8 @@
 #define SDVK_NORM_STATS_GLSL
 #include "norm_reduce.glsl"
 
-// The row's mean is shift + mean: x - shift is exact for values near the shift, so rows far from
-// zero keep their low digits through the normalisation too.
+// The row's mean is shift + mean, kept apart: x - shift is exact for values near the shift, so
+// rows far from zero keep their low digits through the normalisation too.
 struct RowStats {
   float shift, mean, rstd;
 };
@@ -21,7 +21,7 @@ float normalised(float v, RowStats st) { return ((v - st.shift) - st.mean) * st.
 
 RowStats row_stats(uint base, uint len, float eps) {
   uint l = gl_LocalInvocationID.x, wg = gl_WorkGroupSize.x;
-  // Moments of x - x[base]: trained activations sit ~1e3 from zero with a spread of a few
+  // Moments of x - x[base]: trained activations can sit ~1e3 from zero with a spread of a few
   // units; shifted, the running means stay small and keep their low digits.
   float shift = float(x[base]);
   float n = 0.0, mu = 0.0, m2 = 0.0;
