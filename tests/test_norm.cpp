@@ -1,6 +1,7 @@
 #include "ops/norm.h"
 
 #include <cmath>
+#include <ostream>
 
 #include "tests/support/vk_test.h"
 #include "vk/error.h"
@@ -9,12 +10,18 @@
 using namespace sdvk;
 using namespace sdvk::ops;
 
+namespace sdvk {
+void PrintTo(KernelFamily f, std::ostream* os) { *os << (f == KernelFamily::Cpu ? "Cpu" : "Gpu"); }
+}  // namespace sdvk
+
 namespace {
 
 // Float32: 1e-4 of max |ref|, the project bound (the kernels reach ~4e-7 here).
 // Float16 storage: inputs, gamma and beta are rounded to float16 before the reference sees
 // them; statistics and arithmetic run in float32 (~1e-6 relative) and each output is rounded
-// once to float16: error <= 2^-11 |y| <= 2^-11 max|ref| ~ 4.9e-4. 1e-3 leaves room for the rest.
+// once to float16: error <= 2^-11 |y| <= 2^-11 max|ref| ~ 4.9e-4 (outputs below 2^-14 are
+// subnormal, off by up to 2^-25 absolute: small against max|ref| in these cases). 1e-3 leaves
+// room for the rest.
 constexpr double kTolF32 = 1e-4, kTolF16 = 1e-3;
 
 double tol(DType t) { return t == DType::F32 ? kTolF32 : kTolF16; }
@@ -25,23 +32,39 @@ std::string shape_name(const Shape& s) {
   for (int64_t d : s) name += (name.empty() ? "" : "x") + std::to_string(d);
   return name;
 }
-std::string family_name(KernelFamily f) { return f == KernelFamily::Cpu ? "Cpu" : "Gpu"; }
+std::string family_name(KernelFamily f) { return ::testing::PrintToString(f); }
 
-// Runs each test under a forced kernel family, back to Auto afterwards.
-template <class Param>
-class FamilyTest : public test::VkTest, public ::testing::WithParamInterface<std::tuple<Param, KernelFamily>> {
+// Restores the Auto kernel family after each test.
+class FamilyFixture : public test::VkTest {
  protected:
   void TearDown() override {
     test::ctx().set_kernel_family(KernelFamily::Auto);
     test::VkTest::TearDown();
   }
-  // The case, with its family set.
-  Param param() {
+};
+
+// Parameter: a kernel family, forced by family().
+class FamilyTest : public FamilyFixture, public ::testing::WithParamInterface<KernelFamily> {
+ protected:
+  KernelFamily family() {
+    test::ctx().set_kernel_family(GetParam());
+    return GetParam();
+  }
+};
+
+// Parameter: a case and a kernel family; param() forces the family and gives the case.
+template <class Case>
+class CaseTest : public FamilyFixture, public ::testing::WithParamInterface<std::tuple<Case, KernelFamily>> {
+ protected:
+  Case param() {
     test::ctx().set_kernel_family(family());
     return std::get<0>(this->GetParam());
   }
   KernelFamily family() { return std::get<1>(this->GetParam()); }
 };
+
+const auto kFamilies = ::testing::Values(KernelFamily::Cpu, KernelFamily::Gpu);
+std::string family_test_name(const ::testing::TestParamInfo<KernelFamily>& info) { return family_name(info.param); }
 
 // Records with `record`, runs, checks the kernel is of family `f`, returns y.
 template <class Record>
@@ -65,6 +88,9 @@ struct GroupNormCase {
   bool silu;
   float eps;
 };
+void PrintTo(const GroupNormCase& k, std::ostream* os) {
+  *os << shape_str(k.shape) << " groups " << k.groups << (k.silu ? " silu" : "") << " eps " << k.eps;
+}
 
 void check_group_norm(const GroupNormCase& k, DType dt, std::vector<float> x, KernelFamily f) {
   auto& c = test::ctx();
@@ -80,16 +106,13 @@ void check_group_norm(const GroupNormCase& k, DType dt, std::vector<float> x, Ke
                          dtype_name(dt) + (k.silu ? " silu" : ""));
 }
 
-using GroupNormTest = FamilyTest<GroupNormCase>;
+using GroupNormTest = CaseTest<GroupNormCase>;
 
 // Off-centre data (mean 1) so that a wrong mean shows.
-TEST_P(GroupNormTest, Float32MatchesReference) {
+TEST_P(GroupNormTest, MatchesReference) {
   auto k = param();
-  check_group_norm(k, DType::F32, test::random_vector(size_t(shape_numel(k.shape)), 5, -2.0f, 4.0f), family());
-}
-TEST_P(GroupNormTest, Float16MatchesReference) {
-  auto k = param();
-  check_group_norm(k, DType::F16, test::random_vector(size_t(shape_numel(k.shape)), 5, -2.0f, 4.0f), family());
+  for (DType dt : {DType::F32, DType::F16})
+    check_group_norm(k, dt, test::random_vector(size_t(shape_numel(k.shape)), 5, -2.0f, 4.0f), family());
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -108,7 +131,7 @@ INSTANTIATE_TEST_SUITE_P(
             GroupNormCase{{2, 32, 5, 5}, 8, true, 1e-6f},     // channels shorter than a CPU iteration (32)
             GroupNormCase{{2, 12, 77}, 4, false, 1e-6f},      // 3-D [N, C, L]
             GroupNormCase{{3, 12}, 3, true, 1e-5f}),          // no spatial dims: 4 values a row
-        ::testing::Values(KernelFamily::Cpu, KernelFamily::Gpu)),
+        kFamilies),
     [](const auto& info) {
       const GroupNormCase& k = std::get<0>(info.param);
       return shape_name(k.shape) + "_g" + std::to_string(k.groups) + (k.silu ? "_silu_" : "_") +
@@ -130,15 +153,12 @@ void check_layer_norm(const Shape& shape, DType dt, std::vector<float> x, Kernel
                      "layer_norm " + shape_str(shape) + " " + dtype_name(dt));
 }
 
-using LayerNormTest = FamilyTest<Shape>;
+using LayerNormTest = CaseTest<Shape>;
 
-TEST_P(LayerNormTest, Float32MatchesReference) {
+TEST_P(LayerNormTest, MatchesReference) {
   auto shape = param();
-  check_layer_norm(shape, DType::F32, test::random_vector(size_t(shape_numel(shape)), 7, -2.0f, 4.0f), family());
-}
-TEST_P(LayerNormTest, Float16MatchesReference) {
-  auto shape = param();
-  check_layer_norm(shape, DType::F16, test::random_vector(size_t(shape_numel(shape)), 7, -2.0f, 4.0f), family());
+  for (DType dt : {DType::F32, DType::F16})
+    check_layer_norm(shape, dt, test::random_vector(size_t(shape_numel(shape)), 7, -2.0f, 4.0f), family());
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, LayerNormTest,
@@ -147,7 +167,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, LayerNormTest,
                                                               Shape{1, 64}, Shape{13, 64}, Shape{127, 13},
                                                               Shape{3, 1},
                                                               Shape{1, 1 << 20}),  // past lavapipe's loop limit
-                                            ::testing::Values(KernelFamily::Cpu, KernelFamily::Gpu)),
+                                            kFamilies),
                          [](const auto& info) {
                            return shape_name(std::get<0>(info.param)) + "_" + family_name(std::get<1>(info.param));
                          });
@@ -158,6 +178,7 @@ struct SoftmaxCase {
   Shape shape;  // [..., L]
   float scale;
 };
+void PrintTo(const SoftmaxCase& k, std::ostream* os) { *os << shape_str(k.shape) << " scale " << k.scale; }
 
 void check_softmax(const SoftmaxCase& k, DType dt, std::vector<float> x, KernelFamily f) {
   auto& c = test::ctx();
@@ -168,15 +189,12 @@ void check_softmax(const SoftmaxCase& k, DType dt, std::vector<float> x, KernelF
                      "softmax " + shape_str(k.shape) + " " + dtype_name(dt));
 }
 
-using SoftmaxTest = FamilyTest<SoftmaxCase>;
+using SoftmaxTest = CaseTest<SoftmaxCase>;
 
-TEST_P(SoftmaxTest, Float32MatchesReference) {
+TEST_P(SoftmaxTest, MatchesReference) {
   auto k = param();
-  check_softmax(k, DType::F32, test::random_vector(size_t(shape_numel(k.shape)), 9, -6.0f, 6.0f), family());
-}
-TEST_P(SoftmaxTest, Float16MatchesReference) {
-  auto k = param();
-  check_softmax(k, DType::F16, test::random_vector(size_t(shape_numel(k.shape)), 9, -6.0f, 6.0f), family());
+  for (DType dt : {DType::F32, DType::F16})
+    check_softmax(k, dt, test::random_vector(size_t(shape_numel(k.shape)), 9, -6.0f, 6.0f), family());
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -185,79 +203,67 @@ INSTANTIATE_TEST_SUITE_P(
                                          SoftmaxCase{{4, 4096}, 0.158113883f},      // self-attention, 1/sqrt(40)
                                          SoftmaxCase{{127, 13}, 1.0f}, SoftmaxCase{{5, 1}, 1.0f},
                                          SoftmaxCase{{13, 77}, -0.5f}),  // a negative scale flips the max
-                       ::testing::Values(KernelFamily::Cpu, KernelFamily::Gpu)),
+                       kFamilies),
     [](const auto& info) {
       return shape_name(std::get<0>(info.param).shape) + "_" + family_name(std::get<1>(info.param));
     });
 
 // A row of 2^20 + 13 values, past lavapipe's loop limit for the CPU shape. Float32 only: in
 // float16 every output of so wide a softmax is below 2^-14, subnormal, so not within 2^-11.
-class SoftmaxLongRow : public test::VkTest, public ::testing::WithParamInterface<KernelFamily> {
- protected:
-  void TearDown() override {
-    test::ctx().set_kernel_family(KernelFamily::Auto);
-    test::VkTest::TearDown();
-  }
-};
+using SoftmaxLongRow = FamilyTest;
 
 TEST_P(SoftmaxLongRow, Float32MatchesReference) {
-  test::ctx().set_kernel_family(GetParam());
+  family();
   SoftmaxCase k{{1, (1 << 20) + 13}, 1.0f};
-  check_softmax(k, DType::F32, test::random_vector(size_t(shape_numel(k.shape)), 9, -6.0f, 6.0f), GetParam());
+  check_softmax(k, DType::F32, test::random_vector(size_t(shape_numel(k.shape)), 9, -6.0f, 6.0f), family());
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, SoftmaxLongRow, ::testing::Values(KernelFamily::Cpu, KernelFamily::Gpu),
-                         [](const auto& info) { return family_name(info.param); });
+INSTANTIATE_TEST_SUITE_P(Families, SoftmaxLongRow, kFamilies, family_test_name);
 
 // ---- trained-model magnitudes ----
 
-// Values ~1100 a few units apart, as trained activations are: squares reach 1.2e6 and row
+// Values ~1100 a few units apart, as trained activations can be: squares reach 1.2e6 and row
 // sums 1e6 and more, far past float16's 65504, so float16 statistics would be Inf; a one-pass
 // E[x^2] - E[x]^2 in float32 would lose the variance (~21) to cancellation against 1.2e6.
-using Hot = FamilyTest<DType>;
+// Each test runs float32 and float16 storage.
+using Hot = FamilyTest;
 
 TEST_P(Hot, GroupNorm) {
-  DType dt = param();
+  family();
   // 8 rows of 4 x 1024: alternately 1100 +- 8 and spread over +-1100.
   auto x = test::random_vector(32 * 1024, 21, -8.0f, 8.0f);
   auto wide = test::random_vector(32 * 1024, 22, -1100.0f, 1100.0f);
   for (size_t i = 0; i < x.size(); i++) x[i] = (i / 4096) % 2 ? wide[i] : 1100.0f + x[i];
-  x = stored(x, dt);
   float half_sum = 0;  // what a float16 accumulator would make of the first row's squares
   for (size_t i = 0; i < 4096; i++) half_sum = round_to_half(half_sum + round_to_half(x[i] * x[i]));
   EXPECT_TRUE(std::isinf(half_sum));
-  check_group_norm({{1, 32, 32, 32}, 8, false, 1e-6f}, dt, x, family());
+  for (DType dt : {DType::F32, DType::F16}) check_group_norm({{1, 32, 32, 32}, 8, false, 1e-6f}, dt, x, family());
 }
 
 // One row of 2^20 values (a VAE group at 512x512 holds 4 x 512 x 512): the CPU shape widens to
 // two subgroups here to stay inside lavapipe's loop limit, and the accumulation must not drift.
 TEST_P(Hot, GroupNormMillionValueRow) {
-  DType dt = param();
+  family();
   auto x = test::random_vector(size_t(1) << 20, 23, -8.0f, 8.0f);
   for (auto& v : x) v += 1100.0f;
-  check_group_norm({{1, 4, 512, 512}, 1, true, 1e-6f}, dt, x, family());
+  for (DType dt : {DType::F32, DType::F16}) check_group_norm({{1, 4, 512, 512}, 1, true, 1e-6f}, dt, x, family());
 }
 
 TEST_P(Hot, LayerNorm) {
-  DType dt = param();
+  family();
   auto x = test::random_vector(13 * 1280, 41, -8.0f, 8.0f);
   for (auto& v : x) v += 1100.0f;
-  check_layer_norm({13, 1280}, dt, x, family());
+  for (DType dt : {DType::F32, DType::F16}) check_layer_norm({13, 1280}, dt, x, family());
 }
 
 // Logits 1000..1100: exp overflows float32 (and double) unless the row max is subtracted.
 TEST_P(Hot, Softmax) {
-  DType dt = param();
-  check_softmax({{13, 77}, 1.0f}, dt, test::random_vector(13 * 77, 51, 1000.0f, 1100.0f), family());
+  family();
+  auto x = test::random_vector(13 * 77, 51, 1000.0f, 1100.0f);
+  for (DType dt : {DType::F32, DType::F16}) check_softmax({{13, 77}, 1.0f}, dt, x, family());
 }
 
-INSTANTIATE_TEST_SUITE_P(Dtypes, Hot,
-                         ::testing::Combine(::testing::Values(DType::F32, DType::F16),
-                                            ::testing::Values(KernelFamily::Cpu, KernelFamily::Gpu)),
-                         [](const auto& info) {
-                           return std::string(dtype_name(std::get<0>(info.param))) + "_" +
-                                  family_name(std::get<1>(info.param));
-                         });
+INSTANTIATE_TEST_SUITE_P(Families, Hot, kFamilies, family_test_name);
 
 // ---- in place, split grids, errors ----
 
