@@ -1,0 +1,348 @@
+#include "ops/norm.h"
+
+#include <cmath>
+#include <ostream>
+
+#include "tests/support/vk_test.h"
+#include "vk/error.h"
+#include "vk/half.h"
+
+using namespace sdvk;
+using namespace sdvk::ops;
+
+namespace sdvk {
+void PrintTo(KernelFamily f, std::ostream* os) { *os << (f == KernelFamily::Cpu ? "Cpu" : "Gpu"); }
+}  // namespace sdvk
+
+namespace {
+
+// Float32: 1e-4 of max |ref|, the project bound (the kernels reach ~4e-7 here).
+// Float16 storage: inputs, gamma and beta are rounded to float16 before the reference sees
+// them; statistics and arithmetic run in float32 (~1e-6 relative) and each output is rounded
+// once to float16: error <= 2^-11 |y| <= 2^-11 max|ref| ~ 4.9e-4 (outputs below 2^-14 are
+// subnormal, off by up to 2^-25 absolute: small against max|ref| in these cases). 1e-3 leaves
+// room for the rest.
+constexpr double kTolF32 = 1e-4, kTolF16 = 1e-3;
+
+double tol(DType t) { return t == DType::F32 ? kTolF32 : kTolF16; }
+std::vector<float> stored(std::vector<float> v, DType t) { return t == DType::F16 ? test::round_to_half(v) : v; }
+
+std::string shape_name(const Shape& s) {
+  std::string name;
+  for (int64_t d : s) name += (name.empty() ? "" : "x") + std::to_string(d);
+  return name;
+}
+std::string family_name(KernelFamily f) { return ::testing::PrintToString(f); }
+
+// Restores the Auto kernel family after each test.
+class FamilyFixture : public test::VkTest {
+ protected:
+  void TearDown() override {
+    test::ctx().set_kernel_family(KernelFamily::Auto);
+    test::VkTest::TearDown();
+  }
+};
+
+// Parameter: a kernel family, forced by family().
+class FamilyTest : public FamilyFixture, public ::testing::WithParamInterface<KernelFamily> {
+ protected:
+  KernelFamily family() {
+    test::ctx().set_kernel_family(GetParam());
+    return GetParam();
+  }
+};
+
+// Parameter: a case and a kernel family; param() forces the family and gives the case.
+template <class Case>
+class CaseTest : public FamilyFixture, public ::testing::WithParamInterface<std::tuple<Case, KernelFamily>> {
+ protected:
+  Case param() {
+    test::ctx().set_kernel_family(family());
+    return std::get<0>(this->GetParam());
+  }
+  KernelFamily family() { return std::get<1>(this->GetParam()); }
+};
+
+const auto kFamilies = ::testing::Values(KernelFamily::Cpu, KernelFamily::Gpu);
+std::string family_test_name(const ::testing::TestParamInfo<KernelFamily>& info) { return family_name(info.param); }
+
+// Records with `record`, runs, checks the kernel is of family `f`, returns y.
+template <class Record>
+std::vector<float> run(Record record, const Tensor& y, KernelFamily f) {
+  auto& c = test::ctx();
+  Sequence s(c);
+  record(s);
+  s.run();
+  if (c.info().subgroup_arithmetic) {  // else the CPU shape falls back to the GPU one
+    bool cpu = s.profile().back().kernel.find("_cpu_") != std::string::npos;
+    EXPECT_EQ(cpu, f == KernelFamily::Cpu) << s.profile().back().kernel;
+  }
+  return y.download(c);
+}
+
+// ---- group norm ----
+
+struct GroupNormCase {
+  Shape shape;  // [N, C, ...]
+  int groups;
+  bool silu;
+  float eps;
+};
+void PrintTo(const GroupNormCase& k, std::ostream* os) {
+  *os << shape_str(k.shape) << " groups " << k.groups << (k.silu ? " silu" : "") << " eps " << k.eps;
+}
+
+void check_group_norm(const GroupNormCase& k, DType dt, std::vector<float> x, KernelFamily f) {
+  auto& c = test::ctx();
+  int64_t n = k.shape[0], ch = k.shape[1], spatial = shape_numel(k.shape) / (n * ch);
+  x = stored(x, dt);
+  auto gamma = stored(test::random_vector(size_t(ch), 11, 0.5f, 1.5f), dt);
+  auto beta = stored(test::random_vector(size_t(ch), 12, -0.5f, 0.5f), dt);
+  Tensor tx = Tensor::from_floats(c, k.shape, dt, x), ty = Tensor::empty(c, k.shape, dt);
+  Tensor tg = Tensor::from_floats(c, {ch}, dt, gamma), tb = Tensor::from_floats(c, {ch}, dt, beta);
+  auto got = run([&](Sequence& s) { group_norm(s, tx, tg, tb, ty, k.groups, k.eps, k.silu); }, ty, f);
+  test::expect_close(got, ref::group_norm(x, gamma, beta, n, ch, spatial, k.groups, k.eps, k.silu), tol(dt),
+                     "group_norm " + shape_str(k.shape) + " groups " + std::to_string(k.groups) + " " +
+                         dtype_name(dt) + (k.silu ? " silu" : ""));
+}
+
+using GroupNormTest = CaseTest<GroupNormCase>;
+
+// Off-centre data (mean 1) so that a wrong mean shows.
+TEST_P(GroupNormTest, MatchesReference) {
+  auto k = param();
+  for (DType dt : {DType::F32, DType::F16})
+    check_group_norm(k, dt, test::random_vector(size_t(shape_numel(k.shape)), 5, -2.0f, 4.0f), family());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, GroupNormTest,
+    ::testing::Combine(
+        ::testing::Values(
+            // A real SD UNet row: 320 channels / 32 groups x 64x64 = 40960 values, + SiLU.
+            GroupNormCase{{1, 320, 64, 64}, 32, true, 1e-5f},
+            // SD's 32 groups scaled to CI size, with and without SiLU, UNet and VAE eps.
+            GroupNormCase{{1, 64, 16, 16}, 32, true, 1e-5f}, GroupNormCase{{1, 64, 16, 16}, 32, false, 1e-6f},
+            GroupNormCase{{2, 64, 16, 16}, 16, true, 1e-5f},  // batch 2, 16 groups
+            GroupNormCase{{1, 32, 8, 8}, 1, false, 1e-5f},    // one group: the whole sample
+            GroupNormCase{{1, 32, 8, 8}, 32, true, 1e-6f},    // one channel per group
+            GroupNormCase{{1, 13, 13, 7}, 13, false, 1e-5f},  // odd everything
+            GroupNormCase{{2, 64, 13, 7}, 32, true, 1e-5f},   // rows shorter than a GPU workgroup's 4 x 256
+            GroupNormCase{{2, 32, 5, 5}, 8, true, 1e-6f},     // channels shorter than a CPU iteration (32)
+            GroupNormCase{{2, 12, 77}, 4, false, 1e-6f},      // 3-D [N, C, L]
+            GroupNormCase{{3, 12}, 3, true, 1e-5f}),          // no spatial dims: 4 values a row
+        kFamilies),
+    [](const auto& info) {
+      const GroupNormCase& k = std::get<0>(info.param);
+      return shape_name(k.shape) + "_g" + std::to_string(k.groups) + (k.silu ? "_silu_" : "_") +
+             family_name(std::get<1>(info.param));
+    });
+
+// ---- layer norm ----
+
+void check_layer_norm(const Shape& shape, DType dt, std::vector<float> x, KernelFamily f) {
+  auto& c = test::ctx();
+  int64_t ch = shape.back();
+  x = stored(x, dt);
+  auto gamma = stored(test::random_vector(size_t(ch), 31, 0.5f, 1.5f), dt);
+  auto beta = stored(test::random_vector(size_t(ch), 32, -0.5f, 0.5f), dt);
+  Tensor tx = Tensor::from_floats(c, shape, dt, x), ty = Tensor::empty(c, shape, dt);
+  Tensor tg = Tensor::from_floats(c, {ch}, dt, gamma), tb = Tensor::from_floats(c, {ch}, dt, beta);
+  auto got = run([&](Sequence& s) { layer_norm(s, tx, tg, tb, ty, 1e-5f); }, ty, f);
+  test::expect_close(got, ref::layer_norm(x, gamma, beta, ch, 1e-5f), tol(dt),
+                     "layer_norm " + shape_str(shape) + " " + dtype_name(dt));
+}
+
+using LayerNormTest = CaseTest<Shape>;
+
+TEST_P(LayerNormTest, MatchesReference) {
+  auto shape = param();
+  for (DType dt : {DType::F32, DType::F16})
+    check_layer_norm(shape, dt, test::random_vector(size_t(shape_numel(shape)), 7, -2.0f, 4.0f), family());
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, LayerNormTest,
+                         ::testing::Combine(::testing::Values(Shape{2, 77, 320},   // CLIP's 77 tokens, 768 scaled
+                                                              Shape{1, 256, 320},  // a UNet transformer block
+                                                              Shape{1, 64}, Shape{13, 64}, Shape{127, 13},
+                                                              Shape{3, 1},
+                                                              Shape{1, 1 << 20}),  // past lavapipe's loop limit
+                                            kFamilies),
+                         [](const auto& info) {
+                           return shape_name(std::get<0>(info.param)) + "_" + family_name(std::get<1>(info.param));
+                         });
+
+// ---- softmax ----
+
+struct SoftmaxCase {
+  Shape shape;  // [..., L]
+  float scale;
+};
+void PrintTo(const SoftmaxCase& k, std::ostream* os) { *os << shape_str(k.shape) << " scale " << k.scale; }
+
+void check_softmax(const SoftmaxCase& k, DType dt, std::vector<float> x, KernelFamily f) {
+  auto& c = test::ctx();
+  x = stored(x, dt);
+  Tensor tx = Tensor::from_floats(c, k.shape, dt, x), ty = Tensor::empty(c, k.shape, dt);
+  auto got = run([&](Sequence& s) { softmax(s, tx, ty, k.scale); }, ty, f);
+  test::expect_close(got, ref::softmax(x, k.shape.back(), k.scale), tol(dt),
+                     "softmax " + shape_str(k.shape) + " " + dtype_name(dt));
+}
+
+using SoftmaxTest = CaseTest<SoftmaxCase>;
+
+TEST_P(SoftmaxTest, MatchesReference) {
+  auto k = param();
+  for (DType dt : {DType::F32, DType::F16})
+    check_softmax(k, dt, test::random_vector(size_t(shape_numel(k.shape)), 9, -6.0f, 6.0f), family());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, SoftmaxTest,
+    ::testing::Combine(::testing::Values(SoftmaxCase{{2, 64, 77}, 0.125f},         // cross-attention, 77 tokens
+                                         SoftmaxCase{{4, 4096}, 0.158113883f},      // self-attention, 1/sqrt(40)
+                                         SoftmaxCase{{127, 13}, 1.0f}, SoftmaxCase{{5, 1}, 1.0f},
+                                         SoftmaxCase{{13, 77}, -0.5f}),  // a negative scale flips the max
+                       kFamilies),
+    [](const auto& info) {
+      return shape_name(std::get<0>(info.param).shape) + "_" + family_name(std::get<1>(info.param));
+    });
+
+// A row of 2^20 + 13 values, past lavapipe's loop limit for the CPU shape. Float32 only: in
+// float16 every output of so wide a softmax is below 2^-14, subnormal, so not within 2^-11.
+using SoftmaxLongRow = FamilyTest;
+
+TEST_P(SoftmaxLongRow, Float32MatchesReference) {
+  family();
+  SoftmaxCase k{{1, (1 << 20) + 13}, 1.0f};
+  check_softmax(k, DType::F32, test::random_vector(size_t(shape_numel(k.shape)), 9, -6.0f, 6.0f), family());
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, SoftmaxLongRow, kFamilies, family_test_name);
+
+// ---- trained-model magnitudes ----
+
+// Values ~1100 a few units apart, as trained activations can be: squares reach 1.2e6 and row
+// sums 1e6 and more, far past float16's 65504, so float16 statistics would be Inf; a one-pass
+// E[x^2] - E[x]^2 in float32 would lose the variance (~21) to cancellation against 1.2e6.
+// Each test runs float32 and float16 storage.
+using Hot = FamilyTest;
+
+TEST_P(Hot, GroupNorm) {
+  family();
+  // 8 rows of 4 x 1024: alternately 1100 +- 8 and spread over +-1100.
+  auto x = test::random_vector(32 * 1024, 21, -8.0f, 8.0f);
+  auto wide = test::random_vector(32 * 1024, 22, -1100.0f, 1100.0f);
+  for (size_t i = 0; i < x.size(); i++) x[i] = (i / 4096) % 2 ? wide[i] : 1100.0f + x[i];
+  float half_sum = 0;  // what a float16 accumulator would make of the first row's squares
+  for (size_t i = 0; i < 4096; i++) half_sum = round_to_half(half_sum + round_to_half(x[i] * x[i]));
+  EXPECT_TRUE(std::isinf(half_sum));
+  for (DType dt : {DType::F32, DType::F16}) check_group_norm({{1, 32, 32, 32}, 8, false, 1e-6f}, dt, x, family());
+}
+
+// One row of 2^20 values (a VAE group at 512x512 holds 4 x 512 x 512): the CPU shape widens to
+// two subgroups here to stay inside lavapipe's loop limit, and the accumulation must not drift.
+TEST_P(Hot, GroupNormMillionValueRow) {
+  family();
+  auto x = test::random_vector(size_t(1) << 20, 23, -8.0f, 8.0f);
+  for (auto& v : x) v += 1100.0f;
+  for (DType dt : {DType::F32, DType::F16}) check_group_norm({{1, 4, 512, 512}, 1, true, 1e-6f}, dt, x, family());
+}
+
+TEST_P(Hot, LayerNorm) {
+  family();
+  auto x = test::random_vector(13 * 1280, 41, -8.0f, 8.0f);
+  for (auto& v : x) v += 1100.0f;
+  for (DType dt : {DType::F32, DType::F16}) check_layer_norm({13, 1280}, dt, x, family());
+}
+
+// Logits 1000..1100: exp overflows float32 (and double) unless the row max is subtracted.
+TEST_P(Hot, Softmax) {
+  family();
+  auto x = test::random_vector(13 * 77, 51, 1000.0f, 1100.0f);
+  for (DType dt : {DType::F32, DType::F16}) check_softmax({{13, 77}, 1.0f}, dt, x, family());
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, Hot, kFamilies, family_test_name);
+
+// ---- in place, split grids, errors ----
+
+using Norm = test::VkTest;
+
+TEST_F(Norm, InPlace) {
+  auto& c = test::ctx();
+  auto x = test::random_vector(2 * 64 * 91, 61, -2.0f, 4.0f), g = test::random_vector(64, 62, 0.5f, 1.5f);
+  auto b = test::random_vector(64, 63);
+  auto g77 = test::random_vector(77, 64, 0.5f, 1.5f), b77 = test::random_vector(77, 65);
+  std::vector<float> xs(x.begin(), x.begin() + 13 * 77);
+  Tensor tx = Tensor::from_floats(c, {2, 64, 13, 7}, DType::F32, x);
+  Tensor tg = Tensor::from_floats(c, {64}, DType::F32, g), tb = Tensor::from_floats(c, {64}, DType::F32, b);
+  Tensor tl = Tensor::from_floats(c, {13, 77}, DType::F32, xs), ts = Tensor::from_floats(c, {13, 77}, DType::F32, xs);
+  Tensor tg77 = Tensor::from_floats(c, {77}, DType::F32, g77), tb77 = Tensor::from_floats(c, {77}, DType::F32, b77);
+  Sequence s(c);
+  group_norm(s, tx, tg, tb, tx, 32, 1e-5f, true);
+  layer_norm(s, tl, tg77, tb77, tl, 1e-5f);
+  softmax(s, ts, ts, 0.5f);
+  s.run();
+  test::expect_close(tx.download(c), ref::group_norm(x, g, b, 2, 64, 91, 32, 1e-5f, true), kTolF32, "group_norm");
+  test::expect_close(tl.download(c), ref::layer_norm(xs, g77, b77, 77, 1e-5f), kTolF32, "layer_norm");
+  test::expect_close(ts.download(c), ref::softmax(xs, 77, 0.5f), kTolF32, "softmax");
+}
+
+// More rows than the dispatch limit: the Sequence splits the grid, and the shaders must use
+// the base group in gl_WorkGroupID.
+TEST_F(Norm, RowsOverDispatchLimit) {
+  auto& c = test::ctx();
+  auto x = test::random_vector(2 * 16 * 9, 71, -2.0f, 4.0f), g = test::random_vector(16, 72, 0.5f, 1.5f);
+  auto b = test::random_vector(16, 73);
+  std::vector<float> g9(g.begin(), g.begin() + 9), b9(b.begin(), b.begin() + 9);
+  Tensor tx = Tensor::from_floats(c, {2, 16, 9}, DType::F32, x), ty = Tensor::empty(c, {2, 16, 9}, DType::F32);
+  Tensor tl = Tensor::empty(c, {32, 9}, DType::F32), tsm = Tensor::empty(c, {32, 9}, DType::F32);
+  Tensor tg = Tensor::from_floats(c, {16}, DType::F32, g), tb = Tensor::from_floats(c, {16}, DType::F32, b);
+  Tensor tg9 = Tensor::from_floats(c, {9}, DType::F32, g9), tb9 = Tensor::from_floats(c, {9}, DType::F32, b9);
+  c.set_dispatch_limit(5);
+  Sequence s(c);
+  group_norm(s, tx, tg, tb, ty, 16, 1e-5f);  // 32 rows each
+  layer_norm(s, tx.reshape({32, 9}), tg9, tb9, tl, 1e-5f);
+  softmax(s, tx.reshape({32, 9}), tsm, 2.0f);
+  s.run();
+  c.set_dispatch_limit(UINT32_MAX);
+  test::expect_close(ty.download(c), ref::group_norm(x, g, b, 2, 16, 9, 16, 1e-5f, false), kTolF32, "group_norm");
+  test::expect_close(tl.download(c), ref::layer_norm(x, g9, b9, 9, 1e-5f), kTolF32, "layer_norm");
+  test::expect_close(tsm.download(c), ref::softmax(x, 9, 2.0f), kTolF32, "softmax");
+}
+
+// The error names the op and the shapes.
+template <class F>
+void expect_error(F f, const std::string& contains) {
+  try {
+    f();
+    ADD_FAILURE() << "no error; wanted one containing '" << contains << "'";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(contains), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Norm, WrongShapesThrow) {
+  auto& c = test::ctx();
+  Tensor x = Tensor::empty(c, {2, 64, 4, 4}, DType::F32), y = Tensor::empty(c, {2, 64, 4, 4}, DType::F32);
+  Tensor g64 = Tensor::empty(c, {64}, DType::F32), g32 = Tensor::empty(c, {32}, DType::F32);
+  Tensor h64 = Tensor::empty(c, {64}, DType::F16), y16 = Tensor::empty(c, {2, 64, 4, 4}, DType::F16);
+  Tensor y2 = Tensor::empty(c, {2, 64, 16}, DType::F32), v = Tensor::empty(c, {64}, DType::F32);
+  Sequence s(c);
+  expect_error([&] { group_norm(s, x, g64, g64, y, 24, 1e-5f); }, "group_norm: x [2,64,4,4]: 64 channels");
+  expect_error([&] { group_norm(s, x, g64, g64, y, 0, 1e-5f); }, "group_norm: x [2,64,4,4]: 64 channels");
+  expect_error([&] { group_norm(s, x, g32, g64, y, 32, 1e-5f); }, "group_norm: x [2,64,4,4] needs gamma");
+  expect_error([&] { group_norm(s, x, g64, g64, y2, 32, 1e-5f); }, "group_norm: shapes differ");
+  expect_error([&] { group_norm(s, x, g64, g64, y16, 32, 1e-5f); }, "group_norm: storage types differ");
+  expect_error([&] { group_norm(s, x, h64, h64, y, 32, 1e-5f); }, "group_norm: storage types differ");
+  expect_error([&] { group_norm(s, v, v, v, v, 1, 1e-5f); }, "group_norm: x [64] must be [N, C, ...]");
+  expect_error([&] { layer_norm(s, y2, g64, g64, y2, 1e-5f); }, "layer_norm: x [2,64,16] needs gamma");
+  expect_error([&] { layer_norm(s, x, g32, g32, x, 1e-5f); }, "layer_norm: x [2,64,4,4] needs gamma");
+  expect_error([&] { layer_norm(s, v, v, v, g32, 1e-5f); }, "layer_norm: shapes differ");
+  expect_error([&] { softmax(s, x, y2); }, "softmax: shapes differ");
+  expect_error([&] { softmax(s, x, y16); }, "softmax: storage types differ");
+  EXPECT_EQ(s.dispatch_count(), 0u);
+}
+
+}  // namespace
