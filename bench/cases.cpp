@@ -5,6 +5,7 @@
 #include "bench/bench.h"
 #include "ops/concat.h"
 #include "ops/elementwise.h"
+#include "ops/norm.h"
 #include "ops/unary.h"
 #include "ops/upsample.h"
 
@@ -62,6 +63,18 @@ std::vector<Case> sd15_cases(Context& ctx) {
                        ops::concat(s, {a, b}, 1, Tensor::empty(ctx, ys, dt));
                      },
                      [x, xs] { ops::ref::concat({*x, *x}, {xs, xs}, 1); }});
+  }
+  {  // a resnet's first norm: group norm (32 groups) + SiLU on [1,320,64,64]
+    Shape xs{1, 320, 64, 64};
+    auto x = std::make_shared<std::vector<float>>(random_values(size_t(shape_numel(xs)), 6));
+    auto g = std::make_shared<std::vector<float>>(random_values(320, 7));
+    cases.push_back({"group_norm+silu 320x64x64 g32", double(shape_numel(xs)) * 2, true,
+                     [&ctx, x, g, xs](Sequence& s, DType dt) {
+                       Tensor tg = Tensor::from_floats(ctx, {320}, dt, *g);
+                       ops::group_norm(s, Tensor::from_floats(ctx, xs, dt, *x), tg, tg, Tensor::empty(ctx, xs, dt), 32,
+                                       1e-5f, true);
+                     },
+                     [x, g] { ops::ref::group_norm(*x, *g, *g, 1, 320, 64 * 64, 32, 1e-5f, true); }});
   }
   return cases;
 }
