@@ -24,5 +24,6 @@ class Args {
 
 int cmd_devices(Args& args);
 int cmd_bench(Args& args);
+int cmd_tokenize(Args& args);
 
 }  // namespace sdvk::cli

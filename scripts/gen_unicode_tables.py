@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Writes text_encoder/unicode_tables.cpp: the Unicode character classes and mappings the CLIP
+tokenizer needs, taken from this Python's unicodedata / str methods so that the C++ tokenizer
+agrees with Hugging Face's Python CLIPTokenizer character for character.
+
+    python3 scripts/gen_unicode_tables.py > text_encoder/unicode_tables.cpp
+
+Tables (all sorted by code point):
+  letters, numbers    general categories L* and N* (the \\p{L} and \\p{N} of CLIP's regex)
+  whitespace          str.isspace() (what \\s means in Python's re)
+  word_chars          what \\w matches in Python's re (for A1111's \\bBREAK\\b)
+  lowercase runs      str.lower() of one character, as runs of equal offset
+  lowercase_special   characters whose lowercase is several characters
+  case_ignorable,     the two properties str.lower() consults for a final capital sigma, read
+  cased               off str.lower() itself (cased: only the non-ignorable ones matter)
+  decompositions      canonical decompositions, with whether the pair recomposes under NFC
+  combining classes   canonical combining class ranges (non-zero only)
+"""
+import re
+import sys
+import unicodedata
+
+MAX = 0x110000
+SIGMA = "\u03a3"
+
+
+def ranges(pred):
+    out, start = [], None
+    for cp in range(MAX + 1):
+        inside = cp < MAX and pred(cp)
+        if inside and start is None:
+            start = cp
+        elif not inside and start is not None:
+            out.append((start, cp - 1))
+            start = None
+    return out
+
+
+def is_surrogate(cp):
+    return 0xD800 <= cp <= 0xDFFF
+
+
+def category(cp):
+    return unicodedata.category(chr(cp))
+
+
+def lowercase_runs():
+    # (first, last, stride, delta): every stride-th code point from first to last maps to cp+delta.
+    singles = []
+    for cp in range(MAX):
+        if is_surrogate(cp) or cp == 0x3A3:  # capital sigma depends on context
+            continue
+        low = chr(cp).lower()
+        if low != chr(cp) and len(low) == 1:
+            singles.append((cp, ord(low) - cp))
+    runs = []
+    for cp, delta in singles:
+        if runs:
+            first, last, stride, d = runs[-1]
+            step = cp - last
+            if d == delta and step in (1, 2) and (first == last or step == stride):
+                runs[-1] = (first, cp, step, d)
+                continue
+        runs.append((cp, cp, 1, delta))
+    return [(f, l, s if f != l else 1, d) for f, l, s, d in runs]
+
+
+def lowercase_special():
+    return [(cp, chr(cp).lower()) for cp in range(MAX)
+            if not is_surrogate(cp) and len(chr(cp).lower()) > 1]
+
+
+def sigma_properties():
+    # str.lower() gives a final sigma for "A" + c + SIGMA exactly when c is case-ignorable or
+    # cased, and for c + SIGMA exactly when c is cased and not case-ignorable.
+    ignorable, cased = set(), set()
+    for cp in range(MAX):
+        if is_surrogate(cp):
+            continue
+        c = chr(cp)
+        after_cased = ("A" + c + SIGMA).lower()[-1] == "\u03c2"
+        alone = (c + SIGMA).lower()[-1] == "\u03c2"
+        if alone:
+            cased.add(cp)
+        elif after_cased:
+            ignorable.add(cp)
+    # Sanity: the rule "followed by ignorables then a cased letter -> not final" must agree.
+    for cp in list(ignorable)[:200]:
+        assert ("A" + SIGMA + chr(cp) + "A").lower()[1] == "\u03c3"
+    return ignorable, cased
+
+
+def decompositions():
+    out = []
+    for cp in range(MAX):
+        if is_surrogate(cp) or 0xAC00 <= cp <= 0xD7A3:  # Hangul syllables are algorithmic
+            continue
+        d = unicodedata.decomposition(chr(cp))
+        if not d or d.startswith("<"):
+            continue
+        parts = [int(x, 16) for x in d.split()]
+        assert len(parts) in (1, 2), hex(cp)
+        composes = len(parts) == 2 and unicodedata.normalize("NFC", chr(cp)) == chr(cp)
+        out.append((cp, parts[0], parts[1] if len(parts) == 2 else 0, composes))
+        # The C++ skips NFC for text below U+0300; that is only right if nothing there changes.
+        if cp < 0x300:
+            assert composes and parts[1] >= 0x300, hex(cp)
+    return out
+
+
+def combining_classes():
+    out = []
+    for cp in range(MAX):
+        ccc = unicodedata.combining(chr(cp))
+        if not ccc:
+            continue
+        if out and out[-1][1] == cp - 1 and out[-1][2] == ccc:
+            out[-1] = (out[-1][0], cp, ccc)
+        else:
+            out.append((cp, cp, ccc))
+    assert all(first >= 0x300 for first, _, _ in out)
+    return out
+
+
+def emit_rows(name, ctype, rows, per_line):
+    print(f"const {ctype} {name}_data[] = {{")
+    for i in range(0, len(rows), per_line):
+        print("  " + " ".join(rows[i:i + per_line]))
+    print("};")
+    print(f"const std::span<const {ctype}> {name}({name}_data);\n")
+
+
+def emit_ranges(name, rs):
+    emit_rows(name, "Range", [f"{{0x{a:X}, 0x{b:X}}}," for a, b in rs], 6)
+
+
+def cpp_string(s):
+    return '"' + "".join(f"\\x{b:02X}" for b in s.encode("utf-8")) + '"'
+
+
+def main():
+    print("// Generated by scripts/gen_unicode_tables.py from Python " +
+          f"{sys.version.split()[0]} (Unicode {unicodedata.unidata_version}). Do not edit.")
+    print('#include "text_encoder/unicode_tables.h"\n')
+    print("namespace sdvk::unicode_data {\n")
+    print(f'const char* const kUnicodeVersion = "{unicodedata.unidata_version}";\n')
+    emit_ranges("kLetters", ranges(lambda cp: category(cp).startswith("L")))
+    emit_ranges("kNumbers", ranges(lambda cp: category(cp).startswith("N")))
+    emit_ranges("kWhitespace", ranges(lambda cp: not is_surrogate(cp) and chr(cp).isspace()))
+    word = re.compile(r"\w")
+    emit_ranges("kWordChars", ranges(lambda cp: not is_surrogate(cp) and word.match(chr(cp)) is not None))
+    emit_rows("kLowercaseRuns", "CaseRun",
+              [f"{{0x{f:X}, 0x{l:X}, {s}, {d}}}," for f, l, s, d in lowercase_runs()], 4)
+    emit_rows("kLowercaseSpecial", "SpecialCase",
+              [f"{{0x{cp:X}, {cpp_string(s)}}}," for cp, s in lowercase_special()], 4)
+    ignorable, cased = sigma_properties()
+    emit_ranges("kCaseIgnorable", ranges(lambda cp: cp in ignorable))
+    emit_ranges("kCased", ranges(lambda cp: cp in cased))
+    emit_rows("kDecompositions", "Decomposition",
+              [f"{{0x{cp:X}, 0x{a:X}, 0x{b:X}, {'true' if c else 'false'}}}," for cp, a, b, c in decompositions()], 3)
+    emit_rows("kCombiningClasses", "ClassRange",
+              [f"{{0x{a:X}, 0x{b:X}, {c}}}," for a, b, c in combining_classes()], 5)
+    print("}  // namespace sdvk::unicode_data")
+
+
+if __name__ == "__main__":
+    main()

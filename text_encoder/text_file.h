@@ -1,0 +1,18 @@
+// Reading the small text files tokenizers ship (vocab.json, merges.txt, configs), with errors
+// that name the file.
+#pragma once
+#include <cstddef>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace sdvk {
+
+// Real tokenizer files are a few MiB; anything far bigger is refused before it is read.
+constexpr size_t kMaxTokenizerFileBytes = size_t(64) << 20;
+
+// The whole file. Throws Error "<path>: cannot open (...)" / "<path>: too large ...".
+std::string read_text_file(const std::string& path);
+// The file parsed as JSON. Throws Error "<path>: not valid JSON: ..." on a parse error.
+nlohmann::json read_json_file(const std::string& path);
+
+}  // namespace sdvk
