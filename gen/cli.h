@@ -24,5 +24,6 @@ class Args {
 
 int cmd_devices(Args& args);
 int cmd_bench(Args& args);
+int cmd_inspect(Args& args);
 
 }  // namespace sdvk::cli

@@ -15,6 +15,7 @@ const char* kUsage =
     "commands:\n"
     "  devices              list Vulkan devices and their capabilities\n"
     "  bench                time the core ops at Stable Diffusion 1.5 shapes against the C++ reference\n"
+    "  inspect FILE|DIR     format, model family, architecture and tensors of a checkpoint or folder\n"
     "\n"
     "common options:\n"
     "  --device N|NAME      Vulkan device by index or name substring (default: first discrete GPU,\n"
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
   try {
     if (command == "devices") return sdvk::cli::cmd_devices(args);
     if (command == "bench") return sdvk::cli::cmd_bench(args);
+    if (command == "inspect") return sdvk::cli::cmd_inspect(args);
     std::fprintf(stderr, "error: unknown command '%s' (see sdvk --help)\n", command.c_str());
     return 2;
   } catch (const sdvk::Error& e) {
