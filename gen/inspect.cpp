@@ -53,14 +53,14 @@ std::string human_count(uint64_t n) {
 std::string list(const nlohmann::json& v) {
   if (!v.is_array()) return v.dump();
   std::string s = "[";
-  for (size_t i = 0; i < v.size(); i++) s += (i ? ", " : "") + (v[i].is_string() ? v[i].get<std::string>() : v[i].dump());
+  for (size_t i = 0; i < v.size(); i++)
+    s += (i ? ", " : "") + (v[i].is_string() ? v[i].get<std::string>() : v[i].dump());
   return s + "]";
 }
 
 std::string text_tower(const nlohmann::json& c) {
   return "width " + c["hidden_size"].dump() + ", " + c["num_hidden_layers"].dump() + " layers, heads " +
-         c["num_attention_heads"].dump() + ", MLP " + c["intermediate_size"].dump() + ", " +
-         c.value("hidden_act", "?");
+         c["num_attention_heads"].dump() + ", MLP " + c["intermediate_size"].dump() + ", " + c.value("hidden_act", "?");
 }
 
 // The architecture in one line, from the config the loader settled on.
@@ -77,17 +77,17 @@ std::string summary(const Component& c) {
              g["norm_num_groups"].dump();
     case ComponentKind::VAE: {
       size_t levels = g["block_out_channels"].size();
-      return "channels " + list(g["block_out_channels"]) + ", " + g["layers_per_block"].dump() +
-             " layers per block, " + g["latent_channels"].dump() + " latent channels at 1/" +
-             std::to_string(1 << (levels - 1)) + " resolution, norm groups " + g["norm_num_groups"].dump() +
-             ", scaling_factor " + g["scaling_factor"].dump();
+      return "channels " + list(g["block_out_channels"]) + ", " + g["layers_per_block"].dump() + " layers per block, " +
+             g["latent_channels"].dump() + " latent channels at 1/" + std::to_string(1 << (levels - 1)) +
+             " resolution, norm groups " + g["norm_num_groups"].dump() + ", scaling_factor " +
+             g["scaling_factor"].dump();
     }
     case ComponentKind::TextEncoder:
     case ComponentKind::TextEncoderWithProjection:
       return text_tower(g) + ", vocabulary " + g["vocab_size"].dump() + ", " + g["max_position_embeddings"].dump() +
-             " positions" + (c.kind == ComponentKind::TextEncoderWithProjection
-                                 ? ", projection " + g["projection_dim"].dump()
-                                 : std::string());
+             " positions" +
+             (c.kind == ComponentKind::TextEncoderWithProjection ? ", projection " + g["projection_dim"].dump()
+                                                                 : std::string());
     case ComponentKind::CLIP: {
       const nlohmann::json& v = g["vision_config"];
       return "text: " + text_tower(g["text_config"]) + "; vision: " + text_tower(v) + ", " + v["image_size"].dump() +
@@ -136,10 +136,11 @@ void print_notes(const char* title, const std::vector<std::string>& lines) {
 int cmd_inspect(Args& args) {
   bool show_tensors = args.take_flag("--tensors");
   if (args.take_flag("--help")) {
-    std::printf("usage: sdvk inspect FILE|DIR [--tensors]\n"
-                "  FILE: a .safetensors file (an original Stable Diffusion checkpoint or one network)\n"
-                "  DIR:  a diffusers pipeline folder or one component folder (config.json + weights)\n"
-                "  --tensors  list every tensor: name, dtype, shape\n");
+    std::printf(
+        "usage: sdvk inspect FILE|DIR [--tensors]\n"
+        "  FILE: a .safetensors file (an original Stable Diffusion checkpoint or one network)\n"
+        "  DIR:  a diffusers pipeline folder or one component folder (config.json + weights)\n"
+        "  --tensors  list every tensor: name, dtype, shape\n");
     return 0;
   }
   if (args.rest().size() != 1) throw Error("inspect: expected one FILE or DIR (see --help)");
@@ -155,8 +156,8 @@ int cmd_inspect(Args& args) {
     if (content == FileContent::Unknown) {  // a plain tensor file: its statistics are all there is
       TensorStats stats;
       stats.add(file);
-      std::printf("path:         %s\nformat:       %s (%s)\n", path.c_str(), weight_format_name(WeightFormat::SingleFile),
-                  content_name(content));
+      std::printf("path:         %s\nformat:       %s (%s)\n", path.c_str(),
+                  weight_format_name(WeightFormat::SingleFile), content_name(content));
       print_stats(stats);
       if (show_tensors) print_tensors(file);
       return 0;

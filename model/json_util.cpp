@@ -1,6 +1,7 @@
 #include "model/json_util.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -18,8 +19,10 @@ int json_depth(const char* p, const char* end) {
   for (; p < end; p++) {
     char c = *p;
     if (in_string) {
-      if (c == '\\') p++;
-      else if (c == '"') in_string = false;
+      if (c == '\\')
+        p++;
+      else if (c == '"')
+        in_string = false;
     } else if (c == '"') {
       in_string = true;
     } else if (c == '{' || c == '[') {
@@ -87,11 +90,12 @@ void ConfigView::fail(const char* key, const std::string& what) const {
 
 int64_t ConfigView::integer(const char* key, int64_t min, int64_t max) const {
   const auto& v = at(key);
-  // Whole-valued floats (1.0) occur in hand-edited configs; accept them.
-  bool whole = v.is_number_integer() || (v.is_number_float() && v.get<double>() == double(int64_t(v.get<double>())));
+  // Whole-valued floats (1.0) occur in hand-edited configs; accept them when in range.
+  double d = v.is_number_float() ? v.get<double>() : 0.0;
+  bool whole = v.is_number_integer() || (v.is_number_float() && std::fabs(d) < 9e15 && d == std::floor(d));
   if (!whole) fail(key, "must be an integer, found " + json_type(v));
   if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(max)) fail(key, "must be at most " + std::to_string(max));
-  int64_t n = v.is_number_float() ? int64_t(v.get<double>()) : v.get<int64_t>();
+  int64_t n = v.is_number_float() ? int64_t(d) : v.get<int64_t>();
   if (n < min || n > max)
     fail(key, "is " + std::to_string(n) + ", must be from " + std::to_string(min) + " to " + std::to_string(max));
   return n;

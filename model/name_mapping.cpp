@@ -1,5 +1,6 @@
 #include "model/name_mapping.h"
 
+#include <algorithm>
 #include <set>
 
 #include "vk/error.h"
@@ -36,8 +37,8 @@ struct NameCursor {
 // LDM ResBlock sub-module names -> diffusers ResnetBlock2D names ("" if not one of them).
 std::string unet_resnet_rest(const std::string& r) {
   static const std::pair<const char*, const char*> kRenames[] = {
-      {"in_layers.0.", "norm1."},         {"in_layers.2.", "conv1."},  {"emb_layers.1.", "time_emb_proj."},
-      {"out_layers.0.", "norm2."},        {"out_layers.3.", "conv2."}, {"skip_connection.", "conv_shortcut."}};
+      {"in_layers.0.", "norm1."},  {"in_layers.2.", "conv1."},  {"emb_layers.1.", "time_emb_proj."},
+      {"out_layers.0.", "norm2."}, {"out_layers.3.", "conv2."}, {"skip_connection.", "conv_shortcut."}};
   for (auto& [from, to] : kRenames)
     if (starts_with(r, from)) return to + r.substr(std::string(from).size());
   return "";
@@ -54,8 +55,9 @@ std::string vae_resnet_rest(const std::string& r) {
 // diffusers' own diffusers-to-original script leaves in place.
 std::string vae_attention_rest(const std::string& r) {
   static const std::pair<const char*, const char*> kRenames[] = {
-      {"norm.", "group_norm."}, {"q.", "to_q."},       {"k.", "to_k."},       {"v.", "to_v."},
-      {"proj_out.", "to_out.0."}, {"to_q.", "to_q."}, {"to_k.", "to_k."}, {"to_v.", "to_v."}, {"to_out.0.", "to_out.0."}};
+      {"norm.", "group_norm."},   {"q.", "to_q."},    {"k.", "to_k."},    {"v.", "to_v."},
+      {"proj_out.", "to_out.0."}, {"to_q.", "to_q."}, {"to_k.", "to_k."}, {"to_v.", "to_v."},
+      {"to_out.0.", "to_out.0."}};
   for (auto& [from, to] : kRenames)
     if (starts_with(r, from)) return to + r.substr(std::string(from).size());
   return "";
@@ -96,7 +98,9 @@ TensorMap ldm_unet_to_diffusers(const TensorMap& ldm, const std::string& where, 
     }
   }
   int per_level = first_op > 0 ? first_op : last_input + 1;  // resnets per level + its downsampler
-  if (per_level < 2) throw Error(where + ": UNet input_blocks layout not understood (downsampler at input_blocks." + std::to_string(first_op) + ")");
+  if (per_level < 2)
+    throw Error(where + ": UNet input_blocks layout not understood (downsampler at input_blocks." +
+                std::to_string(first_op) + ")");
 
   TensorMap out;
   for (auto& [name, t] : ldm) {
@@ -115,25 +119,37 @@ TensorMap ldm_unet_to_diffusers(const TensorMap& ldm, const std::string& where, 
       std::string level = "down_blocks." + std::to_string((n - 1) / per_level) + ".";
       std::string layer = std::to_string((n - 1) % per_level);
       std::string r = c.rest();
-      if (n == 0 && m == 0) to = "conv_in." + r;
-      else if (n > 0 && m == 0 && starts_with(r, "op.")) to = level + "downsamplers.0.conv." + r.substr(3);
-      else if (n > 0 && m == 0 && !unet_resnet_rest(r).empty()) to = level + "resnets." + layer + "." + unet_resnet_rest(r);
-      else if (n > 0 && m == 1) to = level + "attentions." + layer + "." + r;
+      if (n == 0 && m == 0)
+        to = "conv_in." + r;
+      else if (n > 0 && m == 0 && starts_with(r, "op."))
+        to = level + "downsamplers.0.conv." + r.substr(3);
+      else if (n > 0 && m == 0 && !unet_resnet_rest(r).empty())
+        to = level + "resnets." + layer + "." + unet_resnet_rest(r);
+      else if (n > 0 && m == 1)
+        to = level + "attentions." + layer + "." + r;
     } else if (c.literal("middle_block.") && c.index(&m)) {
       std::string r = c.rest();
-      if (m == 0 && !unet_resnet_rest(r).empty()) to = "mid_block.resnets.0." + unet_resnet_rest(r);
-      else if (m == 1) to = "mid_block.attentions.0." + r;
-      else if (m == 2 && !unet_resnet_rest(r).empty()) to = "mid_block.resnets.1." + unet_resnet_rest(r);
+      if (m == 0 && !unet_resnet_rest(r).empty())
+        to = "mid_block.resnets.0." + unet_resnet_rest(r);
+      else if (m == 1)
+        to = "mid_block.attentions.0." + r;
+      else if (m == 2 && !unet_resnet_rest(r).empty())
+        to = "mid_block.resnets.1." + unet_resnet_rest(r);
     } else if (c.literal("output_blocks.") && c.index(&n) && c.index(&m)) {
       std::string level = "up_blocks." + std::to_string(n / per_level) + ".";
       std::string layer = std::to_string(n % per_level);
       std::string r = c.rest();
-      if (m == 0 && !unet_resnet_rest(r).empty()) to = level + "resnets." + layer + "." + unet_resnet_rest(r);
-      else if ((m == 1 || m == 2) && starts_with(r, "conv.")) to = level + "upsamplers.0." + r;  // after the attention, if any
-      else if (m == 1) to = level + "attentions." + layer + "." + r;
+      if (m == 0 && !unet_resnet_rest(r).empty())
+        to = level + "resnets." + layer + "." + unet_resnet_rest(r);
+      else if ((m == 1 || m == 2) && starts_with(r, "conv."))
+        to = level + "upsamplers.0." + r;  // after the attention, if any
+      else if (m == 1)
+        to = level + "attentions." + layer + "." + r;
     }
-    if (to.empty()) unknown->push_back(t.name);
-    else out[to] = t;
+    if (to.empty())
+      unknown->push_back(t.name);
+    else
+      out[to] = t;
   }
   return out;
 }
@@ -188,29 +204,37 @@ TensorMap ldm_vae_to_diffusers(const TensorMap& ldm, const std::string& where, s
         NameCursor m{name};
         if (!m.literal(side) || !m.literal("mid.")) continue;
         std::string mid = std::string(side) + "mid_block.";
-        if (m.literal("block_1.") && !vae_resnet_rest(m.rest()).empty()) to = mid + "resnets.0." + vae_resnet_rest(m.rest());
-        else if (m.literal("block_2.") && !vae_resnet_rest(m.rest()).empty()) to = mid + "resnets.1." + vae_resnet_rest(m.rest());
+        if (m.literal("block_1.") && !vae_resnet_rest(m.rest()).empty())
+          to = mid + "resnets.0." + vae_resnet_rest(m.rest());
+        else if (m.literal("block_2.") && !vae_resnet_rest(m.rest()).empty())
+          to = mid + "resnets.1." + vae_resnet_rest(m.rest());
         else if (m.literal("attn_1.") && !vae_attention_rest(m.rest()).empty()) {
           to = mid + "attentions.0." + vae_attention_rest(m.rest());
           value = as_linear(t);
         }
       }
     }
-    if (to.empty()) unknown->push_back(t.name);
-    else out[to] = value;
+    if (to.empty())
+      unknown->push_back(t.name);
+    else
+      out[to] = value;
   }
   return out;
 }
 
-TensorMap ldm_clip_to_diffusers(const TensorMap& ldm, std::vector<std::string>* unknown, std::vector<std::string>* ignored) {
+TensorMap ldm_clip_to_diffusers(const TensorMap& ldm, std::vector<std::string>* unknown,
+                                std::vector<std::string>* ignored) {
   TensorMap out;
   for (auto& [name, t] : ldm) {
     std::string to = name;
     if (starts_with(name, "embeddings.") || starts_with(name, "encoder.") || starts_with(name, "final_layer_norm."))
       to = "text_model." + name;  // transformers < 4.11 had no text_model level
-    if (to == "text_model.embeddings.position_ids") ignored->push_back(t.name);  // a buffer, not a weight
-    else if (starts_with(to, "text_model.")) out[to] = t;
-    else unknown->push_back(t.name);
+    if (to == "text_model.embeddings.position_ids")
+      ignored->push_back(t.name);  // a buffer, not a weight
+    else if (starts_with(to, "text_model."))
+      out[to] = t;
+    else
+      unknown->push_back(t.name);
   }
   return out;
 }
@@ -223,9 +247,11 @@ TensorMap open_clip_to_diffusers(const TensorMap& ldm, const std::string& where,
     int i = 0;
     if (c.literal("transformer.resblocks.") && c.index(&i)) last_layer = std::max(last_layer, i);
   }
-  static const std::pair<const char*, const char*> kLayerRenames[] = {
-      {"ln_1.", "layer_norm1."}, {"ln_2.", "layer_norm2."}, {"mlp.c_fc.", "mlp.fc1."},
-      {"mlp.c_proj.", "mlp.fc2."}, {"attn.out_proj.", "self_attn.out_proj."}};
+  static const std::pair<const char*, const char*> kLayerRenames[] = {{"ln_1.", "layer_norm1."},
+                                                                      {"ln_2.", "layer_norm2."},
+                                                                      {"mlp.c_fc.", "mlp.fc1."},
+                                                                      {"mlp.c_proj.", "mlp.fc2."},
+                                                                      {"attn.out_proj.", "self_attn.out_proj."}};
   TensorMap out;
   for (auto& [name, t] : ldm) {
     NameCursor c{name};
@@ -255,10 +281,10 @@ TensorMap open_clip_to_diffusers(const TensorMap& ldm, const std::string& where,
         // Fused [3W, W] (or [3W]) projection: rows 0..W-1 are q, then k, then v.
         bool weight = r == "attn.in_proj_weight";
         bool fits = !t.shape.empty() && t.shape[0] % 3 == 0 && t.shape[0] > 0 &&
-                    (weight ? t.shape.size() == 2 && t.shape[1] * 3 == t.shape[0] : t.shape.size() == 1);
+                    (weight ? t.shape.size() == 2 && t.shape[0] / 3 == t.shape[1] : t.shape.size() == 1);
         if (!fits)
-          throw Error(where + ": tensor '" + printable(t.name) + "' has shape " + shape_string(t.shape) + ", expected " +
-                      (weight ? "[3W, W]" : "[3W]"));
+          throw Error(where + ": tensor '" + printable(t.name) + "' has shape " + shape_string(t.shape) +
+                      ", expected " + (weight ? "[3W, W]" : "[3W]"));
         const char* suffix = weight ? ".weight" : ".bias";
         out[layer + "self_attn.q_proj" + suffix] = third(t, 0);
         out[layer + "self_attn.k_proj" + suffix] = third(t, 1);

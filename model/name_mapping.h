@@ -24,7 +24,8 @@ TensorMap ldm_vae_to_diffusers(const TensorMap& ldm, const std::string& where, s
 
 // SD 1.x text encoder ("cond_stage_model.transformer.*"): already transformers names
 // (older files lack the "text_model." level, which is added).
-TensorMap ldm_clip_to_diffusers(const TensorMap& ldm, std::vector<std::string>* unknown, std::vector<std::string>* ignored);
+TensorMap ldm_clip_to_diffusers(const TensorMap& ldm, std::vector<std::string>* unknown,
+                                std::vector<std::string>* ignored);
 
 // SD 2.x OpenCLIP text encoder ("cond_stage_model.model.*"): resblocks -> encoder.layers with
 // the fused in_proj split into q / k / v. The last layer, text_projection and logit_scale are

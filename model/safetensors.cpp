@@ -24,10 +24,10 @@ struct DTypeEntry {
 };
 
 constexpr DTypeEntry kDTypes[] = {
-    {DType::BOOL, "BOOL", 1}, {DType::U8, "U8", 1},   {DType::I8, "I8", 1},   {DType::F8_E4M3, "F8_E4M3", 1},
+    {DType::BOOL, "BOOL", 1},       {DType::U8, "U8", 1},   {DType::I8, "I8", 1},   {DType::F8_E4M3, "F8_E4M3", 1},
     {DType::F8_E5M2, "F8_E5M2", 1}, {DType::I16, "I16", 2}, {DType::U16, "U16", 2}, {DType::F16, "F16", 2},
-    {DType::BF16, "BF16", 2}, {DType::I32, "I32", 4}, {DType::U32, "U32", 4}, {DType::F32, "F32", 4},
-    {DType::I64, "I64", 8}, {DType::U64, "U64", 8}, {DType::F64, "F64", 8},
+    {DType::BF16, "BF16", 2},       {DType::I32, "I32", 4}, {DType::U32, "U32", 4}, {DType::F32, "F32", 4},
+    {DType::I64, "I64", 8},         {DType::U64, "U64", 8}, {DType::F64, "F64", 8},
 };
 
 const DTypeEntry& entry(DType t) {
@@ -38,7 +38,7 @@ const DTypeEntry& entry(DType t) {
 
 bool looks_like_pickle_or_zip(const uint8_t* b, size_t n) {
   if (n >= 4 && b[0] == 'P' && b[1] == 'K' && b[2] == 3 && b[3] == 4) return true;  // torch.save zip
-  return n >= 2 && b[0] == 0x80 && b[1] >= 2 && b[1] <= 5;                           // pickle PROTO
+  return n >= 2 && b[0] == 0x80 && b[1] >= 2 && b[1] <= 5;                          // pickle PROTO
 }
 
 std::string errno_text() { return std::strerror(errno); }
@@ -123,65 +123,96 @@ void refuse_pickle_checkpoint(const std::string& path) {
   if (pickle) throw_pickle_refusal(path);
 }
 
+namespace {
+
+// Closes a descriptor on every path out of the constructor.
+struct FdGuard {
+  int fd;
+  ~FdGuard() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// One header entry, checked against the data area: its dtype, shape and byte range [begin, end).
+TensorInfo read_entry(const std::string& path, const std::string& key, const nlohmann::json& value, uint64_t data_size,
+                      uint64_t* begin, uint64_t* end) {
+  auto tfail = [&](const std::string& what) { throw Error(path + ": tensor '" + printable(key) + "': " + what); };
+  if (!value.is_object()) tfail("entry is not a JSON object");
+  TensorInfo t;
+  t.name = key;
+  auto dt = value.find("dtype");
+  if (dt == value.end() || !dt->is_string()) tfail("missing or non-string \"dtype\"");
+  if (!parse_dtype(dt->get<std::string>(), &t.dtype))
+    tfail("unknown dtype '" + printable(dt->get<std::string>()) + "'");
+
+  auto sh = value.find("shape");
+  if (sh == value.end() || !sh->is_array()) tfail("missing or non-array \"shape\"");
+  if (sh->size() > 16) tfail("shape has " + std::to_string(sh->size()) + " dimensions");
+  uint64_t numel = 1;
+  for (auto& d : *sh) {
+    uint64_t dim = 0;
+    if (!json_uint(d, &dim)) tfail("shape " + printable(sh->dump()) + " has a negative or non-integer dimension");
+    if (dim > uint64_t(INT64_MAX) || __builtin_mul_overflow(numel, dim, &numel))
+      tfail("shape " + printable(sh->dump()) + " overflows");
+    t.shape.push_back(int64_t(dim));
+  }
+  uint64_t nbytes = 0;
+  if (__builtin_mul_overflow(numel, uint64_t(dtype_size(t.dtype)), &nbytes) || numel > uint64_t(INT64_MAX))
+    tfail("shape " + printable(sh->dump()) + " overflows");
+
+  auto off = value.find("data_offsets");
+  if (off == value.end() || !off->is_array() || off->size() != 2 || !json_uint((*off)[0], begin) ||
+      !json_uint((*off)[1], end))
+    tfail("\"data_offsets\" is not a pair of non-negative integers");
+  std::string range = "data_offsets [" + std::to_string(*begin) + ", " + std::to_string(*end) + "]";
+  if (*begin > *end) tfail(range + " has begin after end");
+  if (*end > data_size)
+    tfail(range + " lie outside the data area (" + std::to_string(data_size) + " bytes; truncated file?)");
+  if (*end - *begin != nbytes)
+    tfail(range + " hold " + std::to_string(*end - *begin) + " bytes but " + dtype_name(t.dtype) + " " +
+          shape_string(t.shape) + " needs " + std::to_string(nbytes));
+  t.size = size_t(nbytes);
+  return t;
+}
+
+}  // namespace
+
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   auto fail = [&](const std::string& what) { throw Error(path_ + ": " + what); };
 
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail("cannot open: " + errno_text());
+  FdGuard fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (fd.fd < 0) fail("cannot open: " + errno_text());
   struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    std::string e = errno_text();
-    ::close(fd);
-    fail("cannot stat: " + e);
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail(S_ISDIR(st.st_mode) ? "is a directory, not a safetensors file" : "not a regular file");
-  }
+  if (::fstat(fd.fd, &st) != 0) fail("cannot stat: " + errno_text());
+  if (!S_ISREG(st.st_mode)) fail(S_ISDIR(st.st_mode) ? "is a directory, not a safetensors file" : "not a regular file");
   file_size_ = uint64_t(st.st_size);
   uint8_t head[9] = {};
-  ssize_t got = file_size_ ? ::pread(fd, head, sizeof head, 0) : 0;
-  if (got < 0) {
-    std::string e = errno_text();
-    ::close(fd);
-    fail("cannot read: " + e);
-  }
+  ssize_t got = file_size_ ? ::pread(fd.fd, head, sizeof head, 0) : 0;
+  if (got < 0) fail("cannot read: " + errno_text());
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; i--) header_len = header_len << 8 | head[i];
+  // A pickle's first bytes read as a nonsense header length; only then is it taken for one.
   bool plausible = file_size_ >= 8 && header_len <= file_size_ - 8 && got == 9 && head[8] == '{';
-  if (!plausible && looks_like_pickle_or_zip(head, size_t(got))) {
-    ::close(fd);
-    throw_pickle_refusal(path);
-  }
-  if (file_size_ < 8) {
-    ::close(fd);
-    fail("too short for a safetensors header (" + std::to_string(file_size_) + " bytes)");
-  }
-  if (header_len > kMaxHeaderBytes) {
-    ::close(fd);
+  if (!plausible && looks_like_pickle_or_zip(head, size_t(got))) throw_pickle_refusal(path);
+  if (file_size_ < 8) fail("too short for a safetensors header (" + std::to_string(file_size_) + " bytes)");
+  if (header_len > kMaxHeaderBytes)
     fail("header length " + std::to_string(header_len) + " is over the " + std::to_string(kMaxHeaderBytes >> 20) +
          " MB limit");
-  }
-  if (header_len > file_size_ - 8) {
-    ::close(fd);
+  if (header_len > file_size_ - 8)
     fail("header length " + std::to_string(header_len) + " runs past the end of the file (" +
          std::to_string(file_size_) + " bytes; truncated?)");
-  }
-  map_ = ::mmap(nullptr, size_t(file_size_), PROT_READ, MAP_PRIVATE, fd, 0);
-  std::string map_error = map_ == MAP_FAILED ? errno_text() : "";
-  ::close(fd);
-  if (map_ == MAP_FAILED) {
-    map_ = nullptr;
-    fail("cannot map: " + map_error);
-  }
+  // Read-only and private: nothing here can write the file. (A file truncated by another
+  // process while mapped would fault on access; checkpoints are not edited in place.)
+  void* map = ::mmap(nullptr, size_t(file_size_), PROT_READ, MAP_PRIVATE, fd.fd, 0);
+  if (map == MAP_FAILED) fail("cannot map: " + errno_text());
+  map_ = map;
 
   // From here a throw must unmap: the destructor does not run for a throwing constructor.
   try {
     const auto* base = static_cast<const uint8_t*>(map_);
-    const char* text = reinterpret_cast<const char*>(base + 8);
-    nlohmann::json header = parse_json_text(text, size_t(header_len), path_ + ": header");
+    nlohmann::json header =
+        parse_json_text(reinterpret_cast<const char*>(base + 8), size_t(header_len), path_ + ": header");
     if (!header.is_object()) fail("header is not a JSON object");
-
     const uint8_t* data_area = base + 8 + header_len;
     uint64_t data_size = file_size_ - 8 - header_len;
     std::vector<std::pair<uint64_t, uint64_t>> ranges;  // [begin, end) per tensor, same order
@@ -194,47 +225,10 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
         }
         continue;
       }
-      std::string where = "tensor '" + printable(key) + "': ";
-      auto tfail = [&](const std::string& what) { fail(where + what); };
-      if (!value.is_object()) tfail("entry is not a JSON object");
-
-      TensorInfo t;
-      t.name = key;
-      t.file = path_;
-      auto dt = value.find("dtype");
-      if (dt == value.end() || !dt->is_string()) tfail("missing or non-string \"dtype\"");
-      if (!parse_dtype(dt->get<std::string>(), &t.dtype))
-        tfail("unknown dtype '" + printable(dt->get<std::string>()) + "'");
-
-      auto sh = value.find("shape");
-      if (sh == value.end() || !sh->is_array()) tfail("missing or non-array \"shape\"");
-      if (sh->size() > 16) tfail("shape has " + std::to_string(sh->size()) + " dimensions");
-      uint64_t numel = 1;
-      for (auto& d : *sh) {
-        uint64_t dim = 0;
-        if (!json_uint(d, &dim)) tfail("shape " + printable(sh->dump()) + " has a negative or non-integer dimension");
-        if (dim > uint64_t(INT64_MAX) || __builtin_mul_overflow(numel, dim, &numel))
-          tfail("shape " + printable(sh->dump()) + " overflows");
-        t.shape.push_back(int64_t(dim));
-      }
-      uint64_t nbytes = 0;
-      if (__builtin_mul_overflow(numel, uint64_t(dtype_size(t.dtype)), &nbytes) || numel > uint64_t(INT64_MAX))
-        tfail("shape " + printable(sh->dump()) + " overflows");
-
-      auto off = value.find("data_offsets");
       uint64_t begin = 0, end = 0;
-      if (off == value.end() || !off->is_array() || off->size() != 2 || !json_uint((*off)[0], &begin) ||
-          !json_uint((*off)[1], &end))
-        tfail("\"data_offsets\" is not a pair of non-negative integers");
-      std::string range = "data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) + "]";
-      if (begin > end) tfail(range + " has begin after end");
-      if (end > data_size)
-        tfail(range + " lie outside the data area (" + std::to_string(data_size) + " bytes; truncated file?)");
-      if (end - begin != nbytes)
-        tfail(range + " hold " + std::to_string(end - begin) + " bytes but " + dt->get<std::string>() + " " +
-              shape_string(t.shape) + " needs " + std::to_string(nbytes));
+      TensorInfo t = read_entry(path_, key, value, data_size, &begin, &end);
       t.data = data_area + begin;
-      t.size = size_t(nbytes);
+      t.file = path_;
       tensors_.push_back(std::move(t));
       ranges.push_back({begin, end});
     }

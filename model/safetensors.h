@@ -17,8 +17,8 @@ namespace sdvk {
 
 enum class DType { BOOL, U8, I8, F8_E4M3, F8_E5M2, I16, U16, F16, BF16, I32, U32, F32, I64, U64, F64 };
 
-const char* dtype_name(DType t);      // "F16", as spelled in the header
-size_t dtype_size(DType t);           // bytes per element
+const char* dtype_name(DType t);  // "F16", as spelled in the header
+size_t dtype_size(DType t);       // bytes per element
 bool parse_dtype(const std::string& name, DType* out);
 // The float formats the engine reads (F32, F16, BF16). Integer tensors such as position_ids
 // are present in the file but are not weights.

@@ -46,7 +46,8 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
     if (!seen.insert(t.name).second) fail(where + "written twice");
     uint64_t bytes = dtype_size(t.dtype);
     for (int64_t d : t.shape)
-      if (d < 0 || __builtin_mul_overflow(bytes, uint64_t(d), &bytes)) fail(where + "bad shape " + shape_string(t.shape));
+      if (d < 0 || __builtin_mul_overflow(bytes, uint64_t(d), &bytes))
+        fail(where + "bad shape " + shape_string(t.shape));
     if (bytes != t.size)
       fail(where + std::to_string(t.size) + " bytes given but " + dtype_name(t.dtype) + " " + shape_string(t.shape) +
            " needs " + std::to_string(bytes));

@@ -63,8 +63,10 @@ F16RangeReport check_f16_range(const TensorInfo& t) {
     if (!std::isfinite(f)) continue;
     r.largest = std::max(r.largest, double(std::fabs(f)));
     uint16_t h = float_to_half(f);
-    if ((h & 0x7c00u) == 0x7c00u) r.overflow++;
-    else if ((h & 0x7fffu) == 0 && f != 0.0f) r.underflow++;
+    if ((h & 0x7c00u) == 0x7c00u)
+      r.overflow++;
+    else if ((h & 0x7fffu) == 0 && f != 0.0f)
+      r.underflow++;
   }
   return r;
 }

@@ -15,9 +15,9 @@ std::vector<float> to_f32(const TensorInfo& t);
 
 // What storing a tensor as float16 would lose.
 struct F16RangeReport {
-  size_t overflow = 0;    // finite values beyond float16's largest (65504 after rounding)
-  size_t underflow = 0;   // non-zero values that become zero
-  double largest = 0.0;   // largest finite magnitude in the tensor
+  size_t overflow = 0;   // finite values beyond float16's largest (65504 after rounding)
+  size_t underflow = 0;  // non-zero values that become zero
+  double largest = 0.0;  // largest finite magnitude in the tensor
 };
 F16RangeReport check_f16_range(const TensorInfo& t);
 

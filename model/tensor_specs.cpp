@@ -15,6 +15,20 @@ std::string describe_tensor(const std::string& canonical, const TensorInfo& t) {
   return s;
 }
 
+const TensorInfo& read_layout_tensor(const TensorMap& tensors, const std::string& name, const std::string& where,
+                                     size_t rank, const char* network) {
+  std::string fail = where + ": cannot read the " + network + " layout: tensor '" + name + "'";
+  auto it = tensors.find(name);
+  if (it == tensors.end()) throw Error(fail + " missing");
+  const TensorInfo& t = it->second;
+  bool plausible = t.shape.size() == rank;
+  for (int64_t d : t.shape) plausible = plausible && d >= 1 && d <= (int64_t(1) << 24);
+  if (!plausible)
+    throw Error(fail + " has shape " + shape_string(t.shape) + ", expected " + std::to_string(rank) +
+                " dimensions from 1 to 2^24");
+  return t;
+}
+
 void check_tensors(const std::string& what, const TensorMap& found, const TensorSpecs& expected,
                    std::vector<std::string>* warnings) {
   std::vector<std::string> missing;

@@ -42,15 +42,6 @@ void add_transformer(TensorSpecs& s, const std::string& p, int64_t c, int64_t de
   }
 }
 
-const TensorInfo& need(const TensorMap& t, const std::string& name, const std::string& where, size_t rank) {
-  auto it = t.find(name);
-  if (it == t.end()) throw Error(where + ": cannot read the UNet layout: tensor '" + name + "' missing");
-  if (it->second.shape.size() != rank)
-    throw Error(where + ": tensor " + describe_tensor(name, it->second) + " has shape " +
-                shape_string(it->second.shape) + ", expected " + std::to_string(rank) + " dimensions");
-  return it->second;
-}
-
 }  // namespace
 
 nlohmann::json unet_default_config() {
@@ -102,9 +93,11 @@ TensorSpecs unet_tensor_specs(const nlohmann::json& config, const std::string& w
   auto down = c.string_list("down_block_types", levels);
   auto up = c.string_list("up_block_types", levels);
   for (auto& t : down)
-    if (t != "CrossAttnDownBlock2D" && t != "DownBlock2D") c.fail("down_block_types", "has '" + printable(t) + "': not supported");
+    if (t != "CrossAttnDownBlock2D" && t != "DownBlock2D")
+      c.fail("down_block_types", "has '" + printable(t) + "': not supported");
   for (auto& t : up)
-    if (t != "CrossAttnUpBlock2D" && t != "UpBlock2D") c.fail("up_block_types", "has '" + printable(t) + "': not supported");
+    if (t != "CrossAttnUpBlock2D" && t != "UpBlock2D")
+      c.fail("up_block_types", "has '" + printable(t) + "': not supported");
   if (c.string("mid_block_type") != "UNetMidBlock2DCrossAttn")
     c.fail("mid_block_type", "'" + printable(c.string("mid_block_type")) + "' is not supported");
   int64_t in = c.integer("in_channels", 1, 64), out = c.integer("out_channels", 1, 64);
@@ -113,20 +106,26 @@ TensorSpecs unet_tensor_specs(const nlohmann::json& config, const std::string& w
   bool linear = c.boolean("use_linear_projection");
   int64_t k_in = c.integer("conv_in_kernel", 1, 7), k_out = c.integer("conv_out_kernel", 1, 7);
   int64_t groups = c.integer("norm_num_groups", 1, kMaxChannels);
-  auto heads = c.per_block(c.has("num_attention_heads") ? "num_attention_heads" : "attention_head_dim", levels, 1, 4096);
+  auto heads =
+      c.per_block(c.has("num_attention_heads") ? "num_attention_heads" : "attention_head_dim", levels, 1, 4096);
   int64_t temb = c.has("time_embedding_dim") ? c.integer("time_embedding_dim", 1, 4 * kMaxChannels) : 4 * ch[0];
-  for (const char* k : {"class_embed_type", "addition_embed_type", "encoder_hid_dim", "num_class_embeds",
-                        "time_cond_proj_dim"})
+  for (const char* k :
+       {"class_embed_type", "addition_embed_type", "encoder_hid_dim", "num_class_embeds", "time_cond_proj_dim"})
     c.expect_null(k);
   if (c.has("only_cross_attention") && config["only_cross_attention"] != false)
     c.fail("only_cross_attention", "must be false");
-  if (c.has("dual_cross_attention") && c.boolean("dual_cross_attention")) c.fail("dual_cross_attention", "must be false");
+  if (c.has("dual_cross_attention") && c.boolean("dual_cross_attention"))
+    c.fail("dual_cross_attention", "must be false");
   if (c.string("time_embedding_type") != "positional") c.fail("time_embedding_type", "must be \"positional\"");
   if (c.string("resnet_time_scale_shift") != "default") c.fail("resnet_time_scale_shift", "must be \"default\"");
-  if (c.has("attention_type") && c.string("attention_type") != "default") c.fail("attention_type", "must be \"default\"");
+  if (c.has("attention_type") && c.string("attention_type") != "default")
+    c.fail("attention_type", "must be \"default\"");
   for (size_t i = 0; i < levels; i++) {
-    if (ch[i] % groups) c.fail("norm_num_groups", std::to_string(groups) + " does not divide " + std::to_string(ch[i]) + " channels");
-    if (ch[i] % heads[i]) c.fail("attention_head_dim", std::to_string(heads[i]) + " heads do not divide " + std::to_string(ch[i]) + " channels");
+    if (ch[i] % groups)
+      c.fail("norm_num_groups", std::to_string(groups) + " does not divide " + std::to_string(ch[i]) + " channels");
+    if (ch[i] % heads[i])
+      c.fail("attention_head_dim",
+             std::to_string(heads[i]) + " heads do not divide " + std::to_string(ch[i]) + " channels");
   }
 
   TensorSpecs s;
@@ -171,26 +170,27 @@ TensorSpecs unet_tensor_specs(const nlohmann::json& config, const std::string& w
 
 nlohmann::json infer_unet_config(const TensorMap& t, const std::string& where, std::vector<std::string>* assumptions) {
   auto has = [&](const std::string& n) { return t.count(n) > 0; };
-  const TensorInfo& conv_in = need(t, "conv_in.weight", where, 4);
-  const TensorInfo& conv_out = need(t, "conv_out.weight", where, 4);
-  const TensorInfo& temb = need(t, "time_embedding.linear_1.weight", where, 2);
+  const TensorInfo& conv_in = read_layout_tensor(t, "conv_in.weight", where, 4, "UNet");
+  const TensorInfo& conv_out = read_layout_tensor(t, "conv_out.weight", where, 4, "UNet");
+  const TensorInfo& temb = read_layout_tensor(t, "time_embedding.linear_1.weight", where, 2, "UNet");
 
   std::vector<int64_t> ch;
   std::vector<std::string> down, up;
   std::vector<int64_t> depth;
   for (size_t i = 0; i < 8 && has("down_blocks." + std::to_string(i) + ".resnets.0.conv1.weight"); i++) {
     std::string b = "down_blocks." + std::to_string(i) + ".";
-    ch.push_back(need(t, b + "resnets.0.conv1.weight", where, 4).shape[0]);
+    ch.push_back(read_layout_tensor(t, b + "resnets.0.conv1.weight", where, 4, "UNet").shape[0]);
     bool cross = has(b + "attentions.0.proj_in.weight");
     down.push_back(cross ? "CrossAttnDownBlock2D" : "DownBlock2D");
     int64_t d = 0;
     while (d < 64 && has(b + "attentions.0.transformer_blocks." + std::to_string(d) + ".norm1.weight")) d++;
     depth.push_back(cross ? d : 1);
   }
-  if (ch.empty()) throw Error(where + ": cannot read the UNet layout: tensor 'down_blocks.0.resnets.0.conv1.weight' missing");
+  if (ch.empty())
+    throw Error(where + ": cannot read the UNet layout: tensor 'down_blocks.0.resnets.0.conv1.weight' missing");
   for (size_t i = 0; i < ch.size(); i++)
     up.push_back(has("up_blocks." + std::to_string(i) + ".attentions.0.proj_in.weight") ? "CrossAttnUpBlock2D"
-                                                                                          : "UpBlock2D");
+                                                                                        : "UpBlock2D");
   int64_t lpb = 0;
   while (lpb < 16 && has("down_blocks.0.resnets." + std::to_string(lpb) + ".conv1.weight")) lpb++;
 
@@ -200,11 +200,12 @@ nlohmann::json infer_unet_config(const TensorMap& t, const std::string& where, s
   std::string attn = "mid_block.attentions.0.";
   if (has(attn + "proj_in.weight")) {
     linear = t.at(attn + "proj_in.weight").shape.size() == 2;
-    context = need(t, attn + "transformer_blocks.0.attn2.to_k.weight", where, 2).shape[1];
+    context = read_layout_tensor(t, attn + "transformer_blocks.0.attn2.to_k.weight", where, 2, "UNet").shape[1];
   }
   int64_t mid_depth = 0;
   while (mid_depth < 64 && has(attn + "transformer_blocks." + std::to_string(mid_depth) + ".norm1.weight")) mid_depth++;
-  if (down.back() == "DownBlock2D") depth.back() = std::max<int64_t>(mid_depth, 1);  // the mid block uses the last value
+  if (down.back() == "DownBlock2D")
+    depth.back() = std::max<int64_t>(mid_depth, 1);  // the mid block uses the last value
   bool uniform = std::all_of(depth.begin(), depth.end(), [&](int64_t d) { return d == depth[0]; });
 
   nlohmann::json heads;

@@ -23,15 +23,6 @@ void add_mid_block(TensorSpecs& s, const std::string& p, int64_t c) {
   add_resnet(s, p + "resnets.1.", c, c);
 }
 
-const TensorInfo& need(const TensorMap& t, const std::string& name, const std::string& where, size_t rank) {
-  auto it = t.find(name);
-  if (it == t.end()) throw Error(where + ": cannot read the VAE layout: tensor '" + name + "' missing");
-  if (it->second.shape.size() != rank)
-    throw Error(where + ": tensor " + describe_tensor(name, it->second) + " has shape " +
-                shape_string(it->second.shape) + ", expected " + std::to_string(rank) + " dimensions");
-  return it->second;
-}
-
 }  // namespace
 
 nlohmann::json vae_default_config() {
@@ -65,7 +56,8 @@ TensorSpecs vae_tensor_specs(const nlohmann::json& config, const std::string& wh
   int64_t latent = c.integer("latent_channels", 1, 1024);
   int64_t groups = c.integer("norm_num_groups", 1, 1 << 16);
   for (int64_t x : ch)
-    if (x % groups) c.fail("norm_num_groups", std::to_string(groups) + " does not divide " + std::to_string(x) + " channels");
+    if (x % groups)
+      c.fail("norm_num_groups", std::to_string(groups) + " does not divide " + std::to_string(x) + " channels");
   c.number("scaling_factor");
 
   TensorSpecs s;
@@ -73,7 +65,8 @@ TensorSpecs vae_tensor_specs(const nlohmann::json& config, const std::string& wh
   int64_t prev = ch[0];
   for (size_t i = 0; i < levels; i++) {
     std::string b = "encoder.down_blocks." + std::to_string(i) + ".";
-    for (int64_t j = 0; j < lpb; j++) add_resnet(s, b + "resnets." + std::to_string(j) + ".", j == 0 ? prev : ch[i], ch[i]);
+    for (int64_t j = 0; j < lpb; j++)
+      add_resnet(s, b + "resnets." + std::to_string(j) + ".", j == 0 ? prev : ch[i], ch[i]);
     if (i + 1 < levels) add_weight_bias(s, b + "downsamplers.0.conv.", {ch[i], ch[i], 3, 3}, ch[i]);
     prev = ch[i];
   }
@@ -91,7 +84,8 @@ TensorSpecs vae_tensor_specs(const nlohmann::json& config, const std::string& wh
     int64_t prev_out = out_ch;
     out_ch = ch[levels - 1 - i];
     std::string b = "decoder.up_blocks." + std::to_string(i) + ".";
-    for (int64_t j = 0; j <= lpb; j++) add_resnet(s, b + "resnets." + std::to_string(j) + ".", j == 0 ? prev_out : out_ch, out_ch);
+    for (int64_t j = 0; j <= lpb; j++)
+      add_resnet(s, b + "resnets." + std::to_string(j) + ".", j == 0 ? prev_out : out_ch, out_ch);
     if (i + 1 < levels) add_weight_bias(s, b + "upsamplers.0.conv.", {out_ch, out_ch, 3, 3}, out_ch);
   }
   add_weight_bias(s, "decoder.conv_norm_out.", {ch[0]}, ch[0]);
@@ -102,16 +96,18 @@ TensorSpecs vae_tensor_specs(const nlohmann::json& config, const std::string& wh
 nlohmann::json infer_vae_config(const TensorMap& t, const std::string& where, std::vector<std::string>* assumptions) {
   std::vector<int64_t> ch;
   for (size_t i = 0; i < 8 && t.count("encoder.down_blocks." + std::to_string(i) + ".resnets.0.conv1.weight"); i++)
-    ch.push_back(need(t, "encoder.down_blocks." + std::to_string(i) + ".resnets.0.conv1.weight", where, 4).shape[0]);
+    ch.push_back(
+        read_layout_tensor(t, "encoder.down_blocks." + std::to_string(i) + ".resnets.0.conv1.weight", where, 4, "VAE")
+            .shape[0]);
   if (ch.empty())
     throw Error(where + ": cannot read the VAE layout: tensor 'encoder.down_blocks.0.resnets.0.conv1.weight' missing");
   int64_t lpb = 0;
   while (lpb < 16 && t.count("encoder.down_blocks.0.resnets." + std::to_string(lpb) + ".conv1.weight")) lpb++;
 
   nlohmann::json cfg = vae_default_config();
-  cfg["in_channels"] = need(t, "encoder.conv_in.weight", where, 4).shape[1];
-  cfg["out_channels"] = need(t, "decoder.conv_out.weight", where, 4).shape[0];
-  cfg["latent_channels"] = need(t, "post_quant_conv.weight", where, 4).shape[0];
+  cfg["in_channels"] = read_layout_tensor(t, "encoder.conv_in.weight", where, 4, "VAE").shape[1];
+  cfg["out_channels"] = read_layout_tensor(t, "decoder.conv_out.weight", where, 4, "VAE").shape[0];
+  cfg["latent_channels"] = read_layout_tensor(t, "post_quant_conv.weight", where, 4, "VAE").shape[0];
   cfg["block_out_channels"] = ch;
   cfg["layers_per_block"] = lpb;
   cfg["sample_size"] = 512;  // diffusers' single-file default image size

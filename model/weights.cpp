@@ -40,12 +40,15 @@ nlohmann::json default_config(ComponentKind k) {
 // / "model_type".
 ComponentKind kind_from_config(const nlohmann::json& cfg, const std::string& where) {
   std::string cls;
-  if (cfg.contains("_class_name") && cfg["_class_name"].is_string()) cls = cfg["_class_name"].get<std::string>();
+  if (cfg.contains("_class_name") && cfg["_class_name"].is_string())
+    cls = cfg["_class_name"].get<std::string>();
   else if (cfg.contains("architectures") && cfg["architectures"].is_array() && !cfg["architectures"].empty() &&
            cfg["architectures"][0].is_string())
     cls = cfg["architectures"][0].get<std::string>();
-  else if (cfg.contains("model_type") && cfg["model_type"] == "clip_text_model") cls = "CLIPTextModel";
-  else if (cfg.contains("model_type") && cfg["model_type"] == "clip") cls = "CLIPModel";
+  else if (cfg.contains("model_type") && cfg["model_type"] == "clip_text_model")
+    cls = "CLIPTextModel";
+  else if (cfg.contains("model_type") && cfg["model_type"] == "clip")
+    cls = "CLIPModel";
   for (auto k : {ComponentKind::UNet, ComponentKind::VAE, ComponentKind::TextEncoder,
                  ComponentKind::TextEncoderWithProjection, ComponentKind::CLIP})
     if (cls == component_class_name(k)) return k;
@@ -82,10 +85,19 @@ fs::path find_weights_file(const fs::path& dir, const std::string& variant) {
 // Keys in original checkpoints that are not weights of any network: the DDPM noise schedule
 // buffers the training code saved alongside.
 bool is_schedule_buffer(const std::string& name) {
-  static const char* kNames[] = {"alphas_cumprod", "alphas_cumprod_prev", "betas", "log_one_minus_alphas_cumprod",
-                                 "posterior_log_variance_clipped", "posterior_mean_coef1", "posterior_mean_coef2",
-                                 "posterior_variance", "sqrt_alphas_cumprod", "sqrt_one_minus_alphas_cumprod",
-                                 "sqrt_recip_alphas_cumprod", "sqrt_recipm1_alphas_cumprod", "logvar"};
+  static const char* kNames[] = {"alphas_cumprod",
+                                 "alphas_cumprod_prev",
+                                 "betas",
+                                 "log_one_minus_alphas_cumprod",
+                                 "posterior_log_variance_clipped",
+                                 "posterior_mean_coef1",
+                                 "posterior_mean_coef2",
+                                 "posterior_variance",
+                                 "sqrt_alphas_cumprod",
+                                 "sqrt_one_minus_alphas_cumprod",
+                                 "sqrt_recip_alphas_cumprod",
+                                 "sqrt_recipm1_alphas_cumprod",
+                                 "logvar"};
   for (const char* n : kNames)
     if (name == n) return true;
   return false;
@@ -94,9 +106,15 @@ bool is_schedule_buffer(const std::string& name) {
 // What diffusers' single-file loader gives a checkpoint without a config: its default PNDM
 // scheduler over the SD training schedule.
 nlohmann::json checkpoint_scheduler_config(bool v_prediction) {
-  return {{"_class_name", "PNDMScheduler"}, {"num_train_timesteps", 1000},  {"beta_start", 0.00085},
-          {"beta_end", 0.012},              {"beta_schedule", "scaled_linear"}, {"steps_offset", 1},
-          {"clip_sample", false},           {"set_alpha_to_one", false},   {"skip_prk_steps", true},
+  return {{"_class_name", "PNDMScheduler"},
+          {"num_train_timesteps", 1000},
+          {"beta_start", 0.00085},
+          {"beta_end", 0.012},
+          {"beta_schedule", "scaled_linear"},
+          {"steps_offset", 1},
+          {"clip_sample", false},
+          {"set_alpha_to_one", false},
+          {"skip_prk_steps", true},
           {"prediction_type", v_prediction ? "v_prediction" : "epsilon"}};
 }
 
@@ -186,8 +204,11 @@ WeightSet WeightSet::load(const std::string& path, const LoadOptions& options) {
       w.format_ = WeightFormat::ComponentFolder;
       Component c = w.load_component_folder(path, "", options);
       static const std::map<ComponentKind, std::string> kFamily = {
-          {ComponentKind::UNet, "UNet"}, {ComponentKind::VAE, "VAE"}, {ComponentKind::CLIP, "CLIP"},
-          {ComponentKind::TextEncoder, "CLIP text encoder"}, {ComponentKind::TextEncoderWithProjection, "CLIP text encoder"}};
+          {ComponentKind::UNet, "UNet"},
+          {ComponentKind::VAE, "VAE"},
+          {ComponentKind::CLIP, "CLIP"},
+          {ComponentKind::TextEncoder, "CLIP text encoder"},
+          {ComponentKind::TextEncoderWithProjection, "CLIP text encoder"}};
       w.family_ = kFamily.at(c.kind);
       w.components_[c.name] = std::move(c);
     } else {
@@ -202,7 +223,8 @@ WeightSet WeightSet::load(const std::string& path, const LoadOptions& options) {
 
 void WeightSet::finish_component(Component& c, const LoadOptions& options) {
   if (options.config_overrides.contains(c.name)) c.config.update(options.config_overrides[c.name], true);
-  std::string where = c.config_inferred ? c.source + ": " + c.name + " config (read off the tensor shapes)" : c.config_file;
+  std::string where =
+      c.config_inferred ? c.source + ": " + c.name + " config (read off the tensor shapes)" : c.config_file;
   TensorSpecs specs;
   switch (c.kind) {
     case ComponentKind::UNet: specs = unet_tensor_specs(c.config, where); break;
@@ -231,8 +253,10 @@ Component WeightSet::load_component_folder(const std::string& dir, const std::st
   files_.push_back(file);
   c.source = file->path();
   for (auto& t : file->tensors()) {
-    if (t.name == "text_model.embeddings.position_ids") ignored_.push_back(c.name + ": " + t.name);  // a buffer
-    else c.tensors[t.name] = t;
+    if (t.name == "text_model.embeddings.position_ids")
+      ignored_.push_back(c.name + ": " + t.name);  // a buffer
+    else
+      c.tensors[t.name] = t;
   }
   if (c.kind == ComponentKind::VAE) c.tensors = rename_legacy_vae_attention(std::move(c.tensors));
   finish_component(c, options);
@@ -248,14 +272,17 @@ void WeightSet::load_pipeline_folder(const LoadOptions& options) {
   static const std::map<std::string, ComponentKind> kNetworks = {
       {"unet", ComponentKind::UNet}, {"vae", ComponentKind::VAE}, {"text_encoder", ComponentKind::TextEncoder}};
   for (auto& [name, kind] : kNetworks) {
-    if (!index.contains(name) || index[name].is_null() || (index[name].is_array() && index[name].size() == 2 && index[name][1].is_null()))
+    if (!index.contains(name) || index[name].is_null() ||
+        (index[name].is_array() && index[name].size() == 2 && index[name][1].is_null()))
       throw Error(where + ": lists no " + name);
-    if (!is_dir(root / name)) throw Error(where + ": lists " + name + " but there is no folder " + (root / name).string());
+    if (!is_dir(root / name))
+      throw Error(where + ": lists " + name + " but there is no folder " + (root / name).string());
     Component c = load_component_folder((root / name).string(), name, options);
-    bool fits = c.kind == kind || (kind == ComponentKind::TextEncoder && c.kind == ComponentKind::TextEncoderWithProjection);
+    bool fits =
+        c.kind == kind || (kind == ComponentKind::TextEncoder && c.kind == ComponentKind::TextEncoderWithProjection);
     if (!fits)
-      throw Error((root / name / "config.json").string() + ": a " + component_class_name(c.kind) + " where the pipeline needs a " +
-                  component_class_name(kind));
+      throw Error((root / name / "config.json").string() + ": a " + component_class_name(c.kind) +
+                  " where the pipeline needs a " + component_class_name(kind));
     components_[name] = std::move(c);
   }
   for (auto& [name, value] : index.items()) {
@@ -263,14 +290,18 @@ void WeightSet::load_pipeline_folder(const LoadOptions& options) {
     bool present = value.is_array() && value.size() == 2 && !value[1].is_null();
     if (present) warnings_.push_back(where + ": component '" + printable(name) + "' is not loaded");
   }
-  if (is_file(root / "scheduler" / "scheduler_config.json"))
-    scheduler_config_ = read_json_file((root / "scheduler" / "scheduler_config.json").string());
-  else
+  if (is_file(root / "scheduler" / "scheduler_config.json")) {
+    std::string sched = (root / "scheduler" / "scheduler_config.json").string();
+    scheduler_config_ = read_json_file(sched);
+    if (!scheduler_config_.is_object()) throw Error(sched + ": not a JSON object");
+  } else
     warnings_.push_back(path_ + ": no scheduler/scheduler_config.json");
   if (options.config_overrides.contains("scheduler") && scheduler_config_.is_object())
     scheduler_config_.update(options.config_overrides["scheduler"], true);
-  if (is_dir(root / "tokenizer")) tokenizer_dir_ = (root / "tokenizer").string();
-  else warnings_.push_back(path_ + ": no tokenizer/ folder");
+  if (is_dir(root / "tokenizer"))
+    tokenizer_dir_ = (root / "tokenizer").string();
+  else
+    warnings_.push_back(path_ + ": no tokenizer/ folder");
   // OpenCLIP (SD 2.x) uses gelu, OpenAI CLIP (SD 1.x) quick_gelu.
   family_ = components_.at("text_encoder").config.value("hidden_act", "") == "gelu" ? "SD 2.x" : "SD 1.x";
 }
@@ -323,7 +354,7 @@ void WeightSet::load_single_file(const LoadOptions& options) {
     case FileContent::CLIPText: {
       TensorMap t = all();
       Component c{"text_encoder", t.count("text_projection.weight") ? ComponentKind::TextEncoderWithProjection
-                                                                     : ComponentKind::TextEncoder};
+                                                                    : ComponentKind::TextEncoder};
       if (t.erase("text_model.embeddings.position_ids")) ignored_.push_back("text_model.embeddings.position_ids");
       c.tensors = std::move(t);
       c.config = infer_clip_text_config(c.tensors, path_, "quick_gelu", &assumptions_);
@@ -344,23 +375,32 @@ void WeightSet::load_single_file(const LoadOptions& options) {
       return;
     }
     case FileContent::LdmVAE:
-    case FileContent::SDCheckpoint:
-      break;
+    case FileContent::SDCheckpoint: break;
   }
 
   // An original Stable Diffusion checkpoint (or a stand-alone VAE in its layout): split by
   // prefix, rename each part, infer each config.
   TensorMap unet, vae, clip, open_clip;
-  bool vae_prefixed = file->find("first_stage_model.encoder.conv_in.weight") != nullptr;
+  const std::string kUnet = "model.diffusion_model.", kVae = "first_stage_model.",
+                    kClip = "cond_stage_model.transformer.", kOpenClip = "cond_stage_model.model.";
+  bool vae_prefixed = false;
+  for (auto& t : file->tensors()) vae_prefixed = vae_prefixed || starts_with(t.name, kVae);
   for (auto& t : file->tensors()) {
     const std::string& n = t.name;
-    if (starts_with(n, "model.diffusion_model.")) unet[n.substr(22)] = t;
-    else if (vae_prefixed && starts_with(n, "first_stage_model.")) vae[n.substr(18)] = t;
-    else if (!vae_prefixed && content == FileContent::LdmVAE) vae[n] = t;
-    else if (starts_with(n, "cond_stage_model.transformer.")) clip[n.substr(29)] = t;
-    else if (starts_with(n, "cond_stage_model.model.")) open_clip[n.substr(23)] = t;
-    else if (starts_with(n, "model_ema.") || is_schedule_buffer(n)) ignored_.push_back(n);  // EMA copy, DDPM buffers
-    else unknown.push_back(n);
+    if (starts_with(n, kUnet))
+      unet[n.substr(kUnet.size())] = t;
+    else if (vae_prefixed && starts_with(n, kVae))
+      vae[n.substr(kVae.size())] = t;
+    else if (!vae_prefixed && content == FileContent::LdmVAE)
+      vae[n] = t;
+    else if (starts_with(n, kClip))
+      clip[n.substr(kClip.size())] = t;
+    else if (starts_with(n, kOpenClip))
+      open_clip[n.substr(kOpenClip.size())] = t;
+    else if (starts_with(n, "model_ema.") || is_schedule_buffer(n))
+      ignored_.push_back(n);  // EMA copy, DDPM buffers
+    else
+      unknown.push_back(n);
   }
   if (!unet.empty()) {
     Component c{"unet", ComponentKind::UNet};
@@ -406,8 +446,12 @@ void WeightSet::load_single_file(const LoadOptions& options) {
   family_ = v2 ? "SD 2.x" : "SD 1.x";
   // diffusers' single-file loader: SD 2.x means the 768-v config (v-prediction) unless told.
   scheduler_config_ = checkpoint_scheduler_config(v2);
-  if (v2) assumptions_.push_back("scheduler prediction_type v_prediction (not stored in the file; SD 2.x 768-v; SD 2.x base models need epsilon)");
-  if (options.config_overrides.contains("scheduler")) scheduler_config_.update(options.config_overrides["scheduler"], true);
+  if (v2)
+    assumptions_.push_back(
+        "scheduler prediction_type v_prediction (not stored in the file; SD 2.x 768-v; SD 2.x base models need "
+        "epsilon)");
+  if (options.config_overrides.contains("scheduler"))
+    scheduler_config_.update(options.config_overrides["scheduler"], true);
 }
 
 }  // namespace sdvk

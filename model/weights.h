@@ -76,7 +76,7 @@ class WeightSet {
 
   const std::vector<std::string>& warnings() const { return warnings_; }        // unexpected tensors, skipped parts
   const std::vector<std::string>& assumptions() const { return assumptions_; }  // config values no file states
-  const std::vector<std::string>& ignored() const { return ignored_; }  // file tensors known to be unused
+  const std::vector<std::string>& ignored() const { return ignored_; }          // file tensors known to be unused
   const std::vector<std::shared_ptr<const SafetensorsFile>>& files() const { return files_; }
 
  private:

@@ -56,19 +56,19 @@ class Safetensors : public ::testing::Test {
 };
 
 // The message names the file, says what is wrong, and is one line.
-#define EXPECT_REFUSED(file, text)                                   \
-  do {                                                               \
-    std::string file_ = (file);                                      \
-    std::string msg = open_error(file_);                             \
-    EXPECT_NE(msg.find(file_), std::string::npos) << msg;            \
-    EXPECT_NE(msg.find(text), std::string::npos) << msg;             \
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;             \
+#define EXPECT_REFUSED(file, text)                        \
+  do {                                                    \
+    std::string file_ = (file);                           \
+    std::string msg = open_error(file_);                  \
+    EXPECT_NE(msg.find(file_), std::string::npos) << msg; \
+    EXPECT_NE(msg.find(text), std::string::npos) << msg;  \
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;  \
   } while (0)
 
 TEST_F(Safetensors, WrittenFileReadsBackExactly) {
   std::vector<float> f32 = {1.5f, -2.25f, 3.0f, 1e-3f, 0.0f, -0.0f};
-  std::vector<uint16_t> f16 = {0x3c00, 0xc000};     // 1, -2
-  std::vector<uint16_t> bf16 = {0x3fc0, 0x4049};    // 1.5, ~3.14
+  std::vector<uint16_t> f16 = {0x3c00, 0xc000};   // 1, -2
+  std::vector<uint16_t> bf16 = {0x3fc0, 0x4049};  // 1.5, ~3.14
   std::vector<int64_t> ids = {0, 1, 2, 76};
   std::string p = path("round.safetensors");
   write_safetensors(p,
@@ -155,7 +155,8 @@ TEST_F(Safetensors, HostileHeaders) {
     EXPECT_REFUSED(path("tiny.safetensors"), "too short for a safetensors header (3 bytes)");
   }
   EXPECT_REFUSED(raw("past_end.safetensors", 1000, "{}", 10), "header length 1000 runs past the end of the file");
-  EXPECT_REFUSED(raw("huge.safetensors", 1ull << 63, "{}", 10), "header length 9223372036854775808 is over the 100 MB limit");
+  EXPECT_REFUSED(raw("huge.safetensors", 1ull << 63, "{}", 10),
+                 "header length 9223372036854775808 is over the 100 MB limit");
   EXPECT_REFUSED(raw("not_json.safetensors", "{\"a\": {nope", 0), "header: not valid JSON");
   EXPECT_REFUSED(raw("array.safetensors", "[1, 2]", 0), "header is not a JSON object");
   EXPECT_REFUSED(raw("deep.safetensors", std::string(5000, '[') + std::string(5000, ']'), 0), "nested too deeply");
@@ -165,19 +166,21 @@ TEST_F(Safetensors, HostileHeaders) {
                  "tensor 'w': data_offsets [8, 0] has begin after end");
   EXPECT_REFUSED(raw("dtype_size.safetensors", R"({"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,8]}})", 16),
                  "tensor 'w': data_offsets [0, 8] hold 8 bytes but F32 [2, 2] needs 16");
-  EXPECT_REFUSED(raw("overlap.safetensors",
-                     R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
-                     16),
-                 "tensors 'a' and 'b' overlap");
+  EXPECT_REFUSED(
+      raw("overlap.safetensors",
+          R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+          16),
+      "tensors 'a' and 'b' overlap");
   EXPECT_REFUSED(raw("unknown_dtype.safetensors", R"({"w":{"dtype":"F17","shape":[2],"data_offsets":[0,8]}})", 8),
                  "tensor 'w': unknown dtype 'F17'");
   EXPECT_REFUSED(raw("negative.safetensors", R"({"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8),
                  "tensor 'w': shape [-2] has a negative or non-integer dimension");
   EXPECT_REFUSED(raw("fraction.safetensors", R"({"w":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}})", 8),
                  "negative or non-integer dimension");
-  EXPECT_REFUSED(raw("overflow.safetensors",
-                     R"({"w":{"dtype":"F32","shape":[4611686018427387904,4611686018427387904],"data_offsets":[0,8]}})", 8),
-                 "tensor 'w': shape [4611686018427387904,4611686018427387904] overflows");
+  EXPECT_REFUSED(
+      raw("overflow.safetensors",
+          R"({"w":{"dtype":"F32","shape":[4611686018427387904,4611686018427387904],"data_offsets":[0,8]}})", 8),
+      "tensor 'w': shape [4611686018427387904,4611686018427387904] overflows");
   EXPECT_REFUSED(raw("bytes_overflow.safetensors",
                      R"({"w":{"dtype":"F64","shape":[4611686018427387904],"data_offsets":[0,8]}})", 8),
                  "overflows");

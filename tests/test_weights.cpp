@@ -62,25 +62,45 @@ void expect_same_tensors(const Component& a, const Component& b) {
   }
 }
 
-void expect_same_config(const json& got, const json& want, const std::vector<std::string>& keys, const std::string& what) {
+void expect_same_config(const json& got, const json& want, const std::vector<std::string>& keys,
+                        const std::string& what) {
   for (auto& k : keys) {
     ASSERT_TRUE(want.contains(k)) << what << ": reference lacks " << k;
     EXPECT_EQ(got.value(k, json()), want[k]) << what << ": " << k;
   }
 }
 
-const std::vector<std::string> kUnetKeys = {
-    "in_channels",  "out_channels", "block_out_channels", "layers_per_block", "down_block_types", "up_block_types",
-    "mid_block_type", "cross_attention_dim", "attention_head_dim", "use_linear_projection",
-    "transformer_layers_per_block", "norm_num_groups", "norm_eps", "conv_in_kernel", "conv_out_kernel",
-    "upcast_attention", "flip_sin_to_cos", "freq_shift", "act_fn", "time_embedding_type", "only_cross_attention",
-    "class_embed_type", "addition_embed_type", "num_attention_heads"};
-const std::vector<std::string> kVaeKeys = {"in_channels",      "out_channels",     "block_out_channels",
-                                           "layers_per_block", "latent_channels",  "down_block_types",
-                                           "up_block_types",   "norm_num_groups",  "scaling_factor", "act_fn"};
-const std::vector<std::string> kTextKeys = {"hidden_size",  "intermediate_size", "num_hidden_layers",
-                                            "max_position_embeddings", "vocab_size", "hidden_act",
-                                            "layer_norm_eps", "bos_token_id", "eos_token_id", "pad_token_id"};
+const std::vector<std::string> kUnetKeys = {"in_channels",
+                                            "out_channels",
+                                            "block_out_channels",
+                                            "layers_per_block",
+                                            "down_block_types",
+                                            "up_block_types",
+                                            "mid_block_type",
+                                            "cross_attention_dim",
+                                            "attention_head_dim",
+                                            "use_linear_projection",
+                                            "transformer_layers_per_block",
+                                            "norm_num_groups",
+                                            "norm_eps",
+                                            "conv_in_kernel",
+                                            "conv_out_kernel",
+                                            "upcast_attention",
+                                            "flip_sin_to_cos",
+                                            "freq_shift",
+                                            "act_fn",
+                                            "time_embedding_type",
+                                            "only_cross_attention",
+                                            "class_embed_type",
+                                            "addition_embed_type",
+                                            "num_attention_heads"};
+const std::vector<std::string> kVaeKeys = {
+    "in_channels",      "out_channels",   "block_out_channels", "layers_per_block", "latent_channels",
+    "down_block_types", "up_block_types", "norm_num_groups",    "scaling_factor",   "act_fn"};
+const std::vector<std::string> kTextKeys = {
+    "hidden_size",  "intermediate_size", "num_hidden_layers", "max_position_embeddings",
+    "vocab_size",   "hidden_act",        "layer_norm_eps",    "bos_token_id",
+    "eos_token_id", "pad_token_id"};
 
 class Weights : public ::testing::Test {
  protected:
@@ -137,7 +157,8 @@ TEST_F(Weights, FolderAndSingleFileGiveTheSameTensors) {
   EXPECT_EQ(folder.component("unet").tensors.size(), 494u);
   EXPECT_EQ(folder.component("vae").tensors.size(), 200u);
   EXPECT_EQ(folder.component("text_encoder").tensors.size(), 52u);
-  for (const char* name : {"unet", "vae", "text_encoder"}) expect_same_tensors(folder.component(name), single.component(name));
+  for (const char* name : {"unet", "vae", "text_encoder"})
+    expect_same_tensors(folder.component(name), single.component(name));
   EXPECT_TRUE(folder.warnings().empty()) << folder.warnings()[0];
   EXPECT_TRUE(single.warnings().empty()) << single.warnings()[0];
   // position_ids is a buffer in both (I64 in the folder, F16 in the checkpoint), not a weight.
@@ -193,8 +214,10 @@ TEST_F(Weights, OriginalLayoutVariantsMapToTheSameNames) {
   std::string p = path("ldm.safetensors");
   rewrite(kSingleFile, p, [](const TensorInfo& t, std::vector<int64_t>* shape) {
     std::string n = t.name;
-    for (auto [from, to] : {std::pair{"attn_1.to_q.", "attn_1.q."}, {"attn_1.to_k.", "attn_1.k."},
-                            {"attn_1.to_v.", "attn_1.v."}, {"attn_1.to_out.0.", "attn_1.proj_out."}})
+    for (auto [from, to] : {std::pair{"attn_1.to_q.", "attn_1.q."},
+                            {"attn_1.to_k.", "attn_1.k."},
+                            {"attn_1.to_v.", "attn_1.v."},
+                            {"attn_1.to_out.0.", "attn_1.proj_out."}})
       if (contains(n, from)) {
         n = replace(n, from, to);
         if (shape->size() == 2) *shape = {(*shape)[0], (*shape)[1], 1, 1};
@@ -205,7 +228,8 @@ TEST_F(Weights, OriginalLayoutVariantsMapToTheSameNames) {
   });
   WeightSet ldm = WeightSet::load(p);
   WeightSet folder = WeightSet::load(kPipeline);
-  for (const char* name : {"unet", "vae", "text_encoder"}) expect_same_tensors(folder.component(name), ldm.component(name));
+  for (const char* name : {"unet", "vae", "text_encoder"})
+    expect_same_tensors(folder.component(name), ldm.component(name));
   EXPECT_EQ(ldm.component("vae").tensor("encoder.mid_block.attentions.0.to_out.0.weight").shape,
             (std::vector<int64_t>{64, 64}));
   EXPECT_TRUE(ldm.warnings().empty());
@@ -252,12 +276,16 @@ TEST_F(Weights, OpenClipTextEncoderIsSplitAndTrimmed) {
     fuse(block + "attn.in_proj_bias", layer, "bias");
   }
   std::vector<uint16_t> projection(64 * 32, 0x3c00), scale(1, 0x4000);
-  extra.push_back({"cond_stage_model.model.text_projection", DType::F16, {64, 32}, projection.data(), projection.size() * 2});
+  extra.push_back(
+      {"cond_stage_model.model.text_projection", DType::F16, {64, 32}, projection.data(), projection.size() * 2});
   extra.push_back({"cond_stage_model.model.logit_scale", DType::F16, {}, scale.data(), 2});
   std::string p = path("sd2.safetensors");
-  rewrite(kSingleFile, p, [](const TensorInfo& t, std::vector<int64_t>*) {
-    return t.name.rfind("cond_stage_model.", 0) == 0 ? std::string() : t.name;
-  }, extra);
+  rewrite(
+      kSingleFile, p,
+      [](const TensorInfo& t, std::vector<int64_t>*) {
+        return t.name.rfind("cond_stage_model.", 0) == 0 ? std::string() : t.name;
+      },
+      extra);
 
   WeightSet sd2 = WeightSet::load(p);
   EXPECT_EQ(sd2.family(), "SD 2.x");
@@ -326,7 +354,8 @@ TEST_F(Weights, ComponentFoldersLoad) {
   EXPECT_EQ(clip_file.component("clip").config["vision_config"]["image_size"], 32);
   WeightSet vae_file = WeightSet::load(kData + "/vae_tiny/diffusion_pytorch_model.safetensors");
   expect_same_config(vae_file.component("vae").config, vae.component("vae").config,
-                     {"block_out_channels", "layers_per_block", "latent_channels", "in_channels", "out_channels"}, "vae file");
+                     {"block_out_channels", "layers_per_block", "latent_channels", "in_channels", "out_channels"},
+                     "vae file");
 }
 
 TEST_F(Weights, MissingAndMisshapenTensorsAreErrors) {
@@ -335,7 +364,10 @@ TEST_F(Weights, MissingAndMisshapenTensorsAreErrors) {
     return contains(t.name, "input_blocks.4.1.transformer_blocks.0.attn2.to_k.") ? std::string() : t.name;
   });
   std::string msg = load_error(missing);
-  EXPECT_TRUE(contains(msg, missing + ": unet: 1 tensor missing: 'down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.weight' [64, 64]"))
+  EXPECT_TRUE(contains(
+      msg,
+      missing +
+          ": unet: 1 tensor missing: 'down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.weight' [64, 64]"))
       << msg;
 
   std::string misshapen = path("misshapen.safetensors");
@@ -344,10 +376,21 @@ TEST_F(Weights, MissingAndMisshapenTensorsAreErrors) {
     return t.name;
   });
   msg = load_error(misshapen);
-  EXPECT_TRUE(contains(msg, "tensor 'down_blocks.0.attentions.0.proj_in.weight' (in the file: "
-                            "'model.diffusion_model.input_blocks.1.1.proj_in.weight') has shape [32, 32], expected "
-                            "[32, 32, 1, 1]"))
+  EXPECT_TRUE(contains(msg,
+                       "tensor 'down_blocks.0.attentions.0.proj_in.weight' (in the file: "
+                       "'model.diffusion_model.input_blocks.1.1.proj_in.weight') has shape [32, 32], expected "
+                       "[32, 32, 1, 1]"))
       << msg;
+
+  // Shapes that are valid safetensors but no network: a zero dimension lets another be huge.
+  std::vector<uint16_t> none;
+  std::string absurd = path("absurd.safetensors");
+  write_safetensors(absurd, {{"conv_in.weight", DType::F16, {int64_t(1) << 40, 0, 3, 3}, none.data(), 0},
+                             {"time_embedding.linear_1.weight", DType::F16, {0, 4}, none.data(), 0},
+                             {"conv_out.weight", DType::F16, {0, 4, 3, 3}, none.data(), 0}});
+  EXPECT_TRUE(contains(load_error(absurd),
+                       "cannot read the UNet layout: tensor 'conv_in.weight' has shape [1099511627776, "
+                       "0, 3, 3], expected 4 dimensions from 1 to 2^24"));
 
   // A config that disagrees with its weights.
   json config = read_json_file(kData + "/unet_sd1_tiny/config.json");
