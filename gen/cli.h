@@ -25,5 +25,6 @@ class Args {
 int cmd_devices(Args& args);
 int cmd_bench(Args& args);
 int cmd_tokenize(Args& args);
+int cmd_inspect(Args& args);
 
 }  // namespace sdvk::cli

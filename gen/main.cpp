@@ -16,6 +16,7 @@ const char* kUsage =
     "  devices              list Vulkan devices and their capabilities\n"
     "  bench                time the core ops at Stable Diffusion 1.5 shapes against the C++ reference\n"
     "  tokenize             print the token ids of a prompt (sdvk tokenize --help)\n"
+    "  inspect FILE|DIR     format, model family, architecture and tensors of a checkpoint or folder\n"
     "\n"
     "common options:\n"
     "  --device N|NAME      Vulkan device by index or name substring (default: first discrete GPU,\n"
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
     if (command == "devices") return sdvk::cli::cmd_devices(args);
     if (command == "bench") return sdvk::cli::cmd_bench(args);
     if (command == "tokenize") return sdvk::cli::cmd_tokenize(args);
+    if (command == "inspect") return sdvk::cli::cmd_inspect(args);
     std::fprintf(stderr, "error: unknown command '%s' (see sdvk --help)\n", command.c_str());
     return 2;
   } catch (const sdvk::Error& e) {

@@ -23,13 +23,4 @@ std::string read_text_file(const std::string& path) {
   return text;
 }
 
-nlohmann::json read_json_file(const std::string& path) {
-  std::string text = read_text_file(path);
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path + ": not valid JSON: " + e.what());
-  }
-}
-
 }  // namespace sdvk

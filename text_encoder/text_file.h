@@ -3,6 +3,8 @@
 #pragma once
 #include <cstddef>
 #include <nlohmann/json.hpp>
+
+#include "model/json_util.h"  // read_json_file
 #include <string>
 
 namespace sdvk {
@@ -12,7 +14,5 @@ constexpr size_t kMaxTokenizerFileBytes = size_t(64) << 20;
 
 // The whole file. Throws Error "<path>: cannot open (...)" / "<path>: too large ...".
 std::string read_text_file(const std::string& path);
-// The file parsed as JSON. Throws Error "<path>: not valid JSON: ..." on a parse error.
-nlohmann::json read_json_file(const std::string& path);
 
 }  // namespace sdvk

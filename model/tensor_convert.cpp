@@ -1,0 +1,94 @@
+#include "model/tensor_convert.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include "vk/error.h"
+#include "vk/half.h"
+
+namespace sdvk {
+
+namespace {
+
+[[noreturn]] void fail(const TensorInfo& t, const std::string& what) {
+  throw Error(t.file + ": tensor '" + printable(t.name) + "': " + what);
+}
+
+// Element i of a float tensor as float32; the mapping is unaligned, hence memcpy.
+float element(const TensorInfo& t, size_t i) {
+  if (t.dtype == FileDType::F32) {
+    float f;
+    std::memcpy(&f, t.data + 4 * i, 4);
+    return f;
+  }
+  uint16_t h;
+  std::memcpy(&h, t.data + 2 * i, 2);
+  return t.dtype == FileDType::F16 ? half_to_float(h) : bf16_to_float(h);
+}
+
+void require_float(const TensorInfo& t) {
+  if (!t.is_float()) fail(t, std::string("dtype ") + file_dtype_name(t.dtype) + " is not a float format (F32, F16, BF16)");
+}
+
+}  // namespace
+
+float bf16_to_float(uint16_t b) {
+  uint32_t x = uint32_t(b) << 16;  // bfloat16 is the top half of a float32
+  float f;
+  std::memcpy(&f, &x, 4);
+  return f;
+}
+
+std::vector<float> to_f32(const TensorInfo& t) {
+  require_float(t);
+  size_t n = size_t(t.numel());
+  std::vector<float> out(n);
+  if (t.dtype == FileDType::F32) {
+    if (n) std::memcpy(out.data(), t.data, 4 * n);
+  } else {
+    for (size_t i = 0; i < n; i++) out[i] = element(t, i);
+  }
+  return out;
+}
+
+F16RangeReport check_f16_range(const TensorInfo& t) {
+  require_float(t);
+  F16RangeReport r;
+  if (t.dtype == FileDType::F16) return r;  // already float16: nothing to lose
+  size_t n = size_t(t.numel());
+  for (size_t i = 0; i < n; i++) {
+    float f = element(t, i);
+    if (!std::isfinite(f)) continue;
+    r.largest = std::max(r.largest, double(std::fabs(f)));
+    uint16_t h = float_to_half(f);
+    if ((h & 0x7c00u) == 0x7c00u)
+      r.overflow++;
+    else if ((h & 0x7fffu) == 0 && f != 0.0f)
+      r.underflow++;
+  }
+  return r;
+}
+
+std::vector<uint16_t> to_f16(const TensorInfo& t) {
+  require_float(t);
+  size_t n = size_t(t.numel());
+  std::vector<uint16_t> out(n);
+  if (t.dtype == FileDType::F16) {
+    if (n) std::memcpy(out.data(), t.data, 2 * n);
+    return out;
+  }
+  F16RangeReport r = check_f16_range(t);
+  if (r.overflow) {
+    char largest[32];
+    std::snprintf(largest, sizeof largest, "%.6g", r.largest);
+    fail(t, std::to_string(r.overflow) + " of " + std::to_string(n) + " " + file_dtype_name(t.dtype) +
+                " values are outside the float16 range (largest magnitude " + largest +
+                "); keep this tensor in float32");
+  }
+  for (size_t i = 0; i < n; i++) out[i] = float_to_half(element(t, i));
+  return out;
+}
+
+}  // namespace sdvk

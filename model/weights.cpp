@@ -1,0 +1,457 @@
+#include "model/weights.h"
+
+#include <filesystem>
+
+#include "model/clip_config.h"
+#include "model/json_util.h"
+#include "model/name_mapping.h"
+#include "model/unet_config.h"
+#include "model/vae_config.h"
+#include "vk/error.h"
+
+namespace sdvk {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
+
+bool is_file(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_regular_file(p, ec);
+}
+
+bool is_dir(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_directory(p, ec);
+}
+
+nlohmann::json default_config(ComponentKind k) {
+  switch (k) {
+    case ComponentKind::UNet: return unet_default_config();
+    case ComponentKind::VAE: return vae_default_config();
+    case ComponentKind::CLIP: return clip_model_default_config();
+    default: return clip_text_default_config();
+  }
+}
+
+// The class a config.json describes, from diffusers' "_class_name" or transformers' "architectures"
+// / "model_type".
+ComponentKind kind_from_config(const nlohmann::json& cfg, const std::string& where) {
+  std::string cls;
+  if (cfg.contains("_class_name") && cfg["_class_name"].is_string())
+    cls = cfg["_class_name"].get<std::string>();
+  else if (cfg.contains("architectures") && cfg["architectures"].is_array() && !cfg["architectures"].empty() &&
+           cfg["architectures"][0].is_string())
+    cls = cfg["architectures"][0].get<std::string>();
+  else if (cfg.contains("model_type") && cfg["model_type"] == "clip_text_model")
+    cls = "CLIPTextModel";
+  else if (cfg.contains("model_type") && cfg["model_type"] == "clip")
+    cls = "CLIPModel";
+  for (auto k : {ComponentKind::UNet, ComponentKind::VAE, ComponentKind::TextEncoder,
+                 ComponentKind::TextEncoderWithProjection, ComponentKind::CLIP})
+    if (cls == component_class_name(k)) return k;
+  throw Error(where + ": model class '" + printable(cls) +
+              "' is not supported (UNet2DConditionModel, AutoencoderKL, CLIPTextModel, CLIPTextModelWithProjection, "
+              "CLIPModel)");
+}
+
+const char* default_name(ComponentKind k) {
+  switch (k) {
+    case ComponentKind::UNet: return "unet";
+    case ComponentKind::VAE: return "vae";
+    case ComponentKind::CLIP: return "clip";
+    default: return "text_encoder";
+  }
+}
+
+// The weights file of a component folder, as diffusers picks it.
+fs::path find_weights_file(const fs::path& dir, const std::string& variant) {
+  std::vector<std::string> plain = {"model.safetensors", "diffusion_pytorch_model.safetensors"};
+  std::vector<std::string> fp16 = {"model.fp16.safetensors", "diffusion_pytorch_model.fp16.safetensors"};
+  std::vector<std::string> order = plain;
+  order.insert(variant == "fp16" ? order.begin() : order.end(), fp16.begin(), fp16.end());
+  for (auto& n : order)
+    if (is_file(dir / n)) return dir / n;
+  for (const char* n : {"model.safetensors.index.json", "diffusion_pytorch_model.safetensors.index.json"})
+    if (is_file(dir / n)) throw Error((dir / n).string() + ": sharded weights are not supported yet");
+  for (const char* n : {"pytorch_model.bin", "diffusion_pytorch_model.bin", "pytorch_model.fp16.bin",
+                        "diffusion_pytorch_model.fp16.bin"})
+    if (is_file(dir / n)) refuse_pickle_checkpoint((dir / n).string());
+  throw Error(dir.string() + ": no weights (model.safetensors or diffusion_pytorch_model.safetensors)");
+}
+
+// Keys in original checkpoints that are not weights of any network: the DDPM noise schedule
+// buffers the training code saved alongside.
+bool is_schedule_buffer(const std::string& name) {
+  static const char* kNames[] = {"alphas_cumprod",
+                                 "alphas_cumprod_prev",
+                                 "betas",
+                                 "log_one_minus_alphas_cumprod",
+                                 "posterior_log_variance_clipped",
+                                 "posterior_mean_coef1",
+                                 "posterior_mean_coef2",
+                                 "posterior_variance",
+                                 "sqrt_alphas_cumprod",
+                                 "sqrt_one_minus_alphas_cumprod",
+                                 "sqrt_recip_alphas_cumprod",
+                                 "sqrt_recipm1_alphas_cumprod",
+                                 "logvar"};
+  for (const char* n : kNames)
+    if (name == n) return true;
+  return false;
+}
+
+// What diffusers' single-file loader gives a checkpoint without a config: its default PNDM
+// scheduler over the SD training schedule.
+nlohmann::json checkpoint_scheduler_config(bool v_prediction) {
+  return {{"_class_name", "PNDMScheduler"},
+          {"num_train_timesteps", 1000},
+          {"beta_start", 0.00085},
+          {"beta_end", 0.012},
+          {"beta_schedule", "scaled_linear"},
+          {"steps_offset", 1},
+          {"clip_sample", false},
+          {"set_alpha_to_one", false},
+          {"skip_prk_steps", true},
+          {"prediction_type", v_prediction ? "v_prediction" : "epsilon"}};
+}
+
+}  // namespace
+
+const char* weight_format_name(WeightFormat f) {
+  switch (f) {
+    case WeightFormat::SingleFile: return "safetensors single file";
+    case WeightFormat::PipelineFolder: return "diffusers pipeline folder";
+    case WeightFormat::ComponentFolder: return "component folder";
+  }
+  return "?";
+}
+
+const char* component_class_name(ComponentKind k) {
+  switch (k) {
+    case ComponentKind::UNet: return "UNet2DConditionModel";
+    case ComponentKind::VAE: return "AutoencoderKL";
+    case ComponentKind::TextEncoder: return "CLIPTextModel";
+    case ComponentKind::TextEncoderWithProjection: return "CLIPTextModelWithProjection";
+    case ComponentKind::CLIP: return "CLIPModel";
+  }
+  return "?";
+}
+
+const TensorInfo& Component::tensor(const std::string& tensor_name) const {
+  auto it = tensors.find(tensor_name);
+  if (it == tensors.end()) throw Error(source + ": " + name + " has no tensor '" + printable(tensor_name) + "'");
+  return it->second;
+}
+
+uint64_t Component::bytes() const {
+  uint64_t n = 0;
+  for (auto& [_, t] : tensors) n += t.size;
+  return n;
+}
+
+uint64_t Component::parameters() const {
+  uint64_t n = 0;
+  for (auto& [_, t] : tensors) n += uint64_t(t.numel());
+  return n;
+}
+
+const Component& WeightSet::component(const std::string& name) const {
+  auto it = components_.find(name);
+  if (it != components_.end()) return it->second;
+  std::string have;
+  for (auto& [n, _] : components_) have += (have.empty() ? "" : ", ") + n;
+  throw Error(path_ + ": no " + name + " in this " + weight_format_name(format_) + " (it has: " + have + ")");
+}
+
+FileContent classify_safetensors(const SafetensorsFile& f) {
+  bool sd = false, sdxl = false;
+  for (auto& t : f.tensors()) {
+    sd = sd || starts_with(t.name, "model.diffusion_model.");
+    sdxl = sdxl || starts_with(t.name, "conditioner.embedders.");
+  }
+  if (sdxl) return FileContent::SDXLCheckpoint;
+  if (sd) return FileContent::SDCheckpoint;
+  auto has = [&](const char* n) { return f.find(n) != nullptr; };
+  if (has("encoder.down.0.block.0.conv1.weight") || has("first_stage_model.encoder.down.0.block.0.conv1.weight"))
+    return FileContent::LdmVAE;
+  if (has("conv_in.weight") && has("time_embedding.linear_1.weight")) return FileContent::DiffusersUNet;
+  if (has("encoder.conv_in.weight") && has("decoder.conv_in.weight")) return FileContent::DiffusersVAE;
+  if (has("text_model.embeddings.token_embedding.weight"))
+    return has("vision_model.embeddings.class_embedding") ? FileContent::CLIP : FileContent::CLIPText;
+  return FileContent::Unknown;
+}
+
+WeightSet WeightSet::load(const std::string& path, const LoadOptions& options) {
+  if (!options.config_overrides.is_object()) throw Error("config overrides must be a JSON object");
+  for (auto& [name, value] : options.config_overrides.items())
+    if (!value.is_object() ||
+        (name != "unet" && name != "vae" && name != "text_encoder" && name != "clip" && name != "scheduler"))
+      throw Error("config override '" + printable(name) +
+                  "': expected {\"unet\"|\"vae\"|\"text_encoder\"|\"clip\"|\"scheduler\": {key: value}}");
+  WeightSet w;
+  w.path_ = path;
+  std::error_code ec;
+  auto status = fs::status(path, ec);
+  if (ec || !fs::exists(status)) throw Error(path + ": no such file or directory");
+  if (fs::is_directory(status)) {
+    if (is_file(fs::path(path) / "model_index.json")) {
+      w.format_ = WeightFormat::PipelineFolder;
+      w.load_pipeline_folder(options);
+    } else if (is_file(fs::path(path) / "config.json")) {
+      w.format_ = WeightFormat::ComponentFolder;
+      Component c = w.load_component_folder(path, "", options);
+      static const std::map<ComponentKind, std::string> kFamily = {
+          {ComponentKind::UNet, "UNet"},
+          {ComponentKind::VAE, "VAE"},
+          {ComponentKind::CLIP, "CLIP"},
+          {ComponentKind::TextEncoder, "CLIP text encoder"},
+          {ComponentKind::TextEncoderWithProjection, "CLIP text encoder"}};
+      w.family_ = kFamily.at(c.kind);
+      w.components_[c.name] = std::move(c);
+    } else {
+      throw Error(path + ": not a diffusers pipeline (no model_index.json) nor a model folder (no config.json)");
+    }
+  } else {
+    w.format_ = WeightFormat::SingleFile;
+    w.load_single_file(options);
+  }
+  return w;
+}
+
+void WeightSet::finish_component(Component& c, const LoadOptions& options) {
+  if (options.config_overrides.contains(c.name)) c.config.update(options.config_overrides[c.name], true);
+  std::string where =
+      c.config_inferred ? c.source + ": " + c.name + " config (read off the tensor shapes)" : c.config_file;
+  TensorSpecs specs;
+  switch (c.kind) {
+    case ComponentKind::UNet: specs = unet_tensor_specs(c.config, where); break;
+    case ComponentKind::VAE: specs = vae_tensor_specs(c.config, where); break;
+    case ComponentKind::TextEncoder: specs = clip_text_tensor_specs(c.config, where, false); break;
+    case ComponentKind::TextEncoderWithProjection: specs = clip_text_tensor_specs(c.config, where, true); break;
+    case ComponentKind::CLIP: specs = clip_model_tensor_specs(c.config, where); break;
+  }
+  check_tensors(c.source + ": " + c.name, c.tensors, specs, &warnings_);
+}
+
+Component WeightSet::load_component_folder(const std::string& dir, const std::string& name,
+                                           const LoadOptions& options) {
+  std::string config_path = (fs::path(dir) / "config.json").string();
+  if (!is_file(config_path)) throw Error(dir + ": no config.json");
+  nlohmann::json file_config = read_json_file(config_path);
+  if (!file_config.is_object()) throw Error(config_path + ": not a JSON object");
+  Component c;
+  c.kind = kind_from_config(file_config, config_path);
+  c.name = name.empty() ? default_name(c.kind) : name;
+  c.config = default_config(c.kind);
+  c.config.update(file_config, true);
+  c.config_file = config_path;
+
+  auto file = std::make_shared<const SafetensorsFile>(find_weights_file(dir, options.variant).string());
+  files_.push_back(file);
+  c.source = file->path();
+  for (auto& t : file->tensors()) {
+    if (t.name == "text_model.embeddings.position_ids")
+      ignored_.push_back(c.name + ": " + t.name);  // a buffer
+    else
+      c.tensors[t.name] = t;
+  }
+  if (c.kind == ComponentKind::VAE) c.tensors = rename_legacy_vae_attention(std::move(c.tensors));
+  finish_component(c, options);
+  return c;
+}
+
+void WeightSet::load_pipeline_folder(const LoadOptions& options) {
+  fs::path root(path_);
+  nlohmann::json index = read_json_file((root / "model_index.json").string());
+  std::string where = (root / "model_index.json").string();
+  if (!index.is_object()) throw Error(where + ": not a JSON object");
+  if (index.contains("text_encoder_2")) throw Error(where + ": SDXL pipelines (text_encoder_2) are not supported yet");
+  static const std::map<std::string, ComponentKind> kNetworks = {
+      {"unet", ComponentKind::UNet}, {"vae", ComponentKind::VAE}, {"text_encoder", ComponentKind::TextEncoder}};
+  for (auto& [name, kind] : kNetworks) {
+    if (!index.contains(name) || index[name].is_null() ||
+        (index[name].is_array() && index[name].size() == 2 && index[name][1].is_null()))
+      throw Error(where + ": lists no " + name);
+    if (!is_dir(root / name))
+      throw Error(where + ": lists " + name + " but there is no folder " + (root / name).string());
+    Component c = load_component_folder((root / name).string(), name, options);
+    bool fits =
+        c.kind == kind || (kind == ComponentKind::TextEncoder && c.kind == ComponentKind::TextEncoderWithProjection);
+    if (!fits)
+      throw Error((root / name / "config.json").string() + ": a " + component_class_name(c.kind) +
+                  " where the pipeline needs a " + component_class_name(kind));
+    components_[name] = std::move(c);
+  }
+  for (auto& [name, value] : index.items()) {
+    if (starts_with(name, "_") || kNetworks.count(name) || name == "scheduler" || name == "tokenizer") continue;
+    bool present = value.is_array() && value.size() == 2 && !value[1].is_null();
+    if (present) warnings_.push_back(where + ": component '" + printable(name) + "' is not loaded");
+  }
+  if (is_file(root / "scheduler" / "scheduler_config.json")) {
+    std::string sched = (root / "scheduler" / "scheduler_config.json").string();
+    scheduler_config_ = read_json_file(sched);
+    if (!scheduler_config_.is_object()) throw Error(sched + ": not a JSON object");
+  } else
+    warnings_.push_back(path_ + ": no scheduler/scheduler_config.json");
+  if (options.config_overrides.contains("scheduler") && scheduler_config_.is_object())
+    scheduler_config_.update(options.config_overrides["scheduler"], true);
+  if (is_dir(root / "tokenizer"))
+    tokenizer_dir_ = (root / "tokenizer").string();
+  else
+    warnings_.push_back(path_ + ": no tokenizer/ folder");
+  // OpenCLIP (SD 2.x) uses gelu, OpenAI CLIP (SD 1.x) quick_gelu.
+  family_ = components_.at("text_encoder").config.value("hidden_act", "") == "gelu" ? "SD 2.x" : "SD 1.x";
+}
+
+void WeightSet::load_single_file(const LoadOptions& options) {
+  refuse_pickle_checkpoint(path_);
+  auto file = std::make_shared<const SafetensorsFile>(path_);
+  files_.push_back(file);
+  FileContent content = classify_safetensors(*file);
+  auto all = [&] {
+    TensorMap m;
+    for (auto& t : file->tensors()) m[t.name] = t;
+    return m;
+  };
+  auto add = [&](Component c) {
+    c.source = path_;
+    c.config_inferred = true;
+    finish_component(c, options);
+    components_[c.name] = std::move(c);
+  };
+  auto warn_unknown = [&](const std::vector<std::string>& unknown) {
+    for (auto& n : unknown) warnings_.push_back(path_ + ": unexpected tensor '" + printable(n) + "' ignored");
+  };
+  std::vector<std::string> unknown;
+
+  switch (content) {
+    case FileContent::Unknown: {
+      std::string first = file->tensors().empty() ? "none" : "first '" + printable(file->tensors()[0].name) + "'";
+      throw Error(path_ + ": no Stable Diffusion, UNet, VAE or CLIP tensor names recognised (" +
+                  std::to_string(file->tensors().size()) + " tensors, " + first + ")");
+    }
+    case FileContent::SDXLCheckpoint:
+      throw Error(path_ + ": an SDXL checkpoint (conditioner.embedders.*): not supported yet");
+    case FileContent::DiffusersUNet: {
+      Component c{"unet", ComponentKind::UNet};
+      c.tensors = all();
+      c.config = infer_unet_config(c.tensors, path_, &assumptions_);
+      add(std::move(c));
+      family_ = "UNet";
+      return;
+    }
+    case FileContent::DiffusersVAE: {
+      Component c{"vae", ComponentKind::VAE};
+      c.tensors = rename_legacy_vae_attention(all());
+      c.config = infer_vae_config(c.tensors, path_, &assumptions_);
+      add(std::move(c));
+      family_ = "VAE";
+      return;
+    }
+    case FileContent::CLIPText: {
+      TensorMap t = all();
+      Component c{"text_encoder", t.count("text_projection.weight") ? ComponentKind::TextEncoderWithProjection
+                                                                    : ComponentKind::TextEncoder};
+      if (t.erase("text_model.embeddings.position_ids")) ignored_.push_back("text_model.embeddings.position_ids");
+      c.tensors = std::move(t);
+      c.config = infer_clip_text_config(c.tensors, path_, "quick_gelu", &assumptions_);
+      assumptions_.push_back("text_encoder hidden_act quick_gelu (not stored in the file; OpenAI CLIP's)");
+      add(std::move(c));
+      family_ = "CLIP text encoder";
+      return;
+    }
+    case FileContent::CLIP: {
+      TensorMap t = all();
+      if (t.erase("text_model.embeddings.position_ids")) ignored_.push_back("text_model.embeddings.position_ids");
+      if (t.erase("vision_model.embeddings.position_ids")) ignored_.push_back("vision_model.embeddings.position_ids");
+      Component c{"clip", ComponentKind::CLIP};
+      c.tensors = std::move(t);
+      c.config = infer_clip_model_config(c.tensors, path_, &assumptions_);
+      add(std::move(c));
+      family_ = "CLIP";
+      return;
+    }
+    case FileContent::LdmVAE:
+    case FileContent::SDCheckpoint: break;
+  }
+
+  // An original Stable Diffusion checkpoint (or a stand-alone VAE in its layout): split by
+  // prefix, rename each part, infer each config.
+  TensorMap unet, vae, clip, open_clip;
+  const std::string kUnet = "model.diffusion_model.", kVae = "first_stage_model.",
+                    kClip = "cond_stage_model.transformer.", kOpenClip = "cond_stage_model.model.";
+  bool vae_prefixed = false;
+  for (auto& t : file->tensors()) vae_prefixed = vae_prefixed || starts_with(t.name, kVae);
+  for (auto& t : file->tensors()) {
+    const std::string& n = t.name;
+    if (starts_with(n, kUnet))
+      unet[n.substr(kUnet.size())] = t;
+    else if (vae_prefixed && starts_with(n, kVae))
+      vae[n.substr(kVae.size())] = t;
+    else if (!vae_prefixed && content == FileContent::LdmVAE)
+      vae[n] = t;
+    else if (starts_with(n, kClip))
+      clip[n.substr(kClip.size())] = t;
+    else if (starts_with(n, kOpenClip))
+      open_clip[n.substr(kOpenClip.size())] = t;
+    else if (starts_with(n, "model_ema.") || is_schedule_buffer(n))
+      ignored_.push_back(n);  // EMA copy, DDPM buffers
+    else
+      unknown.push_back(n);
+  }
+  if (!unet.empty()) {
+    Component c{"unet", ComponentKind::UNet};
+    c.tensors = ldm_unet_to_diffusers(unet, path_ + ": unet", &unknown);
+    c.config = infer_unet_config(c.tensors, path_ + ": unet", &assumptions_);
+    add(std::move(c));
+  }
+  if (!vae.empty()) {
+    Component c{"vae", ComponentKind::VAE};
+    c.tensors = ldm_vae_to_diffusers(vae, path_ + ": vae", &unknown, &ignored_);
+    c.config = infer_vae_config(c.tensors, path_ + ": vae", &assumptions_);
+    add(std::move(c));
+  } else if (content == FileContent::SDCheckpoint) {
+    warnings_.push_back(path_ + ": no VAE in the checkpoint (first_stage_model.*)");
+  }
+  bool sd2 = !open_clip.empty();
+  if (!clip.empty() || sd2) {
+    Component c{"text_encoder", ComponentKind::TextEncoder};
+    if (sd2) {
+      c.tensors = open_clip_to_diffusers(open_clip, path_ + ": text_encoder", &unknown, &ignored_);
+      c.config = infer_clip_text_config(c.tensors, path_ + ": text_encoder", "gelu", &assumptions_);
+      c.config["pad_token_id"] = 0;  // SD 2.x tokenizers pad with "!"
+      assumptions_.push_back("text_encoder pad_token_id 0 (SD 2.x tokenizers pad with '!')");
+      if (auto* proj = file->find("cond_stage_model.model.text_projection"); proj && proj->shape.size() == 2)
+        c.config["projection_dim"] = proj->shape[1];
+    } else {
+      c.tensors = ldm_clip_to_diffusers(clip, &unknown, &ignored_);
+      c.config = infer_clip_text_config(c.tensors, path_ + ": text_encoder", "quick_gelu", &assumptions_);
+      c.config["pad_token_id"] = 49407;  // SD 1.x pads with end-of-text
+    }
+    add(std::move(c));
+  } else if (content == FileContent::SDCheckpoint) {
+    warnings_.push_back(path_ + ": no text encoder in the checkpoint (cond_stage_model.*)");
+  }
+  warn_unknown(unknown);
+
+  if (content == FileContent::LdmVAE) {
+    family_ = "VAE";
+    return;
+  }
+  bool linear = components_.at("unet").config.value("use_linear_projection", false);
+  bool v2 = sd2 || (open_clip.empty() && clip.empty() && linear);
+  family_ = v2 ? "SD 2.x" : "SD 1.x";
+  // diffusers' single-file loader: SD 2.x means the 768-v config (v-prediction) unless told.
+  scheduler_config_ = checkpoint_scheduler_config(v2);
+  if (v2)
+    assumptions_.push_back(
+        "scheduler prediction_type v_prediction (not stored in the file; SD 2.x 768-v; SD 2.x base models need "
+        "epsilon)");
+  if (options.config_overrides.contains("scheduler"))
+    scheduler_config_.update(options.config_overrides["scheduler"], true);
+}
+
+}  // namespace sdvk
