@@ -42,6 +42,7 @@ class EulerAncestral : public SigmaScheduler {
   std::vector<float> advance(const std::vector<float>& model_output, size_t call, const std::vector<float>& sample,
                              const NoiseSource& noise) override {
     const float sigma = sigmas_[call], sigma_to = sigmas_[call + 1];
+    // (prediction_type "sample", which diffusers rejects here, works as in the other schedulers.)
     const std::vector<float> x0 = sigma_predict_x0(prediction_, model_output, sample, sigma);
     // Step deterministically down to sigma_down, then add fresh noise of sigma_up, so the
     // total noise level is sigma_to.

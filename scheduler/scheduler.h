@@ -6,7 +6,9 @@
 // A run, as diffusers' StableDiffusionPipeline drives it:
 //   auto s = Scheduler::create(config);           // or create(config, "dpmpp_2m_karras")
 //   s->set_timesteps(steps);
-//   latent = noise * s->init_noise_sigma();
+//   TorchGenerator generator(seed);               // scheduler/torch_rng.h
+//   latent = generator.randn(size) * s->init_noise_sigma();
+//   NoiseSource noise_source = [&](size_t n) { return generator.randn(n); };
 //   for (size_t i = 0; i < s->model_calls(); ++i) {
 //     auto out = model(s->scale_model_input(latent, i), s->timesteps()[i]);   // + guidance
 //     latent = s->step(out, i, latent, noise_source);
