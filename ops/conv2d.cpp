@@ -6,9 +6,10 @@ namespace sdvk::ops {
 
 namespace {
 
-// CPU family register block, measured on lavapipe (see the report in the commit message):
-// MB output channels x NB pixels per invocation, LS invocations per group along pixels.
-constexpr uint32_t kCpuMB = 4, kCpuNB = 8, kCpuLS = 64;
+// CPU family register block: MB output channels x NB pixels per invocation, LS invocations per
+// group along pixels. On lavapipe 16x4 and 32x4 ran fastest (lane-varying loads per FMA count
+// most there); 16 wastes less on the 3- and 4-channel convs.
+constexpr uint32_t kCpuMB = 16, kCpuNB = 4, kCpuLS = 64;
 // GPU family tile (shaders/conv2d_tiled.comp): 64 channels x 64 pixels per group.
 constexpr uint32_t kGpuTile = 64;
 
@@ -16,6 +17,16 @@ std::string params_str(const Conv2dParams& p) {
   return "stride " + std::to_string(p.stride_h) + "x" + std::to_string(p.stride_w) + ", pad t" +
          std::to_string(p.pad_top) + " b" + std::to_string(p.pad_bottom) + " l" + std::to_string(p.pad_left) + " r" +
          std::to_string(p.pad_right);
+}
+
+// The CPU kernel broadcasts weights across 8 lanes of a subgroup (shaders/conv2d.comp).
+bool cpu_kernel_supported(const Context& ctx) {
+  VkPhysicalDeviceSubgroupProperties sg{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+  VkPhysicalDeviceProperties2 props{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+  props.pNext = &sg;
+  vkGetPhysicalDeviceProperties2(ctx.physical_device(), &props);
+  return sg.subgroupSize >= 8 && sg.subgroupSize <= kCpuLS && (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+         (sg.supportedOperations & VK_SUBGROUP_FEATURE_BALLOT_BIT);
 }
 
 }  // namespace
@@ -58,23 +69,41 @@ void conv2d(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bi
           "residual is " + shape_str(residual->shape()) + ", expected y's shape " + shape_str(ys));
     check_same_dtype("conv2d", x, *residual);
   }
+  const bool overlap =
+      x.buffer() == y.buffer() && x.offset() < y.offset() + y.bytes() && y.offset() < x.offset() + x.bytes();
+  check(!overlap, "conv2d", "y overlaps x (other invocations still read x)");
   check(x.numel() < (int64_t(1) << 32) && y.numel() < (int64_t(1) << 32) && weight.numel() < (int64_t(1) << 32),
         "conv2d", "more than 2^32 elements in x " + shape_str(x.shape()) + " or y " + shape_str(ys));
 
   Context& ctx = s.context();
-  const bool cpu = ctx.cpu_kernels();
+  const bool cpu = ctx.cpu_kernels() && cpu_kernel_supported(ctx);  // else the tiled kernel serves
   const Kernel& k = cpu ? ctx.kernels().get(variant(ctx, "conv2d", x.dtype()), 5, {kCpuLS, kCpuMB, kCpuNB})
                         : ctx.kernels().get(variant(ctx, "conv2d_tiled", x.dtype()), 5);
 
-  struct {
-    uint32_t cin, h, w, cout, ho, wo, kh, kw, sh, sw, pt, pl, has_bias, act, has_res;
-  } push{uint32_t(x.dim(1)),   uint32_t(x.dim(2)),      uint32_t(x.dim(3)),      uint32_t(ys[1]),
-         uint32_t(ys[2]),      uint32_t(ys[3]),         uint32_t(weight.dim(2)), uint32_t(weight.dim(3)),
-         uint32_t(p.stride_h), uint32_t(p.stride_w),    uint32_t(p.pad_top),     uint32_t(p.pad_left),
-         bias != nullptr,      p.has_activation ? 1 + uint32_t(p.activation) : 0, residual != nullptr};
+  struct Push {  // shaders/conv2d_common.glsl
+    uint32_t batch, cin, h, w, cout, ho, wo, kh, kw, sh, sw, pt, pl, has_bias, act, has_res;
+  };
+  auto u = [](int64_t v) { return uint32_t(v); };
+  const Push push{.batch = u(x.dim(0)),
+                  .cin = u(x.dim(1)),
+                  .h = u(x.dim(2)),
+                  .w = u(x.dim(3)),
+                  .cout = u(ys[1]),
+                  .ho = u(ys[2]),
+                  .wo = u(ys[3]),
+                  .kh = u(weight.dim(2)),
+                  .kw = u(weight.dim(3)),
+                  .sh = u(p.stride_h),
+                  .sw = u(p.stride_w),
+                  .pt = u(p.pad_top),
+                  .pl = u(p.pad_left),
+                  .has_bias = bias != nullptr,
+                  .act = p.has_activation ? 1 + uint32_t(p.activation) : 0,
+                  .has_res = residual != nullptr};
 
   const int64_t npix = ys[2] * ys[3];
-  Groups g = cpu ? Groups{groups_for(npix, kCpuLS * kCpuNB), groups_for(ys[1], kCpuMB), uint32_t(ys[0])}
+  // CPU: the batch's pixels in one range (small images fill the groups); GPU: an image per z.
+  Groups g = cpu ? Groups{groups_for(ys[0] * npix, kCpuLS * kCpuNB), groups_for(ys[1], kCpuMB), 1}
                  : Groups{groups_for(npix, kGpuTile), groups_for(ys[1], kGpuTile), uint32_t(ys[0])};
   // Absent bias / residual bind x in their place; has_bias / has_res keep the shader off them.
   s.dispatch(k, {in(x), in(weight), in(bias ? *bias : x), in(residual ? *residual : x), out(y)}, push, g, "conv2d");

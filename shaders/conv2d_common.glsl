@@ -11,6 +11,7 @@ layout(std430, binding = 3) readonly buffer R { sfp res[]; };   // y's shape (re
 layout(std430, binding = 4) writeonly buffer Y { sfp y[]; };    // [N,Cout,Ho,Wo]
 
 layout(push_constant) uniform P {
+  uint batch;          // images
   uint cin, h, w;      // input channels and size
   uint cout, ho, wo;   // output channels and size
   uint kh, kw;         // kernel size

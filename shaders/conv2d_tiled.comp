@@ -18,7 +18,7 @@ shared float Bs[BK][BN];      // gathered input patches
 void main() {
   const uint t = gl_LocalInvocationID.x, tx = t % 16, ty = t / 16;
   const uint npix = p.ho * p.wo, hw = p.h * p.w, taps = p.kh * p.kw, K = p.cin * taps;
-  const uint m0 = gl_WorkGroupID.y * BM, n0 = gl_WorkGroupID.x * BN, b = gl_WorkGroupID.z;
+  const uint m0 = gl_WorkGroupID.y * BM, n0 = gl_WorkGroupID.x * BN, b = gl_WorkGroupID.z;  // image b
   const uint xb = b * p.cin * hw;
 
   // This thread always stages input column n = t % BN, rows k = t / BN + 4*r: decompose once.

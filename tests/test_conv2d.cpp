@@ -178,14 +178,15 @@ TEST_F(Conv2d, BadArgumentsThrow) {
   Sequence s(ctx);
   auto p = conv_params(1, 1);
   EXPECT_NO_THROW(conv2d(s, x, w, &b, y, p));
-  EXPECT_THROW(conv2d(s, x, w, &b, Tensor::empty(ctx, {1, 6, 7, 8}, DType::F32), p), Error);  // wrong y
-  EXPECT_THROW(conv2d(s, x, Tensor::empty(ctx, {6, 3, 3, 3}, DType::F32), &b, y, p), Error);  // Cin differs
-  EXPECT_THROW(conv2d(s, x, w, &x, y, p), Error);                                              // bias shape
-  EXPECT_THROW(conv2d(s, x, w, &b, y, p, &x), Error);                                          // residual shape
-  EXPECT_THROW(conv2d(s, x, Tensor::empty(ctx, {6, 4, 3, 3}, DType::F16), &b, y, p), Error);  // dtype
-  EXPECT_THROW(conv2d(s, x.reshape({4, 8, 8}), w, &b, y, p), Error);                           // not 4-D
-  EXPECT_THROW(conv2d(s, x, Tensor::empty(ctx, {6, 4, 11, 11}, DType::F32), &b, y, p), Error);  // kernel too big
-  EXPECT_THROW(conv2d(s, x, w, &b, y, conv_params(0, 1)), Error);                               // stride 0
+  EXPECT_THROW(conv2d(s, x, w, &b, Tensor::empty(ctx, {1, 6, 7, 8}, DType::F32), p), Error);       // wrong y
+  EXPECT_THROW(conv2d(s, x, Tensor::empty(ctx, {6, 3, 3, 3}, DType::F32), &b, y, p), Error);       // Cin differs
+  EXPECT_THROW(conv2d(s, x, w, &x, y, p), Error);                                                  // bias shape
+  EXPECT_THROW(conv2d(s, x, w, &b, y, p, &x), Error);                                              // residual shape
+  EXPECT_THROW(conv2d(s, x, Tensor::empty(ctx, {6, 4, 3, 3}, DType::F16), &b, y, p), Error);       // dtype
+  EXPECT_THROW(conv2d(s, x.reshape({4, 8, 8}), w, &b, y, p), Error);                               // not 4-D
+  EXPECT_THROW(conv2d(s, x, Tensor::empty(ctx, {6, 4, 11, 11}, DType::F32), &b, y, p), Error);     // kernel too big
+  EXPECT_THROW(conv2d(s, x, w, &b, y, conv_params(0, 1)), Error);                                  // stride 0
+  EXPECT_THROW(conv2d(s, x, Tensor::empty(ctx, {4, 4, 3, 3}, DType::F32), nullptr, x, p), Error);  // y is x
   try {
     conv2d(s, x, w, &b, Tensor::empty(ctx, {1, 6, 7, 8}, DType::F32), p);
   } catch (const Error& e) {
