@@ -7,9 +7,11 @@ namespace sdvk::ops {
 namespace {
 
 // CPU family register block: MB output channels x NB pixels per invocation, LS invocations per
-// group along pixels. On lavapipe 16x4 and 32x4 ran fastest (lane-varying loads per FMA count
-// most there); 16 wastes less on the 3- and 4-channel convs.
-constexpr uint32_t kCpuMB = 16, kCpuNB = 4, kCpuLS = 64;
+// group along pixels. On lavapipe every load whose address varies per lane is a loop over the
+// SIMD lanes (~20 instructions each), so what counts is loads per FMA: 1/MB input loads plus
+// 1/(8 NB) weight loads. 16x4 and 32x4 ran fastest (4x8: 1.7x slower); 16 wastes less on 3- and
+// 4-channel convs. LS = 32 (128 pixels a group) idles fewer lanes on 8x8 images than 64.
+constexpr uint32_t kCpuMB = 16, kCpuNB = 4, kCpuLS = 32;
 // GPU family tile (shaders/conv2d_tiled.comp): 64 channels x 64 pixels per group.
 constexpr uint32_t kGpuTile = 64;
 
