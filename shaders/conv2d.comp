@@ -7,10 +7,12 @@
 // MB x NB register block: MB output channels x NB output pixels (pixels of the whole batch,
 // interleaved across lanes so neighbouring lanes read neighbouring inputs).
 //
-// On llvmpipe a load whose address differs per lane costs one scalar load per SIMD lane, while
-// a subgroup broadcast is a register shuffle. So the weights, the same for every lane, are
-// loaded 8 input channels at a time, lane L holding channel ci0 + L, and broadcast from lane L
-// when channel ci0 + L is summed. Needs subgroups of at least 8 lanes with ballot operations.
+// On llvmpipe every storage-buffer load is a loop over the SIMD lanes (~20 instructions a lane,
+// even when all lanes read the same address), while a subgroup broadcast is a register shuffle.
+// So the weights, the same for every lane, are loaded for 8 input channels at once, lane L
+// holding channel ci0 + L, and broadcast from lane L when channel ci0 + L is summed: 1/MB input
+// loads + 1/(8 NB) weight loads per FMA. Needs subgroups of >= 8 lanes with ballot operations
+// (the host checks, else it uses conv2d_tiled).
 #include "conv2d_common.glsl"
 
 layout(local_size_x_id = 0) in;             // LS lanes along pixels
