@@ -1,0 +1,40 @@
+// 2-D convolution (PyTorch Conv2d, groups = 1, dilation = 1) as an implicit GEMM: the input
+// patches are gathered straight from x inside the kernel, never materialised as an im2col
+// buffer (that buffer is what runs other engines out of memory on VAE decode).
+// GEMM view per image: M = Cout, N = Ho*Wo, K = Cin*kh*kw.
+#pragma once
+#include <vector>
+
+#include "ops/unary.h"
+#include "vk/sequence.h"
+
+namespace sdvk::ops {
+
+struct Conv2dParams {
+  int stride_h = 1, stride_w = 1;
+  int pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;  // zero padding
+  bool has_activation = false;
+  Activation activation = Activation::SiLU;  // applied after bias, before residual
+};
+
+// Same stride and padding on both axes and all sides (torch.nn.Conv2d(stride=, padding=)).
+Conv2dParams conv_params(int stride, int padding);
+
+// [N,Cout,Ho,Wo] for x [N,Cin,H,W] and weight [Cout,Cin,kh,kw]; throws Error when they do not fit.
+Shape conv2d_output_shape(const Shape& x, const Shape& weight, const Conv2dParams& p);
+
+// y[N,Cout,Ho,Wo] = conv(x[N,Cin,H,W], weight[Cout,Cin,kh,kw]) + bias[Cout] (nullptr = none),
+// then the activation (if p.has_activation), then + residual (nullptr = none, else y's shape).
+// All tensors share one dtype. residual may be y itself (in-place skip connection); x may not.
+void conv2d(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bias, const Tensor& y,
+            const Conv2dParams& p, const Tensor* residual = nullptr);
+
+namespace ref {
+// Straightforward loops, double accumulation; the conv sum + bias is rounded to float before
+// the activation and the residual add, as PyTorch does.
+std::vector<float> conv2d(const std::vector<float>& x, const Shape& x_shape, const std::vector<float>& weight,
+                          const Shape& w_shape, const std::vector<float>* bias, const Conv2dParams& p,
+                          const std::vector<float>* residual = nullptr);
+}  // namespace ref
+
+}  // namespace sdvk::ops

@@ -1,0 +1,232 @@
+#include "ops/conv2d.h"
+
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <tuple>
+
+#include "tests/support/vk_test.h"
+#include "vk/error.h"
+
+using namespace sdvk;
+using namespace sdvk::ops;
+
+namespace {
+
+struct ConvCase {
+  const char* name;
+  int64_t n, cin, h, w, cout, kh, kw;
+  Conv2dParams p;
+  bool bias, residual;
+};
+
+Conv2dParams asym(int sh, int sw, int top, int bottom, int left, int right) {
+  Conv2dParams p;
+  p.stride_h = sh, p.stride_w = sw;
+  p.pad_top = top, p.pad_bottom = bottom, p.pad_left = left, p.pad_right = right;
+  return p;
+}
+
+Conv2dParams with_act(Conv2dParams p, Activation f) {
+  p.has_activation = true;
+  p.activation = f;
+  return p;
+}
+
+// Runs one case on the current kernel family and compares with ref::conv2d on the same
+// (float16-rounded where the storage is float16) inputs.
+void run_case(const ConvCase& c, DType dtype, double tol, uint32_t seed = 1) {
+  auto& ctx = test::ctx();
+  Shape xs{c.n, c.cin, c.h, c.w}, ws{c.cout, c.cin, c.kh, c.kw};
+  Shape ys = conv2d_output_shape(xs, ws, c.p);
+  auto prep = [&](size_t n, uint32_t s) {
+    auto v = test::random_vector(n, seed * 7919 + s);
+    return dtype == DType::F16 ? test::round_to_half(v) : v;
+  };
+  auto x = prep(size_t(shape_numel(xs)), 1), w = prep(size_t(shape_numel(ws)), 2);
+  auto b = prep(size_t(c.cout), 3), r = prep(size_t(shape_numel(ys)), 4);
+  Tensor tx = Tensor::from_floats(ctx, xs, dtype, x), tw = Tensor::from_floats(ctx, ws, dtype, w);
+  Tensor tb = Tensor::from_floats(ctx, {c.cout}, dtype, b), tr = Tensor::from_floats(ctx, ys, dtype, r);
+  Tensor ty = Tensor::empty(ctx, ys, dtype);
+  Sequence s(ctx);
+  conv2d(s, tx, tw, c.bias ? &tb : nullptr, ty, c.p, c.residual ? &tr : nullptr);
+  s.run();
+  auto want = ref::conv2d(x, xs, w, ws, c.bias ? &b : nullptr, c.p, c.residual ? &r : nullptr);
+  test::expect_close(ty.download(ctx), want, tol, std::string(c.name) + " " + dtype_name(dtype));
+}
+
+// float32: sums of at most ~1100 products in float32; the worst case here is ~1.1e-6.
+constexpr double kTolF32 = 1e-4;
+// float16 storage: inputs are exact (rounded before the reference), the arithmetic is float32,
+// and y is rounded once to float16: at most 2^-11 ~ 4.9e-4 of |y| <= max |ref| (worst seen
+// here 4.1e-4). 1e-3 leaves room for the float32 sums.
+constexpr double kTolF16 = 1e-3;
+
+// Tests force a kernel family (and may lower the dispatch limit): restore both afterwards.
+class FamilyTest : public test::VkTest {
+ protected:
+  void TearDown() override {
+    test::ctx().set_kernel_family(KernelFamily::Auto);
+    test::ctx().set_dispatch_limit(UINT32_MAX);  // clamped to the device's limits
+    test::VkTest::TearDown();
+  }
+};
+
+class Conv2dTest : public FamilyTest, public ::testing::WithParamInterface<std::tuple<ConvCase, KernelFamily>> {
+ protected:
+  void SetUp() override {
+    FamilyTest::SetUp();
+    test::ctx().set_kernel_family(std::get<1>(GetParam()));
+  }
+};
+
+TEST_P(Conv2dTest, Float32MatchesReference) { run_case(std::get<0>(GetParam()), DType::F32, kTolF32); }
+TEST_P(Conv2dTest, Float16MatchesReference) { run_case(std::get<0>(GetParam()), DType::F16, kTolF16); }
+
+// SD shapes at CI size (channels and images scaled down), then awkward ones.
+const ConvCase kCases[] = {
+    // UNet/VAE ResnetBlock conv: 3x3 stride 1 padding 1
+    {"resnet_3x3_s1p1", 2, 32, 16, 16, 64, 3, 3, conv_params(1, 1), true, false},
+    // UNet Downsample2D: 3x3 stride 2 padding 1
+    {"unet_down_3x3_s2p1", 1, 32, 16, 16, 32, 3, 3, conv_params(2, 1), true, false},
+    // ResnetBlock conv_shortcut / attention proj: 1x1, with the skip connection fused
+    {"shortcut_1x1_residual", 2, 64, 8, 8, 32, 1, 1, conv_params(1, 0), true, true},
+    // VAE encoder Downsample2D: pad (left 0, right 1, top 0, bottom 1), then 3x3 stride 2
+    {"vae_down_asym_pad", 1, 16, 16, 16, 16, 3, 3, asym(2, 2, 0, 1, 0, 1), true, false},
+    {"vae_down_asym_pad_odd", 1, 16, 13, 7, 16, 3, 3, asym(2, 2, 0, 1, 0, 1), true, false},
+    // CLIP vision patch embedding: kernel = stride, no bias
+    {"patch_embed_k4s4", 1, 3, 16, 16, 32, 4, 4, conv_params(4, 0), false, false},
+    {"patch_embed_k14s14", 1, 3, 28, 42, 16, 14, 14, conv_params(14, 0), false, false},
+    // VAE encoder conv_in (RGB) and UNet conv_in (latents)
+    {"vae_conv_in_cin3", 1, 3, 16, 16, 32, 3, 3, conv_params(1, 1), true, false},
+    {"unet_conv_in_cin4", 2, 4, 8, 8, 32, 3, 3, conv_params(1, 1), true, false},
+    // VAE decoder conv_out to RGB; UNet conv_out to 4 latent channels
+    {"vae_conv_out_cout3", 1, 32, 12, 12, 3, 3, 3, conv_params(1, 1), true, false},
+    // awkward: 13 and 127 channels on a non-square 13x7 image, tile tails everywhere
+    {"ch13_to_127_13x7", 1, 13, 13, 7, 127, 3, 3, conv_params(1, 1), true, false},
+    {"ch127_to_13_13x7_s2", 2, 127, 13, 7, 13, 3, 3, conv_params(2, 1), false, true},
+    {"single_pixel_1ch", 1, 1, 1, 1, 1, 3, 3, conv_params(1, 1), true, false},
+    {"rect_kernel_3x1_mixed", 1, 5, 9, 11, 6, 3, 1, asym(2, 1, 1, 0, 2, 1), true, false},
+    {"kernel_covers_padding", 1, 2, 2, 3, 3, 5, 5, conv_params(1, 2), false, false},
+    // epilogues: bias + activation + residual together, activation without bias
+    {"silu_bias_residual", 1, 32, 9, 9, 32, 3, 3, with_act(conv_params(1, 1), Activation::SiLU), true, true},
+    {"gelu_no_bias", 1, 16, 8, 8, 24, 1, 1, with_act(conv_params(1, 0), Activation::GeluErf), false, false},
+    {"quick_gelu_s2", 1, 8, 10, 10, 8, 3, 3, with_act(conv_params(2, 1), Activation::QuickGelu), true, false},
+};
+
+std::string case_name(const ::testing::TestParamInfo<std::tuple<ConvCase, KernelFamily>>& info) {
+  return std::string(std::get<0>(info.param).name) + (std::get<1>(info.param) == KernelFamily::Cpu ? "_cpu" : "_gpu");
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, Conv2dTest,
+                         ::testing::Combine(::testing::ValuesIn(kCases),
+                                            ::testing::Values(KernelFamily::Cpu, KernelFamily::Gpu)),
+                         case_name);
+
+using Conv2d = FamilyTest;
+
+// Few channels, many pixels: a grid of many groups (128 for the CPU family, 1024 GPU tiles).
+TEST_F(Conv2d, LargeGrid) {
+  const ConvCase c{"large_grid_4to8_256x256", 1, 4, 256, 256, 8, 3, 3, conv_params(1, 1), true, false};
+  for (KernelFamily f : {KernelFamily::Cpu, KernelFamily::Gpu}) {
+    test::ctx().set_kernel_family(f);
+    run_case(c, DType::F32, kTolF32, 5);
+  }
+}
+
+// The dispatch limit lowered to 2 groups: the Sequence splits the grid in x, y and z, and the
+// shader must take the base group from gl_WorkGroupID.
+TEST_F(Conv2d, SplitDispatch) {
+  auto& ctx = test::ctx();
+  const ConvCase c{"split_3x_4to12_40x40", 3, 4, 40, 40, 12, 3, 3, conv_params(1, 1), true, true};
+  ctx.set_dispatch_limit(2);
+  for (KernelFamily f : {KernelFamily::Cpu, KernelFamily::Gpu}) {
+    ctx.set_kernel_family(f);
+    run_case(c, DType::F16, kTolF16, 6);
+  }
+}
+
+// The skip connection added in place (residual is y): each element is read before it is written.
+TEST_F(Conv2d, ResidualMayBeOutput) {
+  auto& ctx = test::ctx();
+  Shape xs{1, 8, 6, 5}, ws{8, 8, 3, 3};
+  auto x = test::random_vector(240, 11), w = test::random_vector(576, 12), r = test::random_vector(240, 13);
+  auto want = ref::conv2d(x, xs, w, ws, nullptr, conv_params(1, 1), &r);
+  for (KernelFamily f : {KernelFamily::Cpu, KernelFamily::Gpu}) {
+    ctx.set_kernel_family(f);
+    Tensor tx = Tensor::from_floats(ctx, xs, DType::F32, x), tw = Tensor::from_floats(ctx, ws, DType::F32, w);
+    Tensor ty = Tensor::from_floats(ctx, xs, DType::F32, r);
+    Sequence s(ctx);
+    conv2d(s, tx, tw, nullptr, ty, conv_params(1, 1), &ty);
+    s.run();
+    test::expect_close(ty.download(ctx), want, kTolF32, "in-place residual");
+  }
+}
+
+TEST_F(Conv2d, OutputShape) {
+  // VAE encoder downsample of a 512x512 image: pad right/bottom by 1, 3x3 stride 2 -> 256x256
+  EXPECT_EQ(conv2d_output_shape({1, 128, 512, 512}, {128, 128, 3, 3}, asym(2, 2, 0, 1, 0, 1)),
+            (Shape{1, 128, 256, 256}));
+  // UNet downsample 64 -> 32, CLIP ViT-L/14 patches of a 224 image -> 16x16
+  EXPECT_EQ(conv2d_output_shape({2, 320, 64, 64}, {320, 320, 3, 3}, conv_params(2, 1)), (Shape{2, 320, 32, 32}));
+  EXPECT_EQ(conv2d_output_shape({1, 3, 224, 224}, {1024, 3, 14, 14}, conv_params(14, 0)), (Shape{1, 1024, 16, 16}));
+}
+
+TEST_F(Conv2d, BadArgumentsThrow) {
+  auto& ctx = test::ctx();
+  Tensor x = Tensor::empty(ctx, {1, 4, 8, 8}, DType::F32), w = Tensor::empty(ctx, {6, 4, 3, 3}, DType::F32);
+  Tensor y = Tensor::empty(ctx, {1, 6, 8, 8}, DType::F32), b = Tensor::empty(ctx, {6}, DType::F32);
+  Sequence s(ctx);
+  auto p = conv_params(1, 1);
+  EXPECT_NO_THROW(conv2d(s, x, w, &b, y, p));
+  EXPECT_THROW(conv2d(s, x, w, &b, Tensor::empty(ctx, {1, 6, 7, 8}, DType::F32), p), Error);       // wrong y
+  EXPECT_THROW(conv2d(s, x, Tensor::empty(ctx, {6, 3, 3, 3}, DType::F32), &b, y, p), Error);       // Cin differs
+  EXPECT_THROW(conv2d(s, x, w, &x, y, p), Error);                                                  // bias shape
+  EXPECT_THROW(conv2d(s, x, w, &b, y, p, &x), Error);                                              // residual shape
+  EXPECT_THROW(conv2d(s, x, Tensor::empty(ctx, {6, 4, 3, 3}, DType::F16), &b, y, p), Error);       // dtype
+  EXPECT_THROW(conv2d(s, x.reshape({4, 8, 8}), w, &b, y, p), Error);                               // not 4-D
+  EXPECT_THROW(conv2d(s, x, Tensor::empty(ctx, {6, 4, 11, 11}, DType::F32), &b, y, p), Error);     // kernel too big
+  EXPECT_THROW(conv2d(s, x, w, &b, y, conv_params(0, 1)), Error);                                  // stride 0
+  EXPECT_THROW(conv2d(s, x, Tensor::empty(ctx, {4, 4, 3, 3}, DType::F32), nullptr, x, p), Error);  // y is x
+  try {
+    conv2d(s, x, w, &b, Tensor::empty(ctx, {1, 6, 7, 8}, DType::F32), p);
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("[1,6,7,8]"), std::string::npos) << e.what();
+  }
+}
+
+// Not a unit test (run with --gtest_also_run_disabled_tests --gtest_filter=*Benchmark*):
+// UNet conv 320->320 3x3 padding 1 on 64x64, batch 1, both families and storage types. Prints
+// device time (timestamps) and, as a measure that holds up on a shared machine, the process's
+// CPU time per run (lavapipe's worker threads run in this process).
+double cpu_ms() {
+  rusage r;
+  getrusage(RUSAGE_SELF, &r);
+  return (r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1e3 + (r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e3;
+}
+
+TEST_F(Conv2d, DISABLED_Benchmark) {
+  auto& ctx = test::ctx();
+  Shape xs{1, 320, 64, 64}, ws{320, 320, 3, 3};
+  const double flop = 2.0 * 320 * 64 * 64 * 320 * 9;
+  for (DType dt : {DType::F32, DType::F16})
+    for (KernelFamily f : {KernelFamily::Cpu, KernelFamily::Gpu}) {
+      ctx.set_kernel_family(f);
+      Tensor x = Tensor::from_floats(ctx, xs, dt, test::random_vector(size_t(shape_numel(xs)), 1));
+      Tensor w = Tensor::from_floats(ctx, ws, dt, test::random_vector(size_t(shape_numel(ws)), 2, -0.05f, 0.05f));
+      Tensor b = Tensor::from_floats(ctx, {320}, dt, test::random_vector(320, 3));
+      Tensor y = Tensor::empty(ctx, xs, dt);
+      Sequence s(ctx, true);
+      conv2d(s, x, w, &b, y, conv_params(1, 1));
+      s.run();  // warm-up (pipeline build)
+      const int runs = 3;
+      double c0 = cpu_ms();
+      for (int i = 0; i < runs; i++) s.run();
+      double cpu = (cpu_ms() - c0) / runs, ms = s.profile()[0].ms / s.profile()[0].runs;
+      std::printf(
+          "conv2d 320->320 3x3 64x64 %s %s: %.0f ms, %.2f GFLOP/s (device time); %.0f ms CPU, %.2f GFLOP/CPU-s\n",
+          dtype_name(dt), f == KernelFamily::Cpu ? "cpu" : "gpu", ms, flop / (ms * 1e6), cpu, flop / (cpu * 1e6));
+    }
+}
+
+}  // namespace
