@@ -3,7 +3,9 @@
 #include <random>
 
 #include "bench/bench.h"
+#include "ops/attention.h"
 #include "ops/concat.h"
+#include "ops/conv2d.h"
 #include "ops/elementwise.h"
 #include "ops/norm.h"
 #include "ops/unary.h"
@@ -24,6 +26,32 @@ std::vector<float> random_values(size_t n, uint32_t seed) {
 
 std::vector<Case> sd15_cases(Context& ctx) {
   std::vector<Case> cases;
+  {  // a level-1 resnet conv: 320 -> 320 channels, 3x3, padding 1, on the 64x64 latent
+    Shape xs{1, 320, 64, 64}, ws{320, 320, 3, 3};
+    auto x = std::make_shared<std::vector<float>>(random_values(size_t(shape_numel(xs)), 10));
+    auto w = std::make_shared<std::vector<float>>(random_values(size_t(shape_numel(ws)), 11));
+    auto b = std::make_shared<std::vector<float>>(random_values(320, 12));
+    double flops = 2.0 * 320 * 320 * 9 * 64 * 64;
+    cases.push_back({"conv2d 320->320 3x3 64x64", flops, false,
+                     [&ctx, x, w, b, xs, ws](Sequence& s, DType dt) {
+                       Tensor tb = Tensor::from_floats(ctx, {320}, dt, *b);
+                       ops::conv2d(s, Tensor::from_floats(ctx, xs, dt, *x), Tensor::from_floats(ctx, ws, dt, *w), &tb,
+                                   Tensor::empty(ctx, xs, dt), ops::conv_params(1, 1));
+                     },
+                     [x, w, b, xs, ws] { ops::ref::conv2d(*x, xs, *w, ws, b.get(), ops::conv_params(1, 1)); }});
+  }
+  {  // level-1 self-attention: 4096 tokens, 8 heads of 40
+    const int64_t t = 4096, heads = 8, d = 40;
+    Shape qs{1, t, heads * d};
+    auto q = std::make_shared<std::vector<float>>(random_values(size_t(shape_numel(qs)), 13));
+    double flops = 4.0 * t * t * heads * d;
+    cases.push_back({"attention 4096 tokens 8x40", flops, false,
+                     [&ctx, q, qs](Sequence& s, DType dt) {
+                       Tensor tq = Tensor::from_floats(ctx, qs, dt, *q);
+                       ops::attention(s, tq, tq, tq, Tensor::empty(ctx, qs, dt), int(heads));
+                     },
+                     [q, t, heads, d] { ops::ref::attention(*q, *q, *q, 1, t, t, int(heads), d, false, 0.0f); }});
+  }
   {  // SiLU over a resnet's hidden states [2,320,64,64]
     int64_t n = 2 * 320 * 64 * 64;
     auto x = std::make_shared<std::vector<float>>(random_values(size_t(n), 1));

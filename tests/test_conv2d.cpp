@@ -195,38 +195,4 @@ TEST_F(Conv2d, BadArgumentsThrow) {
   }
 }
 
-// Not a unit test (run with --gtest_also_run_disabled_tests --gtest_filter=*Benchmark*):
-// UNet conv 320->320 3x3 padding 1 on 64x64, batch 1, both families and storage types. Prints
-// device time (timestamps) and, as a measure that holds up on a shared machine, the process's
-// CPU time per run (lavapipe's worker threads run in this process).
-double cpu_ms() {
-  rusage r;
-  getrusage(RUSAGE_SELF, &r);
-  return (r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1e3 + (r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e3;
-}
-
-TEST_F(Conv2d, DISABLED_Benchmark) {
-  auto& ctx = test::ctx();
-  Shape xs{1, 320, 64, 64}, ws{320, 320, 3, 3};
-  const double flop = 2.0 * 320 * 64 * 64 * 320 * 9;
-  for (DType dt : {DType::F32, DType::F16})
-    for (KernelFamily f : {KernelFamily::Cpu, KernelFamily::Gpu}) {
-      ctx.set_kernel_family(f);
-      Tensor x = Tensor::from_floats(ctx, xs, dt, test::random_vector(size_t(shape_numel(xs)), 1));
-      Tensor w = Tensor::from_floats(ctx, ws, dt, test::random_vector(size_t(shape_numel(ws)), 2, -0.05f, 0.05f));
-      Tensor b = Tensor::from_floats(ctx, {320}, dt, test::random_vector(320, 3));
-      Tensor y = Tensor::empty(ctx, xs, dt);
-      Sequence s(ctx, true);
-      conv2d(s, x, w, &b, y, conv_params(1, 1));
-      s.run();  // warm-up (pipeline build)
-      const int runs = 3;
-      double c0 = cpu_ms();
-      for (int i = 0; i < runs; i++) s.run();
-      double cpu = (cpu_ms() - c0) / runs, ms = s.profile()[0].ms / s.profile()[0].runs;
-      std::printf(
-          "conv2d 320->320 3x3 64x64 %s %s: %.0f ms, %.2f GFLOP/s (device time); %.0f ms CPU, %.2f GFLOP/CPU-s\n",
-          dtype_name(dt), f == KernelFamily::Cpu ? "cpu" : "gpu", ms, flop / (ms * 1e6), cpu, flop / (cpu * 1e6));
-    }
-}
-
 }  // namespace
