@@ -12,7 +12,9 @@ namespace sdvk::ops {
 // transformers keep before splitting heads: q [B,Tq,H*D], k and v [B,Tk,H*D], o [B,Tq,H*D];
 // head h uses channels h*D .. h*D+D-1. scale <= 0 means 1/sqrt(D). causal: query i sees keys
 // j <= i (CLIP's text tower; needs Tq == Tk). Scores, softmax statistics and the accumulator are
-// float32 for float16 storage too. o must not alias q, k or v.
+// float32 for float16 storage too. o must not alias q, k or v. On lavapipe, whose loops stop
+// after 65535 iterations per invocation, key sequences beyond that reach throw Error (CPU
+// kernels: about 90K keys at D=40, 25K at D=160).
 void attention(Sequence& s, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, int heads,
                bool causal = false, float scale = 0.0f);
 
