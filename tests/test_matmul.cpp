@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <ostream>
 #include <optional>
 #include <string>
 
@@ -40,6 +41,7 @@ struct LinearCase {
   bool residual = false;
   bool in_place = false;  // residual is y itself
 };
+void PrintTo(const LinearCase& lc, std::ostream* os) { *os << lc.name; }
 
 void run_linear(const LinearCase& lc, KernelFamily family, DType dt) {
   FamilyScope scope(family);
@@ -108,6 +110,7 @@ struct BmmCase {
   bool trans;
   float alpha;
 };
+void PrintTo(const BmmCase& bc, std::ostream* os) { *os << bc.name; }
 
 void run_bmm(const BmmCase& bc, KernelFamily family, DType dt) {
   FamilyScope scope(family);
