@@ -1,0 +1,41 @@
+// Linear layers and batched matrix products, float32 or float16 storage, sums in float32.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "ops/unary.h"
+#include "vk/sequence.h"
+
+namespace sdvk::ops {
+
+// What linear() applies to each output after the bias: the activation, then the residual.
+struct Epilogue {
+  const Tensor* residual = nullptr;  // same shape as y, added last; may be y itself
+  bool has_activation = false;
+  Activation activation = Activation::SiLU;
+};
+
+// y[..., N] = act(x[..., K] @ weight^T + bias) (+ residual). weight [N, K] as stored in
+// checkpoints (PyTorch nn.Linear), bias [N] or nullptr. Leading dims of x are flattened to M
+// rows. All tensors share one dtype; y must not overlap x, weight or bias.
+void linear(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bias, const Tensor& y,
+            const Epilogue& ep = {});
+
+// c[z] = alpha * a[z] @ (transpose_b ? b[z]^T : b[z]); a [B,M,K], b [B,K,N] or [B,N,K],
+// c [B,M,N]. All three share one dtype; c must not overlap a or b.
+void batched_matmul(Sequence& s, const Tensor& a, const Tensor& b, bool transpose_b, const Tensor& c,
+                    float alpha = 1.0f);
+
+namespace ref {
+// x [M,K], weight [N,K], bias [N] or empty, residual [M,N] or empty -> [M,N]; double sums.
+std::vector<float> linear(const std::vector<float>& x, const std::vector<float>& weight,
+                          const std::vector<float>& bias, int64_t M, int64_t K, int64_t N,
+                          std::optional<Activation> act = std::nullopt,
+                          const std::vector<float>& residual = {});
+// a [B,M,K], b [B,K,N] (or [B,N,K] when transpose_b) -> [B,M,N]; double sums.
+std::vector<float> batched_matmul(const std::vector<float>& a, const std::vector<float>& b, int64_t B,
+                                  int64_t M, int64_t K, int64_t N, bool transpose_b, float alpha = 1.0f);
+}  // namespace ref
+
+}  // namespace sdvk::ops
