@@ -7,6 +7,7 @@
 #include "ops/concat.h"
 #include "ops/conv2d.h"
 #include "ops/elementwise.h"
+#include "ops/matmul.h"
 #include "ops/norm.h"
 #include "ops/unary.h"
 #include "ops/upsample.h"
@@ -39,6 +40,19 @@ std::vector<Case> sd15_cases(Context& ctx) {
                                    Tensor::empty(ctx, xs, dt), ops::conv_params(1, 1));
                      },
                      [x, w, b, xs, ws] { ops::ref::conv2d(*x, xs, *w, ws, b.get(), ops::conv_params(1, 1)); }});
+  }
+  {  // a level-1 attention projection: [4096 tokens, 320] @ [320, 320]^T + bias
+    const int64_t m = 4096, k = 320, n = 320;
+    auto x = std::make_shared<std::vector<float>>(random_values(size_t(m * k), 14));
+    auto w = std::make_shared<std::vector<float>>(random_values(size_t(n * k), 15));
+    auto b = std::make_shared<std::vector<float>>(random_values(size_t(n), 16));
+    cases.push_back({"linear 4096x320 -> 320", 2.0 * m * k * n, false,
+                     [&ctx, x, w, b, m, k, n](Sequence& s, DType dt) {
+                       Tensor tb = Tensor::from_floats(ctx, {n}, dt, *b);
+                       ops::linear(s, Tensor::from_floats(ctx, {m, k}, dt, *x), Tensor::from_floats(ctx, {n, k}, dt, *w),
+                                   &tb, Tensor::empty(ctx, {m, n}, dt));
+                     },
+                     [x, w, b, m, k, n] { ops::ref::linear(*x, *w, *b, m, k, n); }});
   }
   {  // level-1 self-attention: 4096 tokens, 8 heads of 40
     const int64_t t = 4096, heads = 8, d = 40;
