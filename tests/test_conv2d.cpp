@@ -1,7 +1,5 @@
 #include "ops/conv2d.h"
 
-#include <sys/resource.h>
-
 #include <cstdio>
 #include <tuple>
 
@@ -33,6 +31,13 @@ Conv2dParams with_act(Conv2dParams p, Activation f) {
   return p;
 }
 
+// The kernel the last dispatch used is of the family the context asks for.
+void expect_family(const Sequence& s) {
+  auto& ctx = test::ctx();
+  bool tiled = s.profile().back().kernel.find("conv2d_tiled") != std::string::npos;
+  EXPECT_EQ(tiled, !(ctx.cpu_kernels() && conv2d_cpu_kernel_supported(ctx))) << s.profile().back().kernel;
+}
+
 // Runs one case on the current kernel family and compares with ref::conv2d on the same
 // (float16-rounded where the storage is float16) inputs.
 void run_case(const ConvCase& c, DType dtype, double tol, uint32_t seed = 1) {
@@ -51,6 +56,7 @@ void run_case(const ConvCase& c, DType dtype, double tol, uint32_t seed = 1) {
   Sequence s(ctx);
   conv2d(s, tx, tw, c.bias ? &tb : nullptr, ty, c.p, c.residual ? &tr : nullptr);
   s.run();
+  expect_family(s);
   auto want = ref::conv2d(x, xs, w, ws, c.bias ? &b : nullptr, c.p, c.residual ? &r : nullptr);
   test::expect_close(ty.download(ctx), want, tol, std::string(c.name) + " " + dtype_name(dtype));
 }
@@ -163,6 +169,40 @@ TEST_F(Conv2d, ResidualMayBeOutput) {
   }
 }
 
+// The longest reduction in SD: the UNet's first up block convolves 1280 + 1280 skip channels,
+// K = 2560*9 = 23040 (at 8x8 for a 512 image). lavapipe silently stops a shader's loops after
+// 65535 iterations in all, so the per-invocation trip count must stay far below that.
+TEST_F(Conv2d, LongestReduction) {
+  const ConvCase c{"up_block_2560ch_8x8", 1, 2560, 8, 8, 16, 3, 3, conv_params(1, 1), true, false};
+  for (KernelFamily f : {KernelFamily::Cpu, KernelFamily::Gpu}) {
+    test::ctx().set_kernel_family(f);
+    run_case(c, DType::F32, kTolF32, 7);
+  }
+}
+
+// A resnet's two convs through planned temporaries: h = silu(conv1(x)) lives in the sequence's
+// arena, y = conv2(h) + x. The overlap check must work on temporaries not yet placed.
+TEST_F(Conv2d, ChainThroughPlannedTemporary) {
+  auto& ctx = test::ctx();
+  Shape xs{2, 8, 7, 9}, ws{8, 8, 3, 3};
+  auto x = test::random_vector(size_t(shape_numel(xs)), 21), w1 = test::random_vector(576, 22),
+       w2 = test::random_vector(576, 23), b = test::random_vector(8, 24);
+  Conv2dParams p1 = with_act(conv_params(1, 1), Activation::SiLU), p2 = conv_params(1, 1);
+  auto want = ref::conv2d(ref::conv2d(x, xs, w1, ws, &b, p1), xs, w2, ws, &b, p2, &x);
+  for (KernelFamily f : {KernelFamily::Cpu, KernelFamily::Gpu}) {
+    ctx.set_kernel_family(f);
+    Tensor tx = Tensor::from_floats(ctx, xs, DType::F32, x), tb = Tensor::from_floats(ctx, {8}, DType::F32, b);
+    Tensor tw1 = Tensor::from_floats(ctx, ws, DType::F32, w1), tw2 = Tensor::from_floats(ctx, ws, DType::F32, w2);
+    Tensor ty = Tensor::empty(ctx, xs, DType::F32);
+    Sequence s(ctx);
+    Tensor h = s.temp(xs, DType::F32, "h");
+    conv2d(s, tx, tw1, &tb, h, p1);
+    conv2d(s, h, tw2, &tb, ty, p2, &tx);
+    s.run();
+    test::expect_close(ty.download(ctx), want, kTolF32, "conv chain");
+  }
+}
+
 TEST_F(Conv2d, OutputShape) {
   // VAE encoder downsample of a 512x512 image: pad right/bottom by 1, 3x3 stride 2 -> 256x256
   EXPECT_EQ(conv2d_output_shape({1, 128, 512, 512}, {128, 128, 3, 3}, asym(2, 2, 0, 1, 0, 1)),
@@ -193,40 +233,6 @@ TEST_F(Conv2d, BadArgumentsThrow) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("[1,6,7,8]"), std::string::npos) << e.what();
   }
-}
-
-// Not a unit test (run with --gtest_also_run_disabled_tests --gtest_filter=*Benchmark*):
-// UNet conv 320->320 3x3 padding 1 on 64x64, batch 1, both families and storage types. Prints
-// device time (timestamps) and, as a measure that holds up on a shared machine, the process's
-// CPU time per run (lavapipe's worker threads run in this process).
-double cpu_ms() {
-  rusage r;
-  getrusage(RUSAGE_SELF, &r);
-  return (r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1e3 + (r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e3;
-}
-
-TEST_F(Conv2d, DISABLED_Benchmark) {
-  auto& ctx = test::ctx();
-  Shape xs{1, 320, 64, 64}, ws{320, 320, 3, 3};
-  const double flop = 2.0 * 320 * 64 * 64 * 320 * 9;
-  for (DType dt : {DType::F32, DType::F16})
-    for (KernelFamily f : {KernelFamily::Cpu, KernelFamily::Gpu}) {
-      ctx.set_kernel_family(f);
-      Tensor x = Tensor::from_floats(ctx, xs, dt, test::random_vector(size_t(shape_numel(xs)), 1));
-      Tensor w = Tensor::from_floats(ctx, ws, dt, test::random_vector(size_t(shape_numel(ws)), 2, -0.05f, 0.05f));
-      Tensor b = Tensor::from_floats(ctx, {320}, dt, test::random_vector(320, 3));
-      Tensor y = Tensor::empty(ctx, xs, dt);
-      Sequence s(ctx, true);
-      conv2d(s, x, w, &b, y, conv_params(1, 1));
-      s.run();  // warm-up (pipeline build)
-      const int runs = 3;
-      double c0 = cpu_ms();
-      for (int i = 0; i < runs; i++) s.run();
-      double cpu = (cpu_ms() - c0) / runs, ms = s.profile()[0].ms / s.profile()[0].runs;
-      std::printf(
-          "conv2d 320->320 3x3 64x64 %s %s: %.0f ms, %.2f GFLOP/s (device time); %.0f ms CPU, %.2f GFLOP/CPU-s\n",
-          dtype_name(dt), f == KernelFamily::Cpu ? "cpu" : "gpu", ms, flop / (ms * 1e6), cpu, flop / (cpu * 1e6));
-    }
 }
 
 }  // namespace
