@@ -131,7 +131,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, Conv2dTest,
 
 using Conv2d = FamilyTest;
 
-// Few channels, many pixels: a grid of many groups (128 for the CPU family, 1024 GPU tiles).
+// Few channels, many pixels: a grid of many groups (512 for the CPU family, 1024 GPU tiles).
 TEST_F(Conv2d, LargeGrid) {
   const ConvCase c{"large_grid_4to8_256x256", 1, 4, 256, 256, 8, 3, 3, conv_params(1, 1), true, false};
   for (KernelFamily f : {KernelFamily::Cpu, KernelFamily::Gpu}) {
