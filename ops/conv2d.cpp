@@ -21,8 +21,9 @@ std::string params_str(const Conv2dParams& p) {
          std::to_string(p.pad_right);
 }
 
-// The CPU kernel broadcasts weights across 8 lanes of a subgroup (shaders/conv2d.comp).
-bool cpu_kernel_supported(const Context& ctx) {
+}  // namespace
+
+bool conv2d_cpu_kernel_supported(const Context& ctx) {
   VkPhysicalDeviceSubgroupProperties sg{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
   VkPhysicalDeviceProperties2 props{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
   props.pNext = &sg;
@@ -30,8 +31,6 @@ bool cpu_kernel_supported(const Context& ctx) {
   return sg.subgroupSize >= 8 && sg.subgroupSize <= kCpuLS && (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
          (sg.supportedOperations & VK_SUBGROUP_FEATURE_BALLOT_BIT);
 }
-
-}  // namespace
 
 Conv2dParams conv_params(int stride, int padding) {
   Conv2dParams p;
@@ -71,14 +70,15 @@ void conv2d(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bi
           "residual is " + shape_str(residual->shape()) + ", expected y's shape " + shape_str(ys));
     check_same_dtype("conv2d", x, *residual);
   }
-  const bool overlap =
-      x.buffer() == y.buffer() && x.offset() < y.offset() + y.bytes() && y.offset() < x.offset() + x.bytes();
+  // By storage, not buffer: a planned temporary has no buffer until its sequence runs.
+  const uint64_t xo = x.offset_in_storage(), yo = y.offset_in_storage();
+  const bool overlap = x.storage() == y.storage() && xo < yo + y.bytes() && yo < xo + x.bytes();
   check(!overlap, "conv2d", "y overlaps x (other invocations still read x)");
   check(x.numel() < (int64_t(1) << 32) && y.numel() < (int64_t(1) << 32) && weight.numel() < (int64_t(1) << 32),
         "conv2d", "more than 2^32 elements in x " + shape_str(x.shape()) + " or y " + shape_str(ys));
 
   Context& ctx = s.context();
-  const bool cpu = ctx.cpu_kernels() && cpu_kernel_supported(ctx);  // else the tiled kernel serves
+  const bool cpu = ctx.cpu_kernels() && conv2d_cpu_kernel_supported(ctx);  // else the tiled kernel serves
   const Kernel& k = cpu ? ctx.kernels().get(variant(ctx, "conv2d", x.dtype()), 5, {kCpuLS, kCpuMB, kCpuNB})
                         : ctx.kernels().get(variant(ctx, "conv2d_tiled", x.dtype()), 5);
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "ops/unary.h"
+#include "vk/context.h"
 #include "vk/sequence.h"
 
 namespace sdvk::ops {
@@ -28,6 +29,11 @@ Shape conv2d_output_shape(const Shape& x, const Shape& weight, const Conv2dParam
 // All tensors share one dtype. residual may be y itself (in-place skip connection); x may not.
 void conv2d(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bias, const Tensor& y,
             const Conv2dParams& p, const Tensor* residual = nullptr);
+
+// Whether the CPU-shaped kernel can run here: it broadcasts weights over 8 subgroup lanes
+// (ballot operations, subgroups of 8 to 32 lanes). Where it cannot, the CPU family uses the
+// tiled kernel.
+bool conv2d_cpu_kernel_supported(const Context& ctx);
 
 namespace ref {
 // Straightforward loops, double accumulation; the conv sum + bias is rounded to float before

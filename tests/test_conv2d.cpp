@@ -1,7 +1,5 @@
 #include "ops/conv2d.h"
 
-#include <sys/resource.h>
-
 #include <cstdio>
 #include <tuple>
 
@@ -33,6 +31,13 @@ Conv2dParams with_act(Conv2dParams p, Activation f) {
   return p;
 }
 
+// The kernel the last dispatch used is of the family the context asks for.
+void expect_family(const Sequence& s) {
+  auto& ctx = test::ctx();
+  bool tiled = s.profile().back().kernel.find("conv2d_tiled") != std::string::npos;
+  EXPECT_EQ(tiled, !(ctx.cpu_kernels() && conv2d_cpu_kernel_supported(ctx))) << s.profile().back().kernel;
+}
+
 // Runs one case on the current kernel family and compares with ref::conv2d on the same
 // (float16-rounded where the storage is float16) inputs.
 void run_case(const ConvCase& c, DType dtype, double tol, uint32_t seed = 1) {
@@ -51,6 +56,7 @@ void run_case(const ConvCase& c, DType dtype, double tol, uint32_t seed = 1) {
   Sequence s(ctx);
   conv2d(s, tx, tw, c.bias ? &tb : nullptr, ty, c.p, c.residual ? &tr : nullptr);
   s.run();
+  expect_family(s);
   auto want = ref::conv2d(x, xs, w, ws, c.bias ? &b : nullptr, c.p, c.residual ? &r : nullptr);
   test::expect_close(ty.download(ctx), want, tol, std::string(c.name) + " " + dtype_name(dtype));
 }
@@ -125,7 +131,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, Conv2dTest,
 
 using Conv2d = FamilyTest;
 
-// Few channels, many pixels: a grid of many groups (128 for the CPU family, 1024 GPU tiles).
+// Few channels, many pixels: a grid of many groups (512 for the CPU family, 1024 GPU tiles).
 TEST_F(Conv2d, LargeGrid) {
   const ConvCase c{"large_grid_4to8_256x256", 1, 4, 256, 256, 8, 3, 3, conv_params(1, 1), true, false};
   for (KernelFamily f : {KernelFamily::Cpu, KernelFamily::Gpu}) {
@@ -160,6 +166,40 @@ TEST_F(Conv2d, ResidualMayBeOutput) {
     conv2d(s, tx, tw, nullptr, ty, conv_params(1, 1), &ty);
     s.run();
     test::expect_close(ty.download(ctx), want, kTolF32, "in-place residual");
+  }
+}
+
+// The longest reduction in SD: the UNet's first up block convolves 1280 + 1280 skip channels,
+// K = 2560*9 = 23040 (at 8x8 for a 512 image). lavapipe silently stops a shader's loops after
+// 65535 iterations in all, so the per-invocation trip count must stay far below that.
+TEST_F(Conv2d, LongestReduction) {
+  const ConvCase c{"up_block_2560ch_8x8", 1, 2560, 8, 8, 16, 3, 3, conv_params(1, 1), true, false};
+  for (KernelFamily f : {KernelFamily::Cpu, KernelFamily::Gpu}) {
+    test::ctx().set_kernel_family(f);
+    run_case(c, DType::F32, kTolF32, 7);
+  }
+}
+
+// A resnet's two convs through planned temporaries: h = silu(conv1(x)) lives in the sequence's
+// arena, y = conv2(h) + x. The overlap check must work on temporaries not yet placed.
+TEST_F(Conv2d, ChainThroughPlannedTemporary) {
+  auto& ctx = test::ctx();
+  Shape xs{2, 8, 7, 9}, ws{8, 8, 3, 3};
+  auto x = test::random_vector(size_t(shape_numel(xs)), 21), w1 = test::random_vector(576, 22),
+       w2 = test::random_vector(576, 23), b = test::random_vector(8, 24);
+  Conv2dParams p1 = with_act(conv_params(1, 1), Activation::SiLU), p2 = conv_params(1, 1);
+  auto want = ref::conv2d(ref::conv2d(x, xs, w1, ws, &b, p1), xs, w2, ws, &b, p2, &x);
+  for (KernelFamily f : {KernelFamily::Cpu, KernelFamily::Gpu}) {
+    ctx.set_kernel_family(f);
+    Tensor tx = Tensor::from_floats(ctx, xs, DType::F32, x), tb = Tensor::from_floats(ctx, {8}, DType::F32, b);
+    Tensor tw1 = Tensor::from_floats(ctx, ws, DType::F32, w1), tw2 = Tensor::from_floats(ctx, ws, DType::F32, w2);
+    Tensor ty = Tensor::empty(ctx, xs, DType::F32);
+    Sequence s(ctx);
+    Tensor h = s.temp(xs, DType::F32, "h");
+    conv2d(s, tx, tw1, &tb, h, p1);
+    conv2d(s, h, tw2, &tb, ty, p2, &tx);
+    s.run();
+    test::expect_close(ty.download(ctx), want, kTolF32, "conv chain");
   }
 }
 
