@@ -118,19 +118,6 @@ std::vector<Case> sd15_cases(Context& ctx) {
                      },
                      [x, g] { ops::ref::group_norm(*x, *g, *g, 1, 320, 64 * 64, 32, 1e-5f, true); }});
   }
-  {  // a resnet conv at the first UNet level: [1,320,64,64] * [320,320,3,3] + bias, padding 1
-    Shape xs{1, 320, 64, 64}, ws{320, 320, 3, 3};
-    auto x = std::make_shared<std::vector<float>>(random_values(size_t(shape_numel(xs)), 8));
-    auto w = std::make_shared<std::vector<float>>(random_values(size_t(shape_numel(ws)), 9));
-    auto b = std::make_shared<std::vector<float>>(random_values(320, 10));
-    cases.push_back({"conv2d 320->320 3x3 64x64", 2.0 * 320 * 64 * 64 * 320 * 9, false,
-                     [&ctx, x, w, b, xs, ws](Sequence& s, DType dt) {
-                       Tensor tb = Tensor::from_floats(ctx, {320}, dt, *b);
-                       ops::conv2d(s, Tensor::from_floats(ctx, xs, dt, *x), Tensor::from_floats(ctx, ws, dt, *w), &tb,
-                                   Tensor::empty(ctx, xs, dt), ops::conv_params(1, 1));
-                     },
-                     [x, w, b, xs, ws] { ops::ref::conv2d(*x, xs, *w, ws, b.get(), ops::conv_params(1, 1)); }});
-  }
   return cases;
 }
 
