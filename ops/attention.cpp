@@ -15,7 +15,7 @@ struct Push {
 };
 
 bool overlaps(const Tensor& a, const Tensor& b) {
-  return a.buffer() == b.buffer() && a.offset() < b.offset() + b.bytes() && b.offset() < a.offset() + a.bytes();
+  return a.overlaps(b);
 }
 
 // GPU family (attention.comp): a workgroup owns BQ query rows; shared memory holds the Q block,

@@ -41,8 +41,8 @@ void concat(Sequence& s, const std::vector<Tensor>& inputs, int dim, const Tenso
   Context& ctx = s.context();
   const int64_t inner = product(y.shape(), dim + 1, rank);
   const int64_t ebytes = int64_t(dtype_bytes(y.dtype()));
-  bool blocks = (y.dim(dim) * inner * ebytes) % 64 == 0 && y.offset() % 16 == 0;
-  for (const Tensor& t : inputs) blocks = blocks && (t.dim(dim) * inner * ebytes) % 64 == 0 && t.offset() % 16 == 0;
+  bool blocks = (y.dim(dim) * inner * ebytes) % 64 == 0 && y.aligned_to(16);
+  for (const Tensor& t : inputs) blocks = blocks && (t.dim(dim) * inner * ebytes) % 64 == 0 && t.aligned_to(16);
   const int64_t per = blocks ? 64 / ebytes : 1;  // elements per invocation
   const Kernel& k = ctx.kernels().get(blocks ? "concat_block" : variant(ctx, "concat", y.dtype()), 2);
 

@@ -70,10 +70,7 @@ void conv2d(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bi
           "residual is " + shape_str(residual->shape()) + ", expected y's shape " + shape_str(ys));
     check_same_dtype("conv2d", x, *residual);
   }
-  // By storage, not buffer: a planned temporary has no buffer until its sequence runs.
-  const uint64_t xo = x.offset_in_storage(), yo = y.offset_in_storage();
-  const bool overlap = x.storage() == y.storage() && xo < yo + y.bytes() && yo < xo + x.bytes();
-  check(!overlap, "conv2d", "y overlaps x (other invocations still read x)");
+  check(!x.overlaps(y), "conv2d", "y overlaps x (other invocations still read x)");
   check(x.numel() < (int64_t(1) << 32) && y.numel() < (int64_t(1) << 32) && weight.numel() < (int64_t(1) << 32),
         "conv2d", "more than 2^32 elements in x " + shape_str(x.shape()) + " or y " + shape_str(ys));
 

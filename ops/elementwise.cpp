@@ -22,13 +22,13 @@ void check_size(const std::string& op, const Tensor& t) {
 std::string describe(const Tensor& t) { return shape_str(t.shape()) + " " + dtype_name(t.dtype()); }
 
 bool overlaps(const Tensor& x, const Tensor& y) {
-  return x.buffer() == y.buffer() && x.offset() < y.offset() + y.bytes() && y.offset() < x.offset() + x.bytes();
+  return x.overlaps(y);
 }
 
 // y may be one of the inputs exactly (same bytes, shape and dtype), but not overlap one
 // otherwise: the shaders read each input element before writing the same index of y only.
 void check_alias(const std::string& op, const Tensor& x, const Tensor& y) {
-  check(!overlaps(x, y) || (x.offset() == y.offset() && x.shape() == y.shape() && x.dtype() == y.dtype()), op,
+  check(!overlaps(x, y) || (x.same_start(y) && x.shape() == y.shape() && x.dtype() == y.dtype()), op,
         "output " + shape_str(y.shape()) + " overlaps input " + shape_str(x.shape()) + " without being it");
 }
 
@@ -37,7 +37,7 @@ void check_alias(const std::string& op, const Tensor& x, const Tensor& y) {
 // are aligned to the device's minimum storage offset, 16 bytes or more on common devices).
 bool vec4_ok(int64_t n, std::initializer_list<Tensor> ts) {
   bool ok = n % 4 == 0;
-  for (const Tensor& t : ts) ok = ok && t.offset() % (4 * dtype_bytes(t.dtype())) == 0;
+  for (const Tensor& t : ts) ok = ok && t.aligned_to(4 * dtype_bytes(t.dtype()));
   return ok;
 }
 

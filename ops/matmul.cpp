@@ -17,13 +17,13 @@ struct Problem {
 };
 
 bool overlap(const Tensor& x, const Tensor& y) {
-  return x.buffer() == y.buffer() && x.offset() < y.offset() + y.bytes() && y.offset() < x.offset() + x.bytes();
+  return x.overlaps(y);
 }
 
 // Whether vector loads of `unit` elements may read t's rows of length `row`: the rows and the
 // buffer start must fall on whole units.
 bool vec_ok(const Tensor& t, int64_t row, int64_t unit) {
-  return row % unit == 0 && t.offset() % (unit * dtype_bytes(t.dtype())) == 0;
+  return row % unit == 0 && t.aligned_to(unit * dtype_bytes(t.dtype()));
 }
 
 // The CPU kernel reads 64-bit words; without shaderInt64 the tiled kernel serves instead.
@@ -81,7 +81,7 @@ void linear(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bi
   if (ep.residual) {
     check_same_shape(op, *ep.residual, y);
     check_same_dtype(op, x, *ep.residual);
-    bool same = ep.residual->buffer() == y.buffer() && ep.residual->offset() == y.offset();
+    bool same = ep.residual->same_start(y);
     check(same || !overlap(*ep.residual, y), op, "residual partly overlaps y");
   }
   check(!overlap(y, x) && !overlap(y, weight) && !(bias && overlap(y, *bias)), op, "y overlaps an input");

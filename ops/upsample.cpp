@@ -15,7 +15,7 @@ void upsample_nearest2x(Sequence& s, const Tensor& x, const Tensor& y) {
 
   Context& ctx = s.context();
   // Rows of a multiple of 4 elements (all SD shapes) take the 4-wide kernel.
-  const bool vec4 = x.dim(3) % 4 == 0 && x.offset() % 16 == 0 && y.offset() % 16 == 0;
+  const bool vec4 = x.dim(3) % 4 == 0 && x.aligned_to(16) && y.aligned_to(16);
   const int64_t per = vec4 ? 4 : 1;
   const Kernel& k = ctx.kernels().get(variant(ctx, "upsample_nearest", x.dtype()) + (vec4 ? "_vec4" : ""), 2);
   struct {

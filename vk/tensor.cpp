@@ -80,6 +80,25 @@ Tensor Tensor::from_floats(Context& ctx, const Shape& shape, DType dtype, const 
   return t;
 }
 
+bool Tensor::overlaps(const Tensor& o) const {
+  if (!storage_ || !o.storage_) return false;
+  if (storage_ == o.storage_)
+    return offset_ < o.offset_ + o.bytes() && o.offset_ < offset_ + bytes();
+  if (!placed() || !o.placed()) return false;
+  return buffer() == o.buffer() && offset() < o.offset() + o.bytes() && o.offset() < offset() + bytes();
+}
+
+bool Tensor::same_start(const Tensor& o) const {
+  if (!storage_ || !o.storage_) return false;
+  if (storage_ == o.storage_) return offset_ == o.offset_;
+  return placed() && o.placed() && buffer() == o.buffer() && offset() == o.offset();
+}
+
+bool Tensor::aligned_to(uint64_t n) const {
+  if (n > 256) throw Error("aligned_to: at most 256 bytes can be known before placement");
+  return placed() ? offset() % n == 0 : offset_ % n == 0;
+}
+
 Tensor Tensor::reshape(const Shape& shape) const {
   if (shape_numel(shape) != numel())
     throw Error("reshape " + shape_str(shape_) + " to " + shape_str(shape) + ": element counts differ");

@@ -60,6 +60,16 @@ class Tensor {
   uint64_t offset() const;
   uint64_t offset_in_storage() const { return offset_; }
 
+  // Whether this and `other` may share bytes: the same storage with intersecting ranges, or
+  // placed tensors with intersecting buffer ranges. Distinct planned temporaries never share
+  // bytes within one dispatch (both are alive there), so they do not overlap.
+  bool overlaps(const Tensor& other) const;
+  // Whether both start at the same byte.
+  bool same_start(const Tensor& other) const;
+  // Whether the first byte's offset is a multiple of `bytes` (<= 256), as vector loads need.
+  // Known before placement too: storages and arena slots start 256-byte aligned.
+  bool aligned_to(uint64_t bytes) const;
+
   // The same bytes with another shape of equal element count.
   Tensor reshape(const Shape& shape) const;
   // `numel(shape)` elements starting at element `first`; the byte offset must meet the
