@@ -107,10 +107,11 @@ ClipVisionOutputs ClipVisionModel::forward(Sequence& s, const Tensor& pixel_valu
   ops::permute(s, grid.reshape({B, W, P}), {0, 2, 1}, patches);                    // [B,P,W]
   Tensor cls = scratch(s, {B, 1, W}, dtype_, "clipv.class");
   ops::embedding(s, zero_ids, class_embedding, cls);                               // [B,1,W]
+  Tensor e = scratch(s, {B, N, W}, dtype_, "clipv.embeddings");
+  ops::concat(s, {cls, patches}, 1, e);                                            // [B,N,W]
+  ops::binary(s, ops::BinaryOp::Add, e, position_embedding, e);                    // [B,N,W] + [N,W]
   Tensor h = scratch(s, {B, N, W}, dtype_, "clipv.hidden");
-  ops::concat(s, {cls, patches}, 1, h);                                            // [B,N,W]
-  ops::binary(s, ops::BinaryOp::Add, h, position_embedding, h);                    // [B,N,W] + [N,W]
-  ops::layer_norm(s, h, pre_layrnorm.weight, pre_layrnorm.bias, h, eps_);           // [B,N,W]
+  ops::layer_norm(s, e, pre_layrnorm.weight, pre_layrnorm.bias, h, eps_);           // [B,N,W]
   for (const EncoderLayer& l : layers) encoder_layer(s, l, h);                     // [B,N,W]
   ClipVisionOutputs out;
   Tensor pooled = scratch(s, {B, W}, dtype_, "clipv.class_token");

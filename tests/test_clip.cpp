@@ -112,14 +112,22 @@ TEST_F(ClipTest, RowWithoutEosIsAnError) {
   EXPECT_EQ(m.pooled_rows(ids, 1, 77)[0], 5.0f);
 }
 
-TEST_F(ClipTest, DISABLED_VisionTowerAndCosineMatchGolden) {
+TEST_F(ClipTest, VisionTowerAndCosineMatchGolden) {
   WeightSet w = WeightSet::load(kClip);
-  const Component& clip = w.component("clip");
+  // GOLDEN DISCREPANCY (reported): config.json says vision num_attention_heads 4, but the
+  // golden image_embeds match one-head attention to 4e-7 and are 7% off (max|ref|) with 4
+  // heads (2 heads: 5.6%, 8 heads: 8.9%); the text side matches its 4 heads to 7e-7, and
+  // ops::attention agrees with its double reference at T=17, 4 heads. So the golden's vision
+  // tower evidently ran with one head; the test runs the model with the head count the
+  // golden used, overriding only that value.
+  Component clip = w.component("clip");
+  clip.config["vision_config"]["num_attention_heads"] = 1;
   SafetensorsFile io(kClip + "/io.safetensors");
   Context& ctx = test::ctx();
   std::vector<float> pixels = golden(io, "pixel_values");
   std::vector<float> text_embeds = golden(io, "text_embeds");
-  // float16 bound: as for the text tower (2 layers, activations rounded to float16 between ops).
+  // float16 bound: as for the text tower (2 layers, activations rounded to float16 between ops;
+  // pixel_values rounded to float16 too).
   for (auto [dt, tol] : {std::pair{DType::F32, 1e-4}, std::pair{DType::F16, 1e-2}}) {
     SCOPED_TRACE(dtype_name(dt));
     ClipVisionModel m(ctx, clip, dt);
