@@ -1,0 +1,155 @@
+#include "score/clip_vision_model.h"
+
+#include <cmath>
+
+#include "model/json_util.h"
+#include "nn/params.h"
+#include "ops/attention.h"
+#include "ops/concat.h"
+#include "ops/conv2d.h"
+#include "ops/elementwise.h"
+#include "ops/matmul.h"
+#include "ops/norm.h"
+#include "ops/permute.h"
+#include "vk/error.h"
+
+namespace sdvk {
+
+namespace {
+
+// Activations: own allocations for now, not s.temp(): matmul, elementwise and attention
+// compare tensors' buffers/offsets while recording, which a planned temporary does not have
+// yet ("is a planned temporary" Error). Switch to s.temp() once those ops check by storage as
+// conv2d does (main 30209f0). The Sequence's records keep these alive.
+Tensor scratch(Sequence& s, const Shape& shape, DType dtype, const std::string& name) {
+  return Tensor::empty(s.context(), shape, dtype, name);
+}
+
+}  // namespace
+
+ClipVisionModel::ClipVisionModel(Context& ctx, const Component& clip, DType dtype) : ctx_(ctx), dtype_(dtype) {
+  if (!clip.config.contains("vision_config")) throw Error(clip.name + ": not a CLIPModel (no vision_config)");
+  ConfigView c(clip.config["vision_config"], clip.name + ".vision_config");
+  width_ = c.integer("hidden_size", 1, 1 << 16);
+  intermediate_ = c.integer("intermediate_size", 1, 1 << 20);
+  image_ = c.integer("image_size", 1, 1 << 14);
+  patch_ = c.integer("patch_size", 1, 1 << 14);
+  channels_ = c.integer("num_channels", 1, 64);
+  heads_ = int(c.integer("num_attention_heads", 1, 1 << 10));
+  int layers_n = int(c.integer("num_hidden_layers", 1, 1 << 10));
+  eps_ = float(c.number("layer_norm_eps"));
+  std::string act = c.string("hidden_act");
+  if (act == "quick_gelu") act_ = ops::Activation::QuickGelu;
+  else if (act == "gelu") act_ = ops::Activation::GeluErf;
+  else c.fail("hidden_act", "'" + act + "' is not supported");
+  projection_dim_ = ConfigView(clip.config, clip.name).integer("projection_dim", 1, 1 << 16);
+  const int64_t W = width_, I = intermediate_, g = image_ / patch_;
+
+  nn::Params params(ctx, clip, dtype);
+  nn::Params v = params.at("vision_model");
+  class_embedding = v.get("embeddings.class_embedding", {1, W});
+  patch_embedding = v.get("embeddings.patch_embedding.weight", {W, channels_, patch_, patch_});
+  position_embedding = v.get("embeddings.position_embedding.weight", {g * g + 1, W});
+  auto linear = [&](const nn::Params& p, int64_t out, int64_t in) {
+    return Linear{p.get("weight", {out, in}), p.get("bias", {out})};
+  };
+  auto norm = [&](const nn::Params& p) { return LayerNorm{p.get("weight", {W}), p.get("bias", {W})}; };
+  pre_layrnorm = norm(v.at("pre_layrnorm"));
+  for (int i = 0; i < layers_n; i++) {
+    nn::Params l = v.at("encoder.layers." + std::to_string(i));
+    EncoderLayer e;
+    e.layer_norm1 = norm(l.at("layer_norm1"));
+    e.q_proj = linear(l.at("self_attn.q_proj"), W, W);
+    e.k_proj = linear(l.at("self_attn.k_proj"), W, W);
+    e.v_proj = linear(l.at("self_attn.v_proj"), W, W);
+    e.out_proj = linear(l.at("self_attn.out_proj"), W, W);
+    e.layer_norm2 = norm(l.at("layer_norm2"));
+    e.fc1 = linear(l.at("mlp.fc1"), I, W);
+    e.fc2 = linear(l.at("mlp.fc2"), W, I);
+    layers.push_back(std::move(e));
+  }
+  post_layernorm = norm(v.at("post_layernorm"));
+  visual_projection = params.get("visual_projection.weight", {projection_dim_, W});
+}
+
+void ClipVisionModel::encoder_layer(Sequence& s, const EncoderLayer& l, const Tensor& h) const {
+  const Shape shape = h.shape();  // [B,N,W]
+  Tensor x = scratch(s, shape, dtype_, "clipv.ln");
+  ops::layer_norm(s, h, l.layer_norm1.weight, l.layer_norm1.bias, x, eps_);          // [B,N,W]
+  Tensor q = scratch(s, shape, dtype_, "clipv.q"), k = scratch(s, shape, dtype_, "clipv.k");
+  Tensor v = scratch(s, shape, dtype_, "clipv.v"), o = scratch(s, shape, dtype_, "clipv.attn");
+  ops::linear(s, x, l.q_proj.weight, &l.q_proj.bias, q);                            // [B,N,W]
+  ops::linear(s, x, l.k_proj.weight, &l.k_proj.bias, k);                            // [B,N,W]
+  ops::linear(s, x, l.v_proj.weight, &l.v_proj.bias, v);                            // [B,N,W]
+  ops::attention(s, q, k, v, o, heads_, /*causal=*/false);                          // [B,N,H*D]
+  ops::linear(s, o, l.out_proj.weight, &l.out_proj.bias, h, {.residual = &h});      // [B,N,W] h += attn
+  ops::layer_norm(s, h, l.layer_norm2.weight, l.layer_norm2.bias, x, eps_);          // [B,N,W]
+  Tensor m = scratch(s, {shape[0], shape[1], intermediate_}, dtype_, "clipv.mlp");
+  ops::linear(s, x, l.fc1.weight, &l.fc1.bias, m, {.has_activation = true, .activation = act_});  // [B,N,I]
+  ops::linear(s, m, l.fc2.weight, &l.fc2.bias, h, {.residual = &h});                // [B,N,W] h += mlp
+}
+
+ClipVisionOutputs ClipVisionModel::forward(Sequence& s, const Tensor& pixel_values) const {
+  const Shape want{pixel_values.ndim() == 4 ? pixel_values.dim(0) : 0, channels_, image_, image_};
+  if (pixel_values.shape() != want || pixel_values.dtype() != dtype_)
+    throw Error("clip vision: pixel_values must be " + std::string(dtype_name(dtype_)) + " " + shape_str(want) +
+                ", got " + shape_str(pixel_values.shape()));
+  const int64_t B = want[0], W = width_, g = image_ / patch_, P = g * g, N = P + 1;
+  // Constant gather indices: class token row 0 for every image; class token of image b at b*N.
+  std::vector<float> zeros(B, 0.0f), firsts(B);
+  for (int64_t b = 0; b < B; b++) firsts[b] = float(b * N);
+  Tensor zero_ids = Tensor::from_floats(ctx_, {B, 1}, DType::F32, zeros, "clipv.class_ids");
+  Tensor first_rows = Tensor::from_floats(ctx_, {B}, DType::F32, firsts, "clipv.class_rows");
+
+  Tensor grid = scratch(s, {B, W, g, g}, dtype_, "clipv.patches");
+  ops::conv2d(s, pixel_values, patch_embedding, nullptr, grid, ops::conv_params(int(patch_), 0));  // [B,W,g,g]
+  Tensor patches = scratch(s, {B, P, W}, dtype_, "clipv.patch_tokens");
+  ops::permute(s, grid.reshape({B, W, P}), {0, 2, 1}, patches);                    // [B,P,W]
+  Tensor cls = scratch(s, {B, 1, W}, dtype_, "clipv.class");
+  ops::embedding(s, zero_ids, class_embedding, cls);                               // [B,1,W]
+  Tensor e = scratch(s, {B, N, W}, dtype_, "clipv.embeddings");
+  ops::concat(s, {cls, patches}, 1, e);                                            // [B,N,W]
+  ops::binary(s, ops::BinaryOp::Add, e, position_embedding, e);                    // [B,N,W] + [N,W]
+  Tensor h = scratch(s, {B, N, W}, dtype_, "clipv.hidden");
+  ops::layer_norm(s, e, pre_layrnorm.weight, pre_layrnorm.bias, h, eps_);           // [B,N,W]
+  for (const EncoderLayer& l : layers) encoder_layer(s, l, h);                     // [B,N,W]
+  ClipVisionOutputs out;
+  Tensor pooled = scratch(s, {B, W}, dtype_, "clipv.class_token");
+  ops::embedding(s, first_rows, h.reshape({B * N, W}), pooled);                    // [B,W] h[:,0,:]
+  out.pooler_output = scratch(s, {B, W}, dtype_, "clipv.pooler_output");
+  ops::layer_norm(s, pooled, post_layernorm.weight, post_layernorm.bias, out.pooler_output, eps_);  // [B,W]
+  out.image_embeds = scratch(s, {B, projection_dim_}, dtype_, "clipv.image_embeds");
+  ops::linear(s, out.pooler_output, visual_projection, nullptr, out.image_embeds); // [B,P]
+  out.nonfinite = scratch(s, {1}, DType::F32, "clipv.nonfinite");
+  ops::nonfinite(s, out.image_embeds, out.nonfinite);
+  s.keep(out.pooler_output);
+  s.keep(out.image_embeds);
+  s.keep(out.nonfinite);
+  return out;
+}
+
+void ClipVisionModel::check(Context& ctx, const ClipVisionOutputs& o) {
+  if (uint64_t n = ops::read_count(ctx, o.nonfinite))
+    throw Error("clip vision tower: " + std::to_string(n) + " NaN/Inf values in image_embeds");
+}
+
+std::vector<float> ClipVisionModel::cosine_image_text(const std::vector<float>& image_embeds,
+                                                      const std::vector<float>& text_embeds, int64_t P) {
+  const int64_t I = int64_t(image_embeds.size()) / P, T = int64_t(text_embeds.size()) / P;
+  auto norm = [&](const float* v) {
+    double n = 0;
+    for (int64_t k = 0; k < P; k++) n += double(v[k]) * v[k];
+    return std::sqrt(n);
+  };
+  std::vector<float> cos(I * T);
+  for (int64_t i = 0; i < I; i++)
+    for (int64_t j = 0; j < T; j++) {
+      const float *a = image_embeds.data() + i * P, *b = text_embeds.data() + j * P;
+      double d = 0;
+      for (int64_t k = 0; k < P; k++) d += double(a[k]) * b[k];
+      cos[i * T + j] = float(d / (norm(a) * norm(b)));
+    }
+  return cos;
+}
+
+}  // namespace sdvk

@@ -1,0 +1,160 @@
+#include "text_encoder/clip_text_model.h"
+
+#include "model/json_util.h"
+#include "ops/attention.h"
+#include "ops/elementwise.h"
+#include "ops/matmul.h"
+#include "ops/norm.h"
+#include "ops/permute.h"
+#include "vk/error.h"
+
+namespace sdvk {
+
+namespace {
+
+// Activations: own allocations for now, not s.temp(): matmul, elementwise and attention
+// compare tensors' buffers/offsets while recording, which a planned temporary does not have
+// yet ("is a planned temporary" Error). Switch to s.temp() once those ops check by storage as
+// conv2d does (main 30209f0). The Sequence's records keep these alive.
+Tensor scratch(Sequence& s, const Shape& shape, DType dtype, const std::string& name) {
+  return Tensor::empty(s.context(), shape, dtype, name);
+}
+
+}  // namespace
+
+ClipTextModel::ClipTextModel(Context& ctx, const Component& component, DType dtype) : dtype_(dtype) {
+  const bool whole = component.config.contains("text_config");
+  const nlohmann::json& cfg = whole ? component.config["text_config"] : component.config;
+  ConfigView c(cfg, component.name + (whole ? ".text_config" : ""));
+  width_ = c.integer("hidden_size", 1, 1 << 16);
+  intermediate_ = c.integer("intermediate_size", 1, 1 << 20);
+  positions_ = c.integer("max_position_embeddings", 1, 1 << 16);
+  layers_ = int(c.integer("num_hidden_layers", 1, 1 << 10));
+  heads_ = int(c.integer("num_attention_heads", 1, 1 << 10));
+  eos_id_ = c.integer("eos_token_id", 0, 1 << 24);
+  eps_ = float(c.number("layer_norm_eps"));
+  std::string act = c.string("hidden_act");
+  if (act == "quick_gelu") act_ = ops::Activation::QuickGelu;
+  else if (act == "gelu") act_ = ops::Activation::GeluErf;
+  else c.fail("hidden_act", "'" + act + "' is not supported");
+  if (width_ % heads_) c.fail("num_attention_heads", "does not divide hidden_size");
+  int64_t vocab = c.integer("vocab_size", 1, 1 << 24);
+
+  nn::Params params(ctx, component, dtype);
+  nn::Params t = params.at("text_model");
+  const int64_t W = width_, I = intermediate_;
+  token_embedding = t.get("embeddings.token_embedding.weight", {vocab, W});
+  position_embedding = t.get("embeddings.position_embedding.weight", {positions_, W});
+  auto linear = [&](const nn::Params& p, int64_t out, int64_t in) {
+    return Linear{p.get("weight", {out, in}), p.get("bias", {out})};
+  };
+  auto norm = [&](const nn::Params& p) { return LayerNorm{p.get("weight", {W}), p.get("bias", {W})}; };
+  for (int i = 0; i < layers_; i++) {
+    nn::Params l = t.at("encoder.layers." + std::to_string(i));
+    EncoderLayer e;
+    e.layer_norm1 = norm(l.at("layer_norm1"));
+    e.q_proj = linear(l.at("self_attn.q_proj"), W, W);
+    e.k_proj = linear(l.at("self_attn.k_proj"), W, W);
+    e.v_proj = linear(l.at("self_attn.v_proj"), W, W);
+    e.out_proj = linear(l.at("self_attn.out_proj"), W, W);
+    e.layer_norm2 = norm(l.at("layer_norm2"));
+    e.fc1 = linear(l.at("mlp.fc1"), I, W);
+    e.fc2 = linear(l.at("mlp.fc2"), W, I);
+    layers.push_back(std::move(e));
+  }
+  final_layer_norm = norm(t.at("final_layer_norm"));
+  has_projection_ = params.has("text_projection.weight");
+  if (has_projection_) {
+    projection_dim_ = whole ? ConfigView(component.config, component.name).integer("projection_dim", 1, 1 << 16)
+                            : c.integer("projection_dim", 1, 1 << 16);
+    text_projection = params.get("text_projection.weight", {projection_dim_, W});
+  }
+}
+
+std::vector<float> ClipTextModel::pooled_rows(const std::vector<float>& ids, int64_t batch, int64_t tokens) const {
+  if (int64_t(ids.size()) != batch * tokens) throw Error("clip text: ids do not hold [batch, tokens] values");
+  std::vector<float> rows(batch);
+  for (int64_t b = 0; b < batch; b++) {
+    const float* r = ids.data() + b * tokens;
+    int64_t pos = -1;
+    if (eos_id_ == 2) {  // transformers' legacy configs: the highest id (eos) by argmax
+      pos = 0;
+      for (int64_t j = 1; j < tokens; j++)
+        if (r[j] > r[pos]) pos = j;
+    } else {
+      for (int64_t j = 0; j < tokens && pos < 0; j++)
+        if (int64_t(r[j]) == eos_id_) pos = j;
+    }
+    if (pos < 0) throw Error("clip text: row " + std::to_string(b) + " holds no eos id " + std::to_string(eos_id_));
+    rows[b] = float(b * tokens + pos);
+  }
+  return rows;
+}
+
+void ClipTextModel::encoder_layer(Sequence& s, const EncoderLayer& l, const Tensor& h) const {
+  const Shape shape = h.shape();  // [B,T,W]
+  const int64_t B = shape[0], T = shape[1];
+  Tensor x = scratch(s, shape, dtype_, "clip.ln");                                       // [B,T,W]
+  ops::layer_norm(s, h, l.layer_norm1.weight, l.layer_norm1.bias, x, eps_);           // [B,T,W]
+  Tensor q = scratch(s, shape, dtype_, "clip.q"), k = scratch(s, shape, dtype_, "clip.k");
+  Tensor v = scratch(s, shape, dtype_, "clip.v"), o = scratch(s, shape, dtype_, "clip.attn");
+  ops::linear(s, x, l.q_proj.weight, &l.q_proj.bias, q);                             // [B,T,W]
+  ops::linear(s, x, l.k_proj.weight, &l.k_proj.bias, k);                             // [B,T,W]
+  ops::linear(s, x, l.v_proj.weight, &l.v_proj.bias, v);                             // [B,T,W]
+  ops::attention(s, q, k, v, o, heads_, /*causal=*/true);                            // [B,T,H*D]
+  ops::linear(s, o, l.out_proj.weight, &l.out_proj.bias, h, {.residual = &h});       // [B,T,W] h += attn
+  ops::layer_norm(s, h, l.layer_norm2.weight, l.layer_norm2.bias, x, eps_);           // [B,T,W]
+  Tensor m = scratch(s, {B, T, intermediate_}, dtype_, "clip.mlp");
+  ops::linear(s, x, l.fc1.weight, &l.fc1.bias, m, {.has_activation = true, .activation = act_});  // [B,T,I]
+  ops::linear(s, m, l.fc2.weight, &l.fc2.bias, h, {.residual = &h});                 // [B,T,W] h += mlp
+}
+
+ClipTextOutputs ClipTextModel::forward(Sequence& s, const Tensor& input_ids, const Tensor& pooled_rows) const {
+  if (input_ids.ndim() != 2 || input_ids.dtype() != DType::F32)
+    throw Error("clip text: input_ids must be float32 [B,T], got " + shape_str(input_ids.shape()));
+  const int64_t B = input_ids.dim(0), T = input_ids.dim(1), W = width_;
+  if (T > positions_)
+    throw Error("clip text: " + std::to_string(T) + " tokens exceed max_position_embeddings " +
+                std::to_string(positions_));
+  if (pooled_rows.shape() != Shape{B} || pooled_rows.dtype() != DType::F32)
+    throw Error("clip text: pooled_rows must be float32 [" + std::to_string(B) + "]");
+  Context& ctx = s.context();
+  ClipTextOutputs out;
+  Tensor h = scratch(s, {B, T, W}, dtype_, "clip.hidden");                               // [B,T,W]
+  ops::embedding(s, input_ids, token_embedding, h);                                  // [B,T,W]
+  ops::binary(s, ops::BinaryOp::Add, h, position_embedding.view(0, {T, W}, ctx), h);  // [B,T,W] + [T,W]
+  out.penultimate_hidden_state_normed = scratch(s, {B, T, W}, dtype_, "clip.penultimate_hidden_state_normed");
+  if (layers_ == 1)  // hidden_states[-2] is the embeddings' output
+    ops::layer_norm(s, h, final_layer_norm.weight, final_layer_norm.bias, out.penultimate_hidden_state_normed, eps_);
+  for (int i = 0; i < layers_; i++) {
+    encoder_layer(s, layers[i], h);                                                  // [B,T,W]
+    if (i == layers_ - 2)
+      ops::layer_norm(s, h, final_layer_norm.weight, final_layer_norm.bias, out.penultimate_hidden_state_normed,
+                      eps_);                                                         // [B,T,W]
+  }
+  out.last_hidden_state = scratch(s, {B, T, W}, dtype_, "clip.last_hidden_state");
+  ops::layer_norm(s, h, final_layer_norm.weight, final_layer_norm.bias, out.last_hidden_state, eps_);  // [B,T,W]
+  out.pooler_output = scratch(s, {B, W}, dtype_, "clip.pooler_output");
+  ops::embedding(s, pooled_rows, out.last_hidden_state.reshape({B * T, W}), out.pooler_output);  // [B,W] gather
+  if (has_projection_) {
+    out.text_embeds = scratch(s, {B, projection_dim_}, dtype_, "clip.text_embeds");
+    ops::linear(s, out.pooler_output, text_projection, nullptr, out.text_embeds);   // [B,P]
+  }
+  out.nonfinite_last = scratch(s, {1}, DType::F32, "clip.nonfinite_last");
+  out.nonfinite_penultimate = scratch(s, {1}, DType::F32, "clip.nonfinite_penultimate");
+  ops::nonfinite(s, out.last_hidden_state, out.nonfinite_last);
+  ops::nonfinite(s, out.penultimate_hidden_state_normed, out.nonfinite_penultimate);
+  for (const Tensor* t : {&out.last_hidden_state, &out.penultimate_hidden_state_normed, &out.pooler_output,
+                          &out.text_embeds, &out.nonfinite_last, &out.nonfinite_penultimate})
+    if (t->defined()) s.keep(*t);
+  return out;
+}
+
+void ClipTextModel::check(Context& ctx, const ClipTextOutputs& o) {
+  if (uint64_t n = ops::read_count(ctx, o.nonfinite_penultimate))
+    throw Error("clip text encoder: " + std::to_string(n) + " NaN/Inf values in the penultimate hidden state");
+  if (uint64_t n = ops::read_count(ctx, o.nonfinite_last))
+    throw Error("clip text encoder: " + std::to_string(n) + " NaN/Inf values in the last hidden state");
+}
+
+}  // namespace sdvk
