@@ -1,0 +1,43 @@
+// The AutoencoderKL decoder (diffusers v0.21.4): post_quant_conv and Decoder, latent -> image.
+//   vae::Decoder dec(ctx, weights.component("vae"), DType::F16);
+//   Sequence s(ctx);
+//   Tensor img = dec.forward(s, latent);   // latent [N,4,h,w] -> [N,3,h*2^(L-1),w*2^(L-1)], kept
+//   s.run(); dec.check_output();           // Error when the image has NaN/Inf
+// No scaling factor is applied: pass latents / scaling_factor.
+#pragma once
+#include <vector>
+
+#include "model/weights.h"
+#include "nn/params.h"
+#include "vk/sequence.h"
+
+namespace sdvk::vae {
+
+struct VaeConfig {
+  std::vector<int64_t> block_out_channels;
+  int layers_per_block = 2;
+  int groups = 32;
+  int64_t in_channels = 3, out_channels = 3, latent_channels = 4;
+  float eps = 1e-6f;  // diffusers' Encoder / Decoder hard-code 1e-6
+  static VaeConfig from(const Component& vae);
+};
+
+class Decoder {
+ public:
+  // Weights of the "vae" component (post_quant_conv.*, decoder.*), stored as `dtype`.
+  Decoder(Context& ctx, const Component& vae, DType dtype);
+  // Records the decode of latent [N,latent_channels,h,w] (dtype of the weights); returns the
+  // image [N,out_channels,H,W], kept for download, and counts its NaN/Inf values.
+  Tensor forward(Sequence& s, const Tensor& latent);
+  // After run(): Error naming the stage when the last forward's output had NaN/Inf.
+  void check_output() const;
+  const VaeConfig& config() const { return cfg_; }
+  DType dtype() const { return params_.dtype(); }
+
+ private:
+  VaeConfig cfg_;
+  nn::Params params_;
+  Tensor count_;
+};
+
+}  // namespace sdvk::vae
