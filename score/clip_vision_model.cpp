@@ -17,14 +17,6 @@ namespace sdvk {
 
 namespace {
 
-// Activations: own allocations for now, not s.temp(): matmul, elementwise and attention
-// compare tensors' buffers/offsets while recording, which a planned temporary does not have
-// yet ("is a planned temporary" Error). Switch to s.temp() once those ops check by storage as
-// conv2d does (main 30209f0). The Sequence's records keep these alive.
-Tensor scratch(Sequence& s, const Shape& shape, DType dtype, const std::string& name) {
-  return Tensor::empty(s.context(), shape, dtype, name);
-}
-
 }  // namespace
 
 ClipVisionModel::ClipVisionModel(Context& ctx, const Component& clip, DType dtype) : ctx_(ctx), dtype_(dtype) {
@@ -74,17 +66,17 @@ ClipVisionModel::ClipVisionModel(Context& ctx, const Component& clip, DType dtyp
 
 void ClipVisionModel::encoder_layer(Sequence& s, const EncoderLayer& l, const Tensor& h) const {
   const Shape shape = h.shape();  // [B,N,W]
-  Tensor x = scratch(s, shape, dtype_, "clipv.ln");
+  Tensor x = s.temp(shape, dtype_, "clipv.ln");
   ops::layer_norm(s, h, l.layer_norm1.weight, l.layer_norm1.bias, x, eps_);          // [B,N,W]
-  Tensor q = scratch(s, shape, dtype_, "clipv.q"), k = scratch(s, shape, dtype_, "clipv.k");
-  Tensor v = scratch(s, shape, dtype_, "clipv.v"), o = scratch(s, shape, dtype_, "clipv.attn");
+  Tensor q = s.temp(shape, dtype_, "clipv.q"), k = s.temp(shape, dtype_, "clipv.k");
+  Tensor v = s.temp(shape, dtype_, "clipv.v"), o = s.temp(shape, dtype_, "clipv.attn");
   ops::linear(s, x, l.q_proj.weight, &l.q_proj.bias, q);                            // [B,N,W]
   ops::linear(s, x, l.k_proj.weight, &l.k_proj.bias, k);                            // [B,N,W]
   ops::linear(s, x, l.v_proj.weight, &l.v_proj.bias, v);                            // [B,N,W]
   ops::attention(s, q, k, v, o, heads_, /*causal=*/false);                          // [B,N,H*D]
   ops::linear(s, o, l.out_proj.weight, &l.out_proj.bias, h, {.residual = &h});      // [B,N,W] h += attn
   ops::layer_norm(s, h, l.layer_norm2.weight, l.layer_norm2.bias, x, eps_);          // [B,N,W]
-  Tensor m = scratch(s, {shape[0], shape[1], intermediate_}, dtype_, "clipv.mlp");
+  Tensor m = s.temp({shape[0], shape[1], intermediate_}, dtype_, "clipv.mlp");
   ops::linear(s, x, l.fc1.weight, &l.fc1.bias, m, {.has_activation = true, .activation = act_});  // [B,N,I]
   ops::linear(s, m, l.fc2.weight, &l.fc2.bias, h, {.residual = &h});                // [B,N,W] h += mlp
 }
@@ -101,26 +93,26 @@ ClipVisionOutputs ClipVisionModel::forward(Sequence& s, const Tensor& pixel_valu
   Tensor zero_ids = Tensor::from_floats(ctx_, {B, 1}, DType::F32, zeros, "clipv.class_ids");
   Tensor first_rows = Tensor::from_floats(ctx_, {B}, DType::F32, firsts, "clipv.class_rows");
 
-  Tensor grid = scratch(s, {B, W, g, g}, dtype_, "clipv.patches");
+  Tensor grid = s.temp({B, W, g, g}, dtype_, "clipv.patches");
   ops::conv2d(s, pixel_values, patch_embedding, nullptr, grid, ops::conv_params(int(patch_), 0));  // [B,W,g,g]
-  Tensor patches = scratch(s, {B, P, W}, dtype_, "clipv.patch_tokens");
+  Tensor patches = s.temp({B, P, W}, dtype_, "clipv.patch_tokens");
   ops::permute(s, grid.reshape({B, W, P}), {0, 2, 1}, patches);                    // [B,P,W]
-  Tensor cls = scratch(s, {B, 1, W}, dtype_, "clipv.class");
+  Tensor cls = s.temp({B, 1, W}, dtype_, "clipv.class");
   ops::embedding(s, zero_ids, class_embedding, cls);                               // [B,1,W]
-  Tensor e = scratch(s, {B, N, W}, dtype_, "clipv.embeddings");
+  Tensor e = s.temp({B, N, W}, dtype_, "clipv.embeddings");
   ops::concat(s, {cls, patches}, 1, e);                                            // [B,N,W]
   ops::binary(s, ops::BinaryOp::Add, e, position_embedding, e);                    // [B,N,W] + [N,W]
-  Tensor h = scratch(s, {B, N, W}, dtype_, "clipv.hidden");
+  Tensor h = s.temp({B, N, W}, dtype_, "clipv.hidden");
   ops::layer_norm(s, e, pre_layrnorm.weight, pre_layrnorm.bias, h, eps_);           // [B,N,W]
   for (const EncoderLayer& l : layers) encoder_layer(s, l, h);                     // [B,N,W]
   ClipVisionOutputs out;
-  Tensor pooled = scratch(s, {B, W}, dtype_, "clipv.class_token");
+  Tensor pooled = s.temp({B, W}, dtype_, "clipv.class_token");
   ops::embedding(s, first_rows, h.reshape({B * N, W}), pooled);                    // [B,W] h[:,0,:]
-  out.pooler_output = scratch(s, {B, W}, dtype_, "clipv.pooler_output");
+  out.pooler_output = s.temp({B, W}, dtype_, "clipv.pooler_output");
   ops::layer_norm(s, pooled, post_layernorm.weight, post_layernorm.bias, out.pooler_output, eps_);  // [B,W]
-  out.image_embeds = scratch(s, {B, projection_dim_}, dtype_, "clipv.image_embeds");
+  out.image_embeds = s.temp({B, projection_dim_}, dtype_, "clipv.image_embeds");
   ops::linear(s, out.pooler_output, visual_projection, nullptr, out.image_embeds); // [B,P]
-  out.nonfinite = scratch(s, {1}, DType::F32, "clipv.nonfinite");
+  out.nonfinite = s.temp({1}, DType::F32, "clipv.nonfinite");
   ops::nonfinite(s, out.image_embeds, out.nonfinite);
   s.keep(out.pooler_output);
   s.keep(out.image_embeds);

@@ -12,14 +12,6 @@ namespace sdvk {
 
 namespace {
 
-// Activations: own allocations for now, not s.temp(): matmul, elementwise and attention
-// compare tensors' buffers/offsets while recording, which a planned temporary does not have
-// yet ("is a planned temporary" Error). Switch to s.temp() once those ops check by storage as
-// conv2d does (main 30209f0). The Sequence's records keep these alive.
-Tensor scratch(Sequence& s, const Shape& shape, DType dtype, const std::string& name) {
-  return Tensor::empty(s.context(), shape, dtype, name);
-}
-
 }  // namespace
 
 ClipTextModel::ClipTextModel(Context& ctx, const Component& component, DType dtype) : dtype_(dtype) {
@@ -94,17 +86,17 @@ std::vector<float> ClipTextModel::pooled_rows(const std::vector<float>& ids, int
 void ClipTextModel::encoder_layer(Sequence& s, const EncoderLayer& l, const Tensor& h) const {
   const Shape shape = h.shape();  // [B,T,W]
   const int64_t B = shape[0], T = shape[1];
-  Tensor x = scratch(s, shape, dtype_, "clip.ln");                                       // [B,T,W]
+  Tensor x = s.temp(shape, dtype_, "clip.ln");                                       // [B,T,W]
   ops::layer_norm(s, h, l.layer_norm1.weight, l.layer_norm1.bias, x, eps_);           // [B,T,W]
-  Tensor q = scratch(s, shape, dtype_, "clip.q"), k = scratch(s, shape, dtype_, "clip.k");
-  Tensor v = scratch(s, shape, dtype_, "clip.v"), o = scratch(s, shape, dtype_, "clip.attn");
+  Tensor q = s.temp(shape, dtype_, "clip.q"), k = s.temp(shape, dtype_, "clip.k");
+  Tensor v = s.temp(shape, dtype_, "clip.v"), o = s.temp(shape, dtype_, "clip.attn");
   ops::linear(s, x, l.q_proj.weight, &l.q_proj.bias, q);                             // [B,T,W]
   ops::linear(s, x, l.k_proj.weight, &l.k_proj.bias, k);                             // [B,T,W]
   ops::linear(s, x, l.v_proj.weight, &l.v_proj.bias, v);                             // [B,T,W]
   ops::attention(s, q, k, v, o, heads_, /*causal=*/true);                            // [B,T,H*D]
   ops::linear(s, o, l.out_proj.weight, &l.out_proj.bias, h, {.residual = &h});       // [B,T,W] h += attn
   ops::layer_norm(s, h, l.layer_norm2.weight, l.layer_norm2.bias, x, eps_);           // [B,T,W]
-  Tensor m = scratch(s, {B, T, intermediate_}, dtype_, "clip.mlp");
+  Tensor m = s.temp({B, T, intermediate_}, dtype_, "clip.mlp");
   ops::linear(s, x, l.fc1.weight, &l.fc1.bias, m, {.has_activation = true, .activation = act_});  // [B,T,I]
   ops::linear(s, m, l.fc2.weight, &l.fc2.bias, h, {.residual = &h});                 // [B,T,W] h += mlp
 }
@@ -120,10 +112,10 @@ ClipTextOutputs ClipTextModel::forward(Sequence& s, const Tensor& input_ids, con
     throw Error("clip text: pooled_rows must be float32 [" + std::to_string(B) + "]");
   Context& ctx = s.context();
   ClipTextOutputs out;
-  Tensor h = scratch(s, {B, T, W}, dtype_, "clip.hidden");                               // [B,T,W]
+  Tensor h = s.temp({B, T, W}, dtype_, "clip.hidden");                               // [B,T,W]
   ops::embedding(s, input_ids, token_embedding, h);                                  // [B,T,W]
   ops::binary(s, ops::BinaryOp::Add, h, position_embedding.view(0, {T, W}, ctx), h);  // [B,T,W] + [T,W]
-  out.penultimate_hidden_state_normed = scratch(s, {B, T, W}, dtype_, "clip.penultimate_hidden_state_normed");
+  out.penultimate_hidden_state_normed = s.temp({B, T, W}, dtype_, "clip.penultimate_hidden_state_normed");
   if (layers_ == 1)  // hidden_states[-2] is the embeddings' output
     ops::layer_norm(s, h, final_layer_norm.weight, final_layer_norm.bias, out.penultimate_hidden_state_normed, eps_);
   for (int i = 0; i < layers_; i++) {
@@ -132,16 +124,16 @@ ClipTextOutputs ClipTextModel::forward(Sequence& s, const Tensor& input_ids, con
       ops::layer_norm(s, h, final_layer_norm.weight, final_layer_norm.bias, out.penultimate_hidden_state_normed,
                       eps_);                                                         // [B,T,W]
   }
-  out.last_hidden_state = scratch(s, {B, T, W}, dtype_, "clip.last_hidden_state");
+  out.last_hidden_state = s.temp({B, T, W}, dtype_, "clip.last_hidden_state");
   ops::layer_norm(s, h, final_layer_norm.weight, final_layer_norm.bias, out.last_hidden_state, eps_);  // [B,T,W]
-  out.pooler_output = scratch(s, {B, W}, dtype_, "clip.pooler_output");
+  out.pooler_output = s.temp({B, W}, dtype_, "clip.pooler_output");
   ops::embedding(s, pooled_rows, out.last_hidden_state.reshape({B * T, W}), out.pooler_output);  // [B,W] gather
   if (has_projection_) {
-    out.text_embeds = scratch(s, {B, projection_dim_}, dtype_, "clip.text_embeds");
+    out.text_embeds = s.temp({B, projection_dim_}, dtype_, "clip.text_embeds");
     ops::linear(s, out.pooler_output, text_projection, nullptr, out.text_embeds);   // [B,P]
   }
-  out.nonfinite_last = scratch(s, {1}, DType::F32, "clip.nonfinite_last");
-  out.nonfinite_penultimate = scratch(s, {1}, DType::F32, "clip.nonfinite_penultimate");
+  out.nonfinite_last = s.temp({1}, DType::F32, "clip.nonfinite_last");
+  out.nonfinite_penultimate = s.temp({1}, DType::F32, "clip.nonfinite_penultimate");
   ops::nonfinite(s, out.last_hidden_state, out.nonfinite_last);
   ops::nonfinite(s, out.penultimate_hidden_state_normed, out.nonfinite_penultimate);
   for (const Tensor* t : {&out.last_hidden_state, &out.penultimate_hidden_state_normed, &out.pooler_output,

@@ -10,28 +10,24 @@
 
 namespace sdvk::vae {
 
-Tensor act(Sequence& s, const Shape& shape, DType dtype, const std::string& name) {
-  return Tensor::empty(s.context(), shape, dtype, name);
-}
-
 Tensor resnet_block(Sequence& s, const nn::Params& p, const Tensor& x, int64_t out_channels, int groups, float eps,
                     const std::string& name) {
   const int64_t n = x.dim(0), cin = x.dim(1), h = x.dim(2), w = x.dim(3), cout = out_channels;
   const DType dt = x.dtype();
-  Tensor h1 = act(s, {n, cin, h, w}, dt, name + ".norm1");                                            // [N,Cin,H,W]
+  Tensor h1 = s.temp({n, cin, h, w}, dt, name + ".norm1");                                            // [N,Cin,H,W]
   ops::group_norm(s, x, p.get("norm1.weight", {cin}), p.get("norm1.bias", {cin}), h1, groups, eps, true);
-  Tensor h2 = act(s, {n, cout, h, w}, dt, name + ".conv1");                                           // [N,Cout,H,W]
+  Tensor h2 = s.temp({n, cout, h, w}, dt, name + ".conv1");                                           // [N,Cout,H,W]
   Tensor b1 = p.get("conv1.bias", {cout});
   ops::conv2d(s, h1, p.get("conv1.weight", {cout, cin, 3, 3}), &b1, h2, ops::conv_params(1, 1));
-  Tensor h3 = act(s, {n, cout, h, w}, dt, name + ".norm2");                                           // [N,Cout,H,W]
+  Tensor h3 = s.temp({n, cout, h, w}, dt, name + ".norm2");                                           // [N,Cout,H,W]
   ops::group_norm(s, h2, p.get("norm2.weight", {cout}), p.get("norm2.bias", {cout}), h3, groups, eps, true);
   Tensor shortcut = x;                                                                               // [N,Cout,H,W]
   if (cin != cout) {
-    shortcut = act(s, {n, cout, h, w}, dt, name + ".conv_shortcut");
+    shortcut = s.temp({n, cout, h, w}, dt, name + ".conv_shortcut");
     Tensor bs = p.get("conv_shortcut.bias", {cout});
     ops::conv2d(s, x, p.get("conv_shortcut.weight", {cout, cin, 1, 1}), &bs, shortcut, ops::conv_params(1, 0));
   }
-  Tensor y = act(s, {n, cout, h, w}, dt, name + ".out");                                              // [N,Cout,H,W]
+  Tensor y = s.temp({n, cout, h, w}, dt, name + ".out");                                              // [N,Cout,H,W]
   Tensor b2 = p.get("conv2.bias", {cout});
   ops::conv2d(s, h3, p.get("conv2.weight", {cout, cout, 3, 3}), &b2, y, ops::conv_params(1, 1), &shortcut);
   return y;
@@ -41,26 +37,26 @@ Tensor attention_block(Sequence& s, const nn::Params& p, const Tensor& x, int gr
                        const std::string& name) {
   const int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3), t = h * w;
   const DType dt = x.dtype();
-  Tensor normed = act(s, {n, c, h, w}, dt, name + ".group_norm");                                     // [N,C,H,W]
+  Tensor normed = s.temp({n, c, h, w}, dt, name + ".group_norm");                                     // [N,C,H,W]
   ops::group_norm(s, x, p.get("group_norm.weight", {c}), p.get("group_norm.bias", {c}), normed, groups, eps, false);
-  Tensor tokens = act(s, {n, t, c}, dt, name + ".tokens");                                            // [N,HW,C]
+  Tensor tokens = s.temp({n, t, c}, dt, name + ".tokens");                                            // [N,HW,C]
   ops::permute(s, normed.reshape({n, c, t}), {0, 2, 1}, tokens);
-  Tensor residual = act(s, {n, t, c}, dt, name + ".residual");                                        // [N,HW,C]
+  Tensor residual = s.temp({n, t, c}, dt, name + ".residual");                                        // [N,HW,C]
   ops::permute(s, x.reshape({n, c, t}), {0, 2, 1}, residual);
-  Tensor q = act(s, {n, t, c}, dt, name + ".q"), k = act(s, {n, t, c}, dt, name + ".k"),
-         v = act(s, {n, t, c}, dt, name + ".v");                                                     // [N,HW,C] each
+  Tensor q = s.temp({n, t, c}, dt, name + ".q"), k = s.temp({n, t, c}, dt, name + ".k"),
+         v = s.temp({n, t, c}, dt, name + ".v");                                                     // [N,HW,C] each
   Tensor bq = p.get("to_q.bias", {c}), bk = p.get("to_k.bias", {c}), bv = p.get("to_v.bias", {c});
   ops::linear(s, tokens, p.get("to_q.weight", {c, c}), &bq, q);
   ops::linear(s, tokens, p.get("to_k.weight", {c, c}), &bk, k);
   ops::linear(s, tokens, p.get("to_v.weight", {c, c}), &bv, v);
-  Tensor o = act(s, {n, t, c}, dt, name + ".attn");                                                   // [N,HW,C]
+  Tensor o = s.temp({n, t, c}, dt, name + ".attn");                                                   // [N,HW,C]
   ops::attention(s, q, k, v, o, 1);                                                                  // one head, 1/sqrt(C)
-  Tensor proj = act(s, {n, t, c}, dt, name + ".to_out");                                              // [N,HW,C]
+  Tensor proj = s.temp({n, t, c}, dt, name + ".to_out");                                              // [N,HW,C]
   Tensor bo = p.get("to_out.0.bias", {c});
   ops::Epilogue ep;
   ep.residual = &residual;
   ops::linear(s, o, p.get("to_out.0.weight", {c, c}), &bo, proj, ep);
-  Tensor y = act(s, {n, c, h, w}, dt, name + ".out");                                                 // [N,C,H,W]
+  Tensor y = s.temp({n, c, h, w}, dt, name + ".out");                                                 // [N,C,H,W]
   ops::permute(s, proj, {0, 2, 1}, y.reshape({n, c, t}));
   return y;
 }

@@ -25,12 +25,6 @@ Tensor attention_block(Sequence& s, const nn::Params& p, const Tensor& x, int gr
 // UNetMidBlock2D(num_layers=1, add_attention=True): resnets.0 -> attentions.0 -> resnets.1.
 Tensor mid_block(Sequence& s, const nn::Params& p, const Tensor& x, int groups, float eps, const std::string& name);
 
-// An activation tensor. Should be s.temp(shape, dtype, name) (liveness-planned arena), but the
-// ops read offset()/buffer() of their arguments while recording (alignment checks, overlap
-// checks in conv2d, matmul, attention, elementwise, upsample), which throws for a planned
-// temporary before the first run(); until those ops accept planned tensors, activations are
-// plain device tensors allocated here.
-Tensor act(Sequence& s, const Shape& shape, DType dtype, const std::string& name);
 
 // Throws Error naming `stage` when the count written by ops::nonfinite is not zero.
 void check_finite(Context& ctx, const Tensor& count, const std::string& stage);

@@ -37,10 +37,10 @@ Tensor Decoder::forward(Sequence& s, const Tensor& latent) {
     throw Error("vae decoder: latent must be [N," + std::to_string(lc) + ",h,w] in the weights' dtype");
   nn::Params d = params_.at("decoder");
 
-  Tensor z = act(s, {n, lc, h, w}, dt, "post_quant_conv");                                   // [N,4,h,w]
+  Tensor z = s.temp({n, lc, h, w}, dt, "post_quant_conv");                                   // [N,4,h,w]
   Tensor bpq = params_.get("post_quant_conv.bias", {lc});
   ops::conv2d(s, latent, params_.get("post_quant_conv.weight", {lc, lc, 1, 1}), &bpq, z, ops::conv_params(1, 0));
-  Tensor x = act(s, {n, top, h, w}, dt, "decoder.conv_in");                                  // [N,C_top,h,w]
+  Tensor x = s.temp({n, top, h, w}, dt, "decoder.conv_in");                                  // [N,C_top,h,w]
   Tensor bin = d.get("conv_in.bias", {top});
   ops::conv2d(s, z, d.get("conv_in.weight", {top, lc, 3, 3}), &bin, x, ops::conv_params(1, 1));
   x = mid_block(s, d.at("mid_block"), x, cfg_.groups, cfg_.eps, "decoder.mid_block");      // [N,C_top,h,w]
@@ -54,19 +54,19 @@ Tensor Decoder::forward(Sequence& s, const Tensor& latent) {
       x = resnet_block(s, ub.at("resnets." + std::to_string(j)), x, out_ch, cfg_.groups, cfg_.eps,
                        "decoder." + name + ".resnets." + std::to_string(j));
     if (i != levels - 1) {  // Upsample2D: nearest 2x, then conv 3x3
-      Tensor up = act(s, {n, out_ch, 2 * h, 2 * w}, dt, "decoder." + name + ".upsample");     // [N,out_ch,2h,2w]
+      Tensor up = s.temp({n, out_ch, 2 * h, 2 * w}, dt, "decoder." + name + ".upsample");     // [N,out_ch,2h,2w]
       ops::upsample_nearest2x(s, x, up);
       h *= 2;
       w *= 2;
-      x = act(s, {n, out_ch, h, w}, dt, "decoder." + name + ".upsamplers.0.conv");            // [N,out_ch,2h,2w]
+      x = s.temp({n, out_ch, h, w}, dt, "decoder." + name + ".upsamplers.0.conv");            // [N,out_ch,2h,2w]
       Tensor bu = ub.get("upsamplers.0.conv.bias", {out_ch});
       ops::conv2d(s, up, ub.get("upsamplers.0.conv.weight", {out_ch, out_ch, 3, 3}), &bu, x, ops::conv_params(1, 1));
     }
   }
-  Tensor normed = act(s, {n, out_ch, h, w}, dt, "decoder.conv_norm_out");                    // [N,C0,H,W]
+  Tensor normed = s.temp({n, out_ch, h, w}, dt, "decoder.conv_norm_out");                    // [N,C0,H,W]
   ops::group_norm(s, x, d.get("conv_norm_out.weight", {out_ch}), d.get("conv_norm_out.bias", {out_ch}), normed,
                   cfg_.groups, cfg_.eps, true);
-  Tensor y = act(s, {n, cfg_.out_channels, h, w}, dt, "decoder.conv_out");                  // [N,3,H,W]
+  Tensor y = s.temp({n, cfg_.out_channels, h, w}, dt, "decoder.conv_out");                  // [N,3,H,W]
   Tensor bout = d.get("conv_out.bias", {cfg_.out_channels});
   ops::conv2d(s, normed, d.get("conv_out.weight", {cfg_.out_channels, out_ch, 3, 3}), &bout, y,
               ops::conv_params(1, 1));

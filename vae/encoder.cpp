@@ -23,7 +23,7 @@ Tensor Encoder::forward(Sequence& s, const Tensor& image) {
     throw Error("vae encoder: image must be [N," + std::to_string(cin) + ",H,W] in the weights' dtype");
   nn::Params e = params_.at("encoder");
 
-  Tensor x = act(s, {n, boc[0], h, w}, dt, "encoder.conv_in");                               // [N,C0,H,W]
+  Tensor x = s.temp({n, boc[0], h, w}, dt, "encoder.conv_in");                               // [N,C0,H,W]
   Tensor bin = e.get("conv_in.bias", {boc[0]});
   ops::conv2d(s, image, e.get("conv_in.weight", {boc[0], cin, 3, 3}), &bin, x, ops::conv_params(1, 1));
   for (int i = 0; i < levels; ++i) {
@@ -38,7 +38,7 @@ Tensor Encoder::forward(Sequence& s, const Tensor& image) {
       cp.stride_h = cp.stride_w = 2;
       cp.pad_bottom = cp.pad_right = 1;
       Shape os = ops::conv2d_output_shape(x.shape(), {out_ch, out_ch, 3, 3}, cp);
-      Tensor down = act(s, os, dt, "encoder." + name + ".downsamplers.0.conv");                 // [N,out_ch,h/2,w/2]
+      Tensor down = s.temp(os, dt, "encoder." + name + ".downsamplers.0.conv");                 // [N,out_ch,h/2,w/2]
       Tensor bd = db.get("downsamplers.0.conv.bias", {out_ch});
       ops::conv2d(s, x, db.get("downsamplers.0.conv.weight", {out_ch, out_ch, 3, 3}), &bd, down, cp);
       x = down;
@@ -48,13 +48,13 @@ Tensor Encoder::forward(Sequence& s, const Tensor& image) {
   }
   const int64_t top = boc.back();
   x = mid_block(s, e.at("mid_block"), x, cfg_.groups, cfg_.eps, "encoder.mid_block");      // [N,C_top,h,w]
-  Tensor normed = act(s, {n, top, h, w}, dt, "encoder.conv_norm_out");                       // [N,C_top,h,w]
+  Tensor normed = s.temp({n, top, h, w}, dt, "encoder.conv_norm_out");                       // [N,C_top,h,w]
   ops::group_norm(s, x, e.get("conv_norm_out.weight", {top}), e.get("conv_norm_out.bias", {top}), normed,
                   cfg_.groups, cfg_.eps, true);
-  Tensor co = act(s, {n, mc, h, w}, dt, "encoder.conv_out");                                 // [N,8,h,w]
+  Tensor co = s.temp({n, mc, h, w}, dt, "encoder.conv_out");                                 // [N,8,h,w]
   Tensor bout = e.get("conv_out.bias", {mc});
   ops::conv2d(s, normed, e.get("conv_out.weight", {mc, top, 3, 3}), &bout, co, ops::conv_params(1, 1));
-  Tensor m = act(s, {n, mc, h, w}, dt, "quant_conv");                                        // [N,8,h,w]
+  Tensor m = s.temp({n, mc, h, w}, dt, "quant_conv");                                        // [N,8,h,w]
   Tensor bq = params_.get("quant_conv.bias", {mc});
   ops::conv2d(s, co, params_.get("quant_conv.weight", {mc, mc, 1, 1}), &bq, m, ops::conv_params(1, 0));
   s.keep(m);
