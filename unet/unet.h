@@ -1,0 +1,58 @@
+// UNet2DConditionModel (diffusers v0.21.4), the Stable Diffusion 1.x / 2.x subset: positional
+// timestep embedding, CrossAttnDownBlock2D / DownBlock2D, UNetMidBlock2DCrossAttn,
+// CrossAttnUpBlock2D / UpBlock2D, ResnetBlock2D, Transformer2DModel (conv or linear
+// projections) with one BasicTransformerBlock (self-attention, cross-attention, GEGLU).
+// Every op runs on the device; forward() only records into a Sequence.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "model/weights.h"
+#include "nn/params.h"
+#include "vk/sequence.h"
+#include "vk/tensor.h"
+
+namespace sdvk::unet {
+
+class UNet2DConditionModel {
+ public:
+  // The architecture comes from component.config (diffusers key names). Weights are uploaded
+  // once, on first use, in `dtype` storage. `component` must outlive the model.
+  UNet2DConditionModel(Context& ctx, const Component& component, DType dtype);
+
+  // Records the forward pass into s:
+  //   sample [B,in_channels,H,W] (model dtype), timestep [B] float32,
+  //   encoder_hidden_states [B,T,cross_attention_dim] (model dtype)
+  //   -> [B,out_channels,H,W] (model dtype, a kept temporary of s).
+  // H and W must be divisible by 2^(number of down blocks - 1). Also records a NaN/Inf count
+  // of the output; call check_output() after s.run().
+  Tensor forward(Sequence& s, const Tensor& sample, const Tensor& timestep, const Tensor& encoder_hidden_states);
+
+  // Throws Error("unet: ... non-finite values in the output") when the last run produced any.
+  void check_output() const;
+
+  DType dtype() const { return dtype_; }
+  const nlohmann::json& config() const { return config_; }
+
+ private:
+  Tensor w(const std::string& name, const Shape& shape);  // uploaded once, by checkpoint name
+  Tensor resnet(Sequence& s, const std::string& pre, const Tensor& x, const Tensor& temb_silu, int64_t out_c);
+  Tensor transformer(Sequence& s, const std::string& pre, const Tensor& x, const Tensor& ehs, int heads);
+
+  Context& ctx_;
+  nn::Params params_;
+  DType dtype_;
+  nlohmann::json config_;
+  int groups_;
+  float eps_;
+  bool linear_proj_;
+  int64_t temb_dim_, cross_dim_;
+  std::vector<int64_t> channels_;  // block_out_channels
+  std::vector<int> heads_;         // per down block
+  int layers_, transformer_layers_;
+  std::map<std::string, Tensor> weights_;
+  Tensor nonfinite_;
+};
+
+}  // namespace sdvk::unet
