@@ -26,5 +26,6 @@ int cmd_devices(Args& args);
 int cmd_bench(Args& args);
 int cmd_tokenize(Args& args);
 int cmd_inspect(Args& args);
+int cmd_component(Args& args);
 
 }  // namespace sdvk::cli

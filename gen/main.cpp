@@ -16,6 +16,7 @@ const char* kUsage =
     "  devices              list Vulkan devices and their capabilities\n"
     "  bench                time the core ops at Stable Diffusion 1.5 shapes against the C++ reference\n"
     "  tokenize             print the token ids of a prompt (sdvk tokenize --help)\n"
+    "  component KIND       run one network on named tensors from a file (sdvk component --help)\n"
     "  inspect FILE|DIR     format, model family, architecture and tensors of a checkpoint or folder\n"
     "\n"
     "common options:\n"
@@ -42,6 +43,7 @@ int main(int argc, char** argv) {
     if (command == "bench") return sdvk::cli::cmd_bench(args);
     if (command == "tokenize") return sdvk::cli::cmd_tokenize(args);
     if (command == "inspect") return sdvk::cli::cmd_inspect(args);
+    if (command == "component") return sdvk::cli::cmd_component(args);
     std::fprintf(stderr, "error: unknown command '%s' (see sdvk --help)\n", command.c_str());
     return 2;
   } catch (const sdvk::Error& e) {

@@ -32,12 +32,9 @@ std::vector<int> per_block(const nlohmann::json& v, size_t n, const std::string&
   return out;
 }
 
-// An activation tensor. Should be s.temp(...) (placed by liveness in the sequence's arena), but
-// linear, conv2d and the elementwise ops check overlaps with Tensor::buffer()/offset() when
-// recording, which throws for a planned temporary that is not yet placed; until those checks
-// accept planned temporaries each activation gets its own allocation, kept alive by s.
+// An activation: a planned temporary, placed by liveness in the sequence's arena.
 Tensor act(Sequence& s, const Shape& shape, DType dtype, const std::string& name) {
-  return Tensor::empty(s.context(), shape, dtype, "unet." + name);
+  return s.temp(shape, dtype, "unet." + name);
 }
 
 }  // namespace
@@ -289,6 +286,7 @@ Tensor UNet2DConditionModel::forward(Sequence& s, const Tensor& sample, const Te
   ops::conv2d(s, no, w("conv_out.weight", {out_ch, c0, 3, 3}), &cob, y, ops::conv_params(1, 1));
 
   ops::nonfinite(s, y, nonfinite_);
+  s.keep(y);  // the output is read after the run
   return y;
 }
 

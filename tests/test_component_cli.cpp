@@ -1,0 +1,82 @@
+// `sdvk component`: the CLI runs a network from a model path on named inputs and writes named
+// outputs that match the goldens; bad input is a one-line error with nothing written.
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "model/safetensors.h"
+#include "model/tensor_convert.h"
+#include "tests/support/vk_test.h"
+
+using namespace sdvk;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kData = SDVK_TEST_DATA;
+
+int run_cli(const std::string& args, std::string* stderr_text = nullptr) {
+  fs::path err = fs::temp_directory_path() / ("sdvk-cli-err-" + std::to_string(::getpid()));
+  int rc = std::system((std::string(SDVK_CLI) + " " + args + " >/dev/null 2>" + err.string()).c_str());
+  if (stderr_text) {
+    std::ifstream f(err);
+    stderr_text->assign(std::istreambuf_iterator<char>(f), {});
+  }
+  fs::remove(err);
+  return WEXITSTATUS(rc);
+}
+
+std::vector<float> tensor(const std::string& file, const std::string& name) {
+  SafetensorsFile f(file);
+  const TensorInfo* t = f.find(name);
+  if (!t) throw std::runtime_error(file + " lacks " + name);
+  return to_f32(*t);
+}
+
+struct ComponentCase {
+  const char* kind;
+  const char* model;
+  const char* output;
+};
+
+class ComponentCli : public ::testing::TestWithParam<ComponentCase> {};
+
+TEST_P(ComponentCli, Float32MatchesGolden) {
+  const auto& c = GetParam();
+  std::string io = kData + "/" + c.model + "/io.safetensors";
+  fs::path out = fs::temp_directory_path() / ("sdvk-component-" + std::to_string(::getpid()) + ".safetensors");
+  ASSERT_EQ(run_cli(std::string("component ") + c.kind + " --model " + kData + "/" + c.model + " --input " + io +
+                    " --output " + out.string()),
+            0);
+  test::expect_close(tensor(out.string(), c.output), tensor(io, c.output), 1e-4, std::string(c.kind) + " " + c.model);
+  fs::remove(out);
+}
+
+INSTANTIATE_TEST_SUITE_P(Goldens, ComponentCli,
+                         ::testing::Values(ComponentCase{"unet", "unet_sd1_tiny", "out"},
+                                           ComponentCase{"unet", "unet_sd2_tiny", "out"},
+                                           ComponentCase{"vae-decode", "vae_tiny", "decoded"},
+                                           ComponentCase{"vae-encode", "vae_tiny", "moments"},
+                                           ComponentCase{"text-encoder", "clip_tiny", "last_hidden_state"},
+                                           ComponentCase{"text-encoder", "clip_tiny", "text_embeds"}));
+
+TEST(ComponentCliErrors, BadInputIsOneLineAndWritesNothing) {
+  fs::path out = fs::temp_directory_path() / ("sdvk-component-bad-" + std::to_string(::getpid()) + ".safetensors");
+  std::string err;
+  EXPECT_EQ(run_cli("component unet --model /no/such/model --input " + kData + "/unet_sd1_tiny/io.safetensors" +
+                        " --output " + out.string(),
+                    &err),
+            1);
+  EXPECT_NE(err.find("/no/such/model"), std::string::npos) << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  EXPECT_EQ(run_cli("component unet --model " + kData + "/unet_sd1_tiny --input " + kData +
+                        "/vae_tiny/io.safetensors --output " + out.string(),
+                    &err),
+            1);  // the VAE's io file has no `sample`
+  EXPECT_NE(err.find("sample"), std::string::npos) << err;
+  EXPECT_EQ(run_cli("component warp --model x --input y --output " + out.string(), &err), 1);
+  EXPECT_NE(err.find("warp"), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(out));
+}
+
+}  // namespace
