@@ -224,6 +224,9 @@ TEST_F(Runtime, PipelineCacheSurvivesCorruptFiles) {
   fs::path dir = fs::temp_directory_path() / ("sdvk-cache-test-" + std::to_string(::getpid()));
   fs::create_directories(dir);
   setenv("SDVK_CACHE_DIR", dir.c_str(), 1);
+  const char* no_cache = std::getenv("SDVK_NO_PIPELINE_CACHE");  // this test needs the cache on
+  std::string saved_no_cache = no_cache ? no_cache : "";
+  unsetenv("SDVK_NO_PIPELINE_CACHE");
   std::string path;
   {
     Context c;
@@ -250,6 +253,7 @@ TEST_F(Runtime, PipelineCacheSurvivesCorruptFiles) {
   }
   EXPECT_EQ(run_once(), first);  // loads the real cache
   unsetenv("SDVK_CACHE_DIR");
+  if (no_cache) setenv("SDVK_NO_PIPELINE_CACHE", saved_no_cache.c_str(), 1);
   fs::remove_all(dir);
 }
 
