@@ -42,43 +42,11 @@ ClipVisionModel::ClipVisionModel(Context& ctx, const Component& clip, DType dtyp
   class_embedding = v.get("embeddings.class_embedding", {1, W});
   patch_embedding = v.get("embeddings.patch_embedding.weight", {W, channels_, patch_, patch_});
   position_embedding = v.get("embeddings.position_embedding.weight", {g * g + 1, W});
-  auto linear = [&](const nn::Params& p, int64_t out, int64_t in) {
-    return Linear{p.get("weight", {out, in}), p.get("bias", {out})};
-  };
-  auto norm = [&](const nn::Params& p) { return LayerNorm{p.get("weight", {W}), p.get("bias", {W})}; };
-  pre_layrnorm = norm(v.at("pre_layrnorm"));
-  for (int i = 0; i < layers_n; i++) {
-    nn::Params l = v.at("encoder.layers." + std::to_string(i));
-    EncoderLayer e;
-    e.layer_norm1 = norm(l.at("layer_norm1"));
-    e.q_proj = linear(l.at("self_attn.q_proj"), W, W);
-    e.k_proj = linear(l.at("self_attn.k_proj"), W, W);
-    e.v_proj = linear(l.at("self_attn.v_proj"), W, W);
-    e.out_proj = linear(l.at("self_attn.out_proj"), W, W);
-    e.layer_norm2 = norm(l.at("layer_norm2"));
-    e.fc1 = linear(l.at("mlp.fc1"), I, W);
-    e.fc2 = linear(l.at("mlp.fc2"), W, I);
-    layers.push_back(std::move(e));
-  }
-  post_layernorm = norm(v.at("post_layernorm"));
+  pre_layrnorm = nn::LayerNormWeights::load(v.at("pre_layrnorm"), W);
+  for (int i = 0; i < layers_n; i++)
+    layers.push_back(nn::ClipEncoderLayer::load(v.at("encoder.layers." + std::to_string(i)), W, I));
+  post_layernorm = nn::LayerNormWeights::load(v.at("post_layernorm"), W);
   visual_projection = params.get("visual_projection.weight", {projection_dim_, W});
-}
-
-void ClipVisionModel::encoder_layer(Sequence& s, const EncoderLayer& l, const Tensor& h) const {
-  const Shape shape = h.shape();  // [B,N,W]
-  Tensor x = s.temp(shape, dtype_, "clipv.ln");
-  ops::layer_norm(s, h, l.layer_norm1.weight, l.layer_norm1.bias, x, eps_);          // [B,N,W]
-  Tensor q = s.temp(shape, dtype_, "clipv.q"), k = s.temp(shape, dtype_, "clipv.k");
-  Tensor v = s.temp(shape, dtype_, "clipv.v"), o = s.temp(shape, dtype_, "clipv.attn");
-  ops::linear(s, x, l.q_proj.weight, &l.q_proj.bias, q);                            // [B,N,W]
-  ops::linear(s, x, l.k_proj.weight, &l.k_proj.bias, k);                            // [B,N,W]
-  ops::linear(s, x, l.v_proj.weight, &l.v_proj.bias, v);                            // [B,N,W]
-  ops::attention(s, q, k, v, o, heads_, /*causal=*/false);                          // [B,N,H*D]
-  ops::linear(s, o, l.out_proj.weight, &l.out_proj.bias, h, {.residual = &h});      // [B,N,W] h += attn
-  ops::layer_norm(s, h, l.layer_norm2.weight, l.layer_norm2.bias, x, eps_);          // [B,N,W]
-  Tensor m = s.temp({shape[0], shape[1], intermediate_}, dtype_, "clipv.mlp");
-  ops::linear(s, x, l.fc1.weight, &l.fc1.bias, m, {.has_activation = true, .activation = act_});  // [B,N,I]
-  ops::linear(s, m, l.fc2.weight, &l.fc2.bias, h, {.residual = &h});                // [B,N,W] h += mlp
 }
 
 ClipVisionOutputs ClipVisionModel::forward(Sequence& s, const Tensor& pixel_values) const {
@@ -104,7 +72,7 @@ ClipVisionOutputs ClipVisionModel::forward(Sequence& s, const Tensor& pixel_valu
   ops::binary(s, ops::BinaryOp::Add, e, position_embedding, e);                    // [B,N,W] + [N,W]
   Tensor h = s.temp({B, N, W}, dtype_, "clipv.hidden");
   ops::layer_norm(s, e, pre_layrnorm.weight, pre_layrnorm.bias, h, eps_);           // [B,N,W]
-  for (const EncoderLayer& l : layers) encoder_layer(s, l, h);                     // [B,N,W]
+  for (const auto& l : layers) l.forward(s, h, {heads_, false, act_, eps_, "clipv"});  // [B,N,W]
   ClipVisionOutputs out;
   Tensor pooled = s.temp({B, W}, dtype_, "clipv.class_token");
   ops::embedding(s, first_rows, h.reshape({B * N, W}), pooled);                    // [B,W] h[:,0,:]

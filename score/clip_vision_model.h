@@ -3,6 +3,7 @@
 // post_layernorm on the class token, visual_projection -> image_embeds. Plus the cosine
 // similarity CLIPModel's logits are built from.
 #pragma once
+#include "nn/clip_encoder_layer.h"
 #include <cstdint>
 #include <vector>
 
@@ -36,17 +37,6 @@ class ClipVisionModel {
                                               const std::vector<float>& text_embeds, int64_t P);
 
  private:
-  struct Linear {
-    Tensor weight, bias;
-  };
-  struct LayerNorm {
-    Tensor weight, bias;
-  };
-  struct EncoderLayer {  // vision_model.encoder.layers.<i>.*
-    LayerNorm layer_norm1, layer_norm2;
-    Linear q_proj, k_proj, v_proj, out_proj, fc1, fc2;
-  };
-  void encoder_layer(Sequence& s, const EncoderLayer& l, const Tensor& h) const;
 
   Context& ctx_;
   DType dtype_;
@@ -57,8 +47,8 @@ class ClipVisionModel {
   Tensor class_embedding;      // embeddings.class_embedding [1,W]
   Tensor patch_embedding;      // embeddings.patch_embedding.weight [W,C,p,p]
   Tensor position_embedding;   // embeddings.position_embedding.weight [g*g+1,W]
-  LayerNorm pre_layrnorm, post_layernorm;
-  std::vector<EncoderLayer> layers;
+  nn::LayerNormWeights pre_layrnorm, post_layernorm;
+  std::vector<nn::ClipEncoderLayer> layers;
   Tensor visual_projection;    // [P,W]
 };
 

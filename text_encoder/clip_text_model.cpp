@@ -37,24 +37,9 @@ ClipTextModel::ClipTextModel(Context& ctx, const Component& component, DType dty
   const int64_t W = width_, I = intermediate_;
   token_embedding = t.get("embeddings.token_embedding.weight", {vocab, W});
   position_embedding = t.get("embeddings.position_embedding.weight", {positions_, W});
-  auto linear = [&](const nn::Params& p, int64_t out, int64_t in) {
-    return Linear{p.get("weight", {out, in}), p.get("bias", {out})};
-  };
-  auto norm = [&](const nn::Params& p) { return LayerNorm{p.get("weight", {W}), p.get("bias", {W})}; };
-  for (int i = 0; i < layers_; i++) {
-    nn::Params l = t.at("encoder.layers." + std::to_string(i));
-    EncoderLayer e;
-    e.layer_norm1 = norm(l.at("layer_norm1"));
-    e.q_proj = linear(l.at("self_attn.q_proj"), W, W);
-    e.k_proj = linear(l.at("self_attn.k_proj"), W, W);
-    e.v_proj = linear(l.at("self_attn.v_proj"), W, W);
-    e.out_proj = linear(l.at("self_attn.out_proj"), W, W);
-    e.layer_norm2 = norm(l.at("layer_norm2"));
-    e.fc1 = linear(l.at("mlp.fc1"), I, W);
-    e.fc2 = linear(l.at("mlp.fc2"), W, I);
-    layers.push_back(std::move(e));
-  }
-  final_layer_norm = norm(t.at("final_layer_norm"));
+  for (int i = 0; i < layers_; i++)
+    layers.push_back(nn::ClipEncoderLayer::load(t.at("encoder.layers." + std::to_string(i)), W, I));
+  final_layer_norm = nn::LayerNormWeights::load(t.at("final_layer_norm"), W);
   has_projection_ = params.has("text_projection.weight");
   if (has_projection_) {
     projection_dim_ = whole ? ConfigView(component.config, component.name).integer("projection_dim", 1, 1 << 16)
@@ -83,24 +68,6 @@ std::vector<float> ClipTextModel::pooled_rows(const std::vector<float>& ids, int
   return rows;
 }
 
-void ClipTextModel::encoder_layer(Sequence& s, const EncoderLayer& l, const Tensor& h) const {
-  const Shape shape = h.shape();  // [B,T,W]
-  const int64_t B = shape[0], T = shape[1];
-  Tensor x = s.temp(shape, dtype_, "clip.ln");                                       // [B,T,W]
-  ops::layer_norm(s, h, l.layer_norm1.weight, l.layer_norm1.bias, x, eps_);           // [B,T,W]
-  Tensor q = s.temp(shape, dtype_, "clip.q"), k = s.temp(shape, dtype_, "clip.k");
-  Tensor v = s.temp(shape, dtype_, "clip.v"), o = s.temp(shape, dtype_, "clip.attn");
-  ops::linear(s, x, l.q_proj.weight, &l.q_proj.bias, q);                             // [B,T,W]
-  ops::linear(s, x, l.k_proj.weight, &l.k_proj.bias, k);                             // [B,T,W]
-  ops::linear(s, x, l.v_proj.weight, &l.v_proj.bias, v);                             // [B,T,W]
-  ops::attention(s, q, k, v, o, heads_, /*causal=*/true);                            // [B,T,H*D]
-  ops::linear(s, o, l.out_proj.weight, &l.out_proj.bias, h, {.residual = &h});       // [B,T,W] h += attn
-  ops::layer_norm(s, h, l.layer_norm2.weight, l.layer_norm2.bias, x, eps_);           // [B,T,W]
-  Tensor m = s.temp({B, T, intermediate_}, dtype_, "clip.mlp");
-  ops::linear(s, x, l.fc1.weight, &l.fc1.bias, m, {.has_activation = true, .activation = act_});  // [B,T,I]
-  ops::linear(s, m, l.fc2.weight, &l.fc2.bias, h, {.residual = &h});                 // [B,T,W] h += mlp
-}
-
 ClipTextOutputs ClipTextModel::forward(Sequence& s, const Tensor& input_ids, const Tensor& pooled_rows) const {
   if (input_ids.ndim() != 2 || input_ids.dtype() != DType::F32)
     throw Error("clip text: input_ids must be float32 [B,T], got " + shape_str(input_ids.shape()));
@@ -119,7 +86,7 @@ ClipTextOutputs ClipTextModel::forward(Sequence& s, const Tensor& input_ids, con
   if (layers_ == 1)  // hidden_states[-2] is the embeddings' output
     ops::layer_norm(s, h, final_layer_norm.weight, final_layer_norm.bias, out.penultimate_hidden_state_normed, eps_);
   for (int i = 0; i < layers_; i++) {
-    encoder_layer(s, layers[i], h);                                                  // [B,T,W]
+    layers[i].forward(s, h, {heads_, true, act_, eps_, "clip"});                     // [B,T,W]
     if (i == layers_ - 2)
       ops::layer_norm(s, h, final_layer_norm.weight, final_layer_norm.bias, out.penultimate_hidden_state_normed,
                       eps_);                                                         // [B,T,W]

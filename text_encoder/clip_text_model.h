@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "model/weights.h"
+#include "nn/clip_encoder_layer.h"
 #include "nn/params.h"
 #include "ops/unary.h"
 #include "vk/sequence.h"
@@ -48,18 +49,6 @@ class ClipTextModel {
   static void check(Context& ctx, const ClipTextOutputs& o);
 
  private:
-  struct Linear {
-    Tensor weight, bias;  // [out, in], [out]
-  };
-  struct LayerNorm {
-    Tensor weight, bias;  // [W]
-  };
-  struct EncoderLayer {  // text_model.encoder.layers.<i>.*
-    LayerNorm layer_norm1, layer_norm2;
-    Linear q_proj, k_proj, v_proj, out_proj;  // self_attn.*
-    Linear fc1, fc2;                          // mlp.*
-  };
-  void encoder_layer(Sequence& s, const EncoderLayer& l, const Tensor& h) const;
 
   int64_t width_ = 0, intermediate_ = 0, positions_ = 0, projection_dim_ = 0, eos_id_ = 0;
   int layers_ = 0, heads_ = 0;
@@ -68,8 +57,8 @@ class ClipTextModel {
   bool has_projection_ = false;
   DType dtype_ = DType::F32;
   Tensor token_embedding, position_embedding;  // embeddings.*.weight: [vocab,W], [positions,W]
-  std::vector<EncoderLayer> layers;            // encoder.layers
-  LayerNorm final_layer_norm;
+  std::vector<nn::ClipEncoderLayer> layers;            // encoder.layers
+  nn::LayerNormWeights final_layer_norm;
   Tensor text_projection;                      // [P,W], undefined without a projection
 };
 
