@@ -1,6 +1,8 @@
 // `sdvk component KIND --model PATH --input IN.safetensors --output OUT.safetensors`: runs one
 // network on named input tensors and writes named outputs, for checks against a reference.
 #include <cstdio>
+#include <algorithm>
+#include <cstring>
 #include <map>
 
 #include "gen/cli.h"
@@ -19,7 +21,7 @@ namespace {
 
 const char* kComponentUsage =
     "usage: sdvk component KIND --model PATH --input IN.safetensors --output OUT.safetensors\n"
-    "                      [--precision fp32|fp16] [--device D]\n"
+    "                      [--precision fp32|fp16] [--device D] [--profile]\n"
     "Runs one network on named inputs and writes named float32 outputs (the golden files' names):\n"
     "  text-encoder  input_ids -> last_hidden_state, penultimate_hidden_state_normed, pooler_output\n"
     "                (+ text_embeds when the model has a projection)\n"
@@ -29,6 +31,7 @@ const char* kComponentUsage =
     "  unet          sample, timestep, encoder_hidden_states -> out\n"
     "PATH: a component folder, a diffusers pipeline folder or a single-file checkpoint.\n"
     "--precision: storage type of weights and activations (default fp32; arithmetic is fp32).\n"
+    "--profile: print the GPU time per op kind (timestamp queries) and the activation arena size.\n"
     ;
 
 // Named float tensors of an input file.
@@ -89,6 +92,28 @@ ClipTextOutputs run_text(Context& ctx, Sequence& s, const ClipTextModel& m, cons
   return m.forward(s, keep[0], keep[1]);
 }
 
+// GPU time per op label (summed over the dispatches of that kind), largest first.
+void print_profile(const Sequence& s) {
+  if (!s.profiling()) {
+    std::printf("profile: this device has no timestamp queries\n");
+    return;
+  }
+  std::map<std::string, std::pair<double, int>> by_label;
+  double total = 0;
+  for (auto& e : s.profile()) {
+    by_label[e.label].first += e.ms;
+    by_label[e.label].second++;
+    total += e.ms;
+  }
+  std::vector<std::pair<std::string, std::pair<double, int>>> rows(by_label.begin(), by_label.end());
+  std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.second.first > b.second.first; });
+  std::printf("%-24s %10s %10s %7s\n", "op", "dispatches", "ms", "share");
+  for (auto& [label, v] : rows)
+    std::printf("%-24s %10d %10.2f %6.1f%%\n", label.c_str(), v.second, v.first, total > 0 ? 100 * v.first / total : 0.0);
+  std::printf("%-24s %10zu %10.2f\nactivation arena: %.2f MiB (unshared: %.2f MiB)\n", "total", s.dispatch_count(), total,
+              double(s.arena_bytes()) / (1 << 20), double(s.temp_bytes_unshared()) / (1 << 20));
+}
+
 }  // namespace
 
 int cmd_component(Args& args) {
@@ -102,6 +127,7 @@ int cmd_component(Args& args) {
   opt.device = args.take("--device");
   std::string model = args.take("--model"), input = args.take("--input"), output = args.take("--output");
   std::string precision = args.take("--precision", "fp32");
+  bool profile = args.take_flag("--profile");
   args.expect_empty();
   if (model.empty()) throw Error("component: --model is required");
   if (input.empty()) throw Error("component: --input is required");
@@ -114,7 +140,7 @@ int cmd_component(Args& args) {
   WeightSet weights = WeightSet::load(model);
   Context ctx(opt);
   DType dt = precision == "fp16" ? DType::F16 : DType::F32;
-  Sequence s(ctx);
+  Sequence s(ctx, profile);
   Outputs out;
   Tensor keep[3];
   if (kind == "text-encoder") {
@@ -175,6 +201,7 @@ int cmd_component(Args& args) {
       out.add(ctx, "moments", y);
     }
   }
+  if (profile) print_profile(s);
   out.write(output);
   std::printf("wrote %s:", output.c_str());
   for (auto& [name, st] : out.tensors) std::printf(" %s %s", name.c_str(), shape_str(st.first).c_str());

@@ -15,13 +15,18 @@ namespace {
 
 const std::string kData = SDVK_TEST_DATA;
 
-int run_cli(const std::string& args, std::string* stderr_text = nullptr) {
-  fs::path err = fs::temp_directory_path() / ("sdvk-cli-err-" + std::to_string(::getpid()));
-  int rc = std::system((std::string(SDVK_CLI) + " " + args + " >/dev/null 2>" + err.string()).c_str());
-  if (stderr_text) {
-    std::ifstream f(err);
-    stderr_text->assign(std::istreambuf_iterator<char>(f), {});
-  }
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+int run_cli(const std::string& args, std::string* stderr_text = nullptr, std::string* stdout_text = nullptr) {
+  fs::path base = fs::temp_directory_path() / ("sdvk-cli-" + std::to_string(::getpid()));
+  fs::path out = base.string() + ".out", err = base.string() + ".err";
+  int rc = std::system((std::string(SDVK_CLI) + " " + args + " >" + out.string() + " 2>" + err.string()).c_str());
+  if (stderr_text) *stderr_text = slurp(err);
+  if (stdout_text) *stdout_text = slurp(out);
+  fs::remove(out);
   fs::remove(err);
   return WEXITSTATUS(rc);
 }
@@ -59,6 +64,18 @@ INSTANTIATE_TEST_SUITE_P(Goldens, ComponentCli,
                                            ComponentCase{"vae-encode", "vae_tiny", "moments"},
                                            ComponentCase{"text-encoder", "clip_tiny", "last_hidden_state"},
                                            ComponentCase{"text-encoder", "clip_tiny", "text_embeds"}));
+
+TEST(ComponentCliProfile, PrintsTimePerOpAndArena) {
+  fs::path out = fs::temp_directory_path() / ("sdvk-component-prof-" + std::to_string(::getpid()) + ".safetensors");
+  std::string text;
+  ASSERT_EQ(run_cli("component vae-decode --profile --model " + kData + "/vae_tiny --input " + kData +
+                        "/vae_tiny/io.safetensors --output " + out.string(),
+                    nullptr, &text),
+            0);
+  EXPECT_NE(text.find("conv2d"), std::string::npos) << text;
+  EXPECT_NE(text.find("activation arena"), std::string::npos) << text;
+  fs::remove(out);
+}
 
 TEST(ComponentCliErrors, BadInputIsOneLineAndWritesNothing) {
   fs::path out = fs::temp_directory_path() / ("sdvk-component-bad-" + std::to_string(::getpid()) + ".safetensors");
