@@ -1,5 +1,7 @@
 #include "gen/cli.h"
 
+#include <string>
+
 #include "vk/error.h"
 
 namespace sdvk::cli {
@@ -44,6 +46,48 @@ int Args::take_int(const std::string& name, int fallback, int min, int max) {
     throw Error(command_ + ": " + name + " " + v + ": expected a whole number from " + std::to_string(min) + " to " +
                 std::to_string(max));
   return int(n);
+}
+
+double Args::take_double(const std::string& name, double fallback, double min, double max) {
+  std::string v = take(name);
+  if (v.empty()) return fallback;
+  size_t used = 0;
+  double x = 0;
+  try {
+    x = std::stod(v, &used);
+  } catch (...) {
+    used = 0;
+  }
+  if (used != v.size() || !(x >= min && x <= max))
+    throw Error(command_ + ": " + name + " " + v + ": expected a number from " + std::to_string(min) + " to " +
+                std::to_string(max));
+  return x;
+}
+
+uint64_t Args::take_u64(const std::string& name, uint64_t fallback, bool* present) {
+  std::string v = take(name);
+  if (present) *present = !v.empty();
+  if (v.empty()) return fallback;
+  size_t used = 0;
+  unsigned long long n = 0;
+  try {
+    if (v[0] != '-' && v[0] != '+') n = std::stoull(v, &used);
+  } catch (...) {
+    used = 0;
+  }
+  if (used == 0 || used != v.size())
+    throw Error(command_ + ": " + name + " " + v + ": expected a whole number from 0 to 18446744073709551615");
+  return n;
+}
+
+std::vector<std::string> Args::take_all(const std::string& name) {
+  std::vector<std::string> values;
+  for (size_t before = args_.size() + 1; args_.size() < before;) {
+    before = args_.size();
+    std::string v = take(name, "<absent>");
+    if (v != "<absent>") values.push_back(v);
+  }
+  return values;
 }
 
 void Args::expect_empty() const {

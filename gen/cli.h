@@ -1,5 +1,6 @@
 // Command-line plumbing shared by the subcommands: argument access with one-line errors.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,10 @@ class Args {
   std::string take(const std::string& name, const std::string& fallback = "");
   bool take_flag(const std::string& name);  // removes --name, true if it was there
   int take_int(const std::string& name, int fallback, int min, int max);
+  double take_double(const std::string& name, double fallback, double min, double max);
+  // A 64-bit unsigned value (seeds); `present` says whether the flag was given.
+  uint64_t take_u64(const std::string& name, uint64_t fallback, bool* present = nullptr);
+  std::vector<std::string> take_all(const std::string& name);  // every value of a repeatable flag
   // Throws Error naming the first argument nobody took.
   void expect_empty() const;
   const std::vector<std::string>& rest() const { return args_; }
@@ -27,5 +32,6 @@ int cmd_bench(Args& args);
 int cmd_tokenize(Args& args);
 int cmd_inspect(Args& args);
 int cmd_component(Args& args);
+int cmd_generate(Args& args);
 
 }  // namespace sdvk::cli

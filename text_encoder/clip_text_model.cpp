@@ -68,7 +68,11 @@ std::vector<float> ClipTextModel::pooled_rows(const std::vector<float>& ids, int
   return rows;
 }
 
-ClipTextOutputs ClipTextModel::forward(Sequence& s, const Tensor& input_ids, const Tensor& pooled_rows) const {
+ClipTextOutputs ClipTextModel::forward(Sequence& s, const Tensor& input_ids, const Tensor& pooled_rows,
+                                       int clip_skip) const {
+  if (clip_skip < 1 || clip_skip > layers_)
+    throw Error("clip text: clip skip " + std::to_string(clip_skip) + " outside 1.." + std::to_string(layers_) +
+                " (the model has " + std::to_string(layers_) + " layers)");
   if (input_ids.ndim() != 2 || input_ids.dtype() != DType::F32)
     throw Error("clip text: input_ids must be float32 [B,T], got " + shape_str(input_ids.shape()));
   const int64_t B = input_ids.dim(0), T = input_ids.dim(1), W = width_;
@@ -83,11 +87,12 @@ ClipTextOutputs ClipTextModel::forward(Sequence& s, const Tensor& input_ids, con
   ops::embedding(s, input_ids, token_embedding, h);                                  // [B,T,W]
   ops::binary(s, ops::BinaryOp::Add, h, position_embedding.view(0, {T, W}, ctx), h);  // [B,T,W] + [T,W]
   out.penultimate_hidden_state_normed = s.temp({B, T, W}, dtype_, "clip.penultimate_hidden_state_normed");
-  if (layers_ == 1)  // hidden_states[-2] is the embeddings' output
+  const int skipped_after = layers_ - 1 - clip_skip;  // -1: the embeddings' output
+  if (skipped_after < 0)
     ops::layer_norm(s, h, final_layer_norm.weight, final_layer_norm.bias, out.penultimate_hidden_state_normed, eps_);
   for (int i = 0; i < layers_; i++) {
     layers[i].forward(s, h, {heads_, true, act_, eps_, "clip"});                     // [B,T,W]
-    if (i == layers_ - 2)
+    if (i == skipped_after)
       ops::layer_norm(s, h, final_layer_norm.weight, final_layer_norm.bias, out.penultimate_hidden_state_normed,
                       eps_);                                                         // [B,T,W]
   }

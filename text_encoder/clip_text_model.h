@@ -15,7 +15,9 @@ namespace sdvk {
 
 struct ClipTextOutputs {
   Tensor last_hidden_state;                // [B,T,W] after final_layer_norm
-  Tensor penultimate_hidden_state_normed;  // [B,T,W] second-to-last layer's output -> final_layer_norm
+  // [B,T,W] hidden_states[-(1 + clip_skip)] -> final_layer_norm; with the default clip_skip 1
+  // the second-to-last layer's output ("clip skip", what SD 2.x's original code conditions on)
+  Tensor penultimate_hidden_state_normed;
   Tensor pooler_output;                    // [B,W] last_hidden_state at each row's first eos
   Tensor text_embeds;                      // [B,P] pooler_output @ text_projection^T (undefined without one)
   Tensor nonfinite_last, nonfinite_penultimate;  // [1] F32 NaN/Inf counts, see check()
@@ -42,8 +44,9 @@ class ClipTextModel {
 
   // Records the forward pass. input_ids: F32 [B,T] exact ids (T <= max_positions);
   // pooled_rows: F32 [B] holding pooled_rows(ids) (upload it before each run). All outputs are
-  // kept (downloadable after s.run()).
-  ClipTextOutputs forward(Sequence& s, const Tensor& input_ids, const Tensor& pooled_rows) const;
+  // kept (downloadable after s.run()). clip_skip (1 to num_layers) picks the layer whose
+  // normalised output fills penultimate_hidden_state_normed, counted back from the last.
+  ClipTextOutputs forward(Sequence& s, const Tensor& input_ids, const Tensor& pooled_rows, int clip_skip = 1) const;
 
   // After s.run(): throws Error naming the stage when an output holds NaN or Inf.
   static void check(Context& ctx, const ClipTextOutputs& o);

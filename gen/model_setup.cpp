@@ -1,0 +1,67 @@
+#include "gen/model_setup.h"
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "vk/error.h"
+
+namespace sdvk::gen {
+
+namespace fs = std::filesystem;
+
+std::string data_dir() {
+  if (const char* env = std::getenv("SDVK_DATA_DIR"); env && *env) return env;
+  return SDVK_DEFAULT_DATA_DIR;
+}
+
+std::string default_model_path(const std::string& flag) {
+  fs::path demo = fs::path(data_dir()) / "demo-sd";
+  std::error_code ec;
+  if (fs::is_directory(demo, ec)) return demo.string();
+  throw Error(flag + " is required: no bundled demo model at " + demo.string() +
+              " (pass a diffusers folder or a .safetensors checkpoint)");
+}
+
+std::string tokenizer_path(const std::string& flag_value, const WeightSet& weights) {
+  if (!flag_value.empty()) return flag_value;
+  if (!weights.tokenizer_dir().empty()) return weights.tokenizer_dir();
+  return (fs::path(data_dir()) / "clip-tokenizer").string();
+}
+
+nlohmann::json parse_config_overrides(const std::vector<std::string>& sets) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const std::string& set : sets) {
+    size_t dot = set.find('.'), eq = set.find('=');
+    if (dot == std::string::npos || eq == std::string::npos || dot > eq || dot == 0 || eq == dot + 1)
+      throw Error("--config " + set + ": expected COMPONENT.KEY=VALUE, e.g. text_encoder.num_attention_heads=12");
+    std::string component = set.substr(0, dot), key = set.substr(dot + 1, eq - dot - 1), value = set.substr(eq + 1);
+    nlohmann::json v = nlohmann::json::parse(value, nullptr, false);
+    out[component][key] = v.is_discarded() ? nlohmann::json(value) : v;
+  }
+  return out;
+}
+
+DType pick_precision(const std::string& precision, const Context& ctx) {
+  if (precision == "fp16") {
+    if (!ctx.info().fp16_storage) throw Error("--precision fp16: " + ctx.info().name + " has no 16-bit storage buffers");
+    return DType::F16;
+  }
+  if (precision == "fp32") return DType::F32;
+  return ctx.info().fp16_storage ? DType::F16 : DType::F32;
+}
+
+int size_step(const WeightSet& weights, int latent_factor) {
+  const nlohmann::json& c = weights.component("unet").config;
+  size_t levels = c.contains("block_out_channels") && c["block_out_channels"].is_array() ? c["block_out_channels"].size() : 1;
+  return latent_factor << (levels > 0 ? levels - 1 : 0);
+}
+
+nlohmann::json scheduler_config(const WeightSet& weights) {
+  nlohmann::json c = weights.scheduler_config();
+  if (!c.is_object()) throw Error(weights.path() + ": no scheduler config (a diffusers folder has scheduler/scheduler_config.json)");
+  c["steps_offset"] = 1;
+  if (c.contains("clip_sample")) c["clip_sample"] = false;
+  return c;
+}
+
+}  // namespace sdvk::gen

@@ -1,0 +1,31 @@
+// What `generate` decides around the networks: where the model and tokenizer are, config
+// overrides from the command line, the precision, the size step, the scheduler config.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "model/weights.h"
+#include "vk/context.h"
+#include "vk/tensor.h"
+
+namespace sdvk::gen {
+
+// The folder bundled models live in: $SDVK_DATA_DIR, else the source tree's models/.
+std::string data_dir();
+// models/demo-sd when it exists; otherwise an Error telling the user to pass `flag`.
+std::string default_model_path(const std::string& flag);
+// --tokenizer DIR, else the model's tokenizer/ folder, else the bundled CLIP BPE tokenizer
+// (single-file SD checkpoints carry none; SD 1.x and 2.x both use CLIP's vocabulary).
+std::string tokenizer_path(const std::string& flag_value, const WeightSet& weights);
+// "text_encoder.num_attention_heads=12" -> {"text_encoder": {"num_attention_heads": 12}}; values
+// are parsed as JSON when they parse, else kept as strings.
+nlohmann::json parse_config_overrides(const std::vector<std::string>& sets);
+// "fp16" / "fp32" / "auto" (fp16 where the device supports 16-bit storage).
+DType pick_precision(const std::string& precision, const Context& ctx);
+// Image sizes must be multiples of this: the VAE factor times the UNet's downsampling.
+int size_step(const WeightSet& weights, int latent_factor);
+// The model's scheduler config with what StableDiffusionPipeline forces on old configs:
+// steps_offset 1 and clip_sample false. Error when the model has none.
+nlohmann::json scheduler_config(const WeightSet& weights);
+
+}  // namespace sdvk::gen

@@ -1,0 +1,277 @@
+#include "gen/pipeline.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "text_encoder/prompt_weights.h"
+#include "vk/error.h"
+#include "vk/sequence.h"
+
+namespace sdvk::gen {
+
+namespace {
+
+bool all_finite(const std::vector<float>& v) {
+  return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
+}
+
+int64_t numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+// AUTOMATIC1111's emphasis: scale each token's embedding by its weight, then restore the
+// window's mean so the overall magnitude stays what the UNet was trained on.
+// z: one window [T, C]. Windows without emphasis are left bit-exact.
+void apply_emphasis(float* z, const std::vector<float>& weights, int64_t C) {
+  if (std::all_of(weights.begin(), weights.end(), [](float w) { return w == 1.0f; })) return;
+  const int64_t T = int64_t(weights.size());
+  double before = 0, after = 0;
+  for (int64_t i = 0; i < T * C; i++) before += z[i];
+  for (int64_t t = 0; t < T; t++)
+    for (int64_t c = 0; c < C; c++) z[t * C + c] *= weights[size_t(t)];
+  for (int64_t i = 0; i < T * C; i++) after += z[i];
+  if (after == 0) return;  // nothing to restore against (all-zero window)
+  const float restore = float(before / after);
+  for (int64_t i = 0; i < T * C; i++) z[i] *= restore;
+}
+
+}  // namespace
+
+// The UNet recorded for one input shape, replayed every model call.
+struct Pipeline::UNetRun {
+  Shape sample_shape;  // [rows, C, h, w]
+  int64_t tokens = 0;
+  Tensor sample, timestep, encoder_hidden_states, out;
+  std::unique_ptr<Sequence> sequence;
+};
+
+// The VAE decoder recorded for one latent [1, C, h, w], replayed per image.
+struct Pipeline::DecodeRun {
+  Shape latent_shape;
+  Tensor latent, image;
+  std::unique_ptr<Sequence> sequence;
+};
+
+Pipeline::Pipeline(Context& ctx, const WeightSet& weights, const Tokenizer& tokenizer, DType dtype,
+                   Progress& progress)
+    : ctx_(ctx), weights_(weights), tokenizer_(tokenizer), dtype_(dtype), progress_(progress) {
+  for (const char* name : {"unet", "vae", "text_encoder"})
+    if (!weights.has(name))
+      throw Error(weights.path() + ": no " + name + " in this model (generate needs unet, vae and text_encoder)");
+}
+
+Pipeline::~Pipeline() = default;
+
+int Pipeline::latent_factor() const {
+  return 1 << (vae::VaeConfig::from(weights_.component("vae")).block_out_channels.size() - 1);
+}
+
+int Pipeline::latent_channels() const {
+  return int(vae::VaeConfig::from(weights_.component("vae")).latent_channels);
+}
+
+int Pipeline::default_size() const {
+  const nlohmann::json& c = weights_.component("unet").config;
+  int sample = c.contains("sample_size") && c["sample_size"].is_number_integer() ? c["sample_size"].get<int>() : 64;
+  return sample * latent_factor();
+}
+
+float Pipeline::scaling_factor() const {
+  const nlohmann::json& c = weights_.component("vae").config;
+  return c.contains("scaling_factor") && c["scaling_factor"].is_number() ? c["scaling_factor"].get<float>() : 0.18215f;
+}
+
+Conditioning Pipeline::encode(const std::vector<std::string>& prompts, const std::vector<std::string>& negatives,
+                              bool guidance, int clip_skip) {
+  if (!text_encoder_) text_encoder_ = std::make_unique<ClipTextModel>(ctx_, weights_.component("text_encoder"), dtype_);
+  const ClipTextModel& te = *text_encoder_;
+  if (clip_skip < 0 || clip_skip >= te.num_layers())
+    throw Error("--clip-skip " + std::to_string(clip_skip) + ": expected 0 to " + std::to_string(te.num_layers() - 1) +
+                " (the text encoder has " + std::to_string(te.num_layers()) + " layers)");
+  std::vector<std::string> texts;
+  if (guidance) texts = negatives;
+  texts.insert(texts.end(), prompts.begin(), prompts.end());
+
+  WindowOptions window;
+  window.length = int(std::min<int64_t>(tokenizer_.context_length(), te.max_positions()));
+  std::vector<std::vector<PromptWindow>> rows;
+  size_t windows = 1;
+  for (const std::string& text : texts) {
+    rows.push_back(encode_weighted_prompt(tokenizer_, text, window));
+    windows = std::max(windows, rows.back().size());
+  }
+  // Rows of fewer windows are padded with empty-prompt windows, as A1111 does, so all rows
+  // have the same length for the batched UNet call.
+  const PromptWindow empty = encode_weighted_prompt(tokenizer_, "", window).front();
+  for (auto& r : rows) r.resize(windows, empty);
+
+  const int64_t R = int64_t(rows.size()), N = R * int64_t(windows), T = window.length;
+  std::vector<float> ids;
+  ids.reserve(size_t(N * T));
+  for (auto& r : rows)
+    for (auto& w : r)
+      for (int id : w.ids) ids.push_back(float(id));
+
+  progress_.begin("encode", 1);
+  Sequence s(ctx_);
+  Tensor ids_t = Tensor::from_floats(ctx_, {N, T}, DType::F32, ids, "input_ids");
+  Tensor pooled = Tensor::from_floats(ctx_, {N}, DType::F32, te.pooled_rows(ids, N, T), "pooled_rows");
+  ClipTextOutputs out = te.forward(s, ids_t, pooled, std::max(clip_skip, 1));
+  s.run();
+  ClipTextModel::check(ctx_, out);
+  Conditioning cond;
+  const int64_t C = te.width();
+  cond.embeddings.shape = {R, int64_t(windows) * T, C};
+  cond.embeddings.values = (clip_skip > 0 ? out.penultimate_hidden_state_normed : out.last_hidden_state).download(ctx_);
+  for (int64_t r = 0; r < R; r++)
+    for (size_t w = 0; w < windows; w++)
+      apply_emphasis(cond.embeddings.values.data() + (r * int64_t(windows) + int64_t(w)) * T * C,
+                     rows[size_t(r)][w].weights, C);
+  cond.images = int(guidance ? R / 2 : R);
+  progress_.end();
+  return cond;
+}
+
+HostTensor Pipeline::denoise(Scheduler& scheduler, HostTensor latents, const Conditioning& cond, float cfg_scale,
+                             size_t first_call, const NoiseSource& noise) {
+  if (!unet_) unet_ = std::make_unique<unet::UNet2DConditionModel>(ctx_, weights_.component("unet"), dtype_);
+  const int64_t B = latents.shape.at(0), rows = cond.embeddings.shape.at(0), tokens = cond.embeddings.shape.at(1);
+  const bool guidance = rows == 2 * B;
+  if (!guidance && rows != B) throw Error("denoise: conditioning rows do not match the batch");
+  Shape sample_shape = latents.shape;
+  sample_shape[0] = rows;
+  if (!unet_run_ || unet_run_->sample_shape != sample_shape || unet_run_->tokens != tokens) {
+    unet_run_.reset();  // frees the previous arena before the new one is placed
+    auto run = std::make_unique<UNetRun>();
+    run->sample_shape = sample_shape;
+    run->tokens = tokens;
+    run->sequence = std::make_unique<Sequence>(ctx_);
+    run->sample = Tensor::empty(ctx_, sample_shape, dtype_, "unet.sample");
+    run->timestep = Tensor::empty(ctx_, {rows}, DType::F32, "unet.timestep");
+    run->encoder_hidden_states = Tensor::empty(ctx_, cond.embeddings.shape, dtype_, "unet.encoder_hidden_states");
+    run->out = unet_->forward(*run->sequence, run->sample, run->timestep, run->encoder_hidden_states);
+    unet_run_ = std::move(run);
+  }
+  UNetRun& run = *unet_run_;
+  run.encoder_hidden_states.upload(ctx_, cond.embeddings.values);
+
+  const size_t calls = scheduler.model_calls(), n = latents.values.size();
+  progress_.begin("denoise", int(calls - first_call));
+  std::vector<float> model_in(guidance ? 2 * n : n), guided(n);
+  for (size_t call = first_call; call < calls; call++) {
+    const std::string where = "denoise step " + std::to_string(call + 1) + "/" + std::to_string(calls);
+    std::vector<float> scaled = scheduler.scale_model_input(latents.values, call);
+    std::copy(scaled.begin(), scaled.end(), model_in.begin());
+    if (guidance) std::copy(scaled.begin(), scaled.end(), model_in.begin() + ptrdiff_t(n));  // [x; x]
+    run.sample.upload(ctx_, model_in);
+    run.timestep.upload(ctx_, std::vector<float>(size_t(rows), float(scheduler.timesteps()[call])));
+    run.sequence->run();
+    try {
+      unet_->check_output();
+    } catch (const Error& e) {
+      throw Error(where + ": " + e.what());
+    }
+    std::vector<float> eps = run.out.download(ctx_);  // [rows, C, h, w]: uncond rows first
+    if (guidance) {
+      for (size_t i = 0; i < n; i++) guided[i] = eps[i] + cfg_scale * (eps[n + i] - eps[i]);
+    } else {
+      guided.assign(eps.begin(), eps.begin() + ptrdiff_t(n));
+    }
+    latents.values = scheduler.step(guided, call, latents.values, noise);
+    if (!all_finite(latents.values)) throw Error(where + ": the latent holds NaN/Inf values (nothing was written)");
+    progress_.advance(int(call - first_call + 1));
+  }
+  progress_.end();
+  return latents;
+}
+
+HostTensor Pipeline::decode(const HostTensor& latents) {
+  if (!decoder_) decoder_ = std::make_unique<vae::Decoder>(ctx_, weights_.component("vae"), dtype_);
+  const int64_t B = latents.shape.at(0);
+  Shape one = latents.shape;
+  one[0] = 1;
+  if (!decode_run_ || decode_run_->latent_shape != one) {
+    decode_run_.reset();
+    auto run = std::make_unique<DecodeRun>();
+    run->latent_shape = one;
+    run->sequence = std::make_unique<Sequence>(ctx_);
+    run->latent = Tensor::empty(ctx_, one, dtype_, "vae.latent");
+    run->image = decoder_->forward(*run->sequence, run->latent);
+    decode_run_ = std::move(run);
+  }
+  DecodeRun& run = *decode_run_;
+  const float inv_scale = 1.0f / scaling_factor();
+  const size_t per_latent = size_t(numel(one));
+  HostTensor images;
+  images.shape = run.image.shape();
+  images.shape[0] = B;
+  progress_.begin("decode", int(B));
+  for (int64_t b = 0; b < B; b++) {
+    std::vector<float> z(latents.values.begin() + ptrdiff_t(size_t(b) * per_latent),
+                         latents.values.begin() + ptrdiff_t(size_t(b + 1) * per_latent));
+    for (float& v : z) v *= inv_scale;  // diffusers: vae.decode(latents / scaling_factor)
+    run.latent.upload(ctx_, z);
+    run.sequence->run();
+    try {
+      decoder_->check_output();
+    } catch (const Error& e) {
+      throw Error("decode image " + std::to_string(b + 1) + ": " + e.what() + " (nothing was written)");
+    }
+    std::vector<float> img = run.image.download(ctx_);
+    for (float& v : img) v = std::clamp(v / 2 + 0.5f, 0.0f, 1.0f);  // (image / 2 + 0.5).clamp(0, 1)
+    images.values.insert(images.values.end(), img.begin(), img.end());
+    progress_.advance(int(b + 1));
+  }
+  progress_.end();
+  return images;
+}
+
+HostTensor Pipeline::encode_images(const HostTensor& images, TorchGenerator& generator) {
+  vae::Encoder encoder(ctx_, weights_.component("vae"), dtype_);
+  const int64_t B = images.shape.at(0);
+  Shape one = images.shape;
+  one[0] = 1;
+  Sequence s(ctx_);
+  Tensor image = Tensor::empty(ctx_, one, dtype_, "vae.image");
+  Tensor moments = encoder.forward(s, image);
+  const int64_t C = moments.dim(1) / 2, h = moments.dim(2), w = moments.dim(3);
+  const size_t per_image = size_t(numel(one)), per_latent = size_t(C * h * w);
+  std::vector<float> mean, logvar;
+  progress_.begin("encode image", int(B));
+  for (int64_t b = 0; b < B; b++) {
+    std::vector<float> x(images.values.begin() + ptrdiff_t(size_t(b) * per_image),
+                         images.values.begin() + ptrdiff_t(size_t(b + 1) * per_image));
+    for (float& v : x) v = 2 * v - 1;  // [0,1] -> [-1,1], as diffusers' image processor
+    image.upload(ctx_, x);
+    s.run();
+    encoder.check_output();
+    std::vector<float> m = moments.download(ctx_);  // [1, 2C, h, w]: mean then log-variance
+    mean.insert(mean.end(), m.begin(), m.begin() + ptrdiff_t(per_latent));
+    logvar.insert(logvar.end(), m.begin() + ptrdiff_t(per_latent), m.end());
+    progress_.advance(int(b + 1));
+  }
+  progress_.end();
+  // DiagonalGaussianDistribution.sample: mean + exp(0.5 * clamp(logvar, -30, 20)) * randn,
+  // one batched draw.
+  std::vector<float> z = generator.randn(mean.size());
+  HostTensor latents;
+  latents.shape = {B, C, h, w};
+  latents.values.resize(mean.size());
+  const float scale = scaling_factor();
+  for (size_t i = 0; i < mean.size(); i++) {
+    float std_dev = std::exp(0.5f * std::clamp(logvar[i], -30.0f, 20.0f));
+    latents.values[i] = scale * (mean[i] + std_dev * z[i]);
+  }
+  return latents;
+}
+
+HostTensor initial_noise(TorchGenerator& generator, const Shape& shape) {
+  HostTensor t;
+  t.shape = shape;
+  t.values = generator.randn(size_t(numel(shape)));
+  return t;
+}
+
+}  // namespace sdvk::gen

@@ -1,0 +1,90 @@
+// Stable Diffusion text-to-image and image-to-image, as diffusers' StableDiffusionPipeline /
+// StableDiffusionImg2ImgPipeline compute them:
+//   prompt embeddings = text_encoder(tokens)                  [rows, T, C]  (rows: negatives, then prompts)
+//   x_T = randn(seed) * init_noise_sigma                     [B,4,h,w]
+//   per model call: eps = unet([x; x] scaled, t, [neg; pos]); eps = uncond + cfg * (cond - uncond)
+//                   x = scheduler.step(eps, x)
+//   image = clamp(vae.decode(x / scaling_factor) / 2 + 0.5, 0, 1)
+// The networks run on the device; the guidance and scheduler math on the CPU (a latent is small).
+// Each network's Sequence is recorded once and replayed for every step / image.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gen/progress.h"
+#include "model/weights.h"
+#include "scheduler/scheduler.h"
+#include "scheduler/torch_rng.h"
+#include "text_encoder/clip_text_model.h"
+#include "text_encoder/tokenizer.h"
+#include "unet/unet.h"
+#include "vae/decoder.h"
+#include "vae/encoder.h"
+#include "vk/context.h"
+
+namespace sdvk::gen {
+
+// Latents and images on the host, float32 row-major.
+struct HostTensor {
+  Shape shape;
+  std::vector<float> values;
+};
+
+struct Conditioning {
+  HostTensor embeddings;  // [rows, windows * T, C]: negatives first, then prompts
+  int images = 0;         // rows / 2 with guidance, rows without
+};
+
+class Pipeline {
+ public:
+  // `weights` must hold unet, vae and text_encoder, and outlive the pipeline. Networks are
+  // uploaded on first use, in `dtype` storage.
+  Pipeline(Context& ctx, const WeightSet& weights, const Tokenizer& tokenizer, DType dtype, Progress& progress);
+  ~Pipeline();
+
+  int latent_factor() const;    // image pixels per latent pixel (8 for SD)
+  int latent_channels() const;  // 4 for SD
+  int default_size() const;     // the UNet's sample_size * latent_factor (512 for SD 1.5)
+  float scaling_factor() const;
+
+  // Embeddings of each image's prompt (and negative prompt when `guidance`), with emphasis
+  // weights and long prompts in several 75-token windows (text_encoder/prompt_weights.h).
+  // clip_skip 0: the last layer; k: the k-th layer from the end, through the final norm.
+  Conditioning encode(const std::vector<std::string>& prompts, const std::vector<std::string>& negatives, bool guidance,
+                      int clip_skip);
+
+  // Runs model calls [first_call, scheduler.model_calls()) from `latents` (already scaled by
+  // init_noise_sigma, or noised for img2img). cfg_scale is used when cond has guidance.
+  // Throws Error naming the call when the UNet output or the latent goes non-finite.
+  HostTensor denoise(Scheduler& scheduler, HostTensor latents, const Conditioning& cond, float cfg_scale,
+                     size_t first_call, const NoiseSource& noise);
+
+  // Latents [B,4,h,w] (unscaled) -> images [B,3,H,W] in [0,1]. One image at a time.
+  HostTensor decode(const HostTensor& latents);
+  // Images [B,3,H,W] in [0,1] -> scaled latents sampled from the VAE's distribution with
+  // `noise` (diffusers' latent_dist.sample(generator)), times scaling_factor.
+  HostTensor encode_images(const HostTensor& images, TorchGenerator& generator);
+
+ private:
+  struct UNetRun;
+  struct DecodeRun;
+
+  Context& ctx_;
+  const WeightSet& weights_;
+  const Tokenizer& tokenizer_;
+  DType dtype_;
+  Progress& progress_;
+  std::unique_ptr<ClipTextModel> text_encoder_;
+  std::unique_ptr<unet::UNet2DConditionModel> unet_;
+  std::unique_ptr<vae::Decoder> decoder_;
+  std::unique_ptr<UNetRun> unet_run_;
+  std::unique_ptr<DecodeRun> decode_run_;
+};
+
+// Starting noise of a batch: torch.randn([batch, C, h, w], generator) drawn from `generator`
+// (seeded by the caller), so image k matches a diffusers batch with a CPU generator.
+HostTensor initial_noise(TorchGenerator& generator, const Shape& shape);
+
+}  // namespace sdvk::gen
