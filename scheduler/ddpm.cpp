@@ -33,6 +33,11 @@ class Ddpm : public Scheduler {
     return spaced_timesteps(spacing_, train_.num_train_timesteps, steps, steps_offset_, /*integer=*/true);
   }
 
+  std::vector<float> noise_at(const std::vector<float>& original, const std::vector<float>& noise,
+                              size_t call) const override {
+    return add_noise_by_alpha(train_.alphas_cumprod, timesteps()[call], original, noise);
+  }
+
   std::vector<float> advance(const std::vector<float>& model_output, size_t call, const std::vector<float>& sample,
                              const NoiseSource& noise) override {
     const int64_t t = int64_t(timesteps()[call]);

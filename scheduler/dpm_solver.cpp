@@ -55,9 +55,19 @@ class DpmSolver : public Scheduler {
   int max_steps() const override { return train_.num_train_timesteps; }
 
   std::vector<double> plan(int steps) override {
+    return multistep_timesteps(train_, spacing_, steps_offset_, karras_, steps, last_timestep_);
+  }
+
+  // diffusers finds the step's index from its timestep, but lower_order_nums and the stored
+  // outputs count the steps taken: a run begun mid-schedule starts at first order.
+  void restart(size_t) override {
     outputs_.clear();
     lower_order_nums_ = 0;
-    return multistep_timesteps(train_, spacing_, steps_offset_, karras_, steps, last_timestep_);
+  }
+
+  std::vector<float> noise_at(const std::vector<float>& original, const std::vector<float>& noise,
+                              size_t call) const override {
+    return add_noise_by_alpha(train_.alphas_cumprod, timesteps()[call], original, noise);
   }
 
   // The model output as the solver's variable: x0 (dpmsolver++) or noise (dpmsolver).

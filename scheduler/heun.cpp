@@ -5,6 +5,7 @@
 
 #include "scheduler/families.h"
 #include "scheduler/sigma_schedule.h"
+#include "vk/error.h"
 
 namespace sdvk {
 
@@ -38,9 +39,19 @@ class Heun : public SigmaScheduler {
       timesteps.insert(timesteps.end(), 2, plan.timesteps[i]);
     }
     sigmas_.push_back(plan.sigmas.back());
+    return timesteps;
+  }
+
+  size_t pipeline_order() const override { return 2; }
+
+  // Calls 0, 2, 4, ... are predictors. diffusers, begun at a doubled timestep, takes its second
+  // copy (the predictor); beginning at a corrector has no predictor to correct.
+  void restart(size_t first_call) override {
+    if (first_call % 2 == 1 && first_call < timesteps().size())
+      throw Error(class_name() + ": a run cannot begin at call " + std::to_string(first_call) +
+                  ", a corrector; begin at an even call");
     first_derivative_.clear();
     first_sample_.clear();
-    return timesteps;
   }
 
   std::vector<float> advance(const std::vector<float>& model_output, size_t call, const std::vector<float>& sample,

@@ -1,6 +1,7 @@
 // Latent consistency model sampling (Luo et al., arXiv 2310.04378, algorithm 1). Not in
 // diffusers v0.21.4: this follows LCMScheduler of diffusers v0.27.2
-// (src/diffusers/schedulers/scheduling_lcm.py), without img2img strength or custom timesteps.
+// (src/diffusers/schedulers/scheduling_lcm.py), without custom timesteps or the strength argument of
+// its set_timesteps (LCM's own img2img pipeline); StableDiffusionImg2ImgPipeline's slicing works.
 // Each step maps the latent to its consistency-model estimate of the clean latent,
 //   denoised = c_skip(t) * x + c_out(t) * x0_pred(t),
 //   c_skip = s^2 / ((10 t)^2 + s^2), c_out = 10 t / sqrt((10 t)^2 + s^2), s = sigma_data = 0.5,
@@ -52,6 +53,11 @@ class Lcm : public Scheduler {
     const double stride = double(origin.size()) / steps;
     for (int i = 0; i < steps; ++i) timesteps.push_back(origin[size_t(std::floor(double(i) * stride))]);
     return timesteps;
+  }
+
+  std::vector<float> noise_at(const std::vector<float>& original, const std::vector<float>& noise,
+                              size_t call) const override {
+    return add_noise_by_alpha(train_.alphas_cumprod, timesteps()[call], original, noise);
   }
 
   std::vector<float> advance(const std::vector<float>& model_output, size_t call, const std::vector<float>& sample,

@@ -32,10 +32,7 @@ class Lms : public SigmaScheduler {
       : SigmaScheduler(json, "LMSDiscreteScheduler", BetaOptions(), /*has_karras=*/true, /*has_interpolation=*/false) {}
 
  private:
-  std::vector<double> plan(int steps) override {
-    derivatives_.clear();
-    return SigmaScheduler::plan(steps);
-  }
+  void restart(size_t) override { derivatives_.clear(); }
 
   // Weight of the derivative taken `back` steps ago in a step of order `order` from sigma_i.
   double coefficient(int order, size_t i, int back) const {
@@ -59,9 +56,13 @@ class Lms : public SigmaScheduler {
     derivatives_.push_front(std::move(derivative));  // newest first
     if (derivatives_.size() > size_t(kMaxOrder)) derivatives_.pop_back();
 
+    // The order comes from the step's index, the terms from the derivatives kept: in a run
+    // begun mid-schedule diffusers zips order-`order` coefficients with fewer derivatives and
+    // drops the coefficients left over (a full run always has `order` of them).
     const int order = int(std::min<size_t>(call + 1, kMaxOrder));
+    const int terms = std::min(order, int(derivatives_.size()));
     std::vector<float> sum(sample.size(), 0.0f);
-    for (int back = 0; back < order; ++back) {
+    for (int back = 0; back < terms; ++back) {
       const float c = float(coefficient(order, call, back));
       const auto& d = derivatives_[size_t(back)];
       for (size_t k = 0; k < sum.size(); ++k) sum[k] = back == 0 ? c * d[k] : sum[k] + c * d[k];

@@ -133,6 +133,22 @@ TrainSchedule read_train_schedule(const ConfigReader& config, const BetaOptions&
   return s;
 }
 
+std::vector<float> add_noise_by_alpha(const std::vector<float>& alphas_cumprod, double timestep,
+                                      const std::vector<float>& original, const std::vector<float>& noise) {
+  // The planners only make integer timesteps inside the table; anything else is a caller bug.
+  if (!(timestep >= 0 && timestep < double(alphas_cumprod.size()) && timestep == std::floor(timestep)))
+    throw Error("add_noise: timestep " + std::to_string(timestep) + " is not a training timestep");
+  const float a = alphas_cumprod[size_t(timestep)];
+  // torch: alphas_cumprod[t] ** 0.5 (a square root on the CPU), (1 - alphas_cumprod[t]) ** 0.5.
+  const float keep = std::sqrt(a), add = std::sqrt(1.0f - a);
+  std::vector<float> out(original.size());
+  for (size_t i = 0; i < out.size(); ++i) {
+    const float kept = keep * original[i], added = add * noise[i];
+    out[i] = kept + added;
+  }
+  return out;
+}
+
 std::vector<float> train_sigmas(const std::vector<float>& alphas_cumprod) {
   std::vector<float> out(alphas_cumprod.size());
   for (size_t i = 0; i < out.size(); ++i)

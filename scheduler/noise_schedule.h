@@ -39,6 +39,12 @@ std::vector<float> train_sigmas(const std::vector<float>& alphas_cumprod);
 // np.log of those float32 sigmas.
 std::vector<float> log_of(const std::vector<float>& values);
 
+// The add_noise of the alpha_bar schedulers (DDIM, DDPM, PNDM, DPM-Solver, UniPC, LCM) at
+// integer training timestep `timestep`: sqrt(a) * original + sqrt(1 - a) * noise with
+// a = alphas_cumprod[timestep], all float32 as torch computes it.
+std::vector<float> add_noise_by_alpha(const std::vector<float>& alphas_cumprod, double timestep,
+                                      const std::vector<float>& original, const std::vector<float>& noise);
+
 // ---- numpy, as diffusers calls it ----
 // np.arange(start, stop, step) for float64: length ceil((stop - start) / step), element i is
 // start + i * ((start + step) - start) as numpy fills it.

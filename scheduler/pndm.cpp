@@ -62,11 +62,22 @@ class Pndm : public Scheduler {
       if (t < 0 || t > double(train_.num_train_timesteps - 1))
         throw Error(class_name() + ": " + std::to_string(steps) + " steps give timestep " + std::to_string(t) +
                     " outside the training range");
+    return timesteps;
+  }
+
+  // diffusers' counter counts steps taken, so a run begun mid-schedule warms up again (plain
+  // step, then the step redone with the averaged outputs; Runge-Kutta without skip_prk_steps,
+  // on the first prk timesteps as diffusers indexes them).
+  void restart(size_t) override {
     counter_ = 0;
     history_.clear();
     warm_sample_.clear();
     rk_sum_.clear();
-    return timesteps;
+  }
+
+  std::vector<float> noise_at(const std::vector<float>& original, const std::vector<float>& noise,
+                              size_t call) const override {
+    return add_noise_by_alpha(train_.alphas_cumprod, timesteps()[call], original, noise);
   }
 
   std::vector<float> advance(const std::vector<float>& model_output, size_t call, const std::vector<float>& sample,
@@ -137,6 +148,10 @@ class Pndm : public Scheduler {
   // The DDIM-form transfer from t to prev_t (formula 9 of the paper), float32 as diffusers.
   std::vector<float> transfer(const std::vector<float>& sample, int64_t t, int64_t prev_t,
                               const std::vector<float>& output) const {
+    // The redone step looks one step_ratio above its timestep; keep that inside the table.
+    if (t < 0 || t >= int64_t(train_.alphas_cumprod.size()) || prev_t >= int64_t(train_.alphas_cumprod.size()))
+      throw Error(class_name() + ": a step from timestep " + std::to_string(t) + " to " + std::to_string(prev_t) +
+                  " leaves the training range");
     const float alpha_t = train_.alphas_cumprod[size_t(t)];
     const float alpha_prev = prev_t >= 0 ? train_.alphas_cumprod[size_t(prev_t)] : final_alpha_cumprod_;
     const float beta_t = 1.0f - alpha_t, beta_prev = 1.0f - alpha_prev;

@@ -1,5 +1,6 @@
 #include "scheduler/scheduler.h"
 
+#include <algorithm>
 #include <map>
 
 #include "scheduler/families.h"
@@ -98,7 +99,41 @@ void Scheduler::set_timesteps(int steps) {
     throw Error(class_name_ + ": " + std::to_string(steps) + " inference steps: expected 1 to " +
                 std::to_string(max_steps()));
   timesteps_ = plan(steps);
-  next_call_ = 0;
+  steps_ = steps;
+  begin_at(0);
+}
+
+size_t Scheduler::img2img_first_call(int steps, double strength) const {
+  if (timesteps_.empty()) throw Error(class_name_ + ": img2img_first_call before set_timesteps");
+  if (steps != steps_)
+    throw Error(class_name_ + ": img2img_first_call for " + std::to_string(steps) + " steps in a run planned for " +
+                std::to_string(steps_));
+  if (!(strength >= 0.0 && strength <= 1.0))
+    throw Error(class_name_ + ": img2img strength " + std::to_string(strength) + " is outside [0, 1]");
+  // Python's int(float): truncation of the double product (10 * 0.3 -> 3, 100 * 0.29 -> 28).
+  const int init_steps = std::min(int(double(steps) * strength), steps);
+  const size_t t_start = size_t(std::max(steps - init_steps, 0));
+  return std::min(t_start * pipeline_order(), timesteps_.size());
+}
+
+std::vector<float> Scheduler::add_noise(const std::vector<float>& original, const std::vector<float>& noise,
+                                        size_t call) const {
+  if (call >= timesteps_.size())
+    throw Error(class_name_ + ": add_noise for call " + std::to_string(call) + " of a run of " +
+                std::to_string(timesteps_.size()) + " model calls");
+  if (original.empty() || noise.size() != original.size())
+    throw Error(class_name_ + ": add_noise with " + std::to_string(noise.size()) + " noise values for a latent of " +
+                std::to_string(original.size()));
+  return noise_at(original, noise, call);
+}
+
+void Scheduler::begin_at(size_t call) {
+  if (timesteps_.empty()) throw Error(class_name_ + ": begin_at before set_timesteps");
+  if (call > timesteps_.size())
+    throw Error(class_name_ + ": begin_at call " + std::to_string(call) + " of a run of " +
+                std::to_string(timesteps_.size()) + " model calls");
+  restart(call);
+  next_call_ = call;
   latent_size_ = 0;
 }
 

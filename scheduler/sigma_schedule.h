@@ -59,6 +59,16 @@ class SigmaScheduler : public Scheduler {
     return scale_by_sigma(sample, sigmas_[call]);
   }
 
+  // diffusers: original + noise * sigmas[index of the timestep]; the index it finds (heun:
+  // either copy of a doubled timestep) holds the sigma of this call.
+  std::vector<float> noise_at(const std::vector<float>& original, const std::vector<float>& noise,
+                              size_t call) const override {
+    const float sigma = sigmas_[call];
+    std::vector<float> out(original.size());
+    for (size_t i = 0; i < out.size(); ++i) out[i] = original[i] + noise[i] * sigma;
+    return out;
+  }
+
   TrainSchedule train_;
   Prediction prediction_;
   SigmaOptions options_;

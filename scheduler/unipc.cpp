@@ -63,12 +63,22 @@ class UniPc : public Scheduler {
   int max_steps() const override { return train_.num_train_timesteps; }
 
   std::vector<double> plan(int steps) override {
+    return multistep_timesteps(train_, spacing_, steps_offset_, karras_, steps, train_.num_train_timesteps);
+  }
+
+  // As in diffusers, a run begun mid-schedule has no history: no corrector on its first step
+  // (no last sample) and its predictor warms up from first order.
+  void restart(size_t) override {
     outputs_.clear();
     output_timesteps_.clear();
     lower_order_nums_ = 0;
     this_order_ = 1;
     last_sample_.clear();
-    return multistep_timesteps(train_, spacing_, steps_offset_, karras_, steps, train_.num_train_timesteps);
+  }
+
+  std::vector<float> noise_at(const std::vector<float>& original, const std::vector<float>& noise,
+                              size_t call) const override {
+    return add_noise_by_alpha(train_.alphas_cumprod, timesteps()[call], original, noise);
   }
 
   std::vector<float> convert(const std::vector<float>& output, size_t t, const std::vector<float>& sample) const {
