@@ -27,5 +27,6 @@ int cmd_bench(Args& args);
 int cmd_tokenize(Args& args);
 int cmd_inspect(Args& args);
 int cmd_component(Args& args);
+int cmd_score(Args& args);
 
 }  // namespace sdvk::cli
