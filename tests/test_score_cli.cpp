@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "image/image.h"
 #include "image/parameters.h"
@@ -15,6 +16,7 @@
 #include "model/tensor_convert.h"
 #include "score/scorer.h"
 #include "tests/support/vk_test.h"
+#include "vk/error.h"
 
 using namespace sdvk;
 namespace fs = std::filesystem;
@@ -155,7 +157,9 @@ TEST_F(ScoreFixture, ImagesRankedWithPromptsFromEachSource) {
   for (size_t i = 0; i < 3; i++) {
     auto& r = j["results"][i];
     EXPECT_EQ(r["rank"], i + 1);
-    if (i > 0) EXPECT_GE(j["results"][i - 1]["cosine"].get<double>(), r["cosine"].get<double>());
+    if (i > 0) {
+      EXPECT_GE(j["results"][i - 1]["cosine"].get<double>(), r["cosine"].get<double>());
+    }
     EXPECT_NEAR(r["score"].get<double>(), 100 * std::max(r["cosine"].get<double>(), 0.0), 1e-4);
     sum += r["score"].get<double>();
     prompts.insert(r["prompt"].get<std::string>());
