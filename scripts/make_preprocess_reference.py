@@ -9,7 +9,9 @@
 - resize_<in>_<W>x<H>.png: Image.resize((W, H), Image.BICUBIC) of the input: upscaling,
   downscaling by non-integer factors, one axis only, non-square;
 - gradient.jpg (quality 95) and gradient.bmp: the gradient in other formats, for reading
-  through stb_image; params_pil.png: the gradient as RGBA with a "parameters" text chunk
+  through stb_image; palette_trns.png: the noise image as a 16-colour palette with a
+  transparent index, and palette_as_rgb.png its convert("RGB"); grey.png: the noise image in
+  mode L; params_pil.png: the gradient as RGBA with a "parameters" text chunk
   holding non-Latin-1 text (Pillow writes it as iTXt) and a Latin-1 "Comment" (tEXt), the way
   other Stable Diffusion tools write their metadata;
 - pixel_values.safetensors: the whole CLIPImageProcessor pipeline with OpenAI CLIP's mean and
@@ -104,6 +106,10 @@ def main(out):
     info = PngInfo()
     info.add_text("parameters", PARAMETERS)
     info.add_text("Comment", "caf\u00e9")
+    pal = ims["noise"].convert("P", palette=Image.ADAPTIVE, colors=16)
+    pal.save(os.path.join(out, "palette_trns.png"), transparency=3)
+    pal.convert("RGB").save(os.path.join(out, "palette_as_rgb.png"))
+    ims["noise"].convert("L").save(os.path.join(out, "grey.png"))
     rgba = grad.convert("RGBA")
     rgba.putalpha(128)
     rgba.save(os.path.join(out, "params_pil.png"), pnginfo=info)

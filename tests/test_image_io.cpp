@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <fstream>
+#include <set>
 
 #include "image/image.h"
 #include "image/parameters.h"
@@ -92,6 +93,18 @@ TEST(ImageIo, ReadsPillowMetadataAndOtherFormats) {
   EXPECT_EQ(p.width, 45);
   EXPECT_EQ(p.height, 61);
   EXPECT_EQ(p.model, "a:b");
+
+  // A palette with a transparent index (libpng expands tRNS to alpha, which must go too).
+  EXPECT_EQ(read_image(kData + "/palette_trns.png").pixels, read_image(kData + "/palette_as_rgb.png").pixels);
+  Image grey = read_image(kData + "/grey.png");
+  ASSERT_EQ(grey.pixels.size(), size_t(37 * 23 * 3));
+  std::set<int> levels;
+  for (size_t i = 0; i < grey.pixels.size(); i += 3) {
+    EXPECT_EQ(grey.pixels[i], grey.pixels[i + 1]);
+    EXPECT_EQ(grey.pixels[i], grey.pixels[i + 2]);
+    levels.insert(grey.pixels[i]);
+  }
+  EXPECT_GT(levels.size(), 100u);
 
   Image bmp = read_image(kData + "/gradient.bmp", &text);
   EXPECT_TRUE(text.empty());
