@@ -123,7 +123,9 @@ std::vector<std::string> prompts_from_file(const std::string& path, const std::v
       continue;
     }
     std::string name = fs::path(image).filename().string();
-    if (name_count[name] != 1) throw Error(path + ": no line for " + image);
+    if (name_count[name] > 1)
+      throw Error(path + ": several lines name a file " + name + "; write " + image + " as on the command line");
+    if (name_count[name] == 0) throw Error(path + ": no line for " + image);
     prompts.push_back(by_name[name]);
   }
   return prompts;

@@ -222,6 +222,12 @@ std::vector<float> clip_pixel_values(const Image& img, const ClipPreprocessConfi
   if (cfg.do_resize) {
     auto [h, w] = cfg.shortest_edge > 0 ? shortest_edge_size(x.height, x.width, cfg.shortest_edge)
                                         : std::pair{cfg.resize_height, cfg.resize_width};
+    // A 1x16384 strip would become 224 x 3.7M pixels before the crop: refuse such shapes
+    // rather than allocate gigabytes (transformers would try).
+    if (int64_t(h) * int64_t(w) > (int64_t(1) << 26))
+      throw Error("clip preprocessing: a " + std::to_string(x.width) + "x" + std::to_string(x.height) +
+                  " image would be resized to " + std::to_string(w) + "x" + std::to_string(h) +
+                  " before cropping; its aspect ratio is too extreme");
     if (h != x.height || w != x.width) x = resize_bicubic(x, w, h);
   }
   if (cfg.do_center_crop) x = center_crop(x, cfg.crop_height, cfg.crop_width);

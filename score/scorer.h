@@ -27,7 +27,7 @@ class ClipScorer {
 
   // Uploads both towers stored as `dtype`. `tokenizer` may be null: then only token ids can be
   // scored. The preprocessing comes from preprocessor_config.json beside the component's
-  // config.json (OpenAI CLIP's defaults without one), fitted to the vision tower's image_size
+  // config.json (or its weight file; OpenAI CLIP's defaults without one), fitted to the vision tower's image_size
   // (see load_clip_preprocess_config; preprocess_note() says when that changed anything).
   ClipScorer(Context& ctx, const Component& clip, std::shared_ptr<const Tokenizer> tokenizer, DType dtype);
 

@@ -95,6 +95,14 @@ TEST(ClipPreprocess, PixelValuesMatchTransformersPipeline) {
   EXPECT_EQ(cases, 6);
 }
 
+TEST(ClipPreprocess, ExtremeAspectRatioIsRefused) {
+  Image strip{1, 4000, 3, std::vector<uint8_t>(4000 * 3, 128)};  // would become 224 x 896000
+  ClipPreprocessConfig cfg;
+  EXPECT_THROW(clip_pixel_values(strip, cfg), Error);
+  Image tall{30, 4000, 3, std::vector<uint8_t>(30 * 4000 * 3, 128)};  // 224 x 29866: fine
+  EXPECT_EQ(clip_pixel_values(tall, cfg).size(), size_t(3 * 224 * 224));
+}
+
 TEST(ClipPreprocess, ConfigFromFileDefaultsAndModelSize) {
   fs::path d = fs::temp_directory_path() / ("sdvk-preproc-" + std::to_string(::getpid()));
   fs::create_directories(d);
