@@ -281,18 +281,14 @@ int cmd_score(Args& args) {
     }
   }
 
-  WeightSet weights = WeightSet::load(clip, load);
-  const Component& component = weights.component("clip");
-  std::string tok = tokenizer_path.empty() ? ClipScorer::find_tokenizer(weights) : tokenizer_path;
-  std::shared_ptr<const Tokenizer> tokenizer;
-  bool need_tokenizer = pixel_values.empty() || has_prompt;
-  if (!tok.empty()) tokenizer = load_tokenizer(tok);
-  else if (need_tokenizer)
-    throw Error(clip + ": no tokenizer (vocab.json + merges.txt) in the model folder or its tokenizer/; give --tokenizer DIR");
   Context ctx(opt);
   DType dt = precision == "fp32" ? DType::F32
              : precision == "fp16" || ctx.info().fp16_storage ? DType::F16 : DType::F32;
-  ClipScorer scorer(ctx, component, tokenizer, dt);
+  // Token ids from a file need no tokenizer; prompts do.
+  std::unique_ptr<ClipScorer> opened =
+      ClipScorer::open(ctx, clip, dt, load, tokenizer_path, pixel_values.empty() || has_prompt);
+  const ClipScorer& scorer = *opened;
+  const bool has_tokenizer = scorer.has_tokenizer();
   if (!scorer.preprocess_note().empty() && pixel_values.empty()) std::fprintf(stderr, "note: %s\n", scorer.preprocess_note().c_str());
 
   if (pixel_values.empty()) {
@@ -324,10 +320,10 @@ int cmd_score(Args& args) {
     for (int64_t k = 0; k < ids->shape[0]; k++)
       texts.push_back("input_ids[" + std::to_string(k) + "]");  // the decoded text when there is a tokenizer
     std::vector<float> v = ids_as_floats(*ids);
-    if (tokenizer)
+    if (has_tokenizer)
       for (int64_t k = 0; k < ids->shape[0]; k++) {
         std::vector<int> row(v.begin() + k * ids->shape[1], v.begin() + (k + 1) * ids->shape[1]);
-        texts[size_t(k)] = tokenizer->decode(row);
+        texts[size_t(k)] = scorer.tokenizer()->decode(row);
       }
     text_embeds = scorer.embed_token_ids(v, ids->shape[0], ids->shape[1]);
   }

@@ -35,6 +35,19 @@ ClipScorer::ClipScorer(Context& ctx, const Component& clip, std::shared_ptr<cons
   preprocess_ = load_clip_preprocess_config(component_dir(clip), int(vision_.image_size()), &preprocess_note_);
 }
 
+std::unique_ptr<ClipScorer> ClipScorer::open(Context& ctx, const std::string& path, DType dtype, const LoadOptions& options,
+                                             const std::string& tokenizer_dir, bool need_tokenizer) {
+  WeightSet weights = WeightSet::load(path, options);
+  const Component& clip = weights.component("clip");  // throws, listing what the path holds
+  std::string tok = tokenizer_dir.empty() ? find_tokenizer(weights) : tokenizer_dir;
+  std::shared_ptr<const Tokenizer> tokenizer;
+  if (!tok.empty())
+    tokenizer = load_tokenizer(tok);
+  else if (need_tokenizer)
+    throw Error(path + ": no tokenizer (vocab.json + merges.txt) in the model folder or its tokenizer/ folder");
+  return std::make_unique<ClipScorer>(ctx, clip, tokenizer, dtype);
+}
+
 std::string ClipScorer::find_tokenizer(const WeightSet& weights) {
   fs::path p(weights.path());
   std::vector<fs::path> candidates;

@@ -31,6 +31,13 @@ class ClipScorer {
   // (see load_clip_preprocess_config; preprocess_note() says when that changed anything).
   ClipScorer(Context& ctx, const Component& clip, std::shared_ptr<const Tokenizer> tokenizer, DType dtype);
 
+  // Loads a CLIP model folder or .safetensors file (WeightSet::load with `options`) and its
+  // tokenizer (`tokenizer_dir`, else find_tokenizer(); finding none is an Error when
+  // `need_tokenizer`). The weights are on the device afterwards; the files are released.
+  static std::unique_ptr<ClipScorer> open(Context& ctx, const std::string& path, DType dtype,
+                                          const LoadOptions& options = {}, const std::string& tokenizer_dir = "",
+                                          bool need_tokenizer = true);
+
   // Where a CLIP model's tokenizer lives: vocab.json + merges.txt in the model folder itself
   // (Hugging Face CLIPModel layout), in its tokenizer/ subfolder, or in the pipeline's
   // tokenizer folder; for a single file, beside it. "" when none of these exists.
@@ -52,6 +59,7 @@ class ClipScorer {
   const ClipPreprocessConfig& preprocess() const { return preprocess_; }
   const std::string& preprocess_note() const { return preprocess_note_; }
   bool has_tokenizer() const { return tokenizer_ != nullptr; }
+  const Tokenizer* tokenizer() const { return tokenizer_.get(); }  // null without one
 
  private:
   Context& ctx_;

@@ -110,6 +110,11 @@ TEST_F(ScoreFixture, ScorerMatchesGoldenEmbeddings) {
     EXPECT_FLOAT_EQ(sc[i].score, 100.0f * std::max(sc[i].cosine, 0.0f));
   }
   EXPECT_THROW(s.scores(imgs, {kPrompts[0]}), Error);
+  // Without a tokenizer only token ids can be scored.
+  EXPECT_THROW(ClipScorer::open(test::ctx(), kClip, DType::F32), Error);
+  std::unique_ptr<ClipScorer> ids_only = ClipScorer::open(test::ctx(), kClip, DType::F32, o, "", false);
+  EXPECT_FALSE(ids_only->has_tokenizer());
+  EXPECT_THROW(ids_only->embed_texts({"a cat"}), Error);
 }
 
 // The acceptance check: `score` on clip_tiny reproduces cosine_image_text from pixel_values.
@@ -169,9 +174,8 @@ TEST_F(ScoreFixture, ImagesRankedWithPromptsFromEachSource) {
   EXPECT_EQ(j["summary"]["n"], 3);
   // The same images and prompts in-process give the same cosines.
   {
-    WeightSet w = WeightSet::load(model());
-    ClipScorer s(test::ctx(), w.component("clip"), load_tokenizer(model()), DType::F32);
-    std::vector<ClipScore> sc = s.scores({read_image(img(1))}, {kPrompts[1]});
+    std::unique_ptr<ClipScorer> s = ClipScorer::open(test::ctx(), model(), DType::F32);
+    std::vector<ClipScore> sc = s->scores({read_image(img(1))}, {kPrompts[1]});
     bool found = false;
     for (auto& r : j["results"])
       if (r["image"] == img(1)) {
