@@ -33,5 +33,6 @@ int cmd_tokenize(Args& args);
 int cmd_inspect(Args& args);
 int cmd_component(Args& args);
 int cmd_generate(Args& args);
+int cmd_score(Args& args);
 
 }  // namespace sdvk::cli

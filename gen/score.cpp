@@ -1,0 +1,335 @@
+// `sdvk score --clip PATH [--prompt TEXT | --prompts-file FILE] IMAGES...`: CLIP score of each
+// image against its prompt, as a ranked table, JSON or CSV. `--pixel-values FILE` scores tensors
+// that are already preprocessed (a check against a reference).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "gen/cli.h"
+#include "image/image.h"
+#include "image/parameters.h"
+#include "model/safetensors.h"
+#include "model/tensor_convert.h"
+#include "model/weights.h"
+#include "score/scorer.h"
+#include "vk/context.h"
+#include "vk/error.h"
+
+namespace sdvk::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+const char* kScoreUsage =
+    "usage: sdvk score --clip PATH [--prompt TEXT | --prompts-file FILE] [--json | --csv]\n"
+    "                  [--precision fp32|fp16] [--tokenizer DIR] [--config-override KEY=VALUE] [--device D] IMAGES...\n"
+    "       sdvk score --clip PATH --pixel-values FILE.safetensors [--input-ids | --prompt TEXT] [...]\n"
+    "CLIP score of each image against its prompt: 100 * max(cosine(image, text), 0), ranked best first.\n"
+    "  --clip PATH          a Hugging Face CLIPModel folder (config.json, model.safetensors, vocab.json,\n"
+    "                       merges.txt, preprocessor_config.json) or a CLIP .safetensors file\n"
+    "  --prompt TEXT        one prompt for every image\n"
+    "  --prompts-file FILE  one line per image: IMAGE<TAB>PROMPT (IMAGE as given on the command line, or\n"
+    "                       its file name); blank lines and lines starting with # are skipped\n"
+    "                       (neither: each PNG's prompt from its \"parameters\" text chunk)\n"
+    "  --json | --csv       machine-readable output instead of the table\n"
+    "  --precision P        fp16 or fp32 storage (default fp16 where the device supports it)\n"
+    "  --tokenizer DIR      folder with vocab.json + merges.txt (default: found beside the model)\n"
+    "  --config-override K=V  set a value of the model's config.json, e.g. vision_config.num_attention_heads=1\n"
+    "                       (V is JSON, else a string; repeatable)\n"
+    "  --pixel-values FILE  score the file's already-normalised pixel_values [N,3,S,S] against its\n"
+    "                       input_ids [T,L] (or --prompt): prints the N x T cosine matrix\n"
+    "  --input-ids          require the pixel-values file's input_ids (the default when no --prompt)\n";
+
+bool given(const Args& args, const std::string& name) {
+  for (auto& a : args.rest())
+    if (a == name || a.rfind(name + "=", 0) == 0) return true;
+  return false;
+}
+
+std::string one_line(std::string s) {
+  std::replace(s.begin(), s.end(), '\n', ' ');
+  std::replace(s.begin(), s.end(), '\r', ' ');
+  return s;
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// "a.b.c=V" -> {"a": {"b": {"c": V}}} under the "clip" component.
+void add_override(nlohmann::json* overrides, const std::string& spec) {
+  size_t eq = spec.find('=');
+  if (eq == std::string::npos || eq == 0) throw Error("score: --config-override " + spec + ": expected KEY=VALUE");
+  std::string key = spec.substr(0, eq), text = spec.substr(eq + 1);
+  nlohmann::json value;
+  try {
+    value = nlohmann::json::parse(text);
+  } catch (const std::exception&) {
+    value = text;
+  }
+  nlohmann::json* at = &(*overrides)["clip"];
+  size_t start = 0;
+  while (true) {
+    size_t dot = key.find('.', start);
+    std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (part.empty()) throw Error("score: --config-override " + spec + ": empty key part");
+    at = &(*at)[part];
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  *at = value;
+}
+
+// IMAGE<TAB>PROMPT lines -> prompt per image argument.
+std::vector<std::string> prompts_from_file(const std::string& path, const std::vector<std::string>& images) {
+  if (fs::is_directory(path)) throw Error("cannot read " + path + ": is a directory");
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error("cannot read " + path + ": " + std::strerror(errno));
+  std::map<std::string, std::string> by_path, by_name;
+  std::map<std::string, int> name_count;
+  std::string line;
+  int line_no = 0;
+  while (std::getline(f, line)) {
+    line_no++;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    size_t tab = line.find('\t');
+    if (tab == std::string::npos || tab == 0)
+      throw Error(path + ":" + std::to_string(line_no) + ": expected IMAGE<TAB>PROMPT");
+    std::string image = line.substr(0, tab);
+    if (!by_path.emplace(image, line.substr(tab + 1)).second)
+      throw Error(path + ":" + std::to_string(line_no) + ": " + image + " is listed twice");
+    std::string name = fs::path(image).filename().string();
+    by_name[name] = line.substr(tab + 1);
+    name_count[name]++;
+  }
+  if (by_path.empty()) throw Error(path + ": empty (expected IMAGE<TAB>PROMPT lines)");
+  std::vector<std::string> prompts;
+  for (auto& image : images) {
+    auto it = by_path.find(image);
+    if (it != by_path.end()) {
+      prompts.push_back(it->second);
+      continue;
+    }
+    std::string name = fs::path(image).filename().string();
+    if (name_count[name] > 1)
+      throw Error(path + ": several lines name a file " + name + "; write " + image + " as on the command line");
+    if (name_count[name] == 0) throw Error(path + ": no line for " + image);
+    prompts.push_back(by_name[name]);
+  }
+  return prompts;
+}
+
+std::string prompt_from_metadata(const std::string& image, const std::map<std::string, std::string>& text) {
+  auto it = text.find("parameters");
+  if (it == text.end())
+    throw Error(image + ": no \"parameters\" text chunk to take the prompt from (give --prompt or --prompts-file)");
+  return parse_parameters(it->second).prompt;
+}
+
+std::vector<float> ids_as_floats(const TensorInfo& t) {
+  if (t.dtype != FileDType::I64 && t.dtype != FileDType::I32) throw Error(t.file + ": input_ids must be int64 or int32");
+  std::vector<float> out(size_t(t.numel()));
+  for (size_t i = 0; i < out.size(); i++) {
+    int64_t v = 0;
+    if (t.dtype == FileDType::I64) {
+      std::memcpy(&v, t.data + i * 8, 8);
+    } else {
+      int32_t v32;
+      std::memcpy(&v32, t.data + i * 4, 4);
+      v = v32;
+    }
+    if (v < 0 || v >= (int64_t(1) << 24)) throw Error(t.file + ": input_ids holds id " + std::to_string(v));
+    out[i] = float(v);
+  }
+  return out;
+}
+
+struct Row {
+  std::string image, prompt;
+  ClipScore s;
+};
+
+void print_rows(std::vector<Row> rows, const std::string& format) {
+  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.s.cosine > b.s.cosine; });
+  double sum = 0, lo = rows.front().s.score, hi = rows.front().s.score;
+  for (auto& r : rows) {
+    sum += r.s.score;
+    lo = std::min<double>(lo, r.s.score);
+    hi = std::max<double>(hi, r.s.score);
+  }
+  const double mean = sum / double(rows.size());
+  if (format == "json") {
+    nlohmann::json j;
+    j["results"] = nlohmann::json::array();
+    for (size_t i = 0; i < rows.size(); i++)
+      j["results"].push_back({{"rank", i + 1}, {"image", rows[i].image}, {"prompt", rows[i].prompt},
+                              {"score", rows[i].s.score}, {"cosine", rows[i].s.cosine}});
+    j["summary"] = {{"n", rows.size()}, {"mean", mean}, {"min", lo}, {"max", hi}};
+    std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  } else if (format == "csv") {
+    std::printf("rank,score,cosine,image,prompt\n");
+    for (size_t i = 0; i < rows.size(); i++)
+      std::printf("%zu,%.4f,%.6f,%s,%s\n", i + 1, rows[i].s.score, rows[i].s.cosine, csv_field(rows[i].image).c_str(),
+                  csv_field(rows[i].prompt).c_str());
+  } else {
+    size_t w = 5;
+    for (auto& r : rows) w = std::max(w, r.image.size());
+    std::printf("%4s %7s %8s  %-*s  %s\n", "rank", "score", "cosine", int(w), "image", "prompt");
+    for (size_t i = 0; i < rows.size(); i++)
+      std::printf("%4zu %7.2f %8.4f  %-*s  %s\n", i + 1, rows[i].s.score, rows[i].s.cosine, int(w), rows[i].image.c_str(),
+                  one_line(rows[i].prompt).c_str());
+    std::printf("n %zu, mean %.2f, min %.2f, max %.2f\n", rows.size(), mean, lo, hi);
+  }
+}
+
+void print_matrix(const std::vector<float>& cos, int64_t n, int64_t t, const std::vector<std::string>& texts,
+                  const std::string& format) {
+  if (format == "json") {
+    nlohmann::json j;
+    j["cosine_image_text"] = nlohmann::json::array();
+    j["score"] = nlohmann::json::array();
+    for (int64_t i = 0; i < n; i++) {
+      nlohmann::json c = nlohmann::json::array(), s = nlohmann::json::array();
+      for (int64_t k = 0; k < t; k++) {
+        c.push_back(cos[size_t(i * t + k)]);
+        s.push_back(ClipScorer::clip_score(cos[size_t(i * t + k)]));
+      }
+      j["cosine_image_text"].push_back(c);
+      j["score"].push_back(s);
+    }
+    j["images"] = n;
+    j["texts"] = texts;
+    std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  } else if (format == "csv") {
+    std::printf("image,text,score,cosine\n");
+    for (int64_t i = 0; i < n; i++)
+      for (int64_t k = 0; k < t; k++)
+        std::printf("%lld,%lld,%.4f,%.7f\n", (long long)i, (long long)k, ClipScorer::clip_score(cos[size_t(i * t + k)]),
+                    cos[size_t(i * t + k)]);
+  } else {
+    std::printf("cosine_image_text [%lld images x %lld texts]\n", (long long)n, (long long)t);
+    for (int64_t k = 0; k < t; k++) std::printf("  text %lld: %s\n", (long long)k, one_line(texts[size_t(k)]).c_str());
+    for (int64_t i = 0; i < n; i++) {
+      std::printf("image %lld:", (long long)i);
+      for (int64_t k = 0; k < t; k++) std::printf(" %10.7f", cos[size_t(i * t + k)]);
+      std::printf("\n");
+    }
+  }
+}
+
+}  // namespace
+
+int cmd_score(Args& args) {
+  if (args.take_flag("--help") || args.rest().empty()) {
+    std::fputs(kScoreUsage, args.rest().empty() ? stderr : stdout);
+    return args.rest().empty() ? 2 : 0;
+  }
+  ContextOptions opt;
+  opt.device = args.take("--device");
+  const std::string clip = args.take("--clip");
+  const bool has_prompt = given(args, "--prompt");
+  const std::string prompt = args.take("--prompt");
+  const std::string prompts_file = args.take("--prompts-file");
+  const std::string precision = args.take("--precision", "auto");
+  const std::string tokenizer_path = args.take("--tokenizer");
+  const std::string pixel_values = args.take("--pixel-values");
+  const bool want_ids = args.take_flag("--input-ids");
+  const bool json = args.take_flag("--json"), csv = args.take_flag("--csv");
+  LoadOptions load;
+  while (given(args, "--config-override")) add_override(&load.config_overrides, args.take("--config-override"));
+  std::vector<std::string> images = args.rest();
+  for (auto& a : images)
+    if (a.rfind("--", 0) == 0) throw Error("score: unknown argument '" + a + "' (see --help)");
+
+  if (clip.empty()) throw Error("score: --clip is required (a CLIP model folder or file)");
+  if (precision != "auto" && precision != "fp32" && precision != "fp16")
+    throw Error("score: --precision " + precision + ": expected fp32 or fp16");
+  if (json && csv) throw Error("score: --json and --csv exclude each other");
+  if (has_prompt && !prompts_file.empty()) throw Error("score: --prompt and --prompts-file exclude each other");
+  const std::string format = json ? "json" : csv ? "csv" : "table";
+  if (!pixel_values.empty()) {
+    if (!images.empty()) throw Error("score: --pixel-values takes no image files (got " + images.front() + ")");
+    if (!prompts_file.empty()) throw Error("score: --prompts-file maps image files; with --pixel-values use --input-ids or --prompt");
+    if (want_ids && has_prompt) throw Error("score: --input-ids and --prompt exclude each other");
+  } else {
+    if (want_ids) throw Error("score: --input-ids needs --pixel-values");
+    if (images.empty()) throw Error("score: no images given (see --help)");
+  }
+
+  // Everything about the inputs is checked before the model loads.
+  std::vector<Image> decoded;
+  std::vector<std::string> prompts;
+  if (pixel_values.empty()) {
+    if (!prompts_file.empty()) prompts = prompts_from_file(prompts_file, images);
+    for (auto& path : images) {
+      std::map<std::string, std::string> text;
+      decoded.push_back(read_image(path, &text));
+      if (has_prompt) prompts.push_back(prompt);
+      else if (prompts_file.empty()) prompts.push_back(prompt_from_metadata(path, text));
+    }
+  }
+
+  Context ctx(opt);
+  DType dt = precision == "fp32" ? DType::F32
+             : precision == "fp16" || ctx.info().fp16_storage ? DType::F16 : DType::F32;
+  // Token ids from a file need no tokenizer; prompts do.
+  std::unique_ptr<ClipScorer> opened =
+      ClipScorer::open(ctx, clip, dt, load, tokenizer_path, pixel_values.empty() || has_prompt);
+  const ClipScorer& scorer = *opened;
+  const bool has_tokenizer = scorer.has_tokenizer();
+  if (!scorer.preprocess_note().empty() && pixel_values.empty()) std::fprintf(stderr, "note: %s\n", scorer.preprocess_note().c_str());
+
+  if (pixel_values.empty()) {
+    std::vector<ClipScore> s = scorer.scores(decoded, prompts);
+    std::vector<Row> rows;
+    for (size_t i = 0; i < images.size(); i++) rows.push_back({images[i], prompts[i], s[i]});
+    print_rows(rows, format);
+    return 0;
+  }
+
+  SafetensorsFile file(pixel_values);
+  const TensorInfo* px = file.find("pixel_values");
+  if (!px) throw Error(pixel_values + ": no tensor 'pixel_values'");
+  const int64_t S = scorer.image_size();
+  if (px->shape.size() != 4 || px->shape[1] != 3 || px->shape[2] != S || px->shape[3] != S)
+    throw Error(pixel_values + ": pixel_values is " + shape_str(Shape(px->shape.begin(), px->shape.end())) +
+                ", the model takes [N,3," + std::to_string(S) + "," + std::to_string(S) + "]");
+  const int64_t n = px->shape[0];
+  std::vector<float> image_embeds = scorer.embed_pixel_values(to_f32(*px), n);
+  std::vector<float> text_embeds;
+  std::vector<std::string> texts;
+  if (has_prompt) {
+    texts = {prompt};
+    text_embeds = scorer.embed_texts(texts);
+  } else {
+    const TensorInfo* ids = file.find("input_ids");
+    if (!ids) throw Error(pixel_values + ": no tensor 'input_ids' (give --prompt to score against a text)");
+    if (ids->shape.size() != 2) throw Error(pixel_values + ": input_ids must be [texts, tokens]");
+    for (int64_t k = 0; k < ids->shape[0]; k++)
+      texts.push_back("input_ids[" + std::to_string(k) + "]");  // the decoded text when there is a tokenizer
+    std::vector<float> v = ids_as_floats(*ids);
+    if (has_tokenizer)
+      for (int64_t k = 0; k < ids->shape[0]; k++) {
+        std::vector<int> row(v.begin() + k * ids->shape[1], v.begin() + (k + 1) * ids->shape[1]);
+        texts[size_t(k)] = scorer.tokenizer()->decode(row);
+      }
+    text_embeds = scorer.embed_token_ids(v, ids->shape[0], ids->shape[1]);
+  }
+  const int64_t t = int64_t(texts.size());
+  print_matrix(ClipVisionModel::cosine_image_text(image_embeds, text_embeds, scorer.projection_dim()), n, t, texts, format);
+  return 0;
+}
+
+}  // namespace sdvk::cli

@@ -1,0 +1,237 @@
+// ClipScorer and `sdvk score`: the golden cosine from clip_tiny's pixel_values, scores of image
+// files against prompts from flags, a prompts file or PNG metadata, and one-line errors.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "image/image.h"
+#include "image/parameters.h"
+#include "model/safetensors.h"
+#include "model/tensor_convert.h"
+#include "score/scorer.h"
+#include "tests/support/vk_test.h"
+#include "vk/error.h"
+
+using namespace sdvk;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kData = SDVK_TEST_DATA;
+const std::string kClip = kData + "/clip_tiny";
+// clip_tiny's golden vision side was computed with one attention head although its config.json
+// says 4 (see tests/test_clip.cpp, VisionTowerAndCosineMatchGolden): the override that test
+// applies, given on the command line.
+const std::string kHeads = " --config-override vision_config.num_attention_heads=1";
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+int run_cli(const std::string& args, std::string* err = nullptr, std::string* out = nullptr) {
+  fs::path base = fs::temp_directory_path() / ("sdvk-score-cli-" + std::to_string(::getpid()));
+  fs::path o = base.string() + ".out", e = base.string() + ".err";
+  int rc = std::system((std::string(SDVK_CLI) + " score " + args + " >" + o.string() + " 2>" + e.string()).c_str());
+  if (err) *err = slurp(e);
+  if (out) *out = slurp(o);
+  fs::remove(o);
+  fs::remove(e);
+  return WEXITSTATUS(rc);
+}
+
+std::vector<float> golden(const std::string& name) {
+  SafetensorsFile f(kClip + "/io.safetensors");
+  return to_f32(*f.find(name));
+}
+
+// A CLIP folder as users bring it: clip_tiny's config and weights plus the CLIP tokenizer
+// (clip_tiny itself ships none).
+class ScoreFixture : public test::VkTest {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("sdvk-score-" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "clip");
+    for (const char* f : {"config.json", "model.safetensors"}) fs::copy_file(kClip + "/" + f, dir_ / "clip" / f);
+    for (const char* f : {"vocab.json", "merges.txt"}) fs::copy_file(kData + "/clip_tokenizer/" + f, dir_ / "clip" / f);
+    // Three images with metadata, one without.
+    for (int i = 0; i < 4; i++) {
+      Image img{40 + 7 * i, 32 + 5 * i, 3, {}};
+      for (int y = 0; y < img.height; y++)
+        for (int x = 0; x < img.width; x++)
+          for (int c = 0; c < 3; c++) img.pixels.push_back(uint8_t((x * (c + 1) * 13 + y * (i + 2) * 7) % 256));
+      GenerationParameters p;
+      p.prompt = kPrompts[i % 3];
+      p.steps = 1;
+      std::vector<std::pair<std::string, std::string>> text;
+      if (i < 3) text.push_back({"parameters", format_parameters(p)});
+      write_png((dir_ / ("img" + std::to_string(i) + ".png")).string(), img, text);
+    }
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+  static std::string img(int i) { return (dir_ / ("img" + std::to_string(i) + ".png")).string(); }
+  static std::string model() { return (dir_ / "clip").string(); }
+
+  static inline fs::path dir_;
+  static inline const char* kPrompts[3] = {"a photo of a cat", "a red circle on a blue background, on the left",
+                                           "an astronaut riding a horse on the moon"};
+};
+
+TEST_F(ScoreFixture, ScorerMatchesGoldenEmbeddings) {
+  LoadOptions o;
+  o.config_overrides["clip"]["vision_config"]["num_attention_heads"] = 1;
+  WeightSet w = WeightSet::load(model(), o);
+  std::string tok = ClipScorer::find_tokenizer(w);
+  EXPECT_EQ(tok, model());
+  ClipScorer s(test::ctx(), w.component("clip"), load_tokenizer(tok), DType::F32);
+  EXPECT_EQ(s.image_size(), 32);
+  EXPECT_FALSE(s.preprocess_note().empty());  // defaults say 224, the model takes 32
+  // Prompts through the tokenizer reach the golden text_embeds (io.json's texts).
+  std::vector<float> text = s.embed_texts({kPrompts[0], kPrompts[1], kPrompts[2]});
+  test::expect_close(text, golden("text_embeds"), 1e-4, "text_embeds from prompts");
+  std::vector<float> image = s.embed_pixel_values(golden("pixel_values"), 2);
+  test::expect_close(image, golden("image_embeds"), 1e-4, "image_embeds");
+  // scores(): cosine of the image's and the prompt's embeddings, CLIP score = 100 max(cos, 0).
+  std::vector<Image> imgs = {read_image(img(0)), read_image(img(1)), read_image(img(2))};
+  std::vector<std::string> prompts = {kPrompts[2], kPrompts[0], kPrompts[2]};
+  std::vector<ClipScore> sc = s.scores(imgs, prompts);
+  std::vector<float> ie = s.embed_images(imgs), te = s.embed_texts(prompts);
+  for (size_t i = 0; i < 3; i++) {
+    std::vector<float> a(ie.begin() + long(i) * 32, ie.begin() + long(i + 1) * 32);
+    std::vector<float> b(te.begin() + long(i) * 32, te.begin() + long(i + 1) * 32);
+    EXPECT_FLOAT_EQ(sc[i].cosine, ClipVisionModel::cosine_image_text(a, b, 32)[0]);
+    EXPECT_FLOAT_EQ(sc[i].score, 100.0f * std::max(sc[i].cosine, 0.0f));
+  }
+  EXPECT_THROW(s.scores(imgs, {kPrompts[0]}), Error);
+  // Without a tokenizer only token ids can be scored.
+  EXPECT_THROW(ClipScorer::open(test::ctx(), kClip, DType::F32), Error);
+  std::unique_ptr<ClipScorer> ids_only = ClipScorer::open(test::ctx(), kClip, DType::F32, o, "", false);
+  EXPECT_FALSE(ids_only->has_tokenizer());
+  EXPECT_THROW(ids_only->embed_texts({"a cat"}), Error);
+}
+
+// The acceptance check: `score` on clip_tiny reproduces cosine_image_text from pixel_values.
+TEST_F(ScoreFixture, PixelValuesReproduceGoldenCosine) {
+  std::string out, err;
+  ASSERT_EQ(run_cli("--clip " + kClip + kHeads + " --precision fp32 --json --pixel-values " + kClip + "/io.safetensors",
+                    &err, &out),
+            0)
+      << err;
+  nlohmann::json j = nlohmann::json::parse(out);
+  std::vector<float> cos;
+  for (auto& row : j["cosine_image_text"])
+    for (auto& v : row) cos.push_back(v.get<float>());
+  test::expect_close(cos, golden("cosine_image_text"), 1e-4, "cosine_image_text");
+  EXPECT_EQ(j["images"], 2);
+  // The table form prints the same matrix; the texts are decoded when a tokenizer is at hand.
+  ASSERT_EQ(run_cli("--clip " + model() + kHeads + " --precision fp32 --input-ids --pixel-values " + kClip +
+                        "/io.safetensors",
+                    &err, &out),
+            0)
+      << err;
+  EXPECT_NE(out.find("cosine_image_text [2 images x 3 texts]"), std::string::npos) << out;
+  EXPECT_NE(out.find("an astronaut riding a horse on the moon"), std::string::npos) << out;
+  // float16 storage: the bound of tests/test_clip.cpp's vision test.
+  ASSERT_EQ(run_cli("--clip " + kClip + kHeads + " --precision fp16 --json --pixel-values " + kClip + "/io.safetensors",
+                    &err, &out),
+            0)
+      << err;
+  j = nlohmann::json::parse(out);
+  cos.clear();
+  for (auto& row : j["cosine_image_text"])
+    for (auto& v : row) cos.push_back(v.get<float>());
+  test::expect_close(cos, golden("cosine_image_text"), 1e-2, "cosine_image_text fp16");
+}
+
+TEST_F(ScoreFixture, ImagesRankedWithPromptsFromEachSource) {
+  std::string out, err;
+  // Prompts from PNG metadata.
+  ASSERT_EQ(run_cli("--clip " + model() + " --precision fp32 --json " + img(0) + " " + img(1) + " " + img(2), &err, &out), 0)
+      << err;
+  nlohmann::json j = nlohmann::json::parse(out);
+  ASSERT_EQ(j["results"].size(), 3u);
+  double sum = 0;
+  std::set<std::string> prompts;
+  for (size_t i = 0; i < 3; i++) {
+    auto& r = j["results"][i];
+    EXPECT_EQ(r["rank"], i + 1);
+    if (i > 0) {
+      EXPECT_GE(j["results"][i - 1]["cosine"].get<double>(), r["cosine"].get<double>());
+    }
+    EXPECT_NEAR(r["score"].get<double>(), 100 * std::max(r["cosine"].get<double>(), 0.0), 1e-4);
+    sum += r["score"].get<double>();
+    prompts.insert(r["prompt"].get<std::string>());
+  }
+  EXPECT_EQ(prompts, (std::set<std::string>{kPrompts[0], kPrompts[1], kPrompts[2]}));
+  EXPECT_NEAR(j["summary"]["mean"].get<double>(), sum / 3, 1e-4);
+  EXPECT_EQ(j["summary"]["n"], 3);
+  // The same images and prompts in-process give the same cosines.
+  {
+    std::unique_ptr<ClipScorer> s = ClipScorer::open(test::ctx(), model(), DType::F32);
+    std::vector<ClipScore> sc = s->scores({read_image(img(1))}, {kPrompts[1]});
+    bool found = false;
+    for (auto& r : j["results"])
+      if (r["image"] == img(1)) {
+        EXPECT_NEAR(r["cosine"].get<double>(), sc[0].cosine, 1e-6);
+        found = true;
+      }
+    EXPECT_TRUE(found);
+  }
+  // A prompts file (IMAGE<TAB>PROMPT, matched by path or file name) and CSV.
+  fs::path pf = dir_ / "prompts.tsv";
+  std::ofstream(pf) << "# image\tprompt\n" << img(3) << "\ta green square\n\nimg0.png\ta blue sky, \"quoted\"\n";
+  ASSERT_EQ(run_cli("--clip " + model() + " --csv --prompts-file " + pf.string() + " " + img(3) + " " + img(0), &err, &out), 0)
+      << err;
+  EXPECT_EQ(out.substr(0, out.find('\n')), "rank,score,cosine,image,prompt");
+  EXPECT_NE(out.find(img(3) + ",a green square\n"), std::string::npos) << out;
+  EXPECT_NE(out.find(img(0) + ",\"a blue sky, \"\"quoted\"\"\"\n"), std::string::npos) << out;
+  // --prompt for all, the table and the summary line.
+  ASSERT_EQ(run_cli("--clip " + model() + " --prompt 'a cat' " + img(3) + " " + img(1), &err, &out), 0) << err;
+  EXPECT_EQ(out.rfind("rank   score   cosine  image", 0), 0u) << out;
+  EXPECT_NE(out.find("n 2, mean "), std::string::npos) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 4) << out;
+}
+
+TEST_F(ScoreFixture, BadInputIsOneLineErrorAndNonZeroExit) {
+  fs::path empty = dir_ / "empty.tsv", partial = dir_ / "partial.tsv", junk = dir_ / "junk.png";
+  std::ofstream(empty) << "\n# nothing\n";
+  std::ofstream(partial) << img(0) << "\ta cat\n";
+  std::ofstream(junk) << "not a png";
+  struct Case {
+    std::string args, expect;
+  } cases[] = {
+      {"--clip " + (dir_ / "nowhere").string() + " --prompt x " + img(0), "nowhere"},
+      {"--prompt x " + img(0), "--clip is required"},
+      {"--clip " + model() + " --prompt x " + (dir_ / "missing.png").string(), "missing.png: No such file"},
+      {"--clip " + model() + " --prompt x " + junk.string(), "junk.png"},
+      {"--clip " + model() + " --prompts-file " + empty.string() + " " + img(0), "empty.tsv: empty"},
+      {"--clip " + model() + " --prompts-file " + partial.string() + " " + img(0) + " " + img(1), "no line for " + img(1)},
+      {"--clip " + model() + " " + img(3), "img3.png: no \"parameters\" text chunk"},
+      {"--clip " + model() + " --precision fp8 --prompt x " + img(0), "--precision fp8"},
+      {"--clip " + model() + " --json --csv --prompt x " + img(0), "exclude"},
+      {"--clip " + model() + " --prompt x --frobnicate " + img(0), "unknown argument '--frobnicate'"},
+      {"--clip " + model() + " --prompt x", "no images"},
+      {"--clip " + kClip + " --prompt x " + img(0), "no tokenizer"},
+      {"--clip " + kData + "/vae_tiny --prompt x " + img(0), "clip"},
+      {"--clip " + kClip + " --pixel-values " + kData + "/vae_tiny/io.safetensors", "no tensor 'pixel_values'"},
+      {"--clip " + kClip + " --config-override nonsense --pixel-values " + kClip + "/io.safetensors", "KEY=VALUE"},
+  };
+  for (auto& c : cases) {
+    SCOPED_TRACE(c.args);
+    std::string err, out;
+    EXPECT_NE(run_cli(c.args, &err, &out), 0);
+    EXPECT_EQ(err.rfind("error: ", 0), 0u) << err;
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+    EXPECT_NE(err.find(c.expect), std::string::npos) << err;
+    EXPECT_TRUE(out.empty()) << out;
+  }
+}
+
+}  // namespace
