@@ -13,6 +13,7 @@ const char* kUsage =
     "usage: sdvk COMMAND [options]\n"
     "\n"
     "commands:\n"
+    "  generate             make images from a text prompt (sdvk generate --help)\n"
     "  devices              list Vulkan devices and their capabilities\n"
     "  bench                time the core ops at Stable Diffusion 1.5 shapes against the C++ reference\n"
     "  tokenize             print the token ids of a prompt (sdvk tokenize --help)\n"
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   std::string command = argv[1];
   sdvk::cli::Args args(command, std::vector<std::string>(argv + 2, argv + argc));
   try {
+    if (command == "generate") return sdvk::cli::cmd_generate(args);
     if (command == "devices") return sdvk::cli::cmd_devices(args);
     if (command == "bench") return sdvk::cli::cmd_bench(args);
     if (command == "tokenize") return sdvk::cli::cmd_tokenize(args);

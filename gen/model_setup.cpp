@@ -28,17 +28,26 @@ std::string tokenizer_path(const std::string& flag_value, const WeightSet& weigh
   return (fs::path(data_dir()) / "clip-tokenizer").string();
 }
 
-nlohmann::json parse_config_overrides(const std::vector<std::string>& sets) {
-  nlohmann::json out = nlohmann::json::object();
-  for (const std::string& set : sets) {
-    size_t dot = set.find('.'), eq = set.find('=');
-    if (dot == std::string::npos || eq == std::string::npos || dot > eq || dot == 0 || eq == dot + 1)
-      throw Error("--config " + set + ": expected COMPONENT.KEY=VALUE, e.g. text_encoder.num_attention_heads=12");
-    std::string component = set.substr(0, dot), key = set.substr(dot + 1, eq - dot - 1), value = set.substr(eq + 1);
-    nlohmann::json v = nlohmann::json::parse(value, nullptr, false);
-    out[component][key] = v.is_discarded() ? nlohmann::json(value) : v;
+void add_config_override(nlohmann::json* overrides, const std::string& spec, const std::string& component) {
+  const std::string example = component.empty() ? "text_encoder.num_attention_heads=12" : "vision_config.num_attention_heads=1";
+  size_t eq = spec.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw Error("--config-override " + spec + ": expected " + (component.empty() ? "COMPONENT." : "") + "KEY=VALUE, e.g. " + example);
+  std::string key = (component.empty() ? "" : component + ".") + spec.substr(0, eq), text = spec.substr(eq + 1);
+  nlohmann::json value = nlohmann::json::parse(text, nullptr, false);
+  if (value.is_discarded()) value = text;
+  nlohmann::json* at = overrides;
+  size_t parts = 0;
+  for (size_t start = 0;; parts++) {
+    size_t dot = key.find('.', start);
+    std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (part.empty()) throw Error("--config-override " + spec + ": empty key part");
+    at = &(*at)[part];
+    if (dot == std::string::npos) break;
+    start = dot + 1;
   }
-  return out;
+  if (parts == 0) throw Error("--config-override " + spec + ": expected COMPONENT.KEY=VALUE, e.g. " + example);
+  *at = value;
 }
 
 DType pick_precision(const std::string& precision, const Context& ctx) {

@@ -17,9 +17,10 @@ std::string default_model_path(const std::string& flag);
 // --tokenizer DIR, else the model's tokenizer/ folder, else the bundled CLIP BPE tokenizer
 // (single-file SD checkpoints carry none; SD 1.x and 2.x both use CLIP's vocabulary).
 std::string tokenizer_path(const std::string& flag_value, const WeightSet& weights);
-// "text_encoder.num_attention_heads=12" -> {"text_encoder": {"num_attention_heads": 12}}; values
-// are parsed as JSON when they parse, else kept as strings.
-nlohmann::json parse_config_overrides(const std::vector<std::string>& sets);
+// --config-override "a.b.c=V": overrides[component]["a"]["b"]["c"] = V, V parsed as JSON when it
+// parses, else kept as a string. With component "" the first key part names the component
+// ("text_encoder.num_attention_heads=12").
+void add_config_override(nlohmann::json* overrides, const std::string& spec, const std::string& component);
 // "fp16" / "fp32" / "auto" (fp16 where the device supports 16-bit storage).
 DType pick_precision(const std::string& precision, const Context& ctx);
 // Image sizes must be multiples of this: the VAE factor times the UNet's downsampling.

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gen/cli.h"
+#include "gen/model_setup.h"
 #include "image/image.h"
 #include "image/parameters.h"
 #include "model/safetensors.h"
@@ -65,30 +66,6 @@ std::string csv_field(const std::string& s) {
     out += c;
   }
   return out + "\"";
-}
-
-// "a.b.c=V" -> {"a": {"b": {"c": V}}} under the "clip" component.
-void add_override(nlohmann::json* overrides, const std::string& spec) {
-  size_t eq = spec.find('=');
-  if (eq == std::string::npos || eq == 0) throw Error("score: --config-override " + spec + ": expected KEY=VALUE");
-  std::string key = spec.substr(0, eq), text = spec.substr(eq + 1);
-  nlohmann::json value;
-  try {
-    value = nlohmann::json::parse(text);
-  } catch (const std::exception&) {
-    value = text;
-  }
-  nlohmann::json* at = &(*overrides)["clip"];
-  size_t start = 0;
-  while (true) {
-    size_t dot = key.find('.', start);
-    std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (part.empty()) throw Error("score: --config-override " + spec + ": empty key part");
-    at = &(*at)[part];
-    if (dot == std::string::npos) break;
-    start = dot + 1;
-  }
-  *at = value;
 }
 
 // IMAGE<TAB>PROMPT lines -> prompt per image argument.
@@ -248,7 +225,7 @@ int cmd_score(Args& args) {
   const bool want_ids = args.take_flag("--input-ids");
   const bool json = args.take_flag("--json"), csv = args.take_flag("--csv");
   LoadOptions load;
-  while (given(args, "--config-override")) add_override(&load.config_overrides, args.take("--config-override"));
+  while (given(args, "--config-override")) gen::add_config_override(&load.config_overrides, args.take("--config-override"), "clip");
   std::vector<std::string> images = args.rest();
   for (auto& a : images)
     if (a.rfind("--", 0) == 0) throw Error("score: unknown argument '" + a + "' (see --help)");
