@@ -205,3 +205,30 @@ INSTANTIATE_TEST_SUITE_P(
                  kOk + "--prompt x --init-noise " + kRuns + "dpmpp2m_karras_6.safetensors --output DIR/a.png", "noise"},
         BadInput{"unknown flag", kOk + "--prompt x --frobnicate --output DIR/a.png", "--frobnicate"},
         BadInput{"same name for a batch", kOk + "--prompt x --batch 2 --output DIR/a.png", "several images"}));
+
+TEST(GenerateCli, BestOfKeepsTheTopRankedByClip) {
+  // A CLIP folder in Hugging Face layout: clip_tiny's weights with the CLIP BPE tokenizer.
+  test::TempDir clip("gen-clip"), dir("gen-best");
+  for (const char* f : {"config.json", "model.safetensors"}) fs::copy_file(kData + "/clip_tiny/" + f, clip / f);
+  for (const char* f : {"vocab.json", "merges.txt"}) fs::copy_file(kData + "/clip_tokenizer/" + f, clip / f);
+  auto r = run_cli("generate --quiet --json --model " + kFolder + " --prompt 'a red circle' --steps 2 --seed 5 "
+                   "--precision fp32 --best-of 3 --keep 2 --rerank-clip " + clip.path() + " --output " + (dir / "best-{rank}.png"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["files"].size(), 2u);
+  EXPECT_GE(j["files"][0]["clip_score"].get<double>(), j["files"][1]["clip_score"].get<double>());
+  EXPECT_FALSE(fs::exists(dir / "best-3.png"));
+  // The score in the file's record is what `sdvk score` gives the written PNG.
+  std::map<std::string, std::string> text;
+  read_image(dir / "best-1.png", &text);
+  GenerationParameters p = parse_parameters(text.at("parameters"));
+  auto s = run_cli("score --json --precision fp32 --clip " + clip.path() + " " + (dir / "best-1.png"));
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+  nlohmann::json sj = nlohmann::json::parse(s.out);
+  std::string recorded;
+  for (auto& [k, v] : p.extra)
+    if (k == "CLIP score") recorded = v;
+  ASSERT_FALSE(recorded.empty()) << text.at("parameters");
+  EXPECT_NEAR(std::stod(recorded), j["files"][0]["clip_score"].get<double>(), 1e-3 * 100);
+  EXPECT_NEAR(sj["results"][0]["score"].get<double>(), j["files"][0]["clip_score"].get<double>(), 1e-3);
+}
