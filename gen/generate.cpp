@@ -54,6 +54,7 @@ const char* kGenerateUsage =
     "                          config; see sdvk inspect for what was assumed); repeatable\n"
     "  --best-of N             generate N candidates per prompt and rank them with --rerank-clip\n"
     "  --rerank-clip PATH      CLIP model folder used to score candidates against the prompt\n"
+    "                          (default: the bundled demo CLIP, models/demo-clip, when present)\n"
     "  --keep K                with --best-of: write only the K best (default: all, ranked)\n"
     "  --quiet                 no progress bars\n"
     "  --json                  print one JSON summary line (files, seeds, scores, timings) on stdout\n";
@@ -138,14 +139,14 @@ int cmd_generate(Args& args) {
                                : "generate: give --prompt or --prompts-file, not both");
   if (precision != "auto" && precision != "fp16" && precision != "fp32")
     throw Error("generate: --precision " + precision + ": expected fp16, fp32 or auto");
-  if (best_of && rerank_clip.empty()) throw Error("generate: --best-of needs --rerank-clip PATH (a CLIP model)");
+  if (best_of && rerank_clip.empty()) rerank_clip = gen::default_model_path("--rerank-clip", "demo-clip");
   if (!rerank_clip.empty() && !best_of) throw Error("generate: --rerank-clip needs --best-of N");
   if (keep && !best_of) throw Error("generate: --keep needs --best-of N");
   if (keep > best_of && best_of) throw Error("generate: --keep " + std::to_string(keep) + " is more than --best-of");
   if (best_of && batch_arg != 1) throw Error("generate: --best-of N sets the batch; leave --batch out");
   const int batch = best_of ? best_of : batch_arg;
   std::vector<std::string> prompts = prompts_file.empty() ? std::vector<std::string>{prompt} : read_prompts_file(prompts_file);
-  if (model.empty()) model = gen::default_model_path("--model");
+  if (model.empty()) model = gen::default_model_path("--model", "demo-sd");
   if (!save_latents.empty()) gen::check_writable_folder(save_latents, "--save-latents");
   gen::OutputPaths paths(output, overwrite);
   const uint64_t base_seed = seed_given ? seed : random_seed();

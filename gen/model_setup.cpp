@@ -14,12 +14,11 @@ std::string data_dir() {
   return SDVK_DEFAULT_DATA_DIR;
 }
 
-std::string default_model_path(const std::string& flag) {
-  fs::path demo = fs::path(data_dir()) / "demo-sd";
+std::string default_model_path(const std::string& flag, const std::string& name) {
+  fs::path demo = fs::path(data_dir()) / name;
   std::error_code ec;
   if (fs::is_directory(demo, ec)) return demo.string();
-  throw Error(flag + " is required: no bundled demo model at " + demo.string() +
-              " (pass a diffusers folder or a .safetensors checkpoint)");
+  throw Error(flag + " is required: no bundled demo model at " + demo.string());
 }
 
 std::string tokenizer_path(const std::string& flag_value, const WeightSet& weights) {

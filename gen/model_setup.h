@@ -12,8 +12,9 @@ namespace sdvk::gen {
 
 // The folder bundled models live in: $SDVK_DATA_DIR, else the source tree's models/.
 std::string data_dir();
-// models/demo-sd when it exists; otherwise an Error telling the user to pass `flag`.
-std::string default_model_path(const std::string& flag);
+// The bundled model `name` (demo-sd, demo-clip) when it exists; otherwise an Error telling the
+// user to pass `flag`.
+std::string default_model_path(const std::string& flag, const std::string& name);
 // --tokenizer DIR, else the model's tokenizer/ folder, else the bundled CLIP BPE tokenizer
 // (single-file SD checkpoints carry none; SD 1.x and 2.x both use CLIP's vocabulary).
 std::string tokenizer_path(const std::string& flag_value, const WeightSet& weights);

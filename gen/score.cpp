@@ -215,7 +215,7 @@ int cmd_score(Args& args) {
   }
   ContextOptions opt;
   opt.device = args.take("--device");
-  const std::string clip = args.take("--clip");
+  std::string clip = args.take("--clip");
   const bool has_prompt = given(args, "--prompt");
   const std::string prompt = args.take("--prompt");
   const std::string prompts_file = args.take("--prompts-file");
@@ -230,7 +230,7 @@ int cmd_score(Args& args) {
   for (auto& a : images)
     if (a.rfind("--", 0) == 0) throw Error("score: unknown argument '" + a + "' (see --help)");
 
-  if (clip.empty()) throw Error("score: --clip is required (a CLIP model folder or file)");
+  if (clip.empty()) clip = gen::default_model_path("score: --clip", "demo-clip");
   if (precision != "auto" && precision != "fp32" && precision != "fp16")
     throw Error("score: --precision " + precision + ": expected fp32 or fp16");
   if (json && csv) throw Error("score: --json and --csv exclude each other");
@@ -259,8 +259,7 @@ int cmd_score(Args& args) {
   }
 
   Context ctx(opt);
-  DType dt = precision == "fp32" ? DType::F32
-             : precision == "fp16" || ctx.info().fp16_storage ? DType::F16 : DType::F32;
+  DType dt = gen::pick_precision(precision, ctx);
   // Token ids from a file need no tokenizer; prompts do.
   std::unique_ptr<ClipScorer> opened =
       ClipScorer::open(ctx, clip, dt, load, tokenizer_path, pixel_values.empty() || has_prompt);
