@@ -42,27 +42,11 @@ class Inputs {
     const TensorInfo* t = file_.find(name);
     if (!t) throw Error(file_.path() + ": no tensor '" + name + "'");
     *shape = Shape(t->shape.begin(), t->shape.end());
-    if (t->dtype == FileDType::I64 || t->dtype == FileDType::I32) return integers(*t);
+    if (t->dtype == FileDType::I64 || t->dtype == FileDType::I32) return ids_to_f32(*t);
     return to_f32(*t);
   }
 
  private:
-  static std::vector<float> integers(const TensorInfo& t) {  // token ids, exact in float32
-    std::vector<float> out(size_t(t.numel()));
-    for (size_t i = 0; i < out.size(); i++) {
-      int64_t v = 0;
-      if (t.dtype == FileDType::I64) {
-        std::memcpy(&v, t.data + i * 8, 8);
-      } else {
-        int32_t v32;
-        std::memcpy(&v32, t.data + i * 4, 4);
-        v = v32;
-      }
-      if (v < 0 || v >= (int64_t(1) << 24)) throw Error(t.file + ": tensor '" + t.name + "' holds id " + std::to_string(v) + ", outside [0, 2^24)");
-      out[i] = float(v);
-    }
-    return out;
-  }
   SafetensorsFile file_;
 };
 

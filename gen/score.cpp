@@ -115,24 +115,6 @@ std::string prompt_from_metadata(const std::string& image, const std::map<std::s
   return parse_parameters(it->second).prompt;
 }
 
-std::vector<float> ids_as_floats(const TensorInfo& t) {
-  if (t.dtype != FileDType::I64 && t.dtype != FileDType::I32) throw Error(t.file + ": input_ids must be int64 or int32");
-  std::vector<float> out(size_t(t.numel()));
-  for (size_t i = 0; i < out.size(); i++) {
-    int64_t v = 0;
-    if (t.dtype == FileDType::I64) {
-      std::memcpy(&v, t.data + i * 8, 8);
-    } else {
-      int32_t v32;
-      std::memcpy(&v32, t.data + i * 4, 4);
-      v = v32;
-    }
-    if (v < 0 || v >= (int64_t(1) << 24)) throw Error(t.file + ": input_ids holds id " + std::to_string(v));
-    out[i] = float(v);
-  }
-  return out;
-}
-
 struct Row {
   std::string image, prompt;
   ClipScore s;
@@ -295,7 +277,7 @@ int cmd_score(Args& args) {
     if (ids->shape.size() != 2) throw Error(pixel_values + ": input_ids must be [texts, tokens]");
     for (int64_t k = 0; k < ids->shape[0]; k++)
       texts.push_back("input_ids[" + std::to_string(k) + "]");  // the decoded text when there is a tokenizer
-    std::vector<float> v = ids_as_floats(*ids);
+    std::vector<float> v = ids_to_f32(*ids);
     if (has_tokenizer)
       for (int64_t k = 0; k < ids->shape[0]; k++) {
         std::vector<int> row(v.begin() + k * ids->shape[1], v.begin() + (k + 1) * ids->shape[1]);

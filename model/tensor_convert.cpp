@@ -71,6 +71,26 @@ F16RangeReport check_f16_range(const TensorInfo& t) {
   return r;
 }
 
+std::vector<float> ids_to_f32(const TensorInfo& t) {
+  if (t.dtype != FileDType::I64 && t.dtype != FileDType::I32)
+    throw Error(t.file + ": tensor '" + t.name + "' holds token ids and must be int64 or int32");
+  std::vector<float> out(size_t(t.numel()));
+  for (size_t i = 0; i < out.size(); i++) {
+    int64_t v = 0;
+    if (t.dtype == FileDType::I64) {
+      std::memcpy(&v, t.data + i * 8, 8);
+    } else {
+      int32_t v32;
+      std::memcpy(&v32, t.data + i * 4, 4);
+      v = v32;
+    }
+    if (v < 0 || v >= (int64_t(1) << 24))
+      throw Error(t.file + ": tensor '" + t.name + "' holds id " + std::to_string(v) + ", outside [0, 2^24)");
+    out[i] = float(v);
+  }
+  return out;
+}
+
 std::vector<uint16_t> to_f16(const TensorInfo& t) {
   require_float(t);
   size_t n = size_t(t.numel());

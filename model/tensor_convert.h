@@ -13,6 +13,11 @@ float bf16_to_float(uint16_t b);
 // Every element as float32; throws Error naming the file and tensor for a non-float dtype.
 std::vector<float> to_f32(const TensorInfo& t);
 
+// Token ids (int64 or int32) as float32, which holds them exactly below 2^24 (how the engine's
+// embedding op takes them). Throws Error naming the file and tensor for another dtype or an id
+// outside [0, 2^24).
+std::vector<float> ids_to_f32(const TensorInfo& t);
+
 // What storing a tensor as float16 would lose.
 struct F16RangeReport {
   size_t overflow = 0;   // finite values beyond float16's largest (65504 after rounding)
