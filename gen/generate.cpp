@@ -1,4 +1,5 @@
 // `sdvk generate`: text-to-image (and image-to-image) with a Stable Diffusion model.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -139,6 +140,9 @@ int cmd_generate(Args& args) {
                                : "generate: give --prompt or --prompts-file, not both");
   if (precision != "auto" && precision != "fp16" && precision != "fp32")
     throw Error("generate: --precision " + precision + ": expected fp16, fp32 or auto");
+  if (!scheduler_name.empty() &&
+      std::find(Scheduler::names().begin(), Scheduler::names().end(), scheduler_name) == Scheduler::names().end())
+    Scheduler::create(nlohmann::json::object(), scheduler_name);  // throws, listing the names
   if (best_of && rerank_clip.empty()) rerank_clip = gen::default_model_path("--rerank-clip", "demo-clip");
   if (!rerank_clip.empty() && !best_of) throw Error("generate: --rerank-clip needs --best-of N");
   if (keep && !best_of) throw Error("generate: --keep needs --best-of N");
