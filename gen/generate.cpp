@@ -192,6 +192,12 @@ int cmd_generate(Args& args) {
   const bool guidance = cfg != 1.0;
   std::vector<gen::HostTensor> all_latents;
   nlohmann::json files = nlohmann::json::array();
+  // Every prompt is encoded first, so the text encoder's memory is free for the UNet.
+  std::vector<gen::Conditioning> conds;
+  for (const Job& job : jobs)
+    conds.push_back(pipe.encode(std::vector<std::string>(size_t(batch), job.prompt),
+                                std::vector<std::string>(size_t(batch), negative), guidance, clip_skip));
+  pipe.release_text_encoder();
   for (const Job& job : jobs) {
     std::unique_ptr<Scheduler> scheduler = Scheduler::create(gen::scheduler_config(weights), scheduler_name);
     scheduler->set_timesteps(steps);
@@ -199,8 +205,7 @@ int cmd_generate(Args& args) {
     TorchGenerator generator(job.seed);
     NoiseSource noise = [&generator](size_t n) { return generator.randn(n); };
 
-    gen::Conditioning cond = pipe.encode(std::vector<std::string>(size_t(batch), job.prompt),
-                                         std::vector<std::string>(size_t(batch), negative), guidance, clip_skip);
+    const gen::Conditioning& cond = conds[size_t(job.prompt_index)];
     gen::HostTensor latents;
     size_t first_call = 0;
     if (!init_image.empty()) {
@@ -217,6 +222,7 @@ int cmd_generate(Args& args) {
       for (float& v : latents.values) v *= scheduler->init_noise_sigma();
     }
     latents = pipe.denoise(*scheduler, latents, cond, float(cfg), first_call, noise);
+    if (&job == &jobs.back()) pipe.release_unet();  // the decoder gets its memory
     all_latents.push_back(latents);
     gen::HostTensor images = pipe.decode(latents);
 

@@ -64,6 +64,13 @@ Pipeline::Pipeline(Context& ctx, const WeightSet& weights, const Tokenizer& toke
 
 Pipeline::~Pipeline() = default;
 
+void Pipeline::release_text_encoder() { text_encoder_.reset(); }
+
+void Pipeline::release_unet() {
+  unet_run_.reset();
+  unet_.reset();
+}
+
 int Pipeline::latent_factor() const {
   return 1 << (vae::VaeConfig::from(weights_.component("vae")).block_out_channels.size() - 1);
 }
