@@ -232,3 +232,22 @@ TEST(GenerateCli, BestOfKeepsTheTopRankedByClip) {
   EXPECT_NEAR(std::stod(recorded), j["files"][0]["clip_score"].get<double>(), 1e-3 * 100);
   EXPECT_NEAR(sj["results"][0]["score"].get<double>(), j["files"][0]["clip_score"].get<double>(), 1e-3);
 }
+
+TEST(GenerateCli, ImageToImageStartsFromTheImage) {
+  test::TempDir dir("gen-img2img");
+  const std::string base = "generate --quiet --model " + kFolder + " --prompt 'a cat' --steps 4 --seed 2 --precision fp32 ";
+  ASSERT_EQ(run_cli(base + "--output " + (dir / "start.png")).exit_code, 0);
+  auto r = run_cli(base + "--init-image " + (dir / "start.png") + " --strength 0.5 --output " + (dir / "i2i.png"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::map<std::string, std::string> text;
+  Image out = read_image(dir / "i2i.png", &text);
+  EXPECT_EQ(out.width, 64);
+  bool has_strength = false;
+  for (auto& [k, v] : parse_parameters(text.at("parameters")).extra) has_strength |= k == "Denoising strength" && v == "0.5";
+  EXPECT_TRUE(has_strength) << text.at("parameters");
+  // A size other than the image's is refused, naming the flag.
+  auto bad = run_cli(base + "--init-image " + (dir / "start.png") + " --width 32 --output " + (dir / "x.png"));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("--init-image"), std::string::npos) << bad.err;
+  EXPECT_FALSE(fs::exists(dir / "x.png"));
+}
