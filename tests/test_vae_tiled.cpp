@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
 
 #include "model/random_component.h"
 #include "model/safetensors.h"
@@ -264,6 +268,37 @@ TEST_F(VaeTiledTest, RandomUNetAtSmallWidthRunsAndIsFinite) {
 
 TEST_F(VaeTiledTest, PreferredDtypeFollowsSixteenBitStorage) {
   EXPECT_EQ(preferred_dtype(test::ctx()), test::ctx().info().fp16_storage ? DType::F16 : DType::F32);
+}
+
+// `sdvk component vae-decode --tile N`: the flag reaches the tiled decoder (tiles are reported,
+// the output has the full decode's shape) and a bad value is a one-line error that writes nothing.
+int run_cli(const std::string& args, std::string* err_text) {
+  namespace fs = std::filesystem;
+  fs::path err = fs::temp_directory_path() / ("sdvk-tiled-cli-" + std::to_string(::getpid()) + ".err");
+  int rc = std::system((std::string(SDVK_CLI) + " " + args + " >/dev/null 2>" + err.string()).c_str());
+  std::ifstream f(err);
+  *err_text = std::string(std::istreambuf_iterator<char>(f), {});
+  fs::remove(err);
+  return WEXITSTATUS(rc);
+}
+
+TEST(VaeTiledCli, ComponentVaeDecodeTakesTile) {
+  namespace fs = std::filesystem;
+  const std::string io = kTiny + "/io.safetensors";
+  const fs::path out = fs::temp_directory_path() / ("sdvk-tiled-" + std::to_string(::getpid()) + ".safetensors");
+  const std::string base = "component vae-decode --model " + kTiny + " --input " + io + " --output " + out.string();
+  std::string err;
+  ASSERT_EQ(run_cli(base + " --tile 4", &err), 0) << err;
+  EXPECT_NE(err.find("tile 9/9"), std::string::npos) << err;  // 8x8 in 4x4 tiles, overlap 1: 3 x 3
+  {
+    SafetensorsFile f(out.string());
+    ASSERT_NE(f.find("decoded"), nullptr);
+    EXPECT_EQ(f.find("decoded")->shape, (std::vector<int64_t>{1, 3, 32, 32}));
+  }
+  fs::remove(out);
+  EXPECT_NE(run_cli(base + " --tile 4x", &err), 0);
+  EXPECT_NE(err.find("--tile 4x"), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(out));
 }
 
 }  // namespace
