@@ -13,7 +13,8 @@ namespace sdvk::cli {
 namespace {
 
 const char* kBenchUsage =
-    "usage: sdvk bench [--device D] [--precision fp32|fp16|both] [--runs N] [--only TEXT]\n"
+    "usage: sdvk bench sd15 ...   (SD 1.5-sized networks with random weights; sdvk bench sd15 --help)\n"
+    "       sdvk bench [--device D] [--precision fp32|fp16|both] [--runs N] [--only TEXT]\n"
     "                  [--kernels auto|cpu|gpu] [--no-reference]\n"
     "Times the core ops at Stable Diffusion 1.5 shapes on the device (median of N replays of\n"
     "one recording, default 3) and the plain C++ reference once on the same shapes, printing\n"
@@ -41,7 +42,13 @@ std::string rate(const bench::Case& c, uint64_t element_bytes, double seconds) {
 
 }  // namespace
 
+int cmd_bench_sd15(Args& args);  // bench/sd15.cpp
+
 int cmd_bench(Args& args) {
+  if (!args.rest().empty() && args.rest().front() == "sd15") {
+    Args sub("bench sd15", std::vector<std::string>(args.rest().begin() + 1, args.rest().end()));
+    return cmd_bench_sd15(sub);
+  }
   if (args.take_flag("--help")) {
     std::fputs(kBenchUsage, stdout);
     return 0;

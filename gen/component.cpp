@@ -13,6 +13,7 @@
 #include "text_encoder/clip_text_model.h"
 #include "unet/unet.h"
 #include "vae/decoder.h"
+#include "vae/tiled_decoder.h"
 #include "vae/encoder.h"
 #include "vk/error.h"
 
@@ -21,7 +22,7 @@ namespace {
 
 const char* kComponentUsage =
     "usage: sdvk component KIND --model PATH --input IN.safetensors --output OUT.safetensors\n"
-    "                      [--precision fp32|fp16] [--device D] [--profile]\n"
+    "                      [--precision fp32|fp16] [--device D] [--profile] [--tile auto|off|N]\n"
     "Runs one network on named inputs and writes named float32 outputs (the golden files' names):\n"
     "  text-encoder  input_ids -> last_hidden_state, penultimate_hidden_state_normed, pooler_output\n"
     "                (+ text_embeds when the model has a projection)\n"
@@ -32,6 +33,8 @@ const char* kComponentUsage =
     "PATH: a component folder, a diffusers pipeline folder or a single-file checkpoint.\n"
     "--precision: storage type of weights and activations (default fp32; arithmetic is fp32).\n"
     "--profile: print the GPU time per op kind (timestamp queries) and the activation arena size.\n"
+    "--tile (vae-decode): decode in overlapping latent tiles of N pixels (overlap N/4); auto (the\n"
+    "          default) tiles latents over 64 pixels a side or whose decode would not fit the device.\n"
     ;
 
 // Named float tensors of an input file.
@@ -53,6 +56,9 @@ class Inputs {
 struct Outputs {
   std::map<std::string, std::pair<Shape, std::vector<float>>> tensors;
   void add(Context& ctx, const std::string& name, const Tensor& t) { tensors[name] = {t.shape(), t.download(ctx)}; }
+  void add(const std::string& name, Shape shape, std::vector<float> values) {
+    tensors[name] = {std::move(shape), std::move(values)};
+  }
   void write(const std::string& path) const {
     std::vector<TensorToWrite> w;
     for (auto& [name, st] : tensors)
@@ -112,7 +118,10 @@ int cmd_component(Args& args) {
   std::string model = args.take("--model"), input = args.take("--input"), output = args.take("--output");
   std::string precision = args.take("--precision", "fp32");
   bool profile = args.take_flag("--profile");
+  std::string tile = args.take("--tile");
   args.expect_empty();
+  if (!tile.empty() && kind != "vae-decode") throw Error("component: --tile applies to vae-decode only");
+  vae::TileOptions tiles = vae::parse_tile_option(tile.empty() ? "auto" : tile);
   if (model.empty()) throw Error("component: --model is required");
   if (input.empty()) throw Error("component: --input is required");
   if (output.empty()) throw Error("component: --output is required");
@@ -173,10 +182,19 @@ int cmd_component(Args& args) {
     keep[0] = Tensor::from_floats(ctx, xs, dt, x, "vae input");
     if (kind == "vae-decode") {
       vae::Decoder dec(ctx, vae, dt);
-      Tensor y = dec.forward(s, keep[0]);
-      s.run();
-      dec.check_output();
-      out.add(ctx, "decoded", y);
+      const bool tiled = vae::should_tile(ctx, dec, xs, tiles);
+      if (profile && tiled) throw Error("component: --profile times a whole decode; add --tile off");
+      if (profile) {
+        Tensor y = dec.forward(s, keep[0]);
+        s.run();
+        dec.check_output();
+        out.add(ctx, "decoded", y);
+      } else {
+        vae::Image img = vae::decode_latents(ctx, dec, x, xs, tiles, [tiled](int i, int n) {
+          if (tiled) std::fprintf(stderr, "\rvae-decode: tile %d/%d%s", i, n, i == n ? "\n" : "");
+        });
+        out.add("decoded", img.shape, std::move(img.pixels));
+      }
     } else {
       vae::Encoder enc(ctx, vae, dt);
       Tensor y = enc.forward(s, keep[0]);

@@ -1,5 +1,7 @@
 #include "vae/decoder.h"
 
+#include <algorithm>
+
 #include "ops/conv2d.h"
 #include "ops/elementwise.h"
 #include "ops/norm.h"
@@ -73,6 +75,19 @@ Tensor Decoder::forward(Sequence& s, const Tensor& latent) {
   s.keep(y);
   ops::nonfinite(s, y, count_);
   return y;
+}
+
+uint64_t Decoder::largest_activation_bytes(const Shape& latent) const {
+  const auto& boc = cfg_.block_out_channels;
+  const int levels = int(boc.size());
+  uint64_t largest = 0, pixels = uint64_t(latent.at(0)) * uint64_t(latent.at(2)) * uint64_t(latent.at(3));
+  for (int i = 0; i < levels; ++i) {  // up block i runs at 4^i times the latent's pixels
+    // Its input: conv_in's output, or the previous block's upsampled output (same channels).
+    uint64_t in_ch = uint64_t(boc[i == 0 ? levels - 1 : levels - i]), out_ch = uint64_t(boc[levels - 1 - i]);
+    largest = std::max(largest, std::max(in_ch, out_ch) * pixels);
+    pixels *= 4;
+  }
+  return largest * dtype_bytes(params_.dtype());
 }
 
 void Decoder::check_output() const { check_finite(params_.context(), count_, "vae decoder output"); }

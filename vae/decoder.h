@@ -32,6 +32,11 @@ class Decoder {
   // After run(): Error naming the stage when the last forward's output had NaN/Inf.
   void check_output() const;
   const VaeConfig& config() const { return cfg_; }
+  // Image pixels per latent pixel along each side: 2^(levels-1) (8 for SD).
+  int64_t upscale() const { return int64_t(1) << (cfg_.block_out_channels.size() - 1); }
+  // Bytes of the largest single activation a decode of `latent` [N,C,h,w] records (for tiling
+  // decisions: one tensor must fit the device's storage-buffer binding range).
+  uint64_t largest_activation_bytes(const Shape& latent) const;
   DType dtype() const { return params_.dtype(); }
 
  private:

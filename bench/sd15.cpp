@@ -1,0 +1,164 @@
+// `sdvk bench sd15`: the acceptance check at Stable Diffusion 1.5's real dimensions, without a
+// download: a UNet and a VAE with SD 1.5's configs and deterministic random weights built in
+// memory (model/random_component.h) run one batch-2 UNet step (CFG) and one 512x512 decode
+// (tiled, and whole when its largest activation fits one storage binding), check that the
+// outputs are finite, and report seconds, peak device memory and the process's peak RSS.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <sys/resource.h>
+
+#include "gen/cli.h"
+#include "model/random_component.h"
+#include "unet/unet.h"
+#include "vae/tiled_decoder.h"
+#include "vk/error.h"
+#include "vk/memory.h"
+
+namespace sdvk::cli {
+namespace {
+
+const char* kSd15Usage =
+    "usage: sdvk bench sd15 [--precision fp32|fp16] [--part unet|vae|all] [--device D]\n"
+    "                       [--tile N|auto] [--no-full]\n"
+    "Runs SD 1.5-sized networks with random weights built in memory: one UNet step (batch 2,\n"
+    "64x64 latent, 77x768 context) and one 512x512 VAE decode, tiled (--tile, default 40 latent\n"
+    "pixels, overlap 1/4) and whole when its largest activation fits the device's storage-buffer\n"
+    "range (--no-full skips it). Prints seconds, peak device memory and peak RSS per part.\n"
+    "Expect minutes on a CPU device (about 0.8 TFLOP per UNet image, 1.3 TFLOP per decode).\n";
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+double peak_rss_mib() {
+  rusage r;
+  getrusage(RUSAGE_SELF, &r);
+  return double(r.ru_maxrss) / 1024.0;  // Linux: KiB
+}
+
+double mib(uint64_t bytes) { return double(bytes) / 1048576.0; }
+
+std::vector<float> gaussian(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+void check_finite(const std::vector<float>& v, const std::string& what) {
+  size_t bad = 0;
+  for (float x : v) bad += !std::isfinite(x);
+  if (bad) throw Error("bench sd15: " + what + " has " + std::to_string(bad) + " non-finite values");
+}
+
+void report(const char* part, const char* what, double seconds, Allocator& a) {
+  std::printf("%-5s %-28s %9.2f s   device peak %8.1f MiB   peak RSS %8.1f MiB\n", part, what, seconds,
+              mib(a.peak_bytes_in_use()), peak_rss_mib());
+  std::fflush(stdout);
+}
+
+void run_unet(Context& ctx, DType dt) {
+  RandomComponent u = random_component("unet", ComponentKind::UNet, sd15_unet_config(), 1);
+  std::printf("unet: %.0fM parameters, %.0f MiB as %s\n", double(u.component.parameters()) * 1e-6,
+              mib(u.component.parameters() * dtype_bytes(dt)), dtype_name(dt));
+  Allocator& a = ctx.allocator();
+  a.reset_peak();
+  auto t0 = std::chrono::steady_clock::now();
+  unet::UNet2DConditionModel m(ctx, u.component, dt);
+  Tensor x = Tensor::from_floats(ctx, {2, 4, 64, 64}, dt, gaussian(2 * 4 * 64 * 64, 11), "sample");
+  Tensor t = Tensor::from_floats(ctx, {2}, DType::F32, {981.0f, 981.0f}, "timestep");
+  Tensor c = Tensor::from_floats(ctx, {2, 77, 768}, dt, gaussian(2 * 77 * 768, 12), "encoder_hidden_states");
+  Sequence s(ctx);
+  Tensor y = m.forward(s, x, t, c);  // uploads the weights as it records
+  report("unet", "upload + record", seconds_since(t0), a);
+  t0 = std::chrono::steady_clock::now();
+  s.run();
+  const double step = seconds_since(t0);
+  m.check_output();
+  std::vector<float> out = y.download(ctx);
+  check_finite(out, "unet output");
+  report("unet", "step (batch 2, 64x64)", step, a);
+  std::printf("unet: activation arena %.1f MiB (unshared %.1f MiB), %zu dispatches, output finite\n",
+              mib(s.arena_bytes()), mib(s.temp_bytes_unshared()), s.dispatch_count());
+}
+
+void run_vae(Context& ctx, DType dt, const vae::TileOptions& tiled, bool full) {
+  RandomComponent v = random_component("vae", ComponentKind::VAE, sd15_vae_config(), 2);
+  vae::Decoder dec(ctx, v.component, dt);
+  const Shape shape{1, 4, 64, 64};
+  std::vector<float> latent = gaussian(size_t(shape_numel(shape)), 13);
+  Allocator& a = ctx.allocator();
+
+  const bool tiles = vae::should_tile(ctx, dec, shape, tiled);
+  std::string what = "decode 512x512 whole";
+  if (tiles) {
+    vae::TileGrid g = vae::tile_grid(ctx, dec, shape, tiled);
+    what = "decode 512x512, " + std::to_string(g.count()) + " tiles " + std::to_string(g.tile_h) + "x" +
+           std::to_string(g.tile_w);
+  }
+  a.reset_peak();
+  auto t0 = std::chrono::steady_clock::now();
+  vae::Image img = vae::decode_latents(ctx, dec, latent, shape, tiled, [](int i, int n) {
+    std::fprintf(stderr, "\rvae: tile %d/%d", i, n);
+    if (i == n) std::fprintf(stderr, "\n");
+  });
+  check_finite(img.pixels, "vae output");
+  report("vae", what.c_str(), seconds_since(t0), a);
+
+  const uint64_t largest = dec.largest_activation_bytes(shape), range = ctx.info().max_storage_buffer_range;
+  if (!full || !tiles) return;
+  if (largest > range) {
+    std::printf("vae   decode 512x512 whole: skipped, its largest activation (%.0f MiB) exceeds the storage-buffer "
+                "range (%.0f MiB)\n", mib(largest), mib(range));
+    return;
+  }
+  vae::TileOptions whole;
+  whole.mode = vae::TileOptions::Mode::Off;
+  a.reset_peak();
+  t0 = std::chrono::steady_clock::now();
+  vae::Image ref = vae::decode_latents(ctx, dec, latent, shape, whole);
+  check_finite(ref.pixels, "vae output (whole)");
+  report("vae", "decode 512x512 whole", seconds_since(t0), a);
+  double diff = 0, top = 0;
+  for (size_t i = 0; i < ref.pixels.size(); ++i) {
+    diff = std::max(diff, double(std::fabs(ref.pixels[i] - img.pixels[i])));
+    top = std::max(top, double(std::fabs(ref.pixels[i])));
+  }
+  std::printf("vae: tiled vs whole max |diff| %.4g (max |whole| %.4g)\n", diff, top);
+}
+
+}  // namespace
+
+int cmd_bench_sd15(Args& args) {
+  if (args.take_flag("--help")) {
+    std::fputs(kSd15Usage, stdout);
+    return 0;
+  }
+  ContextOptions opt;
+  opt.device = args.take("--device");
+  std::string precision = args.take("--precision", "fp32"), part = args.take("--part", "all");
+  std::string tile = args.take("--tile", "40");
+  bool full = !args.take_flag("--no-full");
+  args.expect_empty();
+  if (precision != "fp32" && precision != "fp16")
+    throw Error("bench sd15: --precision " + precision + ": expected fp32 or fp16");
+  if (part != "unet" && part != "vae" && part != "all")
+    throw Error("bench sd15: --part " + part + ": expected unet, vae or all");
+  vae::TileOptions tiled = vae::parse_tile_option(tile);
+  if (tiled.mode == vae::TileOptions::Mode::Off) throw Error("bench sd15: --tile off: use a tile size or auto");
+
+  Context ctx(opt);
+  const DType dt = precision == "fp16" ? DType::F16 : DType::F32;
+  std::printf("device: %s (%s), %s, device memory %.0f MiB, storage-buffer range %.0f MiB\n",
+              ctx.info().name.c_str(), device_class_name(ctx.info().device_class), dtype_name(dt),
+              mib(ctx.info().device_local_bytes), mib(ctx.info().max_storage_buffer_range));
+  std::fflush(stdout);
+  if (part != "vae") run_unet(ctx, dt);
+  if (part != "unet") run_vae(ctx, dt, tiled, full);
+  return 0;
+}
+
+}  // namespace sdvk::cli
