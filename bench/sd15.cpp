@@ -83,6 +83,7 @@ void run_unet(Context& ctx, DType dt) {
   report("unet", "step (batch 2, 64x64)", step, a);
   std::printf("unet: activation arena %.1f MiB (unshared %.1f MiB), %zu dispatches, output finite\n",
               mib(s.arena_bytes()), mib(s.temp_bytes_unshared()), s.dispatch_count());
+  std::fflush(stdout);
 }
 
 void run_vae(Context& ctx, DType dt, const vae::TileOptions& tiled, bool full) {
