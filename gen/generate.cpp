@@ -44,6 +44,8 @@ const char* kGenerateUsage =
     "  --output PATTERN        PNG path; {n} counter, {seed}, {index}, {rank}, {prompt} placeholders\n"
     "                          (default sdvk-{n}.png); existing files are never overwritten silently\n"
     "  --overwrite             allow replacing existing files named without {n}\n"
+    "  --tile auto|off|N       VAE decode in overlapping tiles of N latent pixels (overlap N/4), blended;\n"
+    "                          auto (default) tiles latents over 64 a side or decodes too big for the device\n"
     "  --init-noise FILE       starting noise from a safetensors file (tensor 'noise', [B,4,h,w])\n"
     "  --save-latents FILE     write the final latents (tensor 'latents') to a safetensors file\n"
     "  --init-image FILE       image-to-image: start from this PNG/JPEG (its size is the default output\n"
@@ -121,6 +123,7 @@ int cmd_generate(Args& args) {
   std::string init_noise = args.take("--init-noise"), save_latents = args.take("--save-latents");
   std::string init_image = args.take("--init-image"), tokenizer_dir = args.take("--tokenizer");
   std::string rerank_clip = args.take("--rerank-clip");
+  const vae::TileOptions tiles = vae::parse_tile_option(args.take("--tile", "auto"));
   LoadOptions lopt;
   for (const std::string& spec : args.take_all("--config-override")) gen::add_config_override(&lopt.config_overrides, spec, "");
   const int steps = args.take_int("--steps", 25, 1, 1000);
@@ -224,7 +227,7 @@ int cmd_generate(Args& args) {
     latents = pipe.denoise(*scheduler, latents, cond, float(cfg), first_call, noise);
     if (&job == &jobs.back()) pipe.release_unet();  // the decoder gets its memory
     all_latents.push_back(latents);
-    gen::HostTensor images = pipe.decode(latents);
+    gen::HostTensor images = pipe.decode(latents, tiles);
 
     std::vector<float> scores;
     std::vector<int> order(static_cast<size_t>(batch));

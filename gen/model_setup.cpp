@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "vk/error.h"
+#include "vk/precision.h"
 
 namespace sdvk::gen {
 
@@ -55,7 +56,7 @@ DType pick_precision(const std::string& precision, const Context& ctx) {
     return DType::F16;
   }
   if (precision == "fp32") return DType::F32;
-  return ctx.info().fp16_storage ? DType::F16 : DType::F32;
+  return preferred_dtype(ctx);
 }
 
 int size_step(const WeightSet& weights, int latent_factor) {

@@ -47,13 +47,6 @@ struct Pipeline::UNetRun {
   std::unique_ptr<Sequence> sequence;
 };
 
-// The VAE decoder recorded for one latent [1, C, h, w], replayed per image.
-struct Pipeline::DecodeRun {
-  Shape latent_shape;
-  Tensor latent, image;
-  std::unique_ptr<Sequence> sequence;
-};
-
 Pipeline::Pipeline(Context& ctx, const WeightSet& weights, const Tokenizer& tokenizer, DType dtype,
                    Progress& progress)
     : ctx_(ctx), weights_(weights), tokenizer_(tokenizer), dtype_(dtype), progress_(progress) {
@@ -194,43 +187,33 @@ HostTensor Pipeline::denoise(Scheduler& scheduler, HostTensor latents, const Con
   return latents;
 }
 
-HostTensor Pipeline::decode(const HostTensor& latents) {
+HostTensor Pipeline::decode(const HostTensor& latents, const vae::TileOptions& tiles) {
   if (!decoder_) decoder_ = std::make_unique<vae::Decoder>(ctx_, weights_.component("vae"), dtype_);
   const int64_t B = latents.shape.at(0);
   Shape one = latents.shape;
   one[0] = 1;
-  if (!decode_run_ || decode_run_->latent_shape != one) {
-    decode_run_.reset();
-    auto run = std::make_unique<DecodeRun>();
-    run->latent_shape = one;
-    run->sequence = std::make_unique<Sequence>(ctx_);
-    run->latent = Tensor::empty(ctx_, one, dtype_, "vae.latent");
-    run->image = decoder_->forward(*run->sequence, run->latent);
-    decode_run_ = std::move(run);
-  }
-  DecodeRun& run = *decode_run_;
   const float inv_scale = 1.0f / scaling_factor();
   const size_t per_latent = size_t(numel(one));
+  const int tiles_per_image = vae::should_tile(ctx_, *decoder_, one, tiles)
+                                  ? vae::tile_grid(ctx_, *decoder_, one, tiles).count() : 1;
   HostTensor images;
-  images.shape = run.image.shape();
-  images.shape[0] = B;
-  progress_.begin("decode", int(B));
+  progress_.begin("decode", int(B) * tiles_per_image);
   for (int64_t b = 0; b < B; b++) {
     std::vector<float> z(latents.values.begin() + ptrdiff_t(size_t(b) * per_latent),
                          latents.values.begin() + ptrdiff_t(size_t(b + 1) * per_latent));
     for (float& v : z) v *= inv_scale;  // diffusers: vae.decode(latents / scaling_factor)
-    run.latent.upload(ctx_, z);
-    run.sequence->run();
+    vae::Image img;
     try {
-      decoder_->check_output();
+      img = vae::decode_latents(ctx_, *decoder_, z, one, tiles,
+                                [&](int done, int) { progress_.advance(int(b) * tiles_per_image + done); });
     } catch (const Error& e) {
       throw Error("decode image " + std::to_string(b + 1) + ": " + e.what() + " (nothing was written)");
     }
-    std::vector<float> img = run.image.download(ctx_);
-    for (float& v : img) v = std::clamp(v / 2 + 0.5f, 0.0f, 1.0f);  // (image / 2 + 0.5).clamp(0, 1)
-    images.values.insert(images.values.end(), img.begin(), img.end());
-    progress_.advance(int(b + 1));
+    for (float& v : img.pixels) v = std::clamp(v / 2 + 0.5f, 0.0f, 1.0f);  // (image / 2 + 0.5).clamp(0, 1)
+    images.shape = img.shape;
+    images.values.insert(images.values.end(), img.pixels.begin(), img.pixels.end());
   }
+  images.shape[0] = B;
   progress_.end();
   return images;
 }

@@ -22,6 +22,7 @@
 #include "unet/unet.h"
 #include "vae/decoder.h"
 #include "vae/encoder.h"
+#include "vae/tiled_decoder.h"
 #include "vk/context.h"
 
 namespace sdvk::gen {
@@ -66,15 +67,15 @@ class Pipeline {
   void release_text_encoder();
   void release_unet();
 
-  // Latents [B,4,h,w] (unscaled) -> images [B,3,H,W] in [0,1]. One image at a time.
-  HostTensor decode(const HostTensor& latents);
+  // Latents [B,4,h,w] (unscaled) -> images [B,3,H,W] in [0,1]. One image at a time, in
+  // overlapping tiles where `tiles` says (vae/tiled_decoder.h).
+  HostTensor decode(const HostTensor& latents, const vae::TileOptions& tiles);
   // Images [B,3,H,W] in [0,1] -> scaled latents sampled from the VAE's distribution with
   // `noise` (diffusers' latent_dist.sample(generator)), times scaling_factor.
   HostTensor encode_images(const HostTensor& images, TorchGenerator& generator);
 
  private:
   struct UNetRun;
-  struct DecodeRun;
 
   Context& ctx_;
   const WeightSet& weights_;
@@ -85,7 +86,6 @@ class Pipeline {
   std::unique_ptr<unet::UNet2DConditionModel> unet_;
   std::unique_ptr<vae::Decoder> decoder_;
   std::unique_ptr<UNetRun> unet_run_;
-  std::unique_ptr<DecodeRun> decode_run_;
 };
 
 // Starting noise of a batch: torch.randn([batch, C, h, w], generator) drawn from `generator`

@@ -25,6 +25,8 @@ Tensor Params::get(const std::string& name, const Shape& shape) const {
   if (shape_numel(found) != shape_numel(shape) || (found != shape && found.size() == shape.size()))
     throw Error(shared_->component.name + ": tensor " + full + " has shape " + shape_str(found) + ", expected " +
                 shape_str(shape));
+  if (auto it = shared_->uploaded_tensors.find(full); it != shared_->uploaded_tensors.end())
+    return it->second.reshape(shape);
   Context& ctx = shared_->ctx;
   Tensor t = Tensor::empty(ctx, shape, shared_->dtype, shared_->component.name + "." + full);
   if (shared_->dtype == DType::F16) {
@@ -35,6 +37,7 @@ Tensor Params::get(const std::string& name, const Shape& shape) const {
     t.upload_bytes(ctx, f.data(), f.size() * 4);
   }
   shared_->uploaded += t.bytes();
+  shared_->uploaded_tensors.emplace(full, t);
   return t;
 }
 

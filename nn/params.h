@@ -3,6 +3,7 @@
 // Module code asks for each weight where it uses it, with its expected shape beside it:
 //   Tensor w = p.get("conv_in.weight", {320, 4, 3, 3});
 #pragma once
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -22,6 +23,8 @@ class Params {
   // The same weights under "<prefix>." (e.g. p.at("down_blocks.0").at("resnets.1")).
   Params at(const std::string& prefix) const;
 
+  // Uploaded on first use and kept while any Params of this component lives, so networks that
+  // record a new Sequence per call (tiles, images) upload their weights once.
   Tensor get(const std::string& name, const Shape& shape) const;
   bool has(const std::string& name) const;
   DType dtype() const { return shared_->dtype; }
@@ -35,6 +38,7 @@ class Params {
     const Component& component;
     DType dtype;
     uint64_t uploaded = 0;
+    std::map<std::string, Tensor> uploaded_tensors;  // by full name
   };
   std::shared_ptr<Shared> shared_;
   std::string prefix_;
