@@ -204,7 +204,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"wrong-size init noise",
                  kOk + "--prompt x --init-noise " + kRuns + "dpmpp2m_karras_6.safetensors --output DIR/a.png", "noise"},
         BadInput{"unknown flag", kOk + "--prompt x --frobnicate --output DIR/a.png", "--frobnicate"},
-        BadInput{"same name for a batch", kOk + "--prompt x --batch 2 --output DIR/a.png", "several images"}));
+        BadInput{"same name for a batch", kOk + "--prompt x --batch 2 --output DIR/a.png", "several images"},
+        // A zero scaling factor makes the decoder's input infinite: the NaN check names the
+        // stage instead of writing a black image.
+        BadInput{"non-finite image", kOk + "--prompt x --config-override vae.scaling_factor=0 --output DIR/a.png",
+                 "decode image 1"}));
 
 TEST(GenerateCli, BestOfKeepsTheTopRankedByClip) {
   // A CLIP folder in Hugging Face layout: clip_tiny's weights with the CLIP BPE tokenizer.
