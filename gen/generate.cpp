@@ -107,6 +107,109 @@ uint64_t random_seed() {
   return (uint64_t(rd()) << 32 | rd()) & ((uint64_t(1) << 53) - 1);  // exact in JSON readers too
 }
 
+// The flags of one run, each checked on its own.
+struct Request {
+  ContextOptions device;
+  LoadOptions load;
+  std::string model, prompt, prompts_file, negative, scheduler, precision, output;
+  std::string init_noise, save_latents, init_image, tokenizer_dir, rerank_clip;
+  vae::TileOptions tiles;
+  int steps = 25, width = 0, height = 0, batch = 1, clip_skip = 0, best_of = 0, keep = 0;
+  double cfg = 7.5, strength = 0.8;
+  uint64_t seed = 0;
+  bool seed_given = false, quiet = false, json = false, overwrite = false;
+};
+
+Request parse_request(Args& args) {
+  Request r;
+  r.device.device = args.take("--device");
+  r.model = args.take("--model");
+  r.prompt = args.take("--prompt");
+  r.prompts_file = args.take("--prompts-file");
+  r.negative = args.take("--negative-prompt");
+  r.scheduler = args.take("--scheduler");
+  r.precision = args.take("--precision", "auto");
+  r.output = args.take("--output", "sdvk-{n}.png");
+  r.init_noise = args.take("--init-noise");
+  r.save_latents = args.take("--save-latents");
+  r.init_image = args.take("--init-image");
+  r.tokenizer_dir = args.take("--tokenizer");
+  r.rerank_clip = args.take("--rerank-clip");
+  r.tiles = vae::parse_tile_option(args.take("--tile", "auto"));
+  for (const std::string& spec : args.take_all("--config-override"))
+    gen::add_config_override(&r.load.config_overrides, spec, "");
+  r.steps = args.take_int("--steps", 25, 1, 1000);
+  r.cfg = args.take_double("--cfg-scale", 7.5, 0.0, 100.0);
+  r.strength = args.take_double("--strength", 0.8, 0.0, 1.0);
+  r.seed = args.take_u64("--seed", 0, &r.seed_given);
+  r.width = args.take_int("--width", 0, 8, 16384);
+  r.height = args.take_int("--height", 0, 8, 16384);
+  r.batch = args.take_int("--batch", 1, 1, 64);
+  r.clip_skip = args.take_int("--clip-skip", 0, 0, 64);
+  r.best_of = args.take_int("--best-of", 0, 1, 64);
+  r.keep = args.take_int("--keep", 0, 1, 64);
+  r.quiet = args.take_flag("--quiet");
+  r.json = args.take_flag("--json");
+  r.overwrite = args.take_flag("--overwrite");
+  args.expect_empty();
+
+  if (r.prompt.empty() == r.prompts_file.empty())
+    throw Error(r.prompt.empty() ? "generate: --prompt or --prompts-file is required (see --help)"
+                                 : "generate: give --prompt or --prompts-file, not both");
+  if (r.precision != "auto" && r.precision != "fp16" && r.precision != "fp32")
+    throw Error("generate: --precision " + r.precision + ": expected fp16, fp32 or auto");
+  const auto& names = Scheduler::names();
+  if (!r.scheduler.empty() && std::find(names.begin(), names.end(), r.scheduler) == names.end())
+    Scheduler::create(nlohmann::json::object(), r.scheduler);  // throws, listing the names
+  if (!r.rerank_clip.empty() && !r.best_of) throw Error("generate: --rerank-clip needs --best-of N");
+  if (r.keep && !r.best_of) throw Error("generate: --keep needs --best-of N");
+  if (r.keep > r.best_of && r.best_of) throw Error("generate: --keep " + std::to_string(r.keep) + " is more than --best-of");
+  if (r.best_of && r.batch != 1) throw Error("generate: --best-of N sets the batch; leave --batch out");
+  if (r.best_of) r.batch = r.best_of;
+  if (r.best_of && r.rerank_clip.empty()) r.rerank_clip = gen::default_model_path("--rerank-clip", "demo-clip");
+  if (r.model.empty()) r.model = gen::default_model_path("--model", "demo-sd");
+  if (!r.seed_given) r.seed = random_seed();
+  return r;
+}
+
+// Image k of a batch, the order it is written in (best first when reranked) and its score.
+struct Ranking {
+  std::vector<int> order;
+  std::vector<float> scores;  // empty when not reranked
+};
+
+Ranking rank(gen::Reranker* reranker, const gen::HostTensor& images, const std::string& prompt, gen::Progress& progress) {
+  Ranking r;
+  const int batch = int(images.shape.at(0));
+  for (int k = 0; k < batch; k++) r.order.push_back(k);
+  if (!reranker) return r;
+  progress.begin("rerank", 1);
+  r.scores = reranker->scores(images, prompt);
+  std::stable_sort(r.order.begin(), r.order.end(), [&](int a, int b) { return r.scores[size_t(a)] > r.scores[size_t(b)]; });
+  progress.end();
+  return r;
+}
+
+// The starting latent of a job: noise times init_noise_sigma, or for img2img the encoded image
+// noised to the first call's timestep (diffusers draws the VAE sample first, then the noise).
+gen::HostTensor starting_latents(gen::Pipeline& pipe, Scheduler& scheduler, const Request& req, const Shape& shape,
+                                 const gen::HostTensor& noise_file, const gen::HostTensor& init_pixels,
+                                 TorchGenerator& generator, size_t* first_call) {
+  *first_call = 0;
+  if (req.init_image.empty()) {
+    gen::HostTensor latents = noise_file.values.empty() ? gen::initial_noise(generator, shape) : noise_file;
+    for (float& v : latents.values) v *= scheduler.init_noise_sigma();
+    return latents;
+  }
+  gen::HostTensor image_latents = pipe.encode_images(init_pixels, generator);
+  *first_call = scheduler.img2img_first_call(req.steps, req.strength);
+  gen::HostTensor z = noise_file.values.empty() ? gen::initial_noise(generator, shape) : noise_file;
+  if (*first_call < scheduler.model_calls())
+    image_latents.values = scheduler.add_noise(image_latents.values, z.values, *first_call);
+  scheduler.begin_at(*first_call);
+  return image_latents;
+}
+
 }  // namespace
 
 int cmd_generate(Args& args) {
@@ -115,166 +218,107 @@ int cmd_generate(Args& args) {
     return 0;
   }
   const auto t_start = std::chrono::steady_clock::now();
-  ContextOptions copt;
-  copt.device = args.take("--device");
-  std::string model = args.take("--model"), prompt = args.take("--prompt"), prompts_file = args.take("--prompts-file");
-  std::string negative = args.take("--negative-prompt"), scheduler_name = args.take("--scheduler");
-  std::string precision = args.take("--precision", "auto"), output = args.take("--output", "sdvk-{n}.png");
-  std::string init_noise = args.take("--init-noise"), save_latents = args.take("--save-latents");
-  std::string init_image = args.take("--init-image"), tokenizer_dir = args.take("--tokenizer");
-  std::string rerank_clip = args.take("--rerank-clip");
-  const vae::TileOptions tiles = vae::parse_tile_option(args.take("--tile", "auto"));
-  LoadOptions lopt;
-  for (const std::string& spec : args.take_all("--config-override")) gen::add_config_override(&lopt.config_overrides, spec, "");
-  const int steps = args.take_int("--steps", 25, 1, 1000);
-  const double cfg = args.take_double("--cfg-scale", 7.5, 0.0, 100.0);
-  const double strength = args.take_double("--strength", 0.8, 0.0, 1.0);
-  bool seed_given = false;
-  const uint64_t seed = args.take_u64("--seed", 0, &seed_given);
-  const int width_arg = args.take_int("--width", 0, 8, 16384), height_arg = args.take_int("--height", 0, 8, 16384);
-  const int batch_arg = args.take_int("--batch", 1, 1, 64), clip_skip = args.take_int("--clip-skip", 0, 0, 64);
-  const int best_of = args.take_int("--best-of", 0, 1, 64), keep = args.take_int("--keep", 0, 1, 64);
-  const bool quiet = args.take_flag("--quiet"), json = args.take_flag("--json"), overwrite = args.take_flag("--overwrite");
-  args.expect_empty();
-
+  const Request req = parse_request(args);
   // Everything about the request is checked before any model is loaded.
-  if (prompt.empty() == prompts_file.empty())
-    throw Error(prompt.empty() ? "generate: --prompt or --prompts-file is required (see --help)"
-                               : "generate: give --prompt or --prompts-file, not both");
-  if (precision != "auto" && precision != "fp16" && precision != "fp32")
-    throw Error("generate: --precision " + precision + ": expected fp16, fp32 or auto");
-  if (!scheduler_name.empty() &&
-      std::find(Scheduler::names().begin(), Scheduler::names().end(), scheduler_name) == Scheduler::names().end())
-    Scheduler::create(nlohmann::json::object(), scheduler_name);  // throws, listing the names
-  if (best_of && rerank_clip.empty()) rerank_clip = gen::default_model_path("--rerank-clip", "demo-clip");
-  if (!rerank_clip.empty() && !best_of) throw Error("generate: --rerank-clip needs --best-of N");
-  if (keep && !best_of) throw Error("generate: --keep needs --best-of N");
-  if (keep > best_of && best_of) throw Error("generate: --keep " + std::to_string(keep) + " is more than --best-of");
-  if (best_of && batch_arg != 1) throw Error("generate: --best-of N sets the batch; leave --batch out");
-  const int batch = best_of ? best_of : batch_arg;
-  std::vector<std::string> prompts = prompts_file.empty() ? std::vector<std::string>{prompt} : read_prompts_file(prompts_file);
-  if (model.empty()) model = gen::default_model_path("--model", "demo-sd");
-  if (!save_latents.empty()) gen::check_writable_folder(save_latents, "--save-latents");
-  gen::OutputPaths paths(output, overwrite);
-  const uint64_t base_seed = seed_given ? seed : random_seed();
+  std::vector<std::string> prompts =
+      req.prompts_file.empty() ? std::vector<std::string>{req.prompt} : read_prompts_file(req.prompts_file);
+  if (!req.save_latents.empty()) gen::check_writable_folder(req.save_latents, "--save-latents");
+  gen::OutputPaths paths(req.output, req.overwrite);
   std::vector<Job> jobs;
-  for (size_t p = 0; p < prompts.size(); p++) jobs.push_back({prompts[p], base_seed + p, int(p)});
+  for (size_t p = 0; p < prompts.size(); p++) jobs.push_back({prompts[p], req.seed + p, int(p)});
+  const int written = req.keep ? req.keep : req.batch;
   {  // every file name the run will write, before minutes of work
     gen::OutputPaths dry = paths;
-    const int written = keep ? keep : batch;
     for (auto& j : jobs)
-      for (int k = 0; k < written; k++) dry.next({j.seed, k, best_of ? k + 1 : 0, j.prompt_index});
+      for (int k = 0; k < written; k++) dry.next({j.seed, k, req.best_of ? k + 1 : 0, j.prompt_index});
   }
-
   gen::HostTensor init_pixels;
-  if (!init_image.empty()) init_pixels = gen::read_init_image(init_image, width_arg, height_arg, batch);
+  if (!req.init_image.empty()) init_pixels = gen::read_init_image(req.init_image, req.width, req.height, req.batch);
 
-  gen::Progress progress(quiet);
+  gen::Progress progress(req.quiet);
   progress.begin("load", 1);
-  WeightSet weights = WeightSet::load(model, lopt);
-  std::unique_ptr<Tokenizer> tokenizer = load_tokenizer(gen::tokenizer_path(tokenizer_dir, weights));
-  Context ctx(copt);
-  DType dtype = gen::pick_precision(precision, ctx);
+  WeightSet weights = WeightSet::load(req.model, req.load);
+  std::unique_ptr<Tokenizer> tokenizer = load_tokenizer(gen::tokenizer_path(req.tokenizer_dir, weights));
+  Context ctx(req.device);
+  const DType dtype = gen::pick_precision(req.precision, ctx);
   gen::Pipeline pipe(ctx, weights, *tokenizer, dtype, progress);
   progress.end();
 
   const int factor = pipe.latent_factor(), step = gen::size_step(weights, factor);
-  const int width = init_pixels.shape.empty() ? (width_arg ? width_arg : pipe.default_size()) : int(init_pixels.shape[3]);
-  const int height = init_pixels.shape.empty() ? (height_arg ? height_arg : pipe.default_size()) : int(init_pixels.shape[2]);
+  const bool from_image = !init_pixels.shape.empty();
+  const int width = from_image ? int(init_pixels.shape[3]) : req.width ? req.width : pipe.default_size();
+  const int height = from_image ? int(init_pixels.shape[2]) : req.height ? req.height : pipe.default_size();
   for (auto [flag, v] : {std::pair<const char*, int>{"--width", width}, {"--height", height}})
     if (v % step)
       throw Error(std::string(flag) + " " + std::to_string(v) + ": must be a multiple of " + std::to_string(step) +
                   " for this model (try " + std::to_string(std::max(step, (v + step / 2) / step * step)) + ")");
-  const Shape latent_shape = {batch, pipe.latent_channels(), height / factor, width / factor};
+  const Shape latent_shape = {req.batch, pipe.latent_channels(), height / factor, width / factor};
   gen::HostTensor noise_file;
-  if (!init_noise.empty()) noise_file = read_tensor(init_noise, "--init-noise", "noise", latent_shape);
-
+  if (!req.init_noise.empty()) noise_file = read_tensor(req.init_noise, "--init-noise", "noise", latent_shape);
   std::unique_ptr<gen::Reranker> reranker;
-  if (best_of) reranker = std::make_unique<gen::Reranker>(ctx, rerank_clip, dtype);
+  if (req.best_of) reranker = std::make_unique<gen::Reranker>(ctx, req.rerank_clip, dtype);
 
-  const bool guidance = cfg != 1.0;
-  std::vector<gen::HostTensor> all_latents;
-  nlohmann::json files = nlohmann::json::array();
   // Every prompt is encoded first, so the text encoder's memory is free for the UNet.
+  const bool guidance = req.cfg != 1.0;
   std::vector<gen::Conditioning> conds;
   for (const Job& job : jobs)
-    conds.push_back(pipe.encode(std::vector<std::string>(size_t(batch), job.prompt),
-                                std::vector<std::string>(size_t(batch), negative), guidance, clip_skip));
+    conds.push_back(pipe.encode(std::vector<std::string>(size_t(req.batch), job.prompt),
+                                std::vector<std::string>(size_t(req.batch), req.negative), guidance, req.clip_skip));
   pipe.release_text_encoder();
-  for (const Job& job : jobs) {
-    std::unique_ptr<Scheduler> scheduler = Scheduler::create(gen::scheduler_config(weights), scheduler_name);
-    scheduler->set_timesteps(steps);
-    scheduler->set_batch_size(size_t(batch));
-    TorchGenerator generator(job.seed);
-    NoiseSource noise = [&generator](size_t n) { return generator.randn(n); };
 
-    const gen::Conditioning& cond = conds[size_t(job.prompt_index)];
-    gen::HostTensor latents;
+  std::vector<gen::HostTensor> all_latents;
+  nlohmann::json files = nlohmann::json::array();
+  for (const Job& job : jobs) {
+    std::unique_ptr<Scheduler> scheduler = Scheduler::create(gen::scheduler_config(weights), req.scheduler);
+    scheduler->set_timesteps(req.steps);
+    scheduler->set_batch_size(size_t(req.batch));
+    TorchGenerator generator(job.seed);  // diffusers hands one generator to noise and scheduler
+    NoiseSource noise = [&generator](size_t n) { return generator.randn(n); };
     size_t first_call = 0;
-    if (!init_image.empty()) {
-      gen::HostTensor image_latents = pipe.encode_images(init_pixels, generator);
-      first_call = scheduler->img2img_first_call(steps, strength);
-      gen::HostTensor z = noise_file.values.empty() ? gen::initial_noise(generator, latent_shape) : noise_file;
-      latents.shape = latent_shape;
-      latents.values = first_call < scheduler->model_calls()
-                           ? scheduler->add_noise(image_latents.values, z.values, first_call)
-                           : image_latents.values;
-      scheduler->begin_at(first_call);
-    } else {
-      latents = noise_file.values.empty() ? gen::initial_noise(generator, latent_shape) : noise_file;
-      for (float& v : latents.values) v *= scheduler->init_noise_sigma();
-    }
-    latents = pipe.denoise(*scheduler, latents, cond, float(cfg), first_call, noise);
+    gen::HostTensor latents =
+        starting_latents(pipe, *scheduler, req, latent_shape, noise_file, init_pixels, generator, &first_call);
+    latents = pipe.denoise(*scheduler, latents, conds[size_t(job.prompt_index)], float(req.cfg), first_call, noise);
     if (&job == &jobs.back()) pipe.release_unet();  // the decoder gets its memory
     all_latents.push_back(latents);
-    gen::HostTensor images = pipe.decode(latents, tiles);
+    gen::HostTensor images = pipe.decode(latents, req.tiles);
+    Ranking ranking = rank(reranker.get(), images, job.prompt, progress);
 
-    std::vector<float> scores;
-    std::vector<int> order(static_cast<size_t>(batch));
-    for (int k = 0; k < batch; k++) order[size_t(k)] = k;
-    if (reranker) {
-      progress.begin("rerank", 1);
-      scores = reranker->scores(images, job.prompt);
-      std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return scores[size_t(a)] > scores[size_t(b)]; });
-      progress.end();
-    }
-    const int written = keep ? keep : batch;
     gen::ImageRecord record;
     record.prompt = job.prompt;
-    record.negative_prompt = negative;
-    record.steps = steps;
-    record.scheduler = scheduler_name.empty() ? scheduler->class_name() : scheduler_name;
-    record.cfg_scale = cfg;
+    record.negative_prompt = req.negative;
+    record.steps = req.steps;
+    record.scheduler = req.scheduler.empty() ? scheduler->class_name() : req.scheduler;
+    record.cfg_scale = req.cfg;
     record.seed = job.seed;
     record.width = width;
     record.height = height;
-    record.batch = batch;
+    record.batch = req.batch;
     record.model = weights.path();
-    record.clip_skip = clip_skip;
-    record.init_image = init_image;
-    record.strength = strength;
-    std::vector<std::pair<std::string, int>> to_write;
+    record.clip_skip = req.clip_skip;
+    record.init_image = req.init_image;
+    record.strength = req.strength;
+    std::vector<std::pair<std::string, int>> to_write;  // all names first: a clash writes nothing
     for (int r = 0; r < written; r++) {
-      const int k = order[size_t(r)];
+      const int k = ranking.order[size_t(r)];
       to_write.push_back({paths.next({job.seed, k, reranker ? r + 1 : 0, job.prompt_index}), k});
     }
     for (auto& [path, k] : to_write) {
       record.batch_pos = k;
-      record.clip_score = scores.empty() ? -1 : scores[size_t(k)];
+      record.clip_score = ranking.scores.empty() ? -1 : ranking.scores[size_t(k)];
       gen::write_image_png(path, images, k, record);
-      if (!json) std::printf("wrote %s\n", path.c_str());
+      if (!req.json) std::printf("wrote %s\n", path.c_str());
       files.push_back({{"path", path}, {"seed", job.seed}, {"batch_pos", k}, {"prompt", job.prompt}});
-      if (!scores.empty()) files.back()["clip_score"] = scores[size_t(k)];
+      if (!ranking.scores.empty()) files.back()["clip_score"] = ranking.scores[size_t(k)];
     }
   }
-  if (!save_latents.empty()) write_latents(save_latents, all_latents);
-  if (!seed_given && !json) std::printf("seed %llu\n", (unsigned long long)base_seed);
-  if (json) {
-    nlohmann::json summary = {{"files", files}, {"seed", base_seed}, {"steps", steps}, {"cfg_scale", cfg},
-                              {"width", width}, {"height", height}, {"precision", dtype == DType::F16 ? "fp16" : "fp32"},
-                              {"device", ctx.info().name}};
+  if (!req.save_latents.empty()) write_latents(req.save_latents, all_latents);
+  if (!req.seed_given && !req.json) std::printf("seed %llu\n", (unsigned long long)req.seed);
+  if (req.json) {
+    nlohmann::json summary = {{"files", files},         {"seed", req.seed},   {"steps", req.steps},
+                              {"cfg_scale", req.cfg},   {"width", width},     {"height", height},
+                              {"precision", dtype == DType::F16 ? "fp16" : "fp32"}, {"device", ctx.info().name}};
     nlohmann::json timings = nlohmann::json::object();
-    for (auto& [stage, s] : progress.seconds()) timings[stage] = s;
+    for (auto& [stage, seconds] : progress.seconds()) timings[stage] = seconds;
     timings["total"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
     summary["seconds"] = timings;
     std::printf("%s\n", summary.dump().c_str());
