@@ -6,6 +6,7 @@
 
 #include "model/safetensors.h"
 #include "model/tensor_convert.h"
+#include "tests/support/cli_run.h"
 #include "tests/support/vk_test.h"
 
 using namespace sdvk;
@@ -15,20 +16,12 @@ namespace {
 
 const std::string kData = SDVK_TEST_DATA;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
+// sdvk ARGS with the validation layer on (tests/support/cli_run.h).
 int run_cli(const std::string& args, std::string* stderr_text = nullptr, std::string* stdout_text = nullptr) {
-  fs::path base = fs::temp_directory_path() / ("sdvk-cli-" + std::to_string(::getpid()));
-  fs::path out = base.string() + ".out", err = base.string() + ".err";
-  int rc = std::system((std::string(SDVK_CLI) + " " + args + " >" + out.string() + " 2>" + err.string()).c_str());
-  if (stderr_text) *stderr_text = slurp(err);
-  if (stdout_text) *stdout_text = slurp(out);
-  fs::remove(out);
-  fs::remove(err);
-  return WEXITSTATUS(rc);
+  test::CliResult r = test::run_cli(args);
+  if (stderr_text) *stderr_text = r.err;
+  if (stdout_text) *stdout_text = r.out;
+  return r.exit_code;
 }
 
 std::vector<float> tensor(const std::string& file, const std::string& name) {

@@ -15,6 +15,7 @@
 #include "model/safetensors.h"
 #include "model/tensor_convert.h"
 #include "score/scorer.h"
+#include "tests/support/cli_run.h"
 #include "tests/support/vk_test.h"
 #include "vk/error.h"
 
@@ -30,20 +31,13 @@ const std::string kClip = kData + "/clip_tiny";
 // applies, given on the command line.
 const std::string kHeads = " --config-override vision_config.num_attention_heads=1";
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
+// sdvk score ARGS (validation on). No bundled data dir: the tests name every model, and the
+// missing---clip case must not find a bundled demo CLIP.
 int run_cli(const std::string& args, std::string* err = nullptr, std::string* out = nullptr) {
-  fs::path base = fs::temp_directory_path() / ("sdvk-score-cli-" + std::to_string(::getpid()));
-  fs::path o = base.string() + ".out", e = base.string() + ".err";
-  int rc = std::system((std::string(SDVK_CLI) + " score " + args + " >" + o.string() + " 2>" + e.string()).c_str());
-  if (err) *err = slurp(e);
-  if (out) *out = slurp(o);
-  fs::remove(o);
-  fs::remove(e);
-  return WEXITSTATUS(rc);
+  test::CliResult r = test::run_cli("score " + args, "SDVK_DATA_DIR=/nonexistent-sdvk-data");
+  if (err) *err = r.err;
+  if (out) *out = r.out;
+  return r.exit_code;
 }
 
 std::vector<float> golden(const std::string& name) {

@@ -28,10 +28,10 @@ std::string slurp(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
-CliResult run_cli(const std::string& args) {
+CliResult run_cli(const std::string& args, const std::string& env) {
   std::string base = unique_name("cli");
   std::string out = base + ".out", err = base + ".err";
-  int rc = std::system(("SDVK_VALIDATION=1 " + std::string(SDVK_CLI) + " " + args + " >" + out + " 2>" + err).c_str());
+  int rc = std::system(("SDVK_VALIDATION=1 " + env + " " + std::string(SDVK_CLI) + " " + args + " >" + out + " 2>" + err).c_str());
   CliResult r;
   r.exit_code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
   r.out = slurp(out);

@@ -11,8 +11,9 @@ struct CliResult {
   std::string out, err;
 };
 
-// `args` is appended to the sdvk binary's path on a shell command line (quote as needed).
-CliResult run_cli(const std::string& args);
+// `args` is appended to the sdvk binary's path on a shell command line (quote as needed);
+// `env` ("NAME=value ...") goes before it.
+CliResult run_cli(const std::string& args, const std::string& env = "");
 
 // A fresh empty folder under the temp directory, removed by its destructor.
 class TempDir {
