@@ -9,8 +9,9 @@ that use them measure generalisation to unseen combinations.
 
 Usage:
   python3 train/shapes_data.py --out runs/data --count 2000 --seed 0 [--split train|heldout] [--png 16]
-writes captions.jsonl (one {"index", "caption", "truth"} per line), held_out.json and, with
---png N, the first N images as PNG files for a look.
+writes captions_SPLIT.jsonl (one {"index", "caption", "truth"} per line), held_out.json and,
+with --png N, the first N images as PNG files for a look. `--out train --count 0` rewrites
+train/held_out.json, the committed list of held-out pairs and the vocabulary.
 """
 import argparse
 import json
@@ -305,6 +306,8 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "held_out.json"), "w") as f:
         json.dump(held_out_description(), f, indent=1)
+    if args.count == 0:  # just the vocabulary and the held-out list (train/held_out.json)
+        return
     path = os.path.join(args.out, f"captions_{args.split}.jsonl")
     with open(path + ".tmp", "w") as f:
         for i in range(args.count):
