@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Writes the trained demo model in the layouts the engine loads, in float16:
+
+  models/demo-sd/    diffusers StableDiffusionPipeline folder
+    model_index.json
+    scheduler/scheduler_config.json   PNDM, SD 1.x settings (scaled_linear 0.00085..0.012)
+    text_encoder/config.json, model.safetensors      CLIPTextModel (the CLIP text tower)
+    tokenizer/spiece.model, tokenizer_config.json    SentencePiece (pad 0, unk 1, bos 2, eos 3)
+    unet/config.json, diffusion_pytorch_model.safetensors   EMA weights
+    vae/config.json, diffusion_pytorch_model.safetensors    scaling_factor from the latents
+  models/demo-clip/  transformers CLIPModel folder (config.json, model.safetensors,
+                     preprocessor_config.json, spiece.model, tokenizer_config.json)
+
+A component whose run has no checkpoint yet is skipped (and said so); model_index.json is
+written only when the whole pipeline is there.
+
+  python3 train/export.py [--runs runs] [--out models]
+"""
+import argparse
+import json
+import os
+import shutil
+
+import numpy as np
+import torch
+
+import common
+import safetensors_io
+from clip_model import CLIPModel, text_encoder_config
+from unet_model import UNet2DConditionModel
+from vae_model import AutoencoderKL
+
+SCHEDULER = {
+    "_class_name": "PNDMScheduler",
+    "_diffusers_version": "0.21.4",
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "beta_start": 0.00085,
+    "clip_sample": False,
+    "num_train_timesteps": 1000,
+    "prediction_type": "epsilon",
+    "set_alpha_to_one": False,
+    "skip_prk_steps": True,
+    "steps_offset": 1,
+    "timestep_spacing": "leading",
+    "trained_betas": None,
+}
+
+
+def fp16_tensors(state, prefix_filter=None):
+    out = {}
+    for k, v in state.items():
+        if prefix_filter and not any(k.startswith(p) for p in prefix_filter):
+            continue
+        a = v.detach().cpu().float().numpy()
+        if not np.isfinite(a.astype(np.float16)).all():
+            raise SystemExit(f"{k}: does not fit float16")
+        out[k] = a.astype(np.float16)
+    return out
+
+
+def tokenizer_config(context):
+    return {"tokenizer_class": "SentencePieceTokenizer", "model_file": "spiece.model", "bos_token": "<s>",
+            "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>", "model_max_length": context}
+
+
+def write_json(path, obj):
+    common.write_json(path, obj)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", default="runs")
+    ap.add_argument("--out", default="models")
+    args = ap.parse_args()
+    cpu = torch.device("cpu")
+    sd_dir = os.path.join(args.out, "demo-sd")
+    clip_dir = os.path.join(args.out, "demo-clip")
+    spm = os.path.join(args.runs, "tokenizer", "spiece.model")
+    have = {}
+
+    # CLIP: the whole model for scoring, and its text tower as the pipeline's text encoder.
+    clip_run = os.path.join(args.runs, "clip")
+    if os.path.exists(os.path.join(clip_run, "ckpt.pt")):
+        cfg = json.load(open(os.path.join(clip_run, "config.json")))
+        clip = CLIPModel(cfg)
+        step, _ = common.load_checkpoint(clip_run, {"clip": clip}, None, cpu)
+        state = clip.state_dict()
+        os.makedirs(clip_dir, exist_ok=True)
+        safetensors_io.save(os.path.join(clip_dir, "model.safetensors"), fp16_tensors(state),
+                            {"format": "pt", "trained_steps": step})
+        cfg_out = dict(cfg, torch_dtype="float16")
+        write_json(os.path.join(clip_dir, "config.json"), cfg_out)
+        write_json(os.path.join(clip_dir, "preprocessor_config.json"), {
+            "crop_size": {"height": 64, "width": 64}, "do_center_crop": True, "do_normalize": True,
+            "do_resize": True, "image_mean": [0.48145466, 0.4578275, 0.40821073],
+            "image_processor_type": "CLIPImageProcessor", "image_std": [0.26862954, 0.26130258, 0.27577711],
+            "resample": 3, "size": {"shortest_edge": 64}})
+        shutil.copyfile(spm, os.path.join(clip_dir, "spiece.model"))
+        context = cfg["text_config"]["max_position_embeddings"]
+        write_json(os.path.join(clip_dir, "tokenizer_config.json"), tokenizer_config(context))
+        te = os.path.join(sd_dir, "text_encoder")
+        os.makedirs(te, exist_ok=True)
+        safetensors_io.save(os.path.join(te, "model.safetensors"), fp16_tensors(state, ["text_model."]),
+                            {"format": "pt", "trained_steps": step})
+        write_json(os.path.join(te, "config.json"), dict(text_encoder_config(cfg), torch_dtype="float16"))
+        tk = os.path.join(sd_dir, "tokenizer")
+        os.makedirs(tk, exist_ok=True)
+        shutil.copyfile(spm, os.path.join(tk, "spiece.model"))
+        write_json(os.path.join(tk, "tokenizer_config.json"), tokenizer_config(context))
+        have["clip"] = step
+    else:
+        print(f"no {clip_run}/ckpt.pt: CLIP and text_encoder not exported")
+
+    vae_run = os.path.join(args.runs, "vae")
+    meta_path = os.path.join(args.runs, "latents", "meta.json")
+    if os.path.exists(os.path.join(vae_run, "ckpt.pt")) and os.path.exists(meta_path):
+        cfg = json.load(open(os.path.join(vae_run, "config.json")))
+        vae = AutoencoderKL(cfg)
+        step, _ = common.load_checkpoint(vae_run, {"vae": vae}, None, cpu)
+        meta = json.load(open(meta_path))
+        cfg = dict(cfg, scaling_factor=round(meta["scaling_factor"], 5))
+        d = os.path.join(sd_dir, "vae")
+        os.makedirs(d, exist_ok=True)
+        safetensors_io.save(os.path.join(d, "diffusion_pytorch_model.safetensors"), fp16_tensors(vae.state_dict()),
+                            {"format": "pt", "trained_steps": step})
+        write_json(os.path.join(d, "config.json"), cfg)
+        have["vae"] = step
+    else:
+        print(f"no {vae_run}/ckpt.pt or {meta_path}: VAE not exported")
+
+    unet_run = os.path.join(args.runs, "unet")
+    if os.path.exists(os.path.join(unet_run, "ckpt.pt")):
+        cfg = json.load(open(os.path.join(unet_run, "config.json")))
+        unet, ema = UNet2DConditionModel(cfg), UNet2DConditionModel(cfg)
+        step, _ = common.load_checkpoint(unet_run, {"unet": unet, "ema": ema}, None, cpu)
+        d = os.path.join(sd_dir, "unet")
+        os.makedirs(d, exist_ok=True)
+        safetensors_io.save(os.path.join(d, "diffusion_pytorch_model.safetensors"), fp16_tensors(ema.state_dict()),
+                            {"format": "pt", "trained_steps": step})
+        write_json(os.path.join(d, "config.json"), cfg)
+        have["unet"] = step
+    else:
+        print(f"no {unet_run}/ckpt.pt: UNet not exported")
+
+    if {"clip", "vae", "unet"} <= set(have):
+        os.makedirs(os.path.join(sd_dir, "scheduler"), exist_ok=True)
+        write_json(os.path.join(sd_dir, "scheduler", "scheduler_config.json"), SCHEDULER)
+        write_json(os.path.join(sd_dir, "model_index.json"), {
+            "_class_name": "StableDiffusionPipeline",
+            "_diffusers_version": "0.21.4",
+            "feature_extractor": [None, None],
+            "requires_safety_checker": False,
+            "safety_checker": [None, None],
+            "scheduler": ["diffusers", "PNDMScheduler"],
+            "text_encoder": ["transformers", "CLIPTextModel"],
+            "tokenizer": ["sdvk", "SentencePieceTokenizer"],
+            "unet": ["diffusers", "UNet2DConditionModel"],
+            "vae": ["diffusers", "AutoencoderKL"],
+        })
+    total = 0
+    for root, _, files in os.walk(args.out):
+        total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
+    print(f"exported {have} (trained steps); {args.out}/ holds {total / 1e6:.2f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Trains the demo CLIP model (text + vision towers) contrastively on generated image-caption
+pairs. Its text tower later conditions the UNet (frozen), and the whole model is the scorer.
+
+Text windows are the engine's: bos + SentencePiece ids + eos, padded with pad to 77. The text
+attention is causal, so positions after eos never change the pooled (eos) output: training
+runs the tower on the batch's longest caption only, which gives exactly the 77-token result
+for the pooled embedding at a fraction of the cost.
+
+Images are normalised with OpenAI CLIP's mean/std (written to the exported
+preprocessor_config.json).
+
+  nice -n 19 python3 train/train_clip.py --run-dir runs/clip --tokenizer runs/tokenizer/spiece.model [--resume]
+"""
+import argparse
+import json
+import os
+
+import torch
+import torch.nn.functional as F
+
+import common
+from clip_model import CLIPModel, clip_config
+from tokenizer import SpmTokenizer
+
+MEAN = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(1, 3, 1, 1)
+STD = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(1, 3, 1, 1)
+
+
+def normalise(images):
+    """[-1,1] images -> CLIP pixel_values."""
+    return ((images + 1) / 2 - MEAN.to(images.device)) / STD.to(images.device)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common.add_common_args(ap, steps=3000, batch=64, lr=5e-4)
+    ap.add_argument("--tokenizer", required=True, help="spiece.model from train_tokenizer.py")
+    ap.add_argument("--text-width", type=int, default=64)
+    ap.add_argument("--text-layers", type=int, default=4)
+    ap.add_argument("--vision-width", type=int, default=64)
+    ap.add_argument("--vision-layers", type=int, default=4)
+    args = ap.parse_args()
+    device = common.setup(args)
+    tok = SpmTokenizer(args.tokenizer)
+
+    cfg_path = os.path.join(args.run_dir, "config.json")
+    if args.resume:
+        cfg = json.load(open(cfg_path))
+    else:
+        cfg = clip_config(tok.vocab_size, tok.bos, tok.eos, tok.pad, text_width=args.text_width,
+                          text_layers=args.text_layers, vision_width=args.vision_width,
+                          vision_layers=args.vision_layers)
+        common.write_json(cfg_path, cfg)
+    model = CLIPModel(cfg).to(device)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=args.lr, betas=(0.9, 0.98))
+    step = 0
+    if args.resume:
+        step, _ = common.load_checkpoint(args.run_dir, {"clip": model}, opt, device)
+        print(f"resumed at step {step}", flush=True)
+    print(f"clip parameters {sum(p.numel() for p in model.parameters()) / 1e6:.3f}M", flush=True)
+
+    stop = common.StopFlag()
+    progress = common.Progress(args.log_every, args.steps)
+    model.train()
+    while step < args.steps and not stop.stop:
+        images, captions = common.image_batch(args.seed + 2, step, args.batch)
+        ids = tok.windows(captions)
+        longest = int((ids == tok.eos).int().argmax(1).max()) + 1
+        ids = ids[:, :longest].to(device)
+        pixels = normalise(images.to(device))
+        warm = min(1.0, (step + 1) / 200)
+        cosine = 0.5 * (1 + torch.cos(torch.tensor(3.14159265 * step / max(args.steps, 1)))).item()
+        for g in opt.param_groups:
+            g["lr"] = args.lr * warm * (0.1 + 0.9 * cosine)
+        te = F.normalize(model.text_embeds(ids), dim=-1)
+        ie = F.normalize(model.image_embeds(pixels), dim=-1)
+        scale = model.logit_scale.exp()
+        logits = scale * ie @ te.T  # [B images, B texts]
+        # Captions can repeat inside a batch ("two red circles"): every identical caption is a
+        # right answer, so the targets spread over them.
+        same = torch.tensor([[a == b for b in captions] for a in captions], dtype=torch.float32, device=device)
+        target = same / same.sum(1, keepdim=True)
+        loss = 0.5 * (torch.sum(-target * F.log_softmax(logits, 1), 1).mean() +
+                      torch.sum(-target * F.log_softmax(logits.T, 1), 1).mean())
+        acc = (logits.argmax(1) == torch.arange(len(captions), device=device)).float().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, 4.6052)  # at most 100, as CLIP
+        step += 1
+        progress.update(step, loss=loss.item(), acc=acc.item(), scale=scale.item())
+        if step % args.save_every == 0:
+            common.save_checkpoint(args.run_dir, step, {"clip": model}, opt)
+    common.save_checkpoint(args.run_dir, step, {"clip": model}, opt)
+    print(f"saved {args.run_dir}/ckpt.pt at step {step}", flush=True)
+    if stop.stop:
+        raise SystemExit(143)  # stopped by a signal: a driver script must not go on
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Trains the demo UNet2DConditionModel in the VAE's latent space with the Stable Diffusion
+recipe: epsilon prediction, scaled_linear betas 0.00085..0.012 over 1000 steps, uniform
+timesteps, 10% of captions replaced by the empty caption (classifier-free guidance), and
+conditioning on the frozen CLIP text tower's last_hidden_state over the full 77-token window
+(as the engine will compute it: bos + ids + eos + pad). Keeps an EMA of the weights (what
+export.py writes).
+
+  nice -n 19 python3 train/train_unet.py --run-dir runs/unet --latents runs/latents --clip runs/clip \
+      --tokenizer runs/tokenizer/spiece.model [--resume]
+"""
+import argparse
+import copy
+import json
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import common
+from clip_model import CLIPModel
+from tokenizer import SpmTokenizer
+from unet_model import UNet2DConditionModel, unet_config
+
+
+def sd_alphas_cumprod(steps=1000, beta_start=0.00085, beta_end=0.012):
+    betas = torch.linspace(beta_start ** 0.5, beta_end ** 0.5, steps, dtype=torch.float64) ** 2
+    return torch.cumprod(1.0 - betas, 0).float()
+
+
+def load_text_tower(clip_dir, device):
+    cfg = json.load(open(os.path.join(clip_dir, "config.json")))
+    clip = CLIPModel(cfg)
+    common.load_checkpoint(clip_dir, {"clip": clip}, None, device)
+    text = clip.text_model.to(device).eval()
+    for p in text.parameters():
+        p.requires_grad_(False)
+    return text, cfg
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common.add_common_args(ap, steps=20000, batch=32, lr=3e-4)
+    ap.add_argument("--latents", required=True, help="cache_latents.py's folder")
+    ap.add_argument("--clip", required=True, help="train_clip.py's run folder")
+    ap.add_argument("--tokenizer", required=True)
+    ap.add_argument("--widths", default="32,64,64")
+    ap.add_argument("--layers-per-block", type=int, default=1)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--groups", type=int, default=16)
+    ap.add_argument("--down", default="DownBlock2D,CrossAttnDownBlock2D,CrossAttnDownBlock2D",
+                    help="down_block_types (the up blocks mirror them); no attention at 16x16 saves "
+                         "a third of the time, as SDXL does at its top level")
+    ap.add_argument("--uncond", type=float, default=0.1, help="share of empty captions")
+    ap.add_argument("--ema", type=float, default=0.999)
+    args = ap.parse_args()
+    device = common.setup(args)
+    tok = SpmTokenizer(args.tokenizer)
+    text, clip_cfg = load_text_tower(args.clip, device)
+
+    meta = json.load(open(os.path.join(args.latents, "meta.json")))
+    lat_mean = torch.from_numpy(np.load(os.path.join(args.latents, "mean.npy")).astype(np.float32))
+    lat_std = torch.from_numpy(np.load(os.path.join(args.latents, "std.npy")).astype(np.float32))
+    captions = [json.loads(l)["caption"] for l in open(os.path.join(args.latents, "captions.jsonl"))]
+    scale = meta["scaling_factor"]
+    n = lat_mean.shape[0]
+
+    cfg_path = os.path.join(args.run_dir, "config.json")
+    if args.resume:
+        cfg = json.load(open(cfg_path))
+    else:
+        cfg = unet_config([int(w) for w in args.widths.split(",")], args.layers_per_block, args.heads,
+                          clip_cfg["text_config"]["hidden_size"], args.groups, lat_mean.shape[-1],
+                          tuple(args.down.split(",")))
+        common.write_json(cfg_path, cfg)
+    unet = UNet2DConditionModel(cfg).to(device)
+    ema = copy.deepcopy(unet).eval()
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=0.01)
+    step = 0
+    if args.resume:
+        step, _ = common.load_checkpoint(args.run_dir, {"unet": unet, "ema": ema}, opt, device)
+        print(f"resumed at step {step}", flush=True)
+    print(f"unet parameters {sum(p.numel() for p in unet.parameters()) / 1e6:.3f}M, {n} cached latents, "
+          f"scaling factor {scale:.5f}", flush=True)
+    common.write_json(os.path.join(args.run_dir, "latents_meta.json"), meta)
+
+    acp = sd_alphas_cumprod().to(device)
+    # The text tower is frozen: each caption's last_hidden_state is computed once and kept
+    # (float16, 10 KB a caption).
+    context_cache = {}
+
+    def contexts(caps):
+        todo = sorted({c for c in caps if c not in context_cache})
+        if todo:
+            with torch.no_grad():
+                h = text(tok.windows(todo).to(device))["last_hidden_state"].half()
+            for c, row in zip(todo, h):
+                context_cache[c] = row
+        return torch.stack([context_cache[c] for c in caps]).float()
+
+    stop = common.StopFlag()
+    progress = common.Progress(args.log_every, args.steps)
+    unet.train()
+    while step < args.steps and not stop.stop:
+        # The batch of step s is a pure function of (seed, s): resumed runs see the same data.
+        g = np.random.default_rng([args.seed, step])
+        idx = torch.from_numpy(g.integers(0, n, args.batch))
+        drop = torch.from_numpy(g.random(args.batch) < args.uncond)
+        caps = ["" if d else captions[i] for i, d in zip(idx.tolist(), drop.tolist())]
+        x0 = (lat_mean[idx] + lat_std[idx] * torch.randn(args.batch, *lat_mean.shape[1:])) * scale
+        x0 = x0.to(device)
+        t = torch.randint(0, 1000, (args.batch,), device=device)
+        noise = torch.randn_like(x0)
+        a = acp[t].view(-1, 1, 1, 1)
+        noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        ctx = contexts(caps)  # [B,77,W]
+        for group in opt.param_groups:
+            group["lr"] = args.lr * min(1.0, (step + 1) / 500)
+        pred = unet(noisy, t.float(), ctx)
+        loss = F.mse_loss(pred, noise)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            d = min(args.ema, (1 + step) / (10 + step))  # warm-up: the EMA follows closely at first
+            for pe, p in zip(ema.parameters(), unet.parameters()):
+                pe.mul_(d).add_(p.detach(), alpha=1 - d)
+        step += 1
+        progress.update(step, loss=loss.item())
+        if step % args.save_every == 0:
+            common.save_checkpoint(args.run_dir, step, {"unet": unet, "ema": ema}, opt)
+    common.save_checkpoint(args.run_dir, step, {"unet": unet, "ema": ema}, opt)
+    print(f"saved {args.run_dir}/ckpt.pt at step {step}", flush=True)
+    if stop.stop:
+        raise SystemExit(143)  # stopped by a signal: a driver script must not go on
+
+
+if __name__ == "__main__":
+    main()
