@@ -432,6 +432,16 @@ TEST(SentencePiece, RoundTripAndPadding) {
   EXPECT_EQ(short_window, (std::vector<int>{1, content[0], content[1], 2}));
 }
 
+TEST(SentencePiece, FolderWithSpieceModelLoadsIt) {
+  // A diffusers tokenizer/ folder of a sentencepiece model (the bundled demo model's layout).
+  TempDir dir;
+  fs::copy_file(trained_model(), dir.path / "spiece.model");
+  std::unique_ptr<Tokenizer> from_folder = load_tokenizer(dir.path.string());
+  SentencePieceTokenizer direct(trained_model());
+  const std::string text = "quick zebras watch the blue sea";
+  EXPECT_EQ(from_folder->encode_padded(text, 77), direct.encode_padded(text, 77));
+}
+
 TEST(SentencePiece, T5StyleIdsAndWeightedWindows) {
   SentencePieceTokenizer t5(trained_model(), {.bos_id = -1, .eos_id = 2, .pad_id = 0, .context_length = 24});
   std::vector<int> content = t5.encode_content("a dog likes green hills");

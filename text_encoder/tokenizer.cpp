@@ -51,9 +51,16 @@ std::vector<int> Tokenizer::encode_padded(const std::string& text, int length) c
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) return std::make_unique<ClipTokenizer>(path);
+  if (std::filesystem::is_directory(path, ec)) {
+    // A diffusers / transformers tokenizer folder: CLIP BPE files, else a sentencepiece model
+    // (T5 and the bundled demo model ship spiece.model).
+    const std::filesystem::path dir(path);
+    if (!std::filesystem::exists(dir / "vocab.json", ec) && std::filesystem::is_regular_file(dir / "spiece.model", ec))
+      return std::make_unique<SentencePieceTokenizer>((dir / "spiece.model").string());
+    return std::make_unique<ClipTokenizer>(path);
+  }
   if (std::filesystem::is_regular_file(path, ec)) return std::make_unique<SentencePieceTokenizer>(path);
-  throw Error(path + ": no such tokenizer (expected a folder with vocab.json and merges.txt, or a sentencepiece .model file)");
+  throw Error(path + ": no such tokenizer (expected a folder with vocab.json and merges.txt or spiece.model, or a sentencepiece .model file)");
 }
 
 }  // namespace sdvk

@@ -38,8 +38,8 @@ class Tokenizer {
   int content_capacity(int length) const;
 };
 
-// A CLIP tokenizer folder (vocab.json + merges.txt) or a sentencepiece .model file, chosen by
-// what `path` is. Throws Error naming the file that is missing or bad.
+// A CLIP tokenizer folder (vocab.json + merges.txt), a folder holding spiece.model, or a
+// sentencepiece .model file, chosen by what `path` is. Throws Error naming the file that is missing or bad.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
 
 }  // namespace sdvk
