@@ -1,7 +1,7 @@
 """What every training script shares: device and threads, seeding, resumable checkpoints that
 are also written on SIGTERM/SIGINT, progress lines, and batches of generated images.
 
-A run lives in one folder (--run-dir): ckpt.pt (model, optimizer, step, RNG states; the
+A run lives in one folder (--run-dir): ckpt.safetensors (model, optimizer, step, RNG states; the
 latest), config.json (the model's config), log lines on stdout. Batches are a pure function
 of (--seed, step), so a resumed run sees the same data as an uninterrupted one.
 """
@@ -13,11 +13,13 @@ import time
 import numpy as np
 import torch
 
+import safetensors_io
+
 import shapes_data as sd
 
 
 def add_common_args(ap, steps, batch, lr, save_every=200):
-    ap.add_argument("--run-dir", required=True, help="folder for ckpt.pt and config.json")
+    ap.add_argument("--run-dir", required=True, help="folder for ckpt.safetensors and config.json")
     ap.add_argument("--steps", type=int, default=steps, help="train until this step count")
     ap.add_argument("--batch", type=int, default=batch)
     ap.add_argument("--lr", type=float, default=lr)
@@ -26,7 +28,7 @@ def add_common_args(ap, steps, batch, lr, save_every=200):
     ap.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda")
     ap.add_argument("--save-every", type=int, default=save_every, help="checkpoint every N steps")
     ap.add_argument("--log-every", type=int, default=10)
-    ap.add_argument("--resume", action="store_true", help="continue from RUN_DIR/ckpt.pt")
+    ap.add_argument("--resume", action="store_true", help="continue from RUN_DIR/ckpt.safetensors")
 
 
 def setup(args):
@@ -56,31 +58,55 @@ class StopFlag:
 
 
 def save_checkpoint(run_dir, step, modules, optimizer, extra=None):
-    """Writes ckpt.pt atomically (a kill mid-save leaves the previous one intact)."""
-    state = {
-        "step": step,
-        "modules": {name: m.state_dict() for name, m in modules.items()},
-        "optimizer": optimizer.state_dict() if optimizer is not None else None,
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-        "extra": extra or {},
-    }
-    path = os.path.join(run_dir, "ckpt.pt")
-    torch.save(state, path + ".tmp")
-    os.replace(path + ".tmp", path)
+    """Writes RUN_DIR/ckpt.safetensors atomically (a kill mid-save leaves the previous one).
+
+    Tensors: modules.NAME.KEY (weights), optimizer.INDEX.KEY (Adam moments), torch_rng,
+    cuda_rng.I; everything else (step, extra, optimizer hyperparameters) is JSON in the
+    metadata. No pickle, so a checkpoint can be committed and loaded without running code."""
+    tensors = {}
+    for name, m in modules.items():
+        for key, value in m.state_dict().items():
+            tensors[f"modules.{name}.{key}"] = value.detach().cpu().numpy()
+    opt_meta = None
+    if optimizer is not None:
+        sd = optimizer.state_dict()
+        opt_meta = {"param_groups": sd["param_groups"], "scalars": {}}
+        for index, state in sd["state"].items():
+            for key, value in state.items():
+                if torch.is_tensor(value):
+                    tensors[f"optimizer.{index}.{key}"] = value.detach().cpu().numpy()
+                else:
+                    opt_meta["scalars"].setdefault(str(index), {})[key] = value
+    tensors["torch_rng"] = torch.get_rng_state().numpy()
+    if torch.cuda.is_available():
+        for i, r in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"cuda_rng.{i}"] = r.numpy()
+    meta = {"step": step, "extra": extra or {}, "optimizer": opt_meta}
+    safetensors_io.save(os.path.join(run_dir, "ckpt.safetensors"), tensors, {"state": json.dumps(meta)})
 
 
 def load_checkpoint(run_dir, modules, optimizer, device):
-    """Restores modules/optimizer/RNG from RUN_DIR/ckpt.pt; returns (step, extra)."""
-    state = torch.load(os.path.join(run_dir, "ckpt.pt"), map_location=device)
+    """Restores modules/optimizer/RNG from RUN_DIR/ckpt.safetensors; returns (step, extra)."""
+    path = os.path.join(run_dir, "ckpt.safetensors")
+    tensors = safetensors_io.load(path)
+    meta = json.loads(safetensors_io.load_metadata(path)["state"])
     for name, m in modules.items():
-        m.load_state_dict(state["modules"][name])
-    if optimizer is not None and state["optimizer"] is not None:
-        optimizer.load_state_dict(state["optimizer"])
-    torch.set_rng_state(state["torch_rng"].cpu())
-    if state.get("cuda_rng") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
-    return state["step"], state.get("extra", {})
+        prefix = f"modules.{name}."
+        m.load_state_dict({k[len(prefix):]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith(prefix)})
+    if optimizer is not None and meta["optimizer"] is not None:
+        state = {}
+        for k, v in tensors.items():
+            if k.startswith("optimizer."):
+                _, index, key = k.split(".", 2)
+                state.setdefault(int(index), {})[key] = torch.from_numpy(v).to(device)
+        for index, scalars in meta["optimizer"]["scalars"].items():
+            state.setdefault(int(index), {}).update(scalars)
+        optimizer.load_state_dict({"state": state, "param_groups": meta["optimizer"]["param_groups"]})
+    torch.set_rng_state(torch.from_numpy(tensors["torch_rng"]))
+    if torch.cuda.is_available() and "cuda_rng.0" in tensors:
+        torch.cuda.set_rng_state_all([torch.from_numpy(tensors[f"cuda_rng.{i}"])
+                                      for i in range(torch.cuda.device_count()) if f"cuda_rng.{i}" in tensors])
+    return meta["step"], meta.get("extra", {})
 
 
 def write_json(path, obj):

@@ -81,7 +81,7 @@ def main():
 
     # CLIP: the whole model for scoring, and its text tower as the pipeline's text encoder.
     clip_run = os.path.join(args.runs, "clip")
-    if os.path.exists(os.path.join(clip_run, "ckpt.pt")):
+    if os.path.exists(os.path.join(clip_run, "ckpt.safetensors")):
         cfg = json.load(open(os.path.join(clip_run, "config.json")))
         clip = CLIPModel(cfg)
         step, _ = common.load_checkpoint(clip_run, {"clip": clip}, None, cpu)
@@ -110,11 +110,11 @@ def main():
         write_json(os.path.join(tk, "tokenizer_config.json"), tokenizer_config(context))
         have["clip"] = step
     else:
-        print(f"no {clip_run}/ckpt.pt: CLIP and text_encoder not exported")
+        print(f"no {clip_run}/ckpt.safetensors: CLIP and text_encoder not exported")
 
     vae_run = os.path.join(args.runs, "vae")
     meta_path = os.path.join(args.runs, "latents", "meta.json")
-    if os.path.exists(os.path.join(vae_run, "ckpt.pt")) and os.path.exists(meta_path):
+    if os.path.exists(os.path.join(vae_run, "ckpt.safetensors")) and os.path.exists(meta_path):
         cfg = json.load(open(os.path.join(vae_run, "config.json")))
         vae = AutoencoderKL(cfg)
         step, _ = common.load_checkpoint(vae_run, {"vae": vae}, None, cpu)
@@ -127,10 +127,10 @@ def main():
         write_json(os.path.join(d, "config.json"), cfg)
         have["vae"] = step
     else:
-        print(f"no {vae_run}/ckpt.pt or {meta_path}: VAE not exported")
+        print(f"no {vae_run}/ckpt.safetensors or {meta_path}: VAE not exported")
 
     unet_run = os.path.join(args.runs, "unet")
-    if os.path.exists(os.path.join(unet_run, "ckpt.pt")):
+    if os.path.exists(os.path.join(unet_run, "ckpt.safetensors")):
         cfg = json.load(open(os.path.join(unet_run, "config.json")))
         unet, ema = UNet2DConditionModel(cfg), UNet2DConditionModel(cfg)
         step, _ = common.load_checkpoint(unet_run, {"unet": unet, "ema": ema}, None, cpu)
@@ -141,7 +141,7 @@ def main():
         write_json(os.path.join(d, "config.json"), cfg)
         have["unet"] = step
     else:
-        print(f"no {unet_run}/ckpt.pt: UNet not exported")
+        print(f"no {unet_run}/ckpt.safetensors: UNet not exported")
 
     if {"clip", "vae", "unet"} <= set(have):
         os.makedirs(os.path.join(sd_dir, "scheduler"), exist_ok=True)

@@ -18,10 +18,18 @@ CLIP_STEPS=${CLIP_STEPS:-1500}
 UNET_STEPS=${UNET_STEPS:-20000}
 LATENTS=${LATENTS:-20000}
 
-resume() { if [ -f "$1/ckpt.pt" ]; then echo --resume; fi; }
+resume() { if [ -f "$1/ckpt.safetensors" ]; then echo --resume; fi; }
 stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 
 mkdir -p "$RUNS"
+# Stages trained in earlier sessions are committed under train/checkpoints/ (pickle-free
+# ckpt.safetensors): a fresh clone resumes from them instead of starting over.
+for stage in tokenizer vae clip unet; do
+  if [ -d "train/checkpoints/$stage" ] && [ ! -d "$RUNS/$stage" ]; then
+    stamp "seeding $RUNS/$stage from train/checkpoints/$stage"
+    cp -r "train/checkpoints/$stage" "$RUNS/$stage"
+  fi
+done
 if [ ! -f "$RUNS/tokenizer/spiece.model" ]; then
   stamp tokenizer
   $PY train/train_tokenizer.py --out "$RUNS/tokenizer"

@@ -40,6 +40,14 @@ def load(path):
     return out
 
 
+def load_metadata(path):
+    """The header's __metadata__ (string to string), {} when there is none."""
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+    return header.get("__metadata__", {})
+
+
 def save(path, tensors, metadata=None):
     """Writes {name: numpy array} (keys sorted, as the safetensors package does)."""
     header = {}

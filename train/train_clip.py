@@ -98,7 +98,7 @@ def main():
         if step % args.save_every == 0:
             common.save_checkpoint(args.run_dir, step, {"clip": model}, opt)
     common.save_checkpoint(args.run_dir, step, {"clip": model}, opt)
-    print(f"saved {args.run_dir}/ckpt.pt at step {step}", flush=True)
+    print(f"saved {args.run_dir}/ckpt.safetensors at step {step}", flush=True)
     if stop.stop:
         raise SystemExit(143)  # stopped by a signal: a driver script must not go on
 
