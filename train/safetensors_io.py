@@ -54,7 +54,7 @@ def save(path, tensors, metadata=None):
     offset = 0
     blobs = []
     for name in sorted(tensors):
-        arr = np.ascontiguousarray(tensors[name])
+        arr = np.ascontiguousarray(tensors[name]).reshape(np.shape(tensors[name]))  # keeps 0-d scalars 0-d
         dtype = _NAMES[arr.dtype]
         raw = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
         header[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [offset, offset + len(raw)]}
