@@ -10,8 +10,10 @@ namespace fs = std::filesystem;
 namespace sdvk {
 namespace {
 
-bool has_bpe_files(const fs::path& dir) {
-  return fs::is_regular_file(dir / "vocab.json") && fs::is_regular_file(dir / "merges.txt");
+// CLIP BPE files, or a sentencepiece model (the bundled demo CLIP), as load_tokenizer reads them.
+bool has_tokenizer_files(const fs::path& dir) {
+  return (fs::is_regular_file(dir / "vocab.json") && fs::is_regular_file(dir / "merges.txt")) ||
+         fs::is_regular_file(dir / "spiece.model");
 }
 
 // The folder a component was read from: its config.json's, else the weight file's.
@@ -44,7 +46,7 @@ std::unique_ptr<ClipScorer> ClipScorer::open(Context& ctx, const std::string& pa
   if (!tok.empty())
     tokenizer = load_tokenizer(tok);
   else if (need_tokenizer)
-    throw Error(path + ": no tokenizer (vocab.json + merges.txt) in the model folder or its tokenizer/ folder");
+    throw Error(path + ": no tokenizer (vocab.json + merges.txt, or spiece.model) in the model folder or its tokenizer/ folder");
   return std::make_unique<ClipScorer>(ctx, clip, tokenizer, dtype);
 }
 
@@ -58,7 +60,7 @@ std::string ClipScorer::find_tokenizer(const WeightSet& weights) {
     candidates = {p.parent_path(), p.parent_path() / "tokenizer"};
   }
   for (auto& c : candidates)
-    if (has_bpe_files(c)) return c.string();
+    if (has_tokenizer_files(c)) return c.string();
   return "";
 }
 

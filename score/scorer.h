@@ -38,7 +38,7 @@ class ClipScorer {
                                           const LoadOptions& options = {}, const std::string& tokenizer_dir = "",
                                           bool need_tokenizer = true);
 
-  // Where a CLIP model's tokenizer lives: vocab.json + merges.txt in the model folder itself
+  // Where a CLIP model's tokenizer lives: vocab.json + merges.txt (or spiece.model) in the model folder itself
   // (Hugging Face CLIPModel layout), in its tokenizer/ subfolder, or in the pipeline's
   // tokenizer folder; for a single file, beside it. "" when none of these exists.
   static std::string find_tokenizer(const WeightSet& weights);
