@@ -12,36 +12,17 @@
 #include "scheduler/noise_schedule.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/torch_rng.h"
+#include "tests/support/scheduler_goldens.h"
 #include "tests/support/golden_f32.h"
 #include "tests/support/vk_test.h"
 #include "vk/error.h"
 
 using namespace sdvk;
+using namespace sdvk::test;
 
 namespace {
 
-const std::string kDir = std::string(SDVK_TEST_DATA) + "/schedulers";
 constexpr double kTol = 1e-5;
-
-nlohmann::json golden_index() {
-  std::ifstream f(kDir + "/index.json");
-  if (!f) throw std::runtime_error("missing " + kDir + "/index.json");
-  return nlohmann::json::parse(f);
-}
-
-// The config a golden case ran with, as a scheduler_config.json would hold it.
-nlohmann::json case_config(const nlohmann::json& c) {
-  nlohmann::json config = c.at("config");
-  config["_class_name"] = c.at("scheduler");
-  return config;
-}
-
-// The stand-in model the goldens were made with.
-std::vector<float> toy_model(const std::vector<float>& input, double t) {
-  std::vector<float> out(input.size());
-  for (size_t i = 0; i < out.size(); ++i) out[i] = float(0.5 * std::tanh(double(input[i])) + 0.001 * t);
-  return out;
-}
 
 // The Stable Diffusion 1.5 scheduler_config.json.
 nlohmann::json sd15_config() {
@@ -52,39 +33,11 @@ nlohmann::json sd15_config() {
     "clip_sample": false})");
 }
 
-// Expects `make` to throw an Error whose one-line message contains `needle`.
-template <typename F>
-void expect_error(F make, const std::string& needle) {
-  try {
-    make();
-    ADD_FAILURE() << "no error; expected one mentioning " << needle;
-  } catch (const Error& e) {
-    const std::string what = e.what();
-    EXPECT_NE(what.find(needle), std::string::npos) << what;
-    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
-  }
-}
-
-// alphas_cumprod in double, to build exact test inputs: the SD schedule (scaled_linear
-// 0.00085..0.012) or diffusers' default linear 0.0001..0.02.
-std::vector<double> alphas_cumprod(bool scaled_linear = true) {
-  std::vector<double> out(1000);
-  double running = 1.0;
-  const double a = scaled_linear ? std::sqrt(0.00085) : 0.0001, b = scaled_linear ? std::sqrt(0.012) : 0.02;
-  for (int i = 0; i < 1000; ++i) {
-    const double x = a + (b - a) * i / 999.0;
-    running *= 1.0 - (scaled_linear ? x * x : x);
-    out[size_t(i)] = running;
-  }
-  return out;
-}
-std::vector<double> sd_alphas_cumprod() { return alphas_cumprod(true); }
-
 // Runs `scheduler` through golden case `c` from x_T, feeding the golden model outputs and
 // noises, and checks every step. Returns the largest relative error seen.
 double run_golden_case(Scheduler& scheduler, const nlohmann::json& c) {
   const std::string file = c.at("file");
-  test::GoldenF32 golden(kDir + "/" + file);
+  test::GoldenF32 golden(test::kSchedulerGoldens + "/" + file);
   scheduler.set_timesteps(c.at("steps").get<int>());
   const size_t calls = c.at("model_calls");
   EXPECT_EQ(scheduler.model_calls(), calls) << file;

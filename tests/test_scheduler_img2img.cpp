@@ -16,28 +16,17 @@
 
 #include "scheduler/scheduler.h"
 #include "scheduler/torch_rng.h"
+#include "tests/support/scheduler_goldens.h"
 #include "tests/support/golden_f32.h"
 #include "tests/support/vk_test.h"
 #include "vk/error.h"
 
 using namespace sdvk;
+using namespace sdvk::test;
 
 namespace {
 
-const std::string kDir = std::string(SDVK_TEST_DATA) + "/schedulers";
 constexpr double kTol = 1e-5;  // as test_scheduler: float32 against float32 / double references
-
-nlohmann::json golden_index() {
-  std::ifstream f(kDir + "/index.json");
-  if (!f) throw std::runtime_error("missing " + kDir + "/index.json");
-  return nlohmann::json::parse(f);
-}
-
-nlohmann::json case_config(const nlohmann::json& c) {
-  nlohmann::json config = c.at("config");
-  config["_class_name"] = c.at("scheduler");
-  return config;
-}
 
 // The Stable Diffusion 1.5 scheduler_config.json, with "leading" spacing spelled out for the
 // classes whose default is linspace: integer timesteps everywhere, so the references below
@@ -48,31 +37,6 @@ nlohmann::json sd15_config() {
     "beta_start": 0.00085, "num_train_timesteps": 1000, "set_alpha_to_one": false,
     "skip_prk_steps": true, "steps_offset": 1, "trained_betas": null, "clip_sample": false,
     "timestep_spacing": "leading"})");
-}
-
-template <typename F>
-void expect_error(F call, const std::string& needle) {
-  try {
-    call();
-    ADD_FAILURE() << "no error; expected one mentioning " << needle;
-  } catch (const Error& e) {
-    const std::string what = e.what();
-    EXPECT_NE(what.find(needle), std::string::npos) << what;
-    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
-  }
-}
-
-// The SD alphas_cumprod (scaled_linear 0.00085..0.012) in double.
-std::vector<double> sd_alphas_cumprod() {
-  std::vector<double> out(1000);
-  double running = 1.0;
-  const double a = std::sqrt(0.00085), b = std::sqrt(0.012);
-  for (int i = 0; i < 1000; ++i) {
-    const double x = a + (b - a) * i / 999.0;
-    running *= 1.0 - x * x;
-    out[size_t(i)] = running;
-  }
-  return out;
 }
 
 // Per integer timestep in double: alpha_t = sqrt(abar), sigma_t = sqrt(1 - abar), lambda, and
@@ -267,7 +231,7 @@ TEST(SchedulerImg2Img, StatelessSchedulersResumeTheGoldenRun) {
         cls != "EulerAncestralDiscreteScheduler" && cls != "HeunDiscreteScheduler")
       continue;
     const std::string file = c.at("file");
-    test::GoldenF32 golden(kDir + "/" + file);
+    test::GoldenF32 golden(test::kSchedulerGoldens + "/" + file);
     const size_t calls = c.at("model_calls"), draws = c.at("noise_draws");
     ASSERT_TRUE(draws == 0 || draws == calls) << file;  // one draw per call when any
     const size_t step = cls == "HeunDiscreteScheduler" ? 2 : 1;
@@ -314,7 +278,7 @@ TEST(SchedulerImg2Img, StatefulSchedulersBegunAtZeroRepeatTheGoldenRun) {
         cls != "UniPCMultistepScheduler")
       continue;
     const std::string file = c.at("file");
-    test::GoldenF32 golden(kDir + "/" + file);
+    test::GoldenF32 golden(test::kSchedulerGoldens + "/" + file);
     const size_t calls = c.at("model_calls");
     auto s = Scheduler::create(case_config(c));
     s->set_timesteps(c.at("steps").get<int>());
@@ -368,7 +332,7 @@ TEST(SchedulerImg2Img, DpmSolverBegunMidwayStartsAtFirstOrder) {
     nlohmann::json c;
     for (const auto& g : golden_index())
       if (g.at("file") == file) c = g;
-    test::GoldenF32 golden(kDir + "/" + std::string(file));
+    test::GoldenF32 golden(test::kSchedulerGoldens + "/" + std::string(file));
     auto s = Scheduler::create(case_config(c));
     s->set_timesteps(c.at("steps").get<int>());
     const auto& ts = s->timesteps();
@@ -407,7 +371,7 @@ TEST(SchedulerImg2Img, UniPcBegunMidwayHasNoCorrectorOnItsFirstStep) {
   nlohmann::json c;
   for (const auto& g : golden_index())
     if (g.at("file") == "unipc_10.safetensors") c = g;
-  test::GoldenF32 golden(kDir + "/unipc_10.safetensors");
+  test::GoldenF32 golden(test::kSchedulerGoldens + "/unipc_10.safetensors");
   auto s = Scheduler::create(case_config(c));
   s->set_timesteps(10);
   const auto& ts = s->timesteps();
@@ -461,7 +425,7 @@ TEST(SchedulerImg2Img, LmsBegunMidwayUsesTheDerivativesItHas) {
   nlohmann::json c;
   for (const auto& g : golden_index())
     if (g.at("file") == "lms_10.safetensors") c = g;
-  test::GoldenF32 golden(kDir + "/lms_10.safetensors");
+  test::GoldenF32 golden(test::kSchedulerGoldens + "/lms_10.safetensors");
   auto s = Scheduler::create(case_config(c));
   s->set_timesteps(10);
   std::vector<double> sigma;
