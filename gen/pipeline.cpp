@@ -15,12 +15,6 @@ bool all_finite(const std::vector<float>& v) {
   return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
 }
 
-int64_t numel(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
-
 // AUTOMATIC1111's emphasis: scale each token's embedding by its weight, then restore the
 // window's mean so the overall magnitude stays what the UNet was trained on.
 // z: one window [T, C]. Windows without emphasis are left bit-exact.
@@ -193,7 +187,7 @@ HostTensor Pipeline::decode(const HostTensor& latents, const vae::TileOptions& t
   Shape one = latents.shape;
   one[0] = 1;
   const float inv_scale = 1.0f / scaling_factor();
-  const size_t per_latent = size_t(numel(one));
+  const size_t per_latent = size_t(shape_numel(one));
   const int tiles_per_image = vae::should_tile(ctx_, *decoder_, one, tiles)
                                   ? vae::tile_grid(ctx_, *decoder_, one, tiles).count() : 1;
   HostTensor images;
@@ -227,7 +221,7 @@ HostTensor Pipeline::encode_images(const HostTensor& images, TorchGenerator& gen
   Tensor image = Tensor::empty(ctx_, one, dtype_, "vae.image");
   Tensor moments = encoder.forward(s, image);
   const int64_t C = moments.dim(1) / 2, h = moments.dim(2), w = moments.dim(3);
-  const size_t per_image = size_t(numel(one)), per_latent = size_t(C * h * w);
+  const size_t per_image = size_t(shape_numel(one)), per_latent = size_t(C * h * w);
   std::vector<float> mean, logvar;
   progress_.begin("encode image", int(B));
   for (int64_t b = 0; b < B; b++) {
@@ -260,7 +254,7 @@ HostTensor Pipeline::encode_images(const HostTensor& images, TorchGenerator& gen
 HostTensor initial_noise(TorchGenerator& generator, const Shape& shape) {
   HostTensor t;
   t.shape = shape;
-  t.values = generator.randn(size_t(numel(shape)));
+  t.values = generator.randn(size_t(shape_numel(shape)));
   return t;
 }
 
