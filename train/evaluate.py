@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 import detector
-import shapes_data as sd
+from adherence import prompt_set, tally
 from check_modules import load_strict
 from clip_model import CLIPModel
 from tokenizer import SpmTokenizer
@@ -75,17 +75,6 @@ class Pipeline:
         return (ie * te).sum(-1).numpy()
 
 
-def score(results):
-    attrs, whole = {}, 0
-    for r in results:
-        whole += r["correct"]
-        for k, (a, b) in r["attributes"].items():
-            t = attrs.setdefault(k, [0, 0])
-            t[0] += a
-            t[1] += b
-    return whole / max(len(results), 1), {k: a / b for k, (a, b) in attrs.items() if b}
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="models")
@@ -101,8 +90,7 @@ def main():
     rows = []
     report = {}
     for split in ("train", "heldout"):
-        # Prompt seed 1000: captions the training streams (seeds 0-3) did not draw as such.
-        prompts = [sd.sample_truth(1000, i, split)["caption"] for i in range(args.count)]
+        prompts = prompt_set(split, args.count)
         first, best = [], []
         cos_first, cos_best = [], []
         for i, p in enumerate(prompts):
@@ -118,14 +106,14 @@ def main():
             if i < 8:
                 rows.append(imgs[0])
         name = "seen" if split == "train" else "held-out"
-        w1, a1 = score(first)
-        wb, ab = score(best)
+        w1, a1 = tally(first)
+        wb, ab = tally(best)
         report[name] = {"whole": w1, "attributes": a1, "clip": float(np.mean(cos_first)),
                         f"whole_best_of_{args.best_of}": wb, f"attributes_best_of_{args.best_of}": ab,
                         f"clip_best_of_{args.best_of}": float(np.mean(cos_best))}
         print(f"{name}: whole-prompt {w1:.3f} (best of {args.best_of}: {wb:.3f}), CLIP {np.mean(cos_first):.3f} "
               f"(best of {args.best_of}: {np.mean(cos_best):.3f})")
-        print("  attributes " + ", ".join(f"{k} {v:.3f}/{ab.get(k, 0):.3f}" for k, v in a1.items()))
+        print("  attributes " + ", ".join(f"{k} {v:.3f}/{ab[k]:.3f}" for k, v in a1.items() if v is not None))
     print(json.dumps(report))
     if args.grid:
         g = Image.new("RGB", (64 * 8, 64 * ((len(rows) + 7) // 8)))

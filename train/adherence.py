@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Prompt-adherence benchmark of a model as the engine runs it: `sdvk generate --best-of N`
+draws N candidates for each prompt of a fixed set (seen and held-out shape+colour
+combinations), ranks them with the CLIP scorer, and this script checks every image with the
+programmatic detector against what its prompt states.
+
+Reports, per set: whole-prompt accuracy (every stated attribute right, no extra object),
+accuracy per attribute, mean CLIP score, each for the first candidate (batch position 0:
+the image plain `generate --seed S` gives) and for the CLIP-reranked best of N; and a chance
+line: the same detector checks of each prompt against images drawn for *other* prompts of
+the set (how often an image that ignores the prompt still passes).
+
+  python3 train/adherence.py --sdvk build/sdvk [--model models/demo-sd] [--count 32] [--best-of 4]
+      [--out runs/adherence] [--markdown table.md]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+import detector
+import shapes_data as sd
+
+ATTRIBUTES = ("count", "shape", "colour", "size", "position", "background")
+SETS = (("seen", "train"), ("held-out", "heldout"))
+
+
+def prompt_set(split, count):
+    # Prompt seed 1000: captions the training streams (seeds 0-3) did not draw as such.
+    return [sd.sample_truth(1000, i, split)["caption"] for i in range(count)]
+
+
+def tally(checks):
+    """[check()] -> (whole-prompt accuracy, {attribute: accuracy})."""
+    whole = sum(c["correct"] for c in checks) / max(len(checks), 1)
+    sums = {k: [0, 0] for k in ATTRIBUTES}
+    for c in checks:
+        for k, (right, stated) in c["attributes"].items():
+            sums[k][0] += right
+            sums[k][1] += stated
+    return whole, {k: (a / b if b else None) for k, (a, b) in sums.items()}
+
+
+def run_sdvk(args, name, prompts):
+    """One `sdvk generate` over the set; returns its JSON summary."""
+    folder = os.path.join(args.out, name)
+    os.makedirs(folder, exist_ok=True)
+    for f in os.listdir(folder):
+        if f.endswith(".png"):
+            os.remove(os.path.join(folder, f))
+    prompts_file = os.path.join(folder, "prompts.txt")
+    with open(prompts_file, "w") as f:
+        f.write("\n".join(prompts) + "\n")
+    cmd = [args.sdvk, "generate", "--prompts-file", prompts_file, "--best-of", str(args.best_of),
+           "--seed", str(args.seed), "--steps", str(args.steps), "--cfg-scale", str(args.cfg),
+           "--output", os.path.join(folder, "p{prompt}-i{index}.png"), "--json", "--quiet"]
+    for flag, value in (("--model", args.model), ("--rerank-clip", args.clip),
+                        ("--scheduler", args.scheduler), ("--precision", args.precision)):
+        if value:
+            cmd += [flag, value]
+    print(" ".join(cmd), file=sys.stderr, flush=True)
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        sys.exit(f"adherence: sdvk generate failed (exit {done.returncode})")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def evaluate(args, name, prompts):
+    summary = run_sdvk(args, name, prompts)
+    by_prompt = {}  # prompt index -> [(batch_pos, clip_score, image)]
+    index_of = {p: i for i, p in enumerate(prompts)}
+    for f in summary["files"]:
+        image = np.asarray(Image.open(f["path"]).convert("RGB"))
+        by_prompt.setdefault(index_of[f["prompt"]], []).append((f["batch_pos"], f["clip_score"], image))
+    first, best, chance = [], [], []
+    clip_first, clip_best = [], []
+    for i, p in enumerate(prompts):
+        spec = detector.parse_caption(p)
+        cands = sorted(by_prompt[i], key=lambda c: c[0])
+        top = max(cands, key=lambda c: c[1])
+        first.append(detector.check(cands[0][2], spec))
+        best.append(detector.check(top[2], spec))
+        clip_first.append(cands[0][1])
+        clip_best.append(top[1])
+        other = by_prompt[(i + 1) % len(prompts)]  # an image drawn for the next prompt
+        chance.append(detector.check(sorted(other, key=lambda c: c[0])[0][2], spec))
+    rows = {}
+    for label, checks, clip in (("first", first, clip_first), (f"best of {args.best_of}", best, clip_best),
+                                ("chance (other prompt's image)", chance, None)):
+        whole, attrs = tally(checks)
+        rows[label] = {"whole": whole, "attributes": attrs, "clip": float(np.mean(clip)) if clip else None}
+    return {"prompts": len(prompts), "rows": rows, "seconds": summary.get("seconds", {}),
+            "device": summary.get("device"), "precision": summary.get("precision")}
+
+
+def markdown(report, best_of):
+    head = "| set | images | whole prompt | " + " | ".join(ATTRIBUTES) + " | CLIP score |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for name, r in report.items():
+        for label, row in r["rows"].items():
+            attrs = " | ".join("-" if row["attributes"][k] is None else f"{100 * row['attributes'][k]:.0f}%"
+                               for k in ATTRIBUTES)
+            clip = "-" if row["clip"] is None else f"{row['clip']:.1f}"
+            lines.append(f"| {name} | {label} | {100 * row['whole']:.0f}% | {attrs} | {clip} |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sdvk", default="build/sdvk")
+    ap.add_argument("--model", default="", help="pipeline folder (default: sdvk's, the bundled demo)")
+    ap.add_argument("--clip", default="", help="reranking CLIP folder (default: sdvk's, the bundled demo)")
+    ap.add_argument("--count", type=int, default=32, help="prompts per set (seen, held-out)")
+    ap.add_argument("--best-of", type=int, default=4)
+    ap.add_argument("--steps", type=int, default=25)
+    ap.add_argument("--cfg", type=float, default=5.0)
+    ap.add_argument("--seed", type=int, default=0, help="prompt p's candidates use seed + p")
+    ap.add_argument("--scheduler", default="", help="default: the model's")
+    ap.add_argument("--precision", default="")
+    ap.add_argument("--out", default="runs/adherence", help="images and prompt files go here")
+    ap.add_argument("--markdown", default="", help="also write the table to this file")
+    args = ap.parse_args()
+    if args.best_of < 2:
+        sys.exit("adherence: --best-of must be at least 2 (the first candidate is compared with the best)")
+    report = {name: evaluate(args, name, prompt_set(split, args.count)) for name, split in SETS}
+    table = markdown(report, args.best_of)
+    print(table)
+    print(json.dumps(report))
+    with open(os.path.join(args.out, "report.json"), "w") as f:
+        json.dump(report, f, indent=1)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(table)
+
+
+if __name__ == "__main__":
+    main()
