@@ -109,6 +109,15 @@ def load_checkpoint(run_dir, modules, optimizer, device):
     return meta["step"], meta.get("extra", {})
 
 
+def resume(args, modules, optimizer, device):
+    """0, or with --resume the step RUN_DIR's checkpoint holds (modules, optimizer, RNG restored)."""
+    if not args.resume:
+        return 0
+    step, _ = load_checkpoint(args.run_dir, modules, optimizer, device)
+    print(f"resumed at step {step}", flush=True)
+    return step
+
+
 def write_json(path, obj):
     with open(path + ".tmp", "w") as f:
         json.dump(obj, f, indent=2)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 import common
+from common import write_json
 import safetensors_io
 from clip_model import CLIPModel, text_encoder_config
 from unet_model import UNet2DConditionModel
@@ -64,8 +65,11 @@ def tokenizer_config(context):
             "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>", "model_max_length": context}
 
 
-def write_json(path, obj):
-    common.write_json(path, obj)
+def save_component(folder, weights_file, tensors, config, step):
+    """One model folder: its float16 weights (trained steps in the metadata) and config.json."""
+    os.makedirs(folder, exist_ok=True)
+    safetensors_io.save(os.path.join(folder, weights_file), tensors, {"format": "pt", "trained_steps": step})
+    write_json(os.path.join(folder, "config.json"), config)
 
 
 def main():
@@ -86,11 +90,7 @@ def main():
         clip = CLIPModel(cfg)
         step, _ = common.load_checkpoint(clip_run, {"clip": clip}, None, cpu)
         state = clip.state_dict()
-        os.makedirs(clip_dir, exist_ok=True)
-        safetensors_io.save(os.path.join(clip_dir, "model.safetensors"), fp16_tensors(state),
-                            {"format": "pt", "trained_steps": step})
-        cfg_out = dict(cfg, torch_dtype="float16")
-        write_json(os.path.join(clip_dir, "config.json"), cfg_out)
+        save_component(clip_dir, "model.safetensors", fp16_tensors(state), dict(cfg, torch_dtype="float16"), step)
         write_json(os.path.join(clip_dir, "preprocessor_config.json"), {
             "crop_size": {"height": 64, "width": 64}, "do_center_crop": True, "do_normalize": True,
             "do_resize": True, "image_mean": [0.48145466, 0.4578275, 0.40821073],
@@ -99,11 +99,8 @@ def main():
         shutil.copyfile(spm, os.path.join(clip_dir, "spiece.model"))
         context = cfg["text_config"]["max_position_embeddings"]
         write_json(os.path.join(clip_dir, "tokenizer_config.json"), tokenizer_config(context))
-        te = os.path.join(sd_dir, "text_encoder")
-        os.makedirs(te, exist_ok=True)
-        safetensors_io.save(os.path.join(te, "model.safetensors"), fp16_tensors(state, ["text_model."]),
-                            {"format": "pt", "trained_steps": step})
-        write_json(os.path.join(te, "config.json"), dict(text_encoder_config(cfg), torch_dtype="float16"))
+        save_component(os.path.join(sd_dir, "text_encoder"), "model.safetensors", fp16_tensors(state, ["text_model."]),
+                       dict(text_encoder_config(cfg), torch_dtype="float16"), step)
         tk = os.path.join(sd_dir, "tokenizer")
         os.makedirs(tk, exist_ok=True)
         shutil.copyfile(spm, os.path.join(tk, "spiece.model"))
@@ -120,11 +117,8 @@ def main():
         step, _ = common.load_checkpoint(vae_run, {"vae": vae}, None, cpu)
         meta = json.load(open(meta_path))
         cfg = dict(cfg, scaling_factor=round(meta["scaling_factor"], 5))
-        d = os.path.join(sd_dir, "vae")
-        os.makedirs(d, exist_ok=True)
-        safetensors_io.save(os.path.join(d, "diffusion_pytorch_model.safetensors"), fp16_tensors(vae.state_dict()),
-                            {"format": "pt", "trained_steps": step})
-        write_json(os.path.join(d, "config.json"), cfg)
+        save_component(os.path.join(sd_dir, "vae"), "diffusion_pytorch_model.safetensors",
+                       fp16_tensors(vae.state_dict()), cfg, step)
         have["vae"] = step
     else:
         print(f"no {vae_run}/ckpt.safetensors or {meta_path}: VAE not exported")
@@ -134,11 +128,8 @@ def main():
         cfg = json.load(open(os.path.join(unet_run, "config.json")))
         unet, ema = UNet2DConditionModel(cfg), UNet2DConditionModel(cfg)
         step, _ = common.load_checkpoint(unet_run, {"unet": unet, "ema": ema}, None, cpu)
-        d = os.path.join(sd_dir, "unet")
-        os.makedirs(d, exist_ok=True)
-        safetensors_io.save(os.path.join(d, "diffusion_pytorch_model.safetensors"), fp16_tensors(ema.state_dict()),
-                            {"format": "pt", "trained_steps": step})
-        write_json(os.path.join(d, "config.json"), cfg)
+        save_component(os.path.join(sd_dir, "unet"), "diffusion_pytorch_model.safetensors",
+                       fp16_tensors(ema.state_dict()), cfg, step)
         have["unet"] = step
     else:
         print(f"no {unet_run}/ckpt.safetensors: UNet not exported")

@@ -57,10 +57,7 @@ def main():
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.98))
-    step = 0
-    if args.resume:
-        step, _ = common.load_checkpoint(args.run_dir, {"clip": model}, opt, device)
-        print(f"resumed at step {step}", flush=True)
+    step = common.resume(args, {"clip": model}, opt, device)
     print(f"clip parameters {sum(p.numel() for p in model.parameters()) / 1e6:.3f}M", flush=True)
 
     stop = common.StopFlag()

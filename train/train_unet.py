@@ -79,10 +79,7 @@ def main():
     for p in ema.parameters():
         p.requires_grad_(False)
     opt = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=0.01)
-    step = 0
-    if args.resume:
-        step, _ = common.load_checkpoint(args.run_dir, {"unet": unet, "ema": ema}, opt, device)
-        print(f"resumed at step {step}", flush=True)
+    step = common.resume(args, {"unet": unet, "ema": ema}, opt, device)
     print(f"unet parameters {sum(p.numel() for p in unet.parameters()) / 1e6:.3f}M, {n} cached latents, "
           f"scaling factor {scale:.5f}", flush=True)
     common.write_json(os.path.join(args.run_dir, "latents_meta.json"), meta)
