@@ -5,8 +5,10 @@ A run lives in one folder (--run-dir): ckpt.safetensors (model, optimizer, step,
 latest), config.json (the model's config), log lines on stdout. Batches are a pure function
 of (--seed, step), so a resumed run sees the same data as an uninterrupted one.
 """
+import copy
 import json
 import os
+import random
 import signal
 import time
 
@@ -109,6 +111,12 @@ def load_checkpoint(run_dir, modules, optimizer, device):
     return meta["step"], meta.get("extra", {})
 
 
+def checkpoint_extra(run_dir):
+    """The `extra` dict saved with RUN_DIR/ckpt.safetensors."""
+    path = os.path.join(run_dir, "ckpt.safetensors")
+    return json.loads(safetensors_io.load_metadata(path)["state"]).get("extra", {})
+
+
 def resume(args, modules, optimizer, device):
     """0, or with --resume the step RUN_DIR's checkpoint holds (modules, optimizer, RNG restored)."""
     if not args.resume:
@@ -133,6 +141,46 @@ def image_batch(seed, step, batch, split="train"):
         imgs.append(sd.image_to_tensor_values(image))
         caps.append(truth["caption"])
     return torch.from_numpy(np.stack(imgs)), caps
+
+
+def moved_twin(truth, seed, index):
+    """Re-captions `truth` and returns its twin: the same scene with every object moved to
+    another position (objects kept apart), captioned with the same random choices, so the two
+    captions differ only in where things are; None when no placement is found."""
+    rng = random.Random(f"{seed}:twin:{index}")
+    for _ in range(20):
+        twin = copy.deepcopy(truth)
+        for o in twin["objects"]:
+            old = sd.POSITIONS[o["position"]]
+            o["position"] = rng.choice([p for p in sd.POSITIONS if p != o["position"]])
+            new = sd.POSITIONS[o["position"]]
+            o["center"] = [o["center"][0] - old[0] + new[0], o["center"][1] - old[1] + new[1]]
+        objs = twin["objects"]
+        if len(objs) == 1 or sd._boxes_apart(objs[0], objs[1]):
+            truth["caption"] = sd.caption(truth, random.Random(f"{seed}:caption:{index}"))
+            twin["caption"] = sd.caption(twin, random.Random(f"{seed}:caption:{index}"))
+            return twin
+    return None
+
+
+def twin_batch(seed, step, batch):
+    """A batch of batch/2 scenes whose captions state positions, and their moved twins (see
+    moved_twin): captions that differ only in positions are each other's hardest negatives,
+    which a batch of random scenes almost never holds. Returns (images [B,3,64,64], captions)
+    like image_batch; step s draws from scenes 4*s*batch on (about half the captions state
+    a position)."""
+    imgs, caps = [], []
+    index = 4 * step * batch
+    while len(caps) < batch:
+        truth = sd.sample_truth(seed, index)
+        twin = moved_twin(truth, seed, index)
+        index += 1
+        if twin is None or twin["caption"] == truth["caption"]:
+            continue  # a caption that states no position has no position twin
+        for t in (truth, twin):
+            imgs.append(sd.image_to_tensor_values(sd.render(t)))
+            caps.append(t["caption"])
+    return torch.from_numpy(np.stack(imgs[:batch])), caps[:batch]
 
 
 class Progress:

@@ -90,6 +90,19 @@ def main():
         clip = CLIPModel(cfg)
         step, _ = common.load_checkpoint(clip_run, {"clip": clip}, None, cpu)
         state = clip.state_dict()
+        text_state, text_step = state, step
+        # The scorer comes from the position fine-tune when there is one; it froze the text
+        # tower, so the text encoder (what the UNet was trained on) is the same either way.
+        twins_run = os.path.join(args.runs, "clip_twins")
+        if os.path.exists(os.path.join(twins_run, "ckpt.safetensors")):
+            twins = CLIPModel(cfg)
+            step, _ = common.load_checkpoint(twins_run, {"clip": twins}, None, cpu)
+            state = twins.state_dict()
+            changed = [k for k in state if k.startswith("text_model.") and not torch.equal(state[k], text_state[k])]
+            if changed:
+                raise SystemExit(f"export: {twins_run} changed the text tower ({changed[0]}...): "
+                                 "the UNet was trained on runs/clip's")
+            print(f"scorer from {twins_run} (step {step}); text tower identical to {clip_run}'s")
         save_component(clip_dir, "model.safetensors", fp16_tensors(state), dict(cfg, torch_dtype="float16"), step)
         write_json(os.path.join(clip_dir, "preprocessor_config.json"), {
             "crop_size": {"height": 64, "width": 64}, "do_center_crop": True, "do_normalize": True,
@@ -99,8 +112,8 @@ def main():
         shutil.copyfile(spm, os.path.join(clip_dir, "spiece.model"))
         context = cfg["text_config"]["max_position_embeddings"]
         write_json(os.path.join(clip_dir, "tokenizer_config.json"), tokenizer_config(context))
-        save_component(os.path.join(sd_dir, "text_encoder"), "model.safetensors", fp16_tensors(state, ["text_model."]),
-                       dict(text_encoder_config(cfg), torch_dtype="float16"), step)
+        save_component(os.path.join(sd_dir, "text_encoder"), "model.safetensors", fp16_tensors(text_state, ["text_model."]),
+                       dict(text_encoder_config(cfg), torch_dtype="float16"), text_step)
         tk = os.path.join(sd_dir, "tokenizer")
         os.makedirs(tk, exist_ok=True)
         shutil.copyfile(spm, os.path.join(tk, "spiece.model"))

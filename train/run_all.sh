@@ -15,6 +15,7 @@ PY=${PY:-/usr/bin/python3}
 THREADS=${THREADS:-2}
 VAE_STEPS=${VAE_STEPS:-2500}
 CLIP_STEPS=${CLIP_STEPS:-1500}
+TWIN_STEPS=${TWIN_STEPS:-4500}
 UNET_STEPS=${UNET_STEPS:-20000}
 LATENTS=${LATENTS:-20000}
 
@@ -24,7 +25,7 @@ stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 mkdir -p "$RUNS"
 # Stages trained in earlier sessions are committed under train/checkpoints/ (pickle-free
 # ckpt.safetensors): a fresh clone resumes from them instead of starting over.
-for stage in tokenizer vae clip unet; do
+for stage in tokenizer vae clip clip_twins unet; do
   if [ -d "train/checkpoints/$stage" ] && [ ! -d "$RUNS/$stage" ]; then
     stamp "seeding $RUNS/$stage from train/checkpoints/$stage"
     cp -r "train/checkpoints/$stage" "$RUNS/$stage"
@@ -48,9 +49,17 @@ stamp clip
 $PY train/train_clip.py --run-dir "$RUNS/clip" --tokenizer "$RUNS/tokenizer/spiece.model" --steps "$CLIP_STEPS" \
   --batch 32 --threads "$THREADS" $(resume "$RUNS/clip")
 
+# The scorer's position fine-tune: vision tower and projections only, on scenes paired with
+# moved twins; the text tower (what the UNet reads) stays bit-identical. export.py takes the
+# scorer from clip_twins.
+stamp clip_twins
+$PY train/train_clip.py --run-dir "$RUNS/clip_twins" --init-from "$RUNS/clip" --tokenizer "$RUNS/tokenizer/spiece.model" \
+  --steps "$TWIN_STEPS" --batch 32 --threads "$THREADS" --position-twins --freeze-text-tower $(resume "$RUNS/clip_twins")
+
 stamp unet
 $PY train/train_unet.py --run-dir "$RUNS/unet" --latents "$RUNS/latents" --clip "$RUNS/clip" \
   --tokenizer "$RUNS/tokenizer/spiece.model" --steps "$UNET_STEPS" --threads "$THREADS" --save-every 100 \
+  --plain-noise-until 11710 \
   $(resume "$RUNS/unet")
 
 stamp export

@@ -40,12 +40,23 @@ def main():
     ap.add_argument("--text-layers", type=int, default=4)
     ap.add_argument("--vision-width", type=int, default=64)
     ap.add_argument("--vision-layers", type=int, default=4)
+    ap.add_argument("--position-twins", action="store_true",
+                    help="batches of scenes and their moved twins (captions differing only in positions)")
+    ap.add_argument("--freeze-text-tower", action="store_true",
+                    help="train only the vision tower, both projections and the logit scale: the text "
+                         "tower's hidden states (what a UNet trained on them reads) stay bit-identical")
+    ap.add_argument("--init-from", default="",
+                    help="fine-tune: start from this run folder's weights (and config), with a fresh "
+                         "optimiser and learning-rate schedule, counting steps on from its step")
     args = ap.parse_args()
     device = common.setup(args)
     tok = SpmTokenizer(args.tokenizer)
 
     cfg_path = os.path.join(args.run_dir, "config.json")
-    if args.resume:
+    if args.init_from and not args.resume:
+        cfg = json.load(open(os.path.join(args.init_from, "config.json")))
+        common.write_json(cfg_path, cfg)
+    elif args.resume:
         cfg = json.load(open(cfg_path))
     else:
         cfg = clip_config(tok.vocab_size, tok.bos, tok.eos, tok.pad, text_width=args.text_width,
@@ -53,24 +64,38 @@ def main():
                           vision_layers=args.vision_layers)
         common.write_json(cfg_path, cfg)
     model = CLIPModel(cfg).to(device)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
+    if args.freeze_text_tower:
+        for p in model.text_model.parameters():
+            p.requires_grad_(False)
+    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    decay = [p for n, p in trained if p.ndim >= 2 and "embedding" not in n]
+    no_decay = [p for n, p in trained if not (p.ndim >= 2 and "embedding" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.98))
-    step = common.resume(args, {"clip": model}, opt, device)
+    if args.init_from and not args.resume:
+        step, _ = common.load_checkpoint(args.init_from, {"clip": model}, None, device)
+        start = step
+        print(f"fine-tuning {args.init_from} from its step {step}", flush=True)
+    else:
+        step = common.resume(args, {"clip": model}, opt, device)
+        start = common.checkpoint_extra(args.run_dir).get("start_step", 0) if args.resume else 0
     print(f"clip parameters {sum(p.numel() for p in model.parameters()) / 1e6:.3f}M", flush=True)
 
     stop = common.StopFlag()
     progress = common.Progress(args.log_every, args.steps)
     model.train()
     while step < args.steps and not stop.stop:
-        images, captions = common.image_batch(args.seed + 2, step, args.batch)
+        if args.position_twins:
+            images, captions = common.twin_batch(args.seed + 2, step, args.batch)
+        else:
+            images, captions = common.image_batch(args.seed + 2, step, args.batch)
         ids = tok.windows(captions)
         longest = int((ids == tok.eos).int().argmax(1).max()) + 1
         ids = ids[:, :longest].to(device)
         pixels = normalise(images.to(device))
-        warm = min(1.0, (step + 1) / 200)
-        cosine = 0.5 * (1 + torch.cos(torch.tensor(3.14159265 * step / max(args.steps, 1)))).item()
+        done, total = step - start, max(args.steps - start, 1)
+        warm = min(1.0, (done + 1) / 200)
+        cosine = 0.5 * (1 + torch.cos(torch.tensor(3.14159265 * done / total))).item()
         for g in opt.param_groups:
             g["lr"] = args.lr * warm * (0.1 + 0.9 * cosine)
         te = F.normalize(model.text_embeds(ids), dim=-1)
@@ -93,8 +118,8 @@ def main():
         step += 1
         progress.update(step, loss=loss.item(), acc=acc.item(), scale=scale.item())
         if step % args.save_every == 0:
-            common.save_checkpoint(args.run_dir, step, {"clip": model}, opt)
-    common.save_checkpoint(args.run_dir, step, {"clip": model}, opt)
+            common.save_checkpoint(args.run_dir, step, {"clip": model}, opt, {"start_step": start})
+    common.save_checkpoint(args.run_dir, step, {"clip": model}, opt, {"start_step": start})
     print(f"saved {args.run_dir}/ckpt.safetensors at step {step}", flush=True)
     if stop.stop:
         raise SystemExit(143)  # stopped by a signal: a driver script must not go on

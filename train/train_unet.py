@@ -4,7 +4,9 @@ recipe: epsilon prediction, scaled_linear betas 0.00085..0.012 over 1000 steps, 
 timesteps, 10% of captions replaced by the empty caption (classifier-free guidance), and
 conditioning on the frozen CLIP text tower's last_hidden_state over the full 77-token window
 (as the engine will compute it: bos + ids + eos + pad). Keeps an EMA of the weights (what
-export.py writes).
+export.py writes). The training noise carries extra low-frequency energy (--offset-noise,
+--pyramid-noise; see training_noise): without it this small latent lets the model take
+background and layout from the noise rather than the prompt.
 
   nice -n 19 python3 train/train_unet.py --run-dir runs/unet --latents runs/latents --clip runs/clip \
       --tokenizer runs/tokenizer/spiece.model [--resume]
@@ -27,6 +29,33 @@ from unet_model import UNet2DConditionModel, unet_config
 def sd_alphas_cumprod(steps=1000, beta_start=0.00085, beta_end=0.012):
     betas = torch.linspace(beta_start ** 0.5, beta_end ** 0.5, steps, dtype=torch.float64) ** 2
     return torch.cumprod(1.0 - betas, 0).float()
+
+
+def training_noise(shape, offset, pyramid, generator=None):
+    """Gaussian noise with extra low-frequency energy: N(0,1) per element, plus `offset` times
+    one N(0,1) per image and channel, plus `pyramid` times bilinearly upsampled N(0,1) grids of
+    side 8, 4 and 2; renormalised to unit variance per element.
+
+    Why: on a 16x16 latent the scaled-linear schedule leaves the image's background and layout
+    visible at t=999 (a channel mean of white noise varies by only 1/16), so a model trained on
+    white noise learns to read the background and object positions from the noise instead of
+    the prompt, and at sampling time random seeds decide them. Noise whose coarse content is
+    loud and random hides that leak, so the prompt is the only reliable cue (offset noise,
+    Guttenberg 2023; multi-resolution noise, Whitaker 2023). Sampling still starts from plain
+    N(0,1), as diffusers does.
+    """
+    b, c, h, w = shape
+    noise = torch.randn(shape, generator=generator)
+    if offset > 0:
+        noise += offset * torch.randn(b, c, 1, 1, generator=generator)
+    if pyramid > 0:
+        for side in (8, 4, 2):
+            if side < h:
+                coarse = torch.randn(b, c, side, side, generator=generator)
+                noise += pyramid * F.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)
+    if offset > 0 or pyramid > 0:
+        noise /= noise.std(dim=(1, 2, 3), keepdim=True)  # unit variance, as at sampling time
+    return noise
 
 
 def load_text_tower(clip_dir, device):
@@ -54,6 +83,14 @@ def main():
                          "a third of the time, as SDXL does at its top level")
     ap.add_argument("--uncond", type=float, default=0.1, help="share of empty captions")
     ap.add_argument("--ema", type=float, default=0.999)
+    ap.add_argument("--offset-noise", type=float, default=0.3,
+                    help="weight of per-image, per-channel noise added to the training noise (0: plain)")
+    ap.add_argument("--pyramid-noise", type=float, default=0.4,
+                    help="weight of each coarse (8x8, 4x4, 2x2) noise grid added to the training noise (0: plain)")
+    ap.add_argument("--plain-noise-until", type=int, default=0,
+                    help="steps before this one use plain N(0,1) noise (the committed run switched to "
+                         "offset + pyramid noise at step 11710; run_all.sh passes it so that a run from "
+                         "scratch repeats that history)")
     args = ap.parse_args()
     device = common.setup(args)
     tok = SpmTokenizer(args.tokenizer)
@@ -110,7 +147,9 @@ def main():
         x0 = (lat_mean[idx] + lat_std[idx] * torch.randn(args.batch, *lat_mean.shape[1:])) * scale
         x0 = x0.to(device)
         t = torch.randint(0, 1000, (args.batch,), device=device)
-        noise = torch.randn_like(x0)
+        plain = step < args.plain_noise_until
+        noise = training_noise(tuple(x0.shape), 0.0 if plain else args.offset_noise,
+                               0.0 if plain else args.pyramid_noise).to(device)
         a = acp[t].view(-1, 1, 1, 1)
         noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
         ctx = contexts(caps)  # [B,77,W]
