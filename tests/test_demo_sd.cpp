@@ -104,3 +104,17 @@ TEST(DemoSd, DefaultModelFollowsThePromptsColours) {
   std::printf("border luma %.1f vs %.1f; red share %.3f vs %.3f; blue share %.3f vs %.3f\n", red.border_luma,
               blue.border_luma, red.red_share, blue.red_share, blue.blue_share, red.blue_share);
 }
+
+// With no --model the guidance scale defaults to the demo model's best (3, measured by
+// train/adherence.py); a model given by path keeps diffusers' 7.5.
+TEST(DemoSd, DefaultGuidanceFollowsTheModel) {
+  test::TempDir dir("demo-sd-cfg");
+  const std::string common = "generate --quiet --json --steps 1 --seed 1 --prompt 'a red circle' --output ";
+  test::CliResult bundled = test::run_cli(common + (dir / "a-{n}.png"));
+  ASSERT_EQ(bundled.exit_code, 0) << bundled.err;
+  EXPECT_EQ(nlohmann::json::parse(bundled.out)["cfg_scale"].get<double>(), 3.0);
+  const std::string model = std::string(SDVK_TEST_DATA) + "/../../models/demo-sd";
+  test::CliResult given = test::run_cli(common + (dir / "b-{n}.png") + " --model " + model);
+  ASSERT_EQ(given.exit_code, 0) << given.err;
+  EXPECT_EQ(nlohmann::json::parse(given.out)["cfg_scale"].get<double>(), 7.5);
+}

@@ -117,7 +117,7 @@ def main():
     ap.add_argument("--count", type=int, default=32, help="prompts per set (seen, held-out)")
     ap.add_argument("--best-of", type=int, default=4)
     ap.add_argument("--steps", type=int, default=25)
-    ap.add_argument("--cfg", type=float, default=5.0)
+    ap.add_argument("--cfg", type=float, default=3.0, help="guidance scale (3: what generate uses for the demo model)")
     ap.add_argument("--seed", type=int, default=0, help="prompt p's candidates use seed + p")
     ap.add_argument("--scheduler", default="", help="default: the model's")
     ap.add_argument("--precision", default="")
