@@ -1,6 +1,7 @@
 #!/bin/sh
 # Trains the whole demo model in the recommended order, resuming every stage that already has
-# a checkpoint: tokenizer -> VAE -> latent cache -> CLIP -> UNet -> export to models/.
+# a checkpoint: tokenizer -> VAE -> latent cache -> CLIP -> CLIP position fine-tune -> UNet -> export
+# to models/.
 # Each stage saves every --save-every steps and on SIGTERM; a stage stopped by a signal exits
 # 143, which stops this script too (set -e), so `kill -TERM <python pid>` pauses the chain and
 # running this script again continues it.
