@@ -111,19 +111,14 @@ def load_checkpoint(run_dir, modules, optimizer, device):
     return meta["step"], meta.get("extra", {})
 
 
-def checkpoint_extra(run_dir):
-    """The `extra` dict saved with RUN_DIR/ckpt.safetensors."""
-    path = os.path.join(run_dir, "ckpt.safetensors")
-    return json.loads(safetensors_io.load_metadata(path)["state"]).get("extra", {})
-
-
 def resume(args, modules, optimizer, device):
-    """0, or with --resume the step RUN_DIR's checkpoint holds (modules, optimizer, RNG restored)."""
+    """(0, {}), or with --resume the step and `extra` dict RUN_DIR's checkpoint holds (modules,
+    optimizer, RNG restored)."""
     if not args.resume:
-        return 0
-    step, _ = load_checkpoint(args.run_dir, modules, optimizer, device)
+        return 0, {}
+    step, extra = load_checkpoint(args.run_dir, modules, optimizer, device)
     print(f"resumed at step {step}", flush=True)
-    return step
+    return step, extra
 
 
 def write_json(path, obj):

@@ -53,7 +53,8 @@ def main():
     tok = SpmTokenizer(args.tokenizer)
 
     cfg_path = os.path.join(args.run_dir, "config.json")
-    if args.init_from and not args.resume:
+    fine_tune_start = bool(args.init_from) and not args.resume  # the fine-tune's first run
+    if fine_tune_start:
         cfg = json.load(open(os.path.join(args.init_from, "config.json")))
         common.write_json(cfg_path, cfg)
     elif args.resume:
@@ -72,13 +73,13 @@ def main():
     no_decay = [p for n, p in trained if not (p.ndim >= 2 and "embedding" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.98))
-    if args.init_from and not args.resume:
+    if fine_tune_start:
         step, _ = common.load_checkpoint(args.init_from, {"clip": model}, None, device)
         start = step
         print(f"fine-tuning {args.init_from} from its step {step}", flush=True)
     else:
-        step = common.resume(args, {"clip": model}, opt, device)
-        start = common.checkpoint_extra(args.run_dir).get("start_step", 0) if args.resume else 0
+        step, extra = common.resume(args, {"clip": model}, opt, device)
+        start = extra.get("start_step", 0)
     print(f"clip parameters {sum(p.numel() for p in model.parameters()) / 1e6:.3f}M", flush=True)
 
     stop = common.StopFlag()

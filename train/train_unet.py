@@ -31,7 +31,7 @@ def sd_alphas_cumprod(steps=1000, beta_start=0.00085, beta_end=0.012):
     return torch.cumprod(1.0 - betas, 0).float()
 
 
-def training_noise(shape, offset, pyramid, generator=None):
+def training_noise(shape, offset, pyramid):
     """Gaussian noise with extra low-frequency energy: N(0,1) per element, plus `offset` times
     one N(0,1) per image and channel, plus `pyramid` times bilinearly upsampled N(0,1) grids of
     side 8, 4 and 2; renormalised to unit variance per element.
@@ -45,13 +45,13 @@ def training_noise(shape, offset, pyramid, generator=None):
     N(0,1), as diffusers does.
     """
     b, c, h, w = shape
-    noise = torch.randn(shape, generator=generator)
+    noise = torch.randn(shape)
     if offset > 0:
-        noise += offset * torch.randn(b, c, 1, 1, generator=generator)
+        noise += offset * torch.randn(b, c, 1, 1)
     if pyramid > 0:
         for side in (8, 4, 2):
             if side < h:
-                coarse = torch.randn(b, c, side, side, generator=generator)
+                coarse = torch.randn(b, c, side, side)
                 noise += pyramid * F.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)
     if offset > 0 or pyramid > 0:
         noise /= noise.std(dim=(1, 2, 3), keepdim=True)  # unit variance, as at sampling time
@@ -116,7 +116,7 @@ def main():
     for p in ema.parameters():
         p.requires_grad_(False)
     opt = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=0.01)
-    step = common.resume(args, {"unet": unet, "ema": ema}, opt, device)
+    step, _ = common.resume(args, {"unet": unet, "ema": ema}, opt, device)
     print(f"unet parameters {sum(p.numel() for p in unet.parameters()) / 1e6:.3f}M, {n} cached latents, "
           f"scaling factor {scale:.5f}", flush=True)
     common.write_json(os.path.join(args.run_dir, "latents_meta.json"), meta)

@@ -44,7 +44,7 @@ def main():
         common.write_json(cfg_path, cfg)
     vae = AutoencoderKL(cfg).to(device)
     opt = torch.optim.AdamW(vae.parameters(), lr=args.lr, weight_decay=0.0)
-    step = common.resume(args, {"vae": vae}, opt, device)
+    step, _ = common.resume(args, {"vae": vae}, opt, device)
     print(f"vae parameters {sum(p.numel() for p in vae.parameters()) / 1e6:.3f}M", flush=True)
 
     stop = common.StopFlag()
