@@ -1,5 +1,6 @@
 #include "ops/conv2d.h"
 
+#include "ops/conv2d_winograd.h"
 #include "ops/op_util.h"
 
 namespace sdvk::ops {
@@ -75,6 +76,10 @@ void conv2d(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bi
         "conv2d", "more than 2^32 elements in x " + shape_str(x.shape()) + " or y " + shape_str(ys));
 
   Context& ctx = s.context();
+  if (conv2d_winograd_applies(ctx, x.shape(), weight.shape(), p)) {
+    conv2d_winograd(s, x, weight, bias, y, p, residual);
+    return;
+  }
   const bool cpu = ctx.cpu_kernels() && conv2d_cpu_kernel_supported(ctx);  // else the tiled kernel serves
   const Kernel& k = cpu ? ctx.kernels().get(variant(ctx, "conv2d", x.dtype()), 5, {kCpuLS, kCpuMB, kCpuNB})
                         : ctx.kernels().get(variant(ctx, "conv2d_tiled", x.dtype()), 5);

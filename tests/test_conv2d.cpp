@@ -1,4 +1,5 @@
 #include "ops/conv2d.h"
+#include "ops/conv2d_winograd.h"
 
 #include <cstdio>
 #include <tuple>
@@ -31,11 +32,21 @@ Conv2dParams with_act(Conv2dParams p, Activation f) {
   return p;
 }
 
-// The kernel the last dispatch used is of the family the context asks for.
-void expect_family(const Sequence& s) {
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// The recorded kernels are the algorithm and family the context asks for: Winograd ends with
+// its output transform after a GEMM of the family; direct is one conv kernel of the family.
+void expect_path(const Sequence& s, bool winograd) {
   auto& ctx = test::ctx();
-  bool tiled = s.profile().back().kernel.find("conv2d_tiled") != std::string::npos;
-  EXPECT_EQ(tiled, !(ctx.cpu_kernels() && conv2d_cpu_kernel_supported(ctx))) << s.profile().back().kernel;
+  const auto prof = s.profile();
+  const std::string last = prof.back().kernel;
+  EXPECT_EQ(contains(last, "conv2d_winograd_output"), winograd) << last;
+  if (winograd) {
+    ASSERT_GE(prof.size(), 2u);
+    EXPECT_EQ(contains(prof[prof.size() - 2].kernel, "matmul_tiled"), !ctx.cpu_kernels()) << prof[prof.size() - 2].kernel;
+  } else {
+    EXPECT_EQ(contains(last, "conv2d_tiled"), !(ctx.cpu_kernels() && conv2d_cpu_kernel_supported(ctx))) << last;
+  }
 }
 
 // Runs one case on the current kernel family and compares with ref::conv2d on the same
@@ -56,35 +67,53 @@ void run_case(const ConvCase& c, DType dtype, double tol, uint32_t seed = 1) {
   Sequence s(ctx);
   conv2d(s, tx, tw, c.bias ? &tb : nullptr, ty, c.p, c.residual ? &tr : nullptr);
   s.run();
-  expect_family(s);
+  expect_path(s, conv2d_winograd_applies(ctx, xs, ws, c.p));
   auto want = ref::conv2d(x, xs, w, ws, c.bias ? &b : nullptr, c.p, c.residual ? &r : nullptr);
   test::expect_close(ty.download(ctx), want, tol, std::string(c.name) + " " + dtype_name(dtype));
 }
 
-// float32: sums of at most ~1100 products in float32; the worst case here is ~1.1e-6.
+// float32: sums of at most ~23000 products in float32: direct worst ~1.1e-6; Winograd's
+// transforms scale rounding errors up (coefficients up to 8 and 1/24), worst 1.7e-5 (2560
+// channels, LongestReduction).
 constexpr double kTolF32 = 1e-4;
 // float16 storage: inputs are exact (rounded before the reference), the arithmetic is float32,
 // and y is rounded once to float16: at most 2^-11 ~ 4.9e-4 of |y| <= max |ref| (worst seen
 // here 4.1e-4). 1e-3 leaves room for the float32 sums.
 constexpr double kTolF16 = 1e-3;
 
-// Tests force a kernel family (and may lower the dispatch limit): restore both afterwards.
+// Tests force a kernel family and conv algorithm (and may lower the dispatch limit): restore
+// them afterwards.
 class FamilyTest : public test::VkTest {
  protected:
   void TearDown() override {
     test::ctx().set_kernel_family(KernelFamily::Auto);
+    test::ctx().set_conv_algorithm(ConvAlgorithm::Auto);
     test::ctx().set_dispatch_limit(UINT32_MAX);  // clamped to the device's limits
     test::VkTest::TearDown();
   }
 };
 
-class Conv2dTest : public FamilyTest, public ::testing::WithParamInterface<std::tuple<ConvCase, KernelFamily>> {
+using ConvParam = std::tuple<ConvCase, KernelFamily, ConvAlgorithm>;
+
+class Conv2dTest : public FamilyTest, public ::testing::WithParamInterface<ConvParam> {
  protected:
   void SetUp() override {
     FamilyTest::SetUp();
     test::ctx().set_kernel_family(std::get<1>(GetParam()));
+    test::ctx().set_conv_algorithm(std::get<2>(GetParam()));
   }
 };
+
+// Every (family, algorithm) pair in turn, forced on the context.
+template <class F>
+void for_each_path(F f) {
+  for (ConvAlgorithm a : {ConvAlgorithm::Direct, ConvAlgorithm::Winograd})
+    for (KernelFamily k : {KernelFamily::Cpu, KernelFamily::Gpu}) {
+      test::ctx().set_conv_algorithm(a);
+      test::ctx().set_kernel_family(k);
+      f();
+    }
+}
 
 TEST_P(Conv2dTest, Float32MatchesReference) { run_case(std::get<0>(GetParam()), DType::F32, kTolF32); }
 TEST_P(Conv2dTest, Float16MatchesReference) { run_case(std::get<0>(GetParam()), DType::F16, kTolF16); }
@@ -120,13 +149,27 @@ const ConvCase kCases[] = {
     {"quick_gelu_s2", 1, 8, 10, 10, 8, 3, 3, with_act(conv_params(2, 1), Activation::QuickGelu), true, false},
 };
 
-std::string case_name(const ::testing::TestParamInfo<std::tuple<ConvCase, KernelFamily>>& info) {
+// The cases Winograd serves: 3x3, stride 1 (any padding).
+std::vector<ConvCase> winograd_cases() {
+  std::vector<ConvCase> v;
+  for (const ConvCase& c : kCases)
+    if (c.kh == 3 && c.kw == 3 && c.p.stride_h == 1 && c.p.stride_w == 1) v.push_back(c);
+  return v;
+}
+
+std::string case_name(const ::testing::TestParamInfo<ConvParam>& info) {
   return std::string(std::get<0>(info.param).name) + (std::get<1>(info.param) == KernelFamily::Cpu ? "_cpu" : "_gpu");
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, Conv2dTest,
+INSTANTIATE_TEST_SUITE_P(Direct, Conv2dTest,
                          ::testing::Combine(::testing::ValuesIn(kCases),
-                                            ::testing::Values(KernelFamily::Cpu, KernelFamily::Gpu)),
+                                            ::testing::Values(KernelFamily::Cpu, KernelFamily::Gpu),
+                                            ::testing::Values(ConvAlgorithm::Direct)),
+                         case_name);
+INSTANTIATE_TEST_SUITE_P(Winograd, Conv2dTest,
+                         ::testing::Combine(::testing::ValuesIn(winograd_cases()),
+                                            ::testing::Values(KernelFamily::Cpu, KernelFamily::Gpu),
+                                            ::testing::Values(ConvAlgorithm::Winograd)),
                          case_name);
 
 using Conv2d = FamilyTest;
@@ -134,10 +177,7 @@ using Conv2d = FamilyTest;
 // Few channels, many pixels: a grid of many groups (512 for the CPU family, 1024 GPU tiles).
 TEST_F(Conv2d, LargeGrid) {
   const ConvCase c{"large_grid_4to8_256x256", 1, 4, 256, 256, 8, 3, 3, conv_params(1, 1), true, false};
-  for (KernelFamily f : {KernelFamily::Cpu, KernelFamily::Gpu}) {
-    test::ctx().set_kernel_family(f);
-    run_case(c, DType::F32, kTolF32, 5);
-  }
+  for_each_path([&] { run_case(c, DType::F32, kTolF32, 5); });
 }
 
 // The dispatch limit lowered to 2 groups: the Sequence splits the grid in x, y and z, and the
@@ -146,10 +186,7 @@ TEST_F(Conv2d, SplitDispatch) {
   auto& ctx = test::ctx();
   const ConvCase c{"split_3x_4to12_40x40", 3, 4, 40, 40, 12, 3, 3, conv_params(1, 1), true, true};
   ctx.set_dispatch_limit(2);
-  for (KernelFamily f : {KernelFamily::Cpu, KernelFamily::Gpu}) {
-    ctx.set_kernel_family(f);
-    run_case(c, DType::F16, kTolF16, 6);
-  }
+  for_each_path([&] { run_case(c, DType::F16, kTolF16, 6); });
 }
 
 // The skip connection added in place (residual is y): each element is read before it is written.
@@ -158,15 +195,14 @@ TEST_F(Conv2d, ResidualMayBeOutput) {
   Shape xs{1, 8, 6, 5}, ws{8, 8, 3, 3};
   auto x = test::random_vector(240, 11), w = test::random_vector(576, 12), r = test::random_vector(240, 13);
   auto want = ref::conv2d(x, xs, w, ws, nullptr, conv_params(1, 1), &r);
-  for (KernelFamily f : {KernelFamily::Cpu, KernelFamily::Gpu}) {
-    ctx.set_kernel_family(f);
+  for_each_path([&] {
     Tensor tx = Tensor::from_floats(ctx, xs, DType::F32, x), tw = Tensor::from_floats(ctx, ws, DType::F32, w);
     Tensor ty = Tensor::from_floats(ctx, xs, DType::F32, r);
     Sequence s(ctx);
     conv2d(s, tx, tw, nullptr, ty, conv_params(1, 1), &ty);
     s.run();
     test::expect_close(ty.download(ctx), want, kTolF32, "in-place residual");
-  }
+  });
 }
 
 // The longest reduction in SD: the UNet's first up block convolves 1280 + 1280 skip channels,
@@ -174,10 +210,7 @@ TEST_F(Conv2d, ResidualMayBeOutput) {
 // 65535 iterations in all, so the per-invocation trip count must stay far below that.
 TEST_F(Conv2d, LongestReduction) {
   const ConvCase c{"up_block_2560ch_8x8", 1, 2560, 8, 8, 16, 3, 3, conv_params(1, 1), true, false};
-  for (KernelFamily f : {KernelFamily::Cpu, KernelFamily::Gpu}) {
-    test::ctx().set_kernel_family(f);
-    run_case(c, DType::F32, kTolF32, 7);
-  }
+  for_each_path([&] { run_case(c, DType::F32, kTolF32, 7); });
 }
 
 // A resnet's two convs through planned temporaries: h = silu(conv1(x)) lives in the sequence's
@@ -189,8 +222,7 @@ TEST_F(Conv2d, ChainThroughPlannedTemporary) {
        w2 = test::random_vector(576, 23), b = test::random_vector(8, 24);
   Conv2dParams p1 = with_act(conv_params(1, 1), Activation::SiLU), p2 = conv_params(1, 1);
   auto want = ref::conv2d(ref::conv2d(x, xs, w1, ws, &b, p1), xs, w2, ws, &b, p2, &x);
-  for (KernelFamily f : {KernelFamily::Cpu, KernelFamily::Gpu}) {
-    ctx.set_kernel_family(f);
+  for_each_path([&] {
     Tensor tx = Tensor::from_floats(ctx, xs, DType::F32, x), tb = Tensor::from_floats(ctx, {8}, DType::F32, b);
     Tensor tw1 = Tensor::from_floats(ctx, ws, DType::F32, w1), tw2 = Tensor::from_floats(ctx, ws, DType::F32, w2);
     Tensor ty = Tensor::empty(ctx, xs, DType::F32);
@@ -200,7 +232,7 @@ TEST_F(Conv2d, ChainThroughPlannedTemporary) {
     conv2d(s, h, tw2, &tb, ty, p2, &tx);
     s.run();
     test::expect_close(ty.download(ctx), want, kTolF32, "conv chain");
-  }
+  });
 }
 
 TEST_F(Conv2d, OutputShape) {

@@ -291,6 +291,11 @@ Context::Context(const ContextOptions& options) {
       else if (*k) throw Error(std::string("SDVK_KERNELS=") + k + ": expected cpu or gpu");
     }
   set_kernel_family(family);
+  if (const char* c = std::getenv("SDVK_CONV")) {
+    if (lower(c) == "direct") conv_algorithm_ = ConvAlgorithm::Direct;
+    else if (lower(c) == "winograd") conv_algorithm_ = ConvAlgorithm::Winograd;
+    else if (*c) throw Error(std::string("SDVK_CONV=") + c + ": expected direct or winograd");
+  }
   allocator_ = std::make_unique<Allocator>(*this);
   kernels_ = std::make_unique<KernelCache>(*this, options.pipeline_cache && !env_flag("SDVK_NO_PIPELINE_CACHE"));
 }

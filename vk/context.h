@@ -48,6 +48,10 @@ const char* device_class_name(DeviceClass c);
 // Auto picks from the device type; tests force each family to check every variant.
 enum class KernelFamily { Auto, Cpu, Gpu };
 
+// How 3x3 stride-1 convolutions run: Auto picks Winograd where it pays (ops/conv2d_winograd.h);
+// tests force each to check both against the same reference.
+enum class ConvAlgorithm { Auto, Direct, Winograd };
+
 struct ContextOptions {
   // "" = automatic (first discrete GPU, else integrated, else virtual, else CPU); a number
   // picks by index; anything else picks the first device whose name contains it
@@ -113,6 +117,10 @@ class Context {
   bool cpu_kernels() const { return cpu_kernels_; }
   void set_kernel_family(KernelFamily f);
 
+  // Also SDVK_CONV=direct|winograd.
+  ConvAlgorithm conv_algorithm() const { return conv_algorithm_; }
+  void set_conv_algorithm(ConvAlgorithm a) { conv_algorithm_ = a; }
+
   // Runs `record` on a one-time command buffer, submits it and waits.
   void run_now(const std::function<void(VkCommandBuffer)>& record);
 
@@ -127,6 +135,7 @@ class Context {
   std::unique_ptr<KernelCache> kernels_;
   uint32_t dispatch_limit_[3] = {65535, 65535, 65535};
   bool cpu_kernels_ = false;
+  ConvAlgorithm conv_algorithm_ = ConvAlgorithm::Auto;
 };
 
 }  // namespace sdvk

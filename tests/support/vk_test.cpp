@@ -65,6 +65,7 @@ double relative_error(const std::vector<float>& got, const std::vector<float>& r
 void expect_close(const std::vector<float>& got, const std::vector<float>& ref, double tol, const std::string& what) {
   ASSERT_EQ(got.size(), ref.size()) << what << ": element counts differ";
   double err = relative_error(got, ref);
+  if (getenv("SDVK_TEST_PRINT_ERR")) fprintf(stderr, "ERR %s %g\n", what.c_str(), err);
   if (err <= tol) return;
   size_t worst = 0;
   double worst_diff = -1;

@@ -37,6 +37,7 @@ std::vector<float> round_to_half(std::vector<float> v);
 double relative_error(const std::vector<float>& got, const std::vector<float>& ref);
 
 // EXPECT that relative_error(got, ref) <= tol, printing the worst element on failure.
+// SDVK_TEST_PRINT_ERR=1 prints every comparison's error (to justify a bound).
 void expect_close(const std::vector<float>& got, const std::vector<float>& ref, double tol,
                   const std::string& what);
 

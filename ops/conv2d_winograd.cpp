@@ -1,0 +1,67 @@
+#include "ops/conv2d_winograd.h"
+
+#include "ops/matmul.h"
+#include "ops/op_util.h"
+
+namespace sdvk::ops {
+namespace {
+
+constexpr int64_t kTile = 4;     // output tile side
+constexpr int64_t kPoints = 36;  // (kTile + 2)^2 transformed positions
+constexpr int64_t kGroup = 64;   // invocations per group of the transform kernels
+
+int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+}  // namespace
+
+bool conv2d_winograd_applies(const Context& ctx, const Shape& x, const Shape& w, const Conv2dParams& p) {
+  if (ctx.conv_algorithm() == ConvAlgorithm::Direct) return false;
+  if (w[2] != 3 || w[3] != 3 || p.stride_h != 1 || p.stride_w != 1) return false;
+  if (ctx.conv_algorithm() == ConvAlgorithm::Winograd) return true;
+  // Auto: where the GEMM saves more than the transforms cost: enough channels to amortise the
+  // transforms and enough tiles to amortise the weight transform.
+  int64_t tiles = x[0] * ((x[2] + kTile - 1) / kTile) * ((x[3] + kTile - 1) / kTile);
+  return x[1] >= 16 && w[0] >= 16 && tiles >= 16;
+}
+
+void conv2d_winograd(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bias, const Tensor& y,
+                     const Conv2dParams& p, const Tensor* residual) {
+  Context& ctx = s.context();
+  const int64_t n = x.dim(0), cin = x.dim(1), h = x.dim(2), w = x.dim(3);
+  const int64_t cout = y.dim(1), ho = y.dim(2), wo = y.dim(3);
+  const int64_t tiles_y = (ho + kTile - 1) / kTile, tiles_x = (wo + kTile - 1) / kTile;
+  const int64_t tiles = n * tiles_y * tiles_x, tp = round_up(tiles, 8), kp = round_up(cin, 8);
+  for (int64_t e : {kPoints * cout * kp, kPoints * kp * tp, kPoints * cout * tp})
+    check(e < (int64_t(1) << 32), "conv2d", "Winograd buffers over 2^32 elements for y " + shape_str(y.shape()));
+  auto u32 = [](int64_t v) { return uint32_t(v); };
+
+  Tensor u = s.temp({kPoints, cout, kp}, DType::F32, "winograd weights");
+  Tensor v = s.temp({kPoints, kp, tp}, DType::F32, "winograd input");
+  Tensor m = s.temp({kPoints, cout, tp}, DType::F32, "winograd products");
+
+  struct {
+    uint32_t cout, cin, kp;
+  } wpush{u32(cout), u32(cin), u32(kp)};
+  s.dispatch(ctx.kernels().get(variant(ctx, "conv2d_winograd_weight", x.dtype()), 2), {in(weight), out(u)}, wpush,
+             {groups_for(cout * kp, kGroup), 1, 1}, "conv2d winograd weight");
+
+  struct {
+    uint32_t cin, h, w, tiles_y, tiles_x, tiles, kp, tp, pt, pl;
+  } ipush{u32(cin), u32(h), u32(w), u32(tiles_y), u32(tiles_x), u32(tiles), u32(kp), u32(tp),
+          u32(p.pad_top), u32(p.pad_left)};
+  s.dispatch(ctx.kernels().get(variant(ctx, "conv2d_winograd_input", x.dtype()), 2), {in(x), out(v)}, ipush,
+             {groups_for(tp, kGroup), u32(kp), 1}, "conv2d winograd input");
+
+  batched_matmul(s, u, v, false, m);
+
+  struct {
+    uint32_t cout, ho, wo, tiles_y, tiles_x, tiles, tp, has_bias, act, has_res;
+  } opush{u32(cout), u32(ho), u32(wo), u32(tiles_y), u32(tiles_x), u32(tiles), u32(tp), bias != nullptr,
+          p.has_activation ? 1 + uint32_t(p.activation) : 0, residual != nullptr};
+  // Absent bias / residual bind x in their place; has_bias / has_res keep the shader off them.
+  s.dispatch(ctx.kernels().get(variant(ctx, "conv2d_winograd_output", x.dtype()), 4),
+             {in(m), in(bias ? *bias : x), in(residual ? *residual : x), out(y)}, opush,
+             {groups_for(tiles, kGroup), u32(cout), 1}, "conv2d winograd output");
+}
+
+}  // namespace sdvk::ops
