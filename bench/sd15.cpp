@@ -1,8 +1,8 @@
 // `sdvk bench sd15`: the acceptance check at Stable Diffusion 1.5's real dimensions, without a
 // download: a UNet and a VAE with SD 1.5's configs and deterministic random weights built in
-// memory (model/random_component.h) run one batch-2 UNet step (CFG) and one 512x512 decode
-// (tiled, and whole when its largest activation fits one storage binding), check that the
-// outputs are finite, and report seconds, peak device memory and the process's peak RSS.
+// memory (model/random_component.h) run batch-2 UNet calls (CFG) and one decode at 256 or 512
+// pixels (tiled, and whole when its largest activation fits one storage binding), check that
+// the outputs are finite, and report seconds, GFLOP/s, peak device memory and peak RSS.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 
 #include "gen/cli.h"
+#include "gen/profile.h"
 #include "model/random_component.h"
 #include "unet/unet.h"
 #include "vae/tiled_decoder.h"
@@ -20,13 +21,15 @@ namespace sdvk::cli {
 namespace {
 
 const char* kSd15Usage =
-    "usage: sdvk bench sd15 [--precision fp32|fp16] [--part unet|vae|all] [--device D]\n"
-    "                       [--tile N|auto] [--no-full]\n"
-    "Runs SD 1.5-sized networks with random weights built in memory: one UNet step (batch 2,\n"
-    "64x64 latent, 77x768 context) and one 512x512 VAE decode, tiled (--tile, default 40 latent\n"
-    "pixels, overlap 1/4) and whole when its largest activation fits the device's storage-buffer\n"
-    "range (--no-full skips it). Prints seconds, peak device memory and peak RSS per part.\n"
-    "Expect minutes on a CPU device (about 0.8 TFLOP per UNet image, 1.3 TFLOP per decode).\n";
+    "usage: sdvk bench sd15 [--size 256|512] [--precision fp32|fp16] [--part unet|vae|all]\n"
+    "                       [--runs N] [--profile] [--device D] [--tile N|auto] [--no-full]\n"
+    "Runs SD 1.5-sized networks with random weights built in memory: UNet calls as one CFG\n"
+    "step makes them (batch 2, a size/8 latent, 77x768 context; the first call, then the best\n"
+    "of --runs more, default 1) and one VAE decode to size x size pixels, tiled (--tile, default\n"
+    "40 latent pixels, overlap 1/4) and whole when its largest activation fits the device's\n"
+    "storage-buffer range (--no-full skips it). Prints seconds, GFLOP/s (direct-algorithm FLOPs:\n"
+    "1.6 TFLOP per UNet call at 512), peak device memory and peak RSS per part; --profile adds\n"
+    "the GPU time per op kind of a UNet call. Default size 512: minutes on a CPU device.\n";
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -60,7 +63,7 @@ void report(const char* part, const char* what, double seconds, Allocator& a) {
   std::fflush(stdout);
 }
 
-void run_unet(Context& ctx, DType dt) {
+void run_unet(Context& ctx, DType dt, int64_t latent, int runs, bool profile) {
   RandomComponent u = random_component("unet", ComponentKind::UNet, sd15_unet_config(), 1);
   std::printf("unet: %.0fM parameters, %.0f MiB as %s\n", double(u.component.parameters()) * 1e-6,
               mib(u.component.parameters() * dtype_bytes(dt)), dtype_name(dt));
@@ -68,36 +71,47 @@ void run_unet(Context& ctx, DType dt) {
   a.reset_peak();
   auto t0 = std::chrono::steady_clock::now();
   unet::UNet2DConditionModel m(ctx, u.component, dt);
-  Tensor x = Tensor::from_floats(ctx, {2, 4, 64, 64}, dt, gaussian(2 * 4 * 64 * 64, 11), "sample");
+  Tensor x = Tensor::from_floats(ctx, {2, 4, latent, latent}, dt, gaussian(size_t(2 * 4 * latent * latent), 11),
+                                 "sample");
   Tensor t = Tensor::from_floats(ctx, {2}, DType::F32, {981.0f, 981.0f}, "timestep");
   Tensor c = Tensor::from_floats(ctx, {2, 77, 768}, dt, gaussian(2 * 77 * 768, 12), "encoder_hidden_states");
-  Sequence s(ctx);
+  Sequence s(ctx, profile && ctx.info().timestamps);
   Tensor y = m.forward(s, x, t, c);  // uploads the weights as it records
   report("unet", "upload + record", seconds_since(t0), a);
-  t0 = std::chrono::steady_clock::now();
-  s.run();
-  const double step = seconds_since(t0);
+  const std::string size = std::to_string(latent) + "x" + std::to_string(latent);
+  double best = 0;
+  for (int i = 0; i <= runs; i++) {  // call 0 also places the activations and records
+    t0 = std::chrono::steady_clock::now();
+    s.run();
+    const double call = seconds_since(t0);
+    if (i > 0 && (best == 0 || call < best)) best = call;
+    std::string what = (i == 0 ? "first call (batch 2, " : "call (batch 2, ") + size + ")";
+    report("unet", what.c_str(), call, a);
+  }
   m.check_output();
   std::vector<float> out = y.download(ctx);
   check_finite(out, "unet output");
-  report("unet", "step (batch 2, 64x64)", step, a);
-  std::printf("unet: activation arena %.1f MiB (unshared %.1f MiB), %zu dispatches, output finite\n",
-              mib(s.arena_bytes()), mib(s.temp_bytes_unshared()), s.dispatch_count());
+  std::printf("unet: %.1f GFLOP per call, best %.2f s = %.1f GFLOP/s; activation arena %.1f MiB (unshared %.1f MiB), "
+              "%zu dispatches, output finite\n",
+              s.flops() * 1e-9, best, s.flops() * 1e-9 / best, mib(s.arena_bytes()), mib(s.temp_bytes_unshared()),
+              s.dispatch_count());
+  if (profile) print_profile(s);
   std::fflush(stdout);
 }
 
-void run_vae(Context& ctx, DType dt, const vae::TileOptions& tiled, bool full) {
+void run_vae(Context& ctx, DType dt, int64_t side, const vae::TileOptions& tiled, bool full) {
   RandomComponent v = random_component("vae", ComponentKind::VAE, sd15_vae_config(), 2);
   vae::Decoder dec(ctx, v.component, dt);
-  const Shape shape{1, 4, 64, 64};
+  const Shape shape{1, 4, side, side};
+  const std::string px = std::to_string(side * 8), size = px + "x" + px;
   std::vector<float> latent = gaussian(size_t(shape_numel(shape)), 13);
   Allocator& a = ctx.allocator();
 
   const bool tiles = vae::should_tile(ctx, dec, shape, tiled);
-  std::string what = "decode 512x512 whole";
+  std::string what = "decode " + size + " whole";
   if (tiles) {
     vae::TileGrid g = vae::tile_grid(ctx, dec, shape, tiled);
-    what = "decode 512x512, " + std::to_string(g.count()) + " tiles " + std::to_string(g.tile_h) + "x" +
+    what = "decode " + size + ", " + std::to_string(g.count()) + " tiles " + std::to_string(g.tile_h) + "x" +
            std::to_string(g.tile_w);
   }
   a.reset_peak();
@@ -112,8 +126,8 @@ void run_vae(Context& ctx, DType dt, const vae::TileOptions& tiled, bool full) {
   const uint64_t largest = dec.largest_activation_bytes(shape), range = ctx.info().max_storage_buffer_range;
   if (!full || !tiles) return;
   if (largest > range) {
-    std::printf("vae   decode 512x512 whole: skipped, its largest activation (%.0f MiB) exceeds the storage-buffer "
-                "range (%.0f MiB)\n", mib(largest), mib(range));
+    std::printf("vae   decode %s whole: skipped, its largest activation (%.0f MiB) exceeds the storage-buffer "
+                "range (%.0f MiB)\n", size.c_str(), mib(largest), mib(range));
     return;
   }
   vae::TileOptions whole;
@@ -122,7 +136,7 @@ void run_vae(Context& ctx, DType dt, const vae::TileOptions& tiled, bool full) {
   t0 = std::chrono::steady_clock::now();
   vae::Image ref = vae::decode_latents(ctx, dec, latent, shape, whole);
   check_finite(ref.pixels, "vae output (whole)");
-  report("vae", "decode 512x512 whole", seconds_since(t0), a);
+  report("vae", ("decode " + size + " whole").c_str(), seconds_since(t0), a);
   double diff = 0, top = 0;
   for (size_t i = 0; i < ref.pixels.size(); ++i) {
     diff = std::max(diff, double(std::fabs(ref.pixels[i] - img.pixels[i])));
@@ -142,6 +156,9 @@ int cmd_bench_sd15(Args& args) {
   opt.device = args.take("--device");
   std::string precision = args.take("--precision", "fp32"), part = args.take("--part", "all");
   std::string tile = args.take("--tile", "40");
+  const int size = args.take_int("--size", 512, 256, 512);
+  const int runs = args.take_int("--runs", 1, 0, 100);
+  const bool profile = args.take_flag("--profile");
   bool full = !args.take_flag("--no-full");
   args.expect_empty();
   if (precision != "fp32" && precision != "fp16")
@@ -150,6 +167,7 @@ int cmd_bench_sd15(Args& args) {
     throw Error("bench sd15: --part " + part + ": expected unet, vae or all");
   vae::TileOptions tiled = vae::parse_tile_option(tile);
   if (tiled.mode == vae::TileOptions::Mode::Off) throw Error("bench sd15: --tile off: use a tile size or auto");
+  if (size != 256 && size != 512) throw Error("bench sd15: --size " + std::to_string(size) + ": expected 256 or 512");
 
   Context ctx(opt);
   const DType dt = precision == "fp16" ? DType::F16 : DType::F32;
@@ -157,8 +175,8 @@ int cmd_bench_sd15(Args& args) {
               ctx.info().name.c_str(), device_class_name(ctx.info().device_class), dtype_name(dt),
               mib(ctx.info().device_local_bytes), mib(ctx.info().max_storage_buffer_range));
   std::fflush(stdout);
-  if (part != "vae") run_unet(ctx, dt);
-  if (part != "unet") run_vae(ctx, dt, tiled, full);
+  if (part != "vae") run_unet(ctx, dt, size / 8, runs, profile);
+  if (part != "unet") run_vae(ctx, dt, size / 8, tiled, full);
   return 0;
 }
 

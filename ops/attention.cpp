@@ -62,6 +62,7 @@ void attention(Sequence& s, const Tensor& q, const Tensor& k, const Tensor& v, c
   check(!overlaps(o, q) && !overlaps(o, k) && !overlaps(o, v), op, "o must not overlap q, k or v");
   check(B * std::max(Tq, Tk) * C <= int64_t(UINT32_MAX), op, "more than 2^32 elements" + shapes());
 
+  s.add_flops(4.0 * double(B) * double(Tq) * double(Tk) * double(C));  // q k^T and p v
   Context& ctx = s.context();
   const uint32_t D = uint32_t(C / heads);
   if (scale <= 0.0f) scale = float(1.0 / std::sqrt(double(D)));

@@ -76,10 +76,14 @@ void conv2d(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bi
         "conv2d", "more than 2^32 elements in x " + shape_str(x.shape()) + " or y " + shape_str(ys));
 
   Context& ctx = s.context();
+  const double flops = 2.0 * double(shape_numel(ys)) * double(weight.numel() / weight.dim(0));
   if (conv2d_winograd_applies(ctx, x.shape(), weight.shape(), p)) {
+    const double before = s.flops();
     conv2d_winograd(s, x, weight, bias, y, p, residual);
+    s.add_flops(before + flops - s.flops());  // the direct algorithm's count, not its GEMM's
     return;
   }
+  s.add_flops(flops);
   const bool cpu = ctx.cpu_kernels() && conv2d_cpu_kernel_supported(ctx);  // else the tiled kernel serves
   const Kernel& k = cpu ? ctx.kernels().get(variant(ctx, "conv2d", x.dtype()), 5, {kCpuLS, kCpuMB, kCpuNB})
                         : ctx.kernels().get(variant(ctx, "conv2d_tiled", x.dtype()), 5);

@@ -1,5 +1,7 @@
 #include "ops/conv2d_winograd.h"
 
+#include <algorithm>
+
 #include "ops/matmul.h"
 #include "ops/op_util.h"
 
@@ -9,6 +11,7 @@ namespace {
 constexpr int64_t kTile = 4;     // output tile side
 constexpr int64_t kPoints = 36;  // (kTile + 2)^2 transformed positions
 constexpr int64_t kGroup = 64;   // invocations per group of the transform kernels
+constexpr int64_t kChunkBytes = 32 << 20;  // largest intermediate (arena share, binding range)
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
@@ -30,38 +33,48 @@ void conv2d_winograd(Sequence& s, const Tensor& x, const Tensor& weight, const T
   const int64_t n = x.dim(0), cin = x.dim(1), h = x.dim(2), w = x.dim(3);
   const int64_t cout = y.dim(1), ho = y.dim(2), wo = y.dim(3);
   const int64_t tiles_y = (ho + kTile - 1) / kTile, tiles_x = (wo + kTile - 1) / kTile;
-  const int64_t tiles = n * tiles_y * tiles_x, tp = round_up(tiles, 8), kp = round_up(cin, 8);
-  for (int64_t e : {kPoints * cout * kp, kPoints * kp * tp, kPoints * cout * tp})
-    check(e < (int64_t(1) << 32), "conv2d", "Winograd buffers over 2^32 elements for y " + shape_str(y.shape()));
+  const int64_t tiles = n * tiles_y * tiles_x, kp = round_up(cin, 8);
+  // Chunks of tiles and output channels keep each intermediate within one storage binding
+  // and the arena small: V [36][Kp][tc], U [36][cc][Kp] and M [36][cc][tc] each <= budget.
+  const int64_t budget = std::min<int64_t>(int64_t(ctx.info().max_storage_buffer_range), kChunkBytes) / 4 / kPoints;
+  const int64_t tc_max = std::max<int64_t>(8, std::min(round_up(tiles, 8), budget / kp / 8 * 8));
+  const int64_t cc_max = std::max<int64_t>(1, std::min(cout, budget / std::max(kp, tc_max)));
+  check(kPoints * kp * tc_max * 4 <= int64_t(ctx.info().max_storage_buffer_range), "conv2d",
+        "Winograd input chunk over the storage-buffer range for x " + shape_str(x.shape()));
   auto u32 = [](int64_t v) { return uint32_t(v); };
 
-  Tensor u = s.temp({kPoints, cout, kp}, DType::F32, "winograd weights");
-  Tensor v = s.temp({kPoints, kp, tp}, DType::F32, "winograd input");
-  Tensor m = s.temp({kPoints, cout, tp}, DType::F32, "winograd products");
+  for (int64_t c0 = 0; c0 < cout; c0 += cc_max) {
+    const int64_t cc = std::min(cc_max, cout - c0);
+    Tensor u = s.temp({kPoints, cc, kp}, DType::F32, "winograd weights");
+    struct {
+      uint32_t c0, cc, cin, kp;
+    } wpush{u32(c0), u32(cc), u32(cin), u32(kp)};
+    s.dispatch(ctx.kernels().get(variant(ctx, "conv2d_winograd_weight", x.dtype()), 2), {in(weight), out(u)}, wpush,
+               {groups_for(cc * kp, kGroup), 1, 1}, "conv2d winograd weight");
 
-  struct {
-    uint32_t cout, cin, kp;
-  } wpush{u32(cout), u32(cin), u32(kp)};
-  s.dispatch(ctx.kernels().get(variant(ctx, "conv2d_winograd_weight", x.dtype()), 2), {in(weight), out(u)}, wpush,
-             {groups_for(cout * kp, kGroup), 1, 1}, "conv2d winograd weight");
+    for (int64_t t0 = 0; t0 < tiles; t0 += tc_max) {
+      const int64_t tc = std::min(tc_max, round_up(tiles - t0, 8));
+      Tensor v = s.temp({kPoints, kp, tc}, DType::F32, "winograd input");
+      Tensor m = s.temp({kPoints, cc, tc}, DType::F32, "winograd products");
+      struct {
+        uint32_t cin, h, w, tiles_y, tiles_x, tiles, kp, t0, tc, pt, pl;
+      } ipush{u32(cin), u32(h), u32(w), u32(tiles_y), u32(tiles_x), u32(tiles), u32(kp), u32(t0), u32(tc),
+              u32(p.pad_top), u32(p.pad_left)};
+      s.dispatch(ctx.kernels().get(variant(ctx, "conv2d_winograd_input", x.dtype()), 2), {in(x), out(v)}, ipush,
+                 {groups_for(tc, kGroup), u32(kp), 1}, "conv2d winograd input");
 
-  struct {
-    uint32_t cin, h, w, tiles_y, tiles_x, tiles, kp, tp, pt, pl;
-  } ipush{u32(cin), u32(h), u32(w), u32(tiles_y), u32(tiles_x), u32(tiles), u32(kp), u32(tp),
-          u32(p.pad_top), u32(p.pad_left)};
-  s.dispatch(ctx.kernels().get(variant(ctx, "conv2d_winograd_input", x.dtype()), 2), {in(x), out(v)}, ipush,
-             {groups_for(tp, kGroup), u32(kp), 1}, "conv2d winograd input");
+      batched_matmul(s, u, v, false, m);
 
-  batched_matmul(s, u, v, false, m);
-
-  struct {
-    uint32_t cout, ho, wo, tiles_y, tiles_x, tiles, tp, has_bias, act, has_res;
-  } opush{u32(cout), u32(ho), u32(wo), u32(tiles_y), u32(tiles_x), u32(tiles), u32(tp), bias != nullptr,
-          p.has_activation ? 1 + uint32_t(p.activation) : 0, residual != nullptr};
-  // Absent bias / residual bind x in their place; has_bias / has_res keep the shader off them.
-  s.dispatch(ctx.kernels().get(variant(ctx, "conv2d_winograd_output", x.dtype()), 4),
-             {in(m), in(bias ? *bias : x), in(residual ? *residual : x), out(y)}, opush,
-             {groups_for(tiles, kGroup), u32(cout), 1}, "conv2d winograd output");
+      struct {
+        uint32_t cout, ho, wo, tiles_y, tiles_x, tiles, c0, cc, t0, tc, has_bias, act, has_res;
+      } opush{u32(cout), u32(ho), u32(wo), u32(tiles_y), u32(tiles_x), u32(tiles), u32(c0), u32(cc), u32(t0), u32(tc),
+              bias != nullptr, p.has_activation ? 1 + uint32_t(p.activation) : 0, residual != nullptr};
+      // Absent bias / residual bind x in their place; has_bias / has_res keep the shader off them.
+      s.dispatch(ctx.kernels().get(variant(ctx, "conv2d_winograd_output", x.dtype()), 4),
+                 {in(m), in(bias ? *bias : x), in(residual ? *residual : x), out(y)}, opush,
+                 {groups_for(tc, kGroup), u32(cc), 1}, "conv2d winograd output");
+    }
+  }
 }
 
 }  // namespace sdvk::ops

@@ -37,6 +37,7 @@ void record(Sequence& s, const std::string& op, const Tensor& a, const Tensor& b
             const Epilogue& ep, const Tensor& c, const Problem& pr) {
   for (const Tensor* t : {&a, &b, bias, ep.residual, &c})
     if (t) check(t->numel() <= int64_t(UINT32_MAX), op, "tensor " + shape_str(t->shape()) + " over 2^32 elements");
+  s.add_flops(2.0 * double(pr.batch) * double(pr.M) * double(pr.N) * double(pr.K));
   Context& ctx = s.context();
   bool cpu = ctx.cpu_kernels() && has_int64(ctx);
   // Vector loads (see the shaders) read units of 8 elements in the CPU kernel, 4 in the tiled one.

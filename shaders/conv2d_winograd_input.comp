@@ -2,19 +2,21 @@
 #extension GL_GOOGLE_include_directive : require
 //! variant f32
 //! variant f16 FP16=1
-// Winograd F(4x4, 3x3), input transform: V[36][Kp][Tp] = B^T d B for the 6x6 input patch d of
-// every 4x4 output tile t (tiles of all images in one range) and input channel ci. Float32
-// out. Zero padding outside the image; padded channels and tiles (ci >= Cin, t >= T) get zeros.
+// Winograd F(4x4, 3x3), input transform: V[36][Kp][tc] = B^T d B for the 6x6 input patch d of
+// the 4x4 output tiles t0 .. t0+tc-1 (tiles of all images in one range) and every input
+// channel. Float32 out. Zero padding outside the image; padded channels and tiles (ci >= Cin,
+// t >= T) get zeros.
 #include "common.glsl"
 
 layout(local_size_x = 64) in;
 layout(std430, binding = 0) readonly buffer X { sfp x[]; };     // [N, Cin, H, W]
-layout(std430, binding = 1) writeonly buffer V { float v[]; };  // [36, Kp, Tp]
+layout(std430, binding = 1) writeonly buffer V { float v[]; };  // [36, Kp, tc]
 
 layout(push_constant) uniform P {
   uint cin, h, w;    // input channels and size
   uint tiles_y, tiles_x, tiles;  // tiles per column / row, and T = N * tiles_y * tiles_x
-  uint kp, tp;       // padded channel and tile counts
+  uint kp;           // padded channel count
+  uint t0, tc;       // the tiles of this chunk
   uint pt, pl;       // top and left zero padding
 } p;
 
@@ -30,8 +32,8 @@ void bt6(inout float d[6]) {
 }
 
 void main() {
-  const uint t = gl_GlobalInvocationID.x, ci = gl_GlobalInvocationID.y;
-  if (t >= p.tp || ci >= p.kp) return;
+  const uint tl = gl_GlobalInvocationID.x, ci = gl_GlobalInvocationID.y, t = p.t0 + tl;
+  if (tl >= p.tc || ci >= p.kp) return;
   float d[6][6];
   const bool live = t < p.tiles && ci < p.cin;
   const uint per_image = p.tiles_y * p.tiles_x;
@@ -50,7 +52,7 @@ void main() {
     bt6(c);
     for (uint i = 0; i < 6; i++) d[i][j] = c[i];
   }
-  const uint plane = p.kp * p.tp, i0 = ci * p.tp + t;
+  const uint plane = p.kp * p.tc, i0 = ci * p.tc + tl;
   for (uint i = 0; i < 6; i++) {  // (B^T d) B: rows
     float c[6] = float[6](d[i][0], d[i][1], d[i][2], d[i][3], d[i][4], d[i][5]);
     bt6(c);

@@ -2,23 +2,24 @@
 #extension GL_GOOGLE_include_directive : require
 //! variant f32
 //! variant f16 FP16=1
-// Winograd F(4x4, 3x3), weight transform: U[36][Cout][Kp] = G g G^T for each 3x3 filter g,
-// stored float32 whatever the storage type (the products are summed over Cin later).
+// Winograd F(4x4, 3x3), weight transform: U[36][cc][Kp] = G g G^T for each 3x3 filter g of
+// output channels c0 .. c0+cc-1, stored float32 whatever the storage type.
 // Channels ci >= Cin (up to the padded Kp) get zeros, so the GEMM can read whole units.
 #include "common.glsl"
 
 layout(local_size_x = 64) in;
 layout(std430, binding = 0) readonly buffer Wt { sfp wt[]; };  // [Cout, Cin, 3, 3]
-layout(std430, binding = 1) writeonly buffer U { float u[]; };  // [36, Cout, Kp]
+layout(std430, binding = 1) writeonly buffer U { float u[]; };  // [36, cc, Kp]
 
 layout(push_constant) uniform P {
-  uint cout, cin, kp;
+  uint c0, cc;    // the output channels of this chunk
+  uint cin, kp;   // input channels, padded to kp
 } p;
 
 void main() {
-  const uint i = gl_GlobalInvocationID.x;  // co * kp + ci
-  if (i >= p.cout * p.kp) return;
-  const uint co = i / p.kp, ci = i - co * p.kp;
+  const uint i = gl_GlobalInvocationID.x;  // (co - c0) * kp + ci
+  if (i >= p.cc * p.kp) return;
+  const uint cl = i / p.kp, ci = i - cl * p.kp, co = p.c0 + cl;
   float g[3][3];
   for (uint r = 0; r < 3; r++)
     for (uint c = 0; c < 3; c++) g[r][c] = ci < p.cin ? float(wt[(co * p.cin + ci) * 9 + r * 3 + c]) : 0.0;
@@ -33,7 +34,7 @@ void main() {
     t[4][c] = a / 24.0 - b / 12.0 + d / 6.0;
     t[5][c] = d;
   }
-  const uint plane = p.cout * p.kp;
+  const uint plane = p.cc * p.kp;
   for (uint r = 0; r < 6; r++) {  // (G g) G^T
     float a = t[r][0], b = t[r][1], d = t[r][2];
     u[(r * 6 + 0) * plane + i] = a * 0.25;

@@ -213,6 +213,16 @@ TEST_F(Conv2d, LongestReduction) {
   for_each_path([&] { run_case(c, DType::F32, kTolF32, 7); });
 }
 
+// Winograd's intermediates are chunked to stay within 32 MiB: 2560 input channels give chunks of
+// 91 output channels (3 here) and of 88 tiles (2 for the 100 tiles of a 40x40 image).
+TEST_F(Conv2d, WinogradChunks) {
+  test::ctx().set_conv_algorithm(ConvAlgorithm::Winograd);
+  run_case({"channel_chunks_2560to200_8x8", 1, 2560, 8, 8, 200, 3, 3, conv_params(1, 1), true, true}, DType::F32,
+           kTolF32, 8);
+  run_case({"tile_chunks_2560to8_40x40", 1, 2560, 40, 40, 8, 3, 3, conv_params(1, 1), true, false}, DType::F16,
+           kTolF16, 9);
+}
+
 // A resnet's two convs through planned temporaries: h = silu(conv1(x)) lives in the sequence's
 // arena, y = conv2(h) + x. The overlap check must work on temporaries not yet placed.
 TEST_F(Conv2d, ChainThroughPlannedTemporary) {

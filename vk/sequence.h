@@ -77,6 +77,10 @@ class Sequence {
   uint64_t arena_bytes() const { return arena_bytes_; }           // planned peak of temporaries
   uint64_t temp_bytes_unshared() const { return temp_bytes_; }    // what they would take unshared
   bool profiling() const { return profile_; }
+  // Arithmetic work recorded, as op wrappers count it (direct-algorithm FLOPs of convolutions,
+  // matmuls and attention): what benchmarks divide by time.
+  void add_flops(double flops) { flops_ += flops; }
+  double flops() const { return flops_; }
   // Per-dispatch GPU times of all runs so far, in recording order.
   std::vector<ProfileEntry> profile() const;
 
@@ -108,6 +112,7 @@ class Sequence {
   std::vector<std::shared_ptr<TensorStorage>> temps_, kept_;
   std::shared_ptr<Allocation> arena_;
   uint64_t arena_bytes_ = 0, temp_bytes_ = 0;
+  double flops_ = 0;
   std::vector<VkDescriptorPool> pools_;
   std::vector<Range> pending_writes_, pending_reads_;
   size_t barriers_ = 0;
