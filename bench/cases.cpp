@@ -27,15 +27,24 @@ std::vector<float> random_values(size_t n, uint32_t seed) {
 
 std::vector<Case> sd15_cases(Context& ctx) {
   std::vector<Case> cases;
-  {  // a level-1 resnet conv: 320 -> 320 channels, 3x3, padding 1, on the 64x64 latent
-    Shape xs{1, 320, 64, 64}, ws{320, 320, 3, 3};
+  // 3x3 convolutions, padding 1: a level-1 resnet conv (320 channels on the 64x64 latent), the
+  // deepest level of a CFG batch (1280 channels, 8x8, batch 2) and the VAE decoder's last level
+  // (128 channels at 256x256, a 256-pixel tile or half a 512 image's side).
+  struct ConvShape {
+    const char* name;
+    int64_t n, c, side;
+  };
+  for (ConvShape cs : {ConvShape{"conv2d 320->320 3x3 64x64", 1, 320, 64},
+                       ConvShape{"conv2d 1280->1280 3x3 4x4 x2", 2, 1280, 4},
+                       ConvShape{"conv2d 128->128 3x3 256x256", 1, 128, 256}}) {
+    Shape xs{cs.n, cs.c, cs.side, cs.side}, ws{cs.c, cs.c, 3, 3};
     auto x = std::make_shared<std::vector<float>>(random_values(size_t(shape_numel(xs)), 10));
     auto w = std::make_shared<std::vector<float>>(random_values(size_t(shape_numel(ws)), 11));
-    auto b = std::make_shared<std::vector<float>>(random_values(320, 12));
-    double flops = 2.0 * 320 * 320 * 9 * 64 * 64;
-    cases.push_back({"conv2d 320->320 3x3 64x64", flops, false,
+    auto b = std::make_shared<std::vector<float>>(random_values(size_t(cs.c), 12));
+    double flops = 2.0 * double(cs.c * cs.c * 9) * double(shape_numel(xs) / cs.c);
+    cases.push_back({cs.name, flops, false,
                      [&ctx, x, w, b, xs, ws](Sequence& s, DType dt) {
-                       Tensor tb = Tensor::from_floats(ctx, {320}, dt, *b);
+                       Tensor tb = Tensor::from_floats(ctx, {ws[0]}, dt, *b);
                        ops::conv2d(s, Tensor::from_floats(ctx, xs, dt, *x), Tensor::from_floats(ctx, ws, dt, *w), &tb,
                                    Tensor::empty(ctx, xs, dt), ops::conv_params(1, 1));
                      },

@@ -29,7 +29,8 @@ const char* kSd15Usage =
     "40 latent pixels, overlap 1/4) and whole when its largest activation fits the device's\n"
     "storage-buffer range (--no-full skips it). Prints seconds, GFLOP/s (direct-algorithm FLOPs:\n"
     "1.6 TFLOP per UNet call at 512), peak device memory and peak RSS per part; --profile adds\n"
-    "the GPU time per op kind of a UNet call. Default size 512: minutes on a CPU device.\n";
+    "the GPU time per op kind of a UNet call and of a whole decode. Default size 512: minutes on\n"
+    "a CPU device.\n";
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -99,7 +100,25 @@ void run_unet(Context& ctx, DType dt, int64_t latent, int runs, bool profile) {
   std::fflush(stdout);
 }
 
-void run_vae(Context& ctx, DType dt, int64_t side, const vae::TileOptions& tiled, bool full) {
+// One whole decode in a profiled sequence: the GPU time per op kind and the GFLOP/s.
+void profile_vae(Context& ctx, vae::Decoder& dec, const Shape& shape, const std::vector<float>& latent) {
+  if (dec.largest_activation_bytes(shape) > ctx.info().max_storage_buffer_range) {
+    std::printf("vae: --profile needs a whole decode, which does not fit one storage binding at this size\n");
+    return;
+  }
+  Sequence s(ctx, ctx.info().timestamps);
+  Tensor x = Tensor::from_floats(ctx, shape, dec.dtype(), latent, "latent");
+  dec.forward(s, x);
+  auto t0 = std::chrono::steady_clock::now();
+  s.run();
+  const double t = seconds_since(t0);
+  dec.check_output();
+  std::printf("vae: %.1f GFLOP per decode, %.2f s = %.1f GFLOP/s (profiled run)\n", s.flops() * 1e-9, t,
+              s.flops() * 1e-9 / t);
+  print_profile(s);
+}
+
+void run_vae(Context& ctx, DType dt, int64_t side, const vae::TileOptions& tiled, bool full, bool profile) {
   RandomComponent v = random_component("vae", ComponentKind::VAE, sd15_vae_config(), 2);
   vae::Decoder dec(ctx, v.component, dt);
   const Shape shape{1, 4, side, side};
@@ -122,6 +141,7 @@ void run_vae(Context& ctx, DType dt, int64_t side, const vae::TileOptions& tiled
   });
   check_finite(img.pixels, "vae output");
   report("vae", what.c_str(), seconds_since(t0), a);
+  if (profile) profile_vae(ctx, dec, shape, latent);
 
   const uint64_t largest = dec.largest_activation_bytes(shape), range = ctx.info().max_storage_buffer_range;
   if (!full || !tiles) return;
@@ -176,7 +196,7 @@ int cmd_bench_sd15(Args& args) {
               mib(ctx.info().device_local_bytes), mib(ctx.info().max_storage_buffer_range));
   std::fflush(stdout);
   if (part != "vae") run_unet(ctx, dt, size / 8, runs, profile);
-  if (part != "unet") run_vae(ctx, dt, size / 8, tiled, full);
+  if (part != "unet") run_vae(ctx, dt, size / 8, tiled, full, profile);
   return 0;
 }
 

@@ -2,15 +2,16 @@
 #extension GL_GOOGLE_include_directive : require
 //! variant f32
 //! variant f16 FP16=1
-// Winograd F(4x4, 3x3), input transform: V[36][Kp][tc] = B^T d B for the 6x6 input patch d of
-// the 4x4 output tiles t0 .. t0+tc-1 (tiles of all images in one range) and every input
-// channel. Float32 out. Zero padding outside the image; padded channels and tiles (ci >= Cin,
-// t >= T) get zeros.
+// Winograd F(4x4, 3x3), input transform: V = B^T d B for the 6x6 input patch d of the 4x4
+// output tiles t0 .. t0+tc-1 (tiles of all images in one range) and every input channel, as
+// V[36][Kp][tc] (tiles along the GEMM's columns) or, transposed, V[36][tc][Kp] (for few
+// tiles: the GEMM's columns are then the output channels). Float32 out. Zero padding outside
+// the image; padded channels and tiles (ci >= Cin, t >= T) get zeros.
 #include "common.glsl"
 
 layout(local_size_x = 64) in;
 layout(std430, binding = 0) readonly buffer X { sfp x[]; };     // [N, Cin, H, W]
-layout(std430, binding = 1) writeonly buffer V { float v[]; };  // [36, Kp, tc]
+layout(std430, binding = 1) writeonly buffer V { float v[]; };  // [36, Kp, tc] or [36, tc, Kp]
 
 layout(push_constant) uniform P {
   uint cin, h, w;    // input channels and size
@@ -18,6 +19,7 @@ layout(push_constant) uniform P {
   uint kp;           // padded channel count
   uint t0, tc;       // the tiles of this chunk
   uint pt, pl;       // top and left zero padding
+  uint transposed;   // V[36][tc][Kp], invocations x along channels, y along tiles
 } p;
 
 // B^T (6x6) applied to a column of 6 values, in place.
@@ -32,7 +34,9 @@ void bt6(inout float d[6]) {
 }
 
 void main() {
-  const uint tl = gl_GlobalInvocationID.x, ci = gl_GlobalInvocationID.y, t = p.t0 + tl;
+  const bool tr = p.transposed != 0;
+  const uint tl = tr ? gl_GlobalInvocationID.y : gl_GlobalInvocationID.x;
+  const uint ci = tr ? gl_GlobalInvocationID.x : gl_GlobalInvocationID.y, t = p.t0 + tl;
   if (tl >= p.tc || ci >= p.kp) return;
   float d[6][6];
   const bool live = t < p.tiles && ci < p.cin;
@@ -52,7 +56,7 @@ void main() {
     bt6(c);
     for (uint i = 0; i < 6; i++) d[i][j] = c[i];
   }
-  const uint plane = p.kp * p.tc, i0 = ci * p.tc + tl;
+  const uint plane = p.kp * p.tc, i0 = tr ? tl * p.kp + ci : ci * p.tc + tl;
   for (uint i = 0; i < 6; i++) {  // (B^T d) B: rows
     float c[6] = float[6](d[i][0], d[i][1], d[i][2], d[i][3], d[i][4], d[i][5]);
     bt6(c);

@@ -4,10 +4,11 @@
 //! variant f16 FP16=1
 // Winograd F(4x4, 3x3), output transform: y tile = A^T m A for the 6x6 products m of every
 // (output channel, tile) of a chunk, then the conv epilogue (bias, activation, residual).
+// M is [36][cc][tc], or [36][tc][cc] when the input transform wrote V transposed.
 #include "common.glsl"
 
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer M { float m[]; };   // [36, cc, tc]
+layout(std430, binding = 0) readonly buffer M { float m[]; };   // [36, cc, tc] or [36, tc, cc]
 layout(std430, binding = 1) readonly buffer B { sfp bias[]; };  // [Cout] (read only with has_bias)
 layout(std430, binding = 2) readonly buffer R { sfp res[]; };   // y's shape (read only with has_res)
 layout(std430, binding = 3) writeonly buffer Y { sfp y[]; };    // [N, Cout, Ho, Wo]
@@ -17,6 +18,7 @@ layout(push_constant) uniform P {
   uint tiles_y, tiles_x, tiles;
   uint c0, cc, t0, tc;  // this chunk's output channels and tiles
   uint has_bias, act, has_res;  // as conv2d_common.glsl
+  uint transposed;              // M[36][tc][cc]
 } p;
 
 // A^T (4x6) applied to 6 values.
@@ -31,7 +33,7 @@ void at6(float a[6], out float o[4]) {
 void main() {
   const uint tl = gl_GlobalInvocationID.x, cl = gl_GlobalInvocationID.y, t = p.t0 + tl, co = p.c0 + cl;
   if (tl >= p.tc || t >= p.tiles || cl >= p.cc) return;
-  const uint plane = p.cc * p.tc, i0 = cl * p.tc + tl;
+  const uint plane = p.cc * p.tc, i0 = p.transposed != 0 ? tl * p.cc + cl : cl * p.tc + tl;
   float q[4][6];  // A^T m: 4 rows of 6
   for (uint j = 0; j < 6; j++) {
     float c[6];

@@ -17,9 +17,9 @@ layout(push_constant) uniform P {
 } p;
 
 void main() {
-  const uint i = gl_GlobalInvocationID.x;  // (co - c0) * kp + ci
-  if (i >= p.cc * p.kp) return;
-  const uint cl = i / p.kp, ci = i - cl * p.kp, co = p.c0 + cl;
+  const uint ci = gl_GlobalInvocationID.x, cl = gl_GlobalInvocationID.y, co = p.c0 + cl;
+  if (ci >= p.kp || cl >= p.cc) return;
+  const uint i = cl * p.kp + ci;
   float g[3][3];
   for (uint r = 0; r < 3; r++)
     for (uint c = 0; c < 3; c++) g[r][c] = ci < p.cin ? float(wt[(co * p.cin + ci) * 9 + r * 3 + c]) : 0.0;
