@@ -12,7 +12,8 @@ constexpr int64_t kTile = 4;     // output tile side
 constexpr int64_t kPoints = 36;  // (kTile + 2)^2 transformed positions
 constexpr int64_t kGroup = 64;   // invocations per group of the transform kernels
 constexpr int64_t kChunkBytes = 32 << 20;  // largest intermediate (arena share, binding range)
-constexpr int64_t kWideColumns = 64;       // columns of one GEMM workgroup (ops/matmul.cpp)
+constexpr int64_t kWideColumns = 64;
+constexpr int64_t kMinChannels = 128;      // auto: narrower convs run the direct kernel       // columns of one GEMM workgroup (ops/matmul.cpp)
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
@@ -22,10 +23,11 @@ bool conv2d_winograd_applies(const Context& ctx, const Shape& x, const Shape& w,
   if (ctx.conv_algorithm() == ConvAlgorithm::Direct) return false;
   if (w[2] != 3 || w[3] != 3 || p.stride_h != 1 || p.stride_w != 1) return false;
   if (ctx.conv_algorithm() == ConvAlgorithm::Winograd) return true;
-  // Auto: wherever there are channels enough to amortise the transforms. Even SD's deepest
-  // level (1280 channels at 4x4, batch 2) runs 3x faster than the direct kernel on lavapipe
-  // (`sdvk bench --only conv2d` with SDVK_CONV=direct|winograd).
-  return x[1] >= 16 && w[0] >= 16;
+  // Auto: wherever the channels are SD-sized (SD's narrowest, the VAE's 128). There even the
+  // deepest level (1280 channels at 4x4, batch 2) runs 3x faster than the direct kernel on
+  // lavapipe (`sdvk bench --only conv2d` with SDVK_CONV=direct|winograd). Narrower networks
+  // (the bundled demo model) gain nothing and would pay for five more pipelines to compile.
+  return x[1] >= kMinChannels && w[0] >= kMinChannels;
 }
 
 void conv2d_winograd(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bias, const Tensor& y,

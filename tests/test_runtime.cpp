@@ -258,3 +258,18 @@ TEST_F(Runtime, PipelineCacheSurvivesCorruptFiles) {
 }
 
 }  // namespace
+
+// A bad override in the environment is a one-line error before any Vulkan object exists (so
+// nothing leaks for the validation layer to report).
+TEST(Environment, BadOverridesAreErrors) {
+  for (const char* var : {"SDVK_CONV", "SDVK_KERNELS"}) {
+    setenv(var, "bogus", 1);
+    try {
+      Context ctx;
+      ADD_FAILURE() << var << "=bogus accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(var), std::string::npos) << e.what();
+    }
+    unsetenv(var);
+  }
+}

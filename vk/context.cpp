@@ -250,6 +250,19 @@ const DeviceInfo& Instance::choose(const std::string& selector_in) const {
 // ----------------------------------------------------------------------------------- Context
 
 Context::Context(const ContextOptions& options) {
+  // Environment overrides first: a bad value throws before any Vulkan object exists.
+  KernelFamily family = options.kernels;
+  if (family == KernelFamily::Auto)
+    if (const char* k = std::getenv("SDVK_KERNELS")) {
+      if (lower(k) == "cpu") family = KernelFamily::Cpu;
+      else if (lower(k) == "gpu") family = KernelFamily::Gpu;
+      else if (*k) throw Error(std::string("SDVK_KERNELS=") + k + ": expected cpu or gpu");
+    }
+  if (const char* c = std::getenv("SDVK_CONV")) {
+    if (lower(c) == "direct") conv_algorithm_ = ConvAlgorithm::Direct;
+    else if (lower(c) == "winograd") conv_algorithm_ = ConvAlgorithm::Winograd;
+    else if (*c) throw Error(std::string("SDVK_CONV=") + c + ": expected direct or winograd");
+  }
   instance_ = std::make_unique<Instance>(options.validation, options.on_validation_message);
   info_ = instance_->choose(options.device);
   physical_ = instance_->physical(info_.index);
@@ -283,19 +296,7 @@ Context::Context(const ContextOptions& options) {
   vk_check(vkCreateCommandPool(device_, &pci, nullptr, &command_pool_), "vkCreateCommandPool");
 
   for (int i = 0; i < 3; i++) dispatch_limit_[i] = info_.max_workgroup_count[i];
-  KernelFamily family = options.kernels;
-  if (family == KernelFamily::Auto)
-    if (const char* k = std::getenv("SDVK_KERNELS")) {
-      if (lower(k) == "cpu") family = KernelFamily::Cpu;
-      else if (lower(k) == "gpu") family = KernelFamily::Gpu;
-      else if (*k) throw Error(std::string("SDVK_KERNELS=") + k + ": expected cpu or gpu");
-    }
   set_kernel_family(family);
-  if (const char* c = std::getenv("SDVK_CONV")) {
-    if (lower(c) == "direct") conv_algorithm_ = ConvAlgorithm::Direct;
-    else if (lower(c) == "winograd") conv_algorithm_ = ConvAlgorithm::Winograd;
-    else if (*c) throw Error(std::string("SDVK_CONV=") + c + ": expected direct or winograd");
-  }
   allocator_ = std::make_unique<Allocator>(*this);
   kernels_ = std::make_unique<KernelCache>(*this, options.pipeline_cache && !env_flag("SDVK_NO_PIPELINE_CACHE"));
 }
