@@ -42,8 +42,9 @@ void conv2d_winograd(Sequence& s, const Tensor& x, const Tensor& weight, const T
   const int64_t budget = std::min<int64_t>(int64_t(ctx.info().max_storage_buffer_range), kChunkBytes) / 4 / kPoints;
   const int64_t tc_max = std::max<int64_t>(8, std::min(round_up(tiles, 8), budget / kp / 8 * 8));
   const int64_t cc_max = std::max<int64_t>(1, std::min(cout, budget / std::max(kp, tc_max)));
-  check(kPoints * kp * tc_max * 4 <= int64_t(ctx.info().max_storage_buffer_range), "conv2d",
-        "Winograd input chunk over the storage-buffer range for x " + shape_str(x.shape()));
+  const int64_t range = int64_t(ctx.info().max_storage_buffer_range);
+  check(kPoints * kp * std::max(tc_max, cc_max) * 4 <= range && kPoints * cc_max * tc_max * 4 <= range, "conv2d",
+        "Winograd intermediates over the storage-buffer range for x " + shape_str(x.shape()));
   auto u32 = [](int64_t v) { return uint32_t(v); };
   // Few tiles (deep UNet levels): the GEMM's columns are the output channels instead, so its
   // 64-column workgroups stay busy: M^T[pos] = V^T[pos] @ U[pos]^T.

@@ -143,6 +143,9 @@ const ConvCase kCases[] = {
     {"single_pixel_1ch", 1, 1, 1, 1, 1, 3, 3, conv_params(1, 1), true, false},
     {"rect_kernel_3x1_mixed", 1, 5, 9, 11, 6, 3, 1, asym(2, 1, 1, 0, 2, 1), true, false},
     {"kernel_covers_padding", 1, 2, 2, 3, 3, 5, 5, conv_params(1, 2), false, false},
+    // 3x3 stride 1 with other paddings (Winograd tiles must follow any of them)
+    {"asym_pad_3x3_s1", 2, 16, 9, 11, 24, 3, 3, asym(1, 1, 0, 2, 1, 0), true, true},
+    {"pad2_3x3_s1", 1, 16, 5, 6, 16, 3, 3, conv_params(1, 2), true, false},
     // epilogues: bias + activation + residual together, activation without bias
     {"silu_bias_residual", 1, 32, 9, 9, 32, 3, 3, with_act(conv_params(1, 1), Activation::SiLU), true, true},
     {"gelu_no_bias", 1, 16, 8, 8, 24, 1, 1, with_act(conv_params(1, 0), Activation::GeluErf), false, false},
