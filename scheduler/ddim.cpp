@@ -2,6 +2,7 @@
 // deterministic sampler every Stable Diffusion pipeline uses by default).
 #include <cmath>
 
+#include "scheduler/alpha_scheduler.h"
 #include "scheduler/families.h"
 #include "scheduler/noise_schedule.h"
 #include "scheduler/prediction.h"
@@ -10,31 +11,23 @@ namespace sdvk {
 
 namespace {
 
-class Ddim : public Scheduler {
+class Ddim : public AlphaScheduler {
  public:
-  explicit Ddim(const nlohmann::json& json) : Scheduler("DDIMScheduler") {
+  explicit Ddim(const nlohmann::json& json) : AlphaScheduler("DDIMScheduler") {
     ConfigReader config(json, class_name());
     BetaOptions betas;
     betas.allow_zero_snr = true;
-    train_ = read_train_schedule(config, betas);
+    read_schedule(config, betas);
     limits_ = X0Limits::read(config, /*has_clip=*/true, /*clip_default=*/true, /*has_thresholding=*/true);
     prediction_ = read_prediction(config);
-    spacing_ = read_spacing(config, "leading");
-    steps_offset_ = config.integer("steps_offset", 0, 0, train_.num_train_timesteps - 1);
+    read_spacing_options(config, "leading");
     final_alpha_cumprod_ = config.flag("set_alpha_to_one", true) ? 1.0f : train_.alphas_cumprod[0];
   }
 
  private:
-  int max_steps() const override { return train_.num_train_timesteps; }
-
   std::vector<double> plan(int steps) override {
     steps_ = steps;
     return spaced_timesteps(spacing_, train_.num_train_timesteps, steps, steps_offset_, /*integer=*/true);
-  }
-
-  std::vector<float> noise_at(const std::vector<float>& original, const std::vector<float>& noise,
-                              size_t call) const override {
-    return add_noise_by_alpha(train_.alphas_cumprod, timesteps()[call], original, noise);
   }
 
   std::vector<float> advance(const std::vector<float>& model_output, size_t call, const std::vector<float>& sample,
@@ -53,11 +46,8 @@ class Ddim : public Scheduler {
     return prev;
   }
 
-  TrainSchedule train_;
   X0Limits limits_;
   Prediction prediction_;
-  Spacing spacing_;
-  int64_t steps_offset_ = 0;
   float final_alpha_cumprod_ = 1.0f;
   int steps_ = 1;
 };

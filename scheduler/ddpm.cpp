@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "scheduler/alpha_scheduler.h"
 #include "scheduler/families.h"
 #include "scheduler/noise_schedule.h"
 #include "scheduler/prediction.h"
@@ -10,32 +11,24 @@ namespace sdvk {
 
 namespace {
 
-class Ddpm : public Scheduler {
+class Ddpm : public AlphaScheduler {
  public:
-  explicit Ddpm(const nlohmann::json& json) : Scheduler("DDPMScheduler") {
+  explicit Ddpm(const nlohmann::json& json) : AlphaScheduler("DDPMScheduler") {
     ConfigReader config(json, class_name());
     BetaOptions betas;
     betas.allow_sigmoid = true;
-    train_ = read_train_schedule(config, betas);
+    read_schedule(config, betas);
     limits_ = X0Limits::read(config, /*has_clip=*/true, /*clip_default=*/true, /*has_thresholding=*/true);
     prediction_ = read_prediction(config);
-    spacing_ = read_spacing(config, "leading");
-    steps_offset_ = config.integer("steps_offset", 0, 0, train_.num_train_timesteps - 1);
+    read_spacing_options(config, "leading");
     // "learned" variances need a model that also predicts them, which Stable Diffusion is not.
     variance_ = config.choice("variance_type", "fixed_small", {"fixed_small", "fixed_small_log", "fixed_large"});
   }
 
  private:
-  int max_steps() const override { return train_.num_train_timesteps; }
-
   std::vector<double> plan(int steps) override {
     steps_ = steps;
     return spaced_timesteps(spacing_, train_.num_train_timesteps, steps, steps_offset_, /*integer=*/true);
-  }
-
-  std::vector<float> noise_at(const std::vector<float>& original, const std::vector<float>& noise,
-                              size_t call) const override {
-    return add_noise_by_alpha(train_.alphas_cumprod, timesteps()[call], original, noise);
   }
 
   std::vector<float> advance(const std::vector<float>& model_output, size_t call, const std::vector<float>& sample,
@@ -73,11 +66,8 @@ class Ddpm : public Scheduler {
     return std::sqrt(current_beta);  // fixed_large
   }
 
-  TrainSchedule train_;
   X0Limits limits_;
   Prediction prediction_;
-  Spacing spacing_;
-  int64_t steps_offset_ = 0;
   std::string variance_;
   int steps_ = 1;
 };

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "scheduler/alpha_scheduler.h"
 #include "scheduler/families.h"
 #include "scheduler/multistep.h"
 #include "scheduler/prediction.h"
@@ -18,11 +19,11 @@ struct Update {
   float a = 0, b0 = 0, b1 = 0, b2 = 0, c = 0;
 };
 
-class DpmSolver : public Scheduler {
+class DpmSolver : public AlphaScheduler {
  public:
-  explicit DpmSolver(const nlohmann::json& json) : Scheduler("DPMSolverMultistepScheduler") {
+  explicit DpmSolver(const nlohmann::json& json) : AlphaScheduler("DPMSolverMultistepScheduler") {
     ConfigReader config(json, class_name());
-    train_ = read_train_schedule(config, BetaOptions());
+    read_schedule(config, BetaOptions());
     tables_ = lambda_tables(train_.alphas_cumprod);
     order_ = int(config.integer("solver_order", 2, 1, 3));
     prediction_ = read_prediction(config);
@@ -42,8 +43,7 @@ class DpmSolver : public Scheduler {
                                             -std::numeric_limits<double>::infinity(), 1e6);
     // "learned" variances need a model that also predicts them; Stable Diffusion does not.
     config.choice("variance_type", "none", {"none"});
-    spacing_ = read_spacing(config, "linspace");
-    steps_offset_ = config.integer("steps_offset", 0, 0, train_.num_train_timesteps - 1);
+    read_spacing_options(config, "linspace");
     // Where lambda (falling with t) drops below lambda_min_clipped, the plan starts earlier.
     int clipped = 0;
     for (auto it = tables_.lambda.rbegin(); it != tables_.lambda.rend() && double(*it) < lambda_min; ++it) ++clipped;
@@ -52,8 +52,6 @@ class DpmSolver : public Scheduler {
   }
 
  private:
-  int max_steps() const override { return train_.num_train_timesteps; }
-
   std::vector<double> plan(int steps) override {
     return multistep_timesteps(train_, spacing_, steps_offset_, karras_, steps, last_timestep_);
   }
@@ -63,11 +61,6 @@ class DpmSolver : public Scheduler {
   void restart(size_t) override {
     outputs_.clear();
     lower_order_nums_ = 0;
-  }
-
-  std::vector<float> noise_at(const std::vector<float>& original, const std::vector<float>& noise,
-                              size_t call) const override {
-    return add_noise_by_alpha(train_.alphas_cumprod, timesteps()[call], original, noise);
   }
 
   // The model output as the solver's variable: x0 (dpmsolver++) or noise (dpmsolver).
@@ -215,14 +208,11 @@ class DpmSolver : public Scheduler {
     return u;
   }
 
-  TrainSchedule train_;
   LambdaTables tables_;
   int order_ = 2;
   Prediction prediction_;
   X0Limits limits_;
   bool data_prediction_ = true, sde_ = false, heun_ = false, lower_order_final_ = true, karras_ = false;
-  Spacing spacing_;
-  int64_t steps_offset_ = 0;
   int last_timestep_ = 0;
   std::vector<std::vector<float>> outputs_;  // converted model outputs, oldest first
   int lower_order_nums_ = 0;

@@ -10,6 +10,7 @@
 // (every T / original_inference_steps-th timestep).
 #include <cmath>
 
+#include "scheduler/alpha_scheduler.h"
 #include "scheduler/families.h"
 #include "scheduler/noise_schedule.h"
 #include "scheduler/prediction.h"
@@ -28,11 +29,11 @@ BetaOptions lcm_betas() {
   return b;
 }
 
-class Lcm : public Scheduler {
+class Lcm : public AlphaScheduler {
  public:
-  explicit Lcm(const nlohmann::json& json) : Scheduler("LCMScheduler") {
+  explicit Lcm(const nlohmann::json& json) : AlphaScheduler("LCMScheduler") {
     ConfigReader config(json, class_name());
-    train_ = read_train_schedule(config, lcm_betas());
+    read_schedule(config, lcm_betas());
     original_steps_ = int(config.integer("original_inference_steps", 50, 1, train_.num_train_timesteps));
     limits_ = X0Limits::read(config, /*has_clip=*/true, /*clip_default=*/false, /*has_thresholding=*/true);
     final_alpha_cumprod_ = config.flag("set_alpha_to_one", true) ? 1.0f : train_.alphas_cumprod[0];
@@ -53,11 +54,6 @@ class Lcm : public Scheduler {
     const double stride = double(origin.size()) / steps;
     for (int i = 0; i < steps; ++i) timesteps.push_back(origin[size_t(std::floor(double(i) * stride))]);
     return timesteps;
-  }
-
-  std::vector<float> noise_at(const std::vector<float>& original, const std::vector<float>& noise,
-                              size_t call) const override {
-    return add_noise_by_alpha(train_.alphas_cumprod, timesteps()[call], original, noise);
   }
 
   std::vector<float> advance(const std::vector<float>& model_output, size_t call, const std::vector<float>& sample,
@@ -87,7 +83,6 @@ class Lcm : public Scheduler {
     return prev;
   }
 
-  TrainSchedule train_;
   int original_steps_ = 50;
   X0Limits limits_;
   float final_alpha_cumprod_ = 1.0f;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <deque>
 
+#include "scheduler/alpha_scheduler.h"
 #include "scheduler/families.h"
 #include "scheduler/noise_schedule.h"
 #include "scheduler/prediction.h"
@@ -13,23 +14,20 @@ namespace sdvk {
 
 namespace {
 
-class Pndm : public Scheduler {
+class Pndm : public AlphaScheduler {
  public:
-  explicit Pndm(const nlohmann::json& json) : Scheduler("PNDMScheduler") {
+  explicit Pndm(const nlohmann::json& json) : AlphaScheduler("PNDMScheduler") {
     ConfigReader config(json, class_name());
-    train_ = read_train_schedule(config, BetaOptions());
+    read_schedule(config, BetaOptions());
     skip_prk_ = config.flag("skip_prk_steps", false);
     final_alpha_cumprod_ = config.flag("set_alpha_to_one", false) ? 1.0f : train_.alphas_cumprod[0];
     const std::string p = config.choice("prediction_type", "epsilon", {"epsilon", "v_prediction"});
     v_prediction_ = p == "v_prediction";
-    spacing_ = read_spacing(config, "leading");
-    steps_offset_ = config.integer("steps_offset", 0, 0, train_.num_train_timesteps - 1);
+    read_spacing_options(config, "leading");
   }
 
  private:
   // Without skip_prk_steps the warm-up needs the last 4 steps' timesteps.
-  int max_steps() const override { return train_.num_train_timesteps; }
-
   std::vector<double> plan(int steps) override {
     if (!skip_prk_ && steps < 4)
       throw Error(class_name() + ": " + std::to_string(steps) +
@@ -73,11 +71,6 @@ class Pndm : public Scheduler {
     history_.clear();
     warm_sample_.clear();
     rk_sum_.clear();
-  }
-
-  std::vector<float> noise_at(const std::vector<float>& original, const std::vector<float>& noise,
-                              size_t call) const override {
-    return add_noise_by_alpha(train_.alphas_cumprod, timesteps()[call], original, noise);
   }
 
   std::vector<float> advance(const std::vector<float>& model_output, size_t call, const std::vector<float>& sample,
@@ -169,12 +162,9 @@ class Pndm : public Scheduler {
     return prev;
   }
 
-  TrainSchedule train_;
   bool skip_prk_ = false;
   bool v_prediction_ = false;
   float final_alpha_cumprod_ = 1.0f;
-  Spacing spacing_;
-  int64_t steps_offset_ = 0;
   int steps_ = 1;
   int64_t step_ratio_ = 1;
   int prk_calls_ = 0;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <set>
 
+#include "scheduler/alpha_scheduler.h"
 #include "scheduler/families.h"
 #include "scheduler/multistep.h"
 #include "scheduler/prediction.h"
@@ -40,11 +41,11 @@ std::vector<float> solve(std::vector<std::vector<double>> R, std::vector<double>
   return x;
 }
 
-class UniPc : public Scheduler {
+class UniPc : public AlphaScheduler {
  public:
-  explicit UniPc(const nlohmann::json& json) : Scheduler("UniPCMultistepScheduler") {
+  explicit UniPc(const nlohmann::json& json) : AlphaScheduler("UniPCMultistepScheduler") {
     ConfigReader config(json, class_name());
-    train_ = read_train_schedule(config, BetaOptions());
+    read_schedule(config, BetaOptions());
     tables_ = lambda_tables(train_.alphas_cumprod);
     order_ = int(config.integer("solver_order", 2, 1, kMaxOrder));
     prediction_ = read_prediction(config);
@@ -55,13 +56,10 @@ class UniPc : public Scheduler {
     lower_order_final_ = config.flag("lower_order_final", true);
     for (int64_t step : config.integers("disable_corrector", size_t(kMaxTrainTimesteps))) disabled_.insert(step);
     karras_ = config.flag("use_karras_sigmas", false);
-    spacing_ = read_spacing(config, "linspace");
-    steps_offset_ = config.integer("steps_offset", 0, 0, train_.num_train_timesteps - 1);
+    read_spacing_options(config, "linspace");
   }
 
  private:
-  int max_steps() const override { return train_.num_train_timesteps; }
-
   std::vector<double> plan(int steps) override {
     return multistep_timesteps(train_, spacing_, steps_offset_, karras_, steps, train_.num_train_timesteps);
   }
@@ -74,11 +72,6 @@ class UniPc : public Scheduler {
     lower_order_nums_ = 0;
     this_order_ = 1;
     last_sample_.clear();
-  }
-
-  std::vector<float> noise_at(const std::vector<float>& original, const std::vector<float>& noise,
-                              size_t call) const override {
-    return add_noise_by_alpha(train_.alphas_cumprod, timesteps()[call], original, noise);
   }
 
   std::vector<float> convert(const std::vector<float>& output, size_t t, const std::vector<float>& sample) const {
@@ -203,15 +196,12 @@ class UniPc : public Scheduler {
     return prev;
   }
 
-  TrainSchedule train_;
   LambdaTables tables_;
   int order_ = 2;
   Prediction prediction_;
   X0Limits limits_;
   bool predict_x0_ = true, bh1_ = false, lower_order_final_ = true, karras_ = false;
   std::set<int64_t> disabled_;  // steps whose corrector is skipped (disable_corrector)
-  Spacing spacing_;
-  int64_t steps_offset_ = 0;
   std::vector<std::vector<float>> outputs_;  // converted model outputs, oldest first
   std::vector<double> output_timesteps_;     // their timesteps
   int lower_order_nums_ = 0;
