@@ -114,14 +114,9 @@ TEST_F(ClipTest, RowWithoutEosIsAnError) {
 
 TEST_F(ClipTest, VisionTowerAndCosineMatchGolden) {
   WeightSet w = WeightSet::load(kClip);
-  // GOLDEN DISCREPANCY (reported): config.json says vision num_attention_heads 4, but the
-  // golden image_embeds match one-head attention to 4e-7 and are 7% off (max|ref|) with 4
-  // heads (2 heads: 5.6%, 8 heads: 8.9%); the text side matches its 4 heads to 7e-7, and
-  // ops::attention agrees with its double reference at T=17, 4 heads. So the golden's vision
-  // tower evidently ran with one head; the test runs the model with the head count the
-  // golden used, overriding only that value.
+  // The vision tower runs with the 4 heads config.json states (the first golden had run with
+  // one; it was regenerated).
   Component clip = w.component("clip");
-  clip.config["vision_config"]["num_attention_heads"] = 1;
   SafetensorsFile io(kClip + "/io.safetensors");
   Context& ctx = test::ctx();
   std::vector<float> pixels = golden(io, "pixel_values");

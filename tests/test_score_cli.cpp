@@ -26,10 +26,6 @@ namespace {
 
 const std::string kData = SDVK_TEST_DATA;
 const std::string kClip = kData + "/clip_tiny";
-// clip_tiny's golden vision side was computed with one attention head although its config.json
-// says 4 (see tests/test_clip.cpp, VisionTowerAndCosineMatchGolden): the override that test
-// applies, given on the command line.
-const std::string kHeads = " --config-override vision_config.num_attention_heads=1";
 
 // sdvk score ARGS (validation on). No bundled data dir: the tests name every model, and the
 // missing---clip case must not find a bundled demo CLIP.
@@ -79,9 +75,7 @@ class ScoreFixture : public test::VkTest {
 };
 
 TEST_F(ScoreFixture, ScorerMatchesGoldenEmbeddings) {
-  LoadOptions o;
-  o.config_overrides["clip"]["vision_config"]["num_attention_heads"] = 1;
-  WeightSet w = WeightSet::load(model(), o);
+  WeightSet w = WeightSet::load(model());
   std::string tok = ClipScorer::find_tokenizer(w);
   EXPECT_EQ(tok, model());
   ClipScorer s(test::ctx(), w.component("clip"), load_tokenizer(tok), DType::F32);
@@ -106,7 +100,7 @@ TEST_F(ScoreFixture, ScorerMatchesGoldenEmbeddings) {
   EXPECT_THROW(s.scores(imgs, {kPrompts[0]}), Error);
   // Without a tokenizer only token ids can be scored.
   EXPECT_THROW(ClipScorer::open(test::ctx(), kClip, DType::F32), Error);
-  std::unique_ptr<ClipScorer> ids_only = ClipScorer::open(test::ctx(), kClip, DType::F32, o, "", false);
+  std::unique_ptr<ClipScorer> ids_only = ClipScorer::open(test::ctx(), kClip, DType::F32, LoadOptions(), "", false);
   EXPECT_FALSE(ids_only->has_tokenizer());
   EXPECT_THROW(ids_only->embed_texts({"a cat"}), Error);
 }
@@ -114,7 +108,7 @@ TEST_F(ScoreFixture, ScorerMatchesGoldenEmbeddings) {
 // The acceptance check: `score` on clip_tiny reproduces cosine_image_text from pixel_values.
 TEST_F(ScoreFixture, PixelValuesReproduceGoldenCosine) {
   std::string out, err;
-  ASSERT_EQ(run_cli("--clip " + kClip + kHeads + " --precision fp32 --json --pixel-values " + kClip + "/io.safetensors",
+  ASSERT_EQ(run_cli("--clip " + kClip + " --precision fp32 --json --pixel-values " + kClip + "/io.safetensors",
                     &err, &out),
             0)
       << err;
@@ -125,7 +119,7 @@ TEST_F(ScoreFixture, PixelValuesReproduceGoldenCosine) {
   test::expect_close(cos, golden("cosine_image_text"), 1e-4, "cosine_image_text");
   EXPECT_EQ(j["images"], 2);
   // The table form prints the same matrix; the texts are decoded when a tokenizer is at hand.
-  ASSERT_EQ(run_cli("--clip " + model() + kHeads + " --precision fp32 --input-ids --pixel-values " + kClip +
+  ASSERT_EQ(run_cli("--clip " + model() + " --precision fp32 --input-ids --pixel-values " + kClip +
                         "/io.safetensors",
                     &err, &out),
             0)
@@ -133,7 +127,7 @@ TEST_F(ScoreFixture, PixelValuesReproduceGoldenCosine) {
   EXPECT_NE(out.find("cosine_image_text [2 images x 3 texts]"), std::string::npos) << out;
   EXPECT_NE(out.find("an astronaut riding a horse on the moon"), std::string::npos) << out;
   // float16 storage: the bound of tests/test_clip.cpp's vision test.
-  ASSERT_EQ(run_cli("--clip " + kClip + kHeads + " --precision fp16 --json --pixel-values " + kClip + "/io.safetensors",
+  ASSERT_EQ(run_cli("--clip " + kClip + " --precision fp16 --json --pixel-values " + kClip + "/io.safetensors",
                     &err, &out),
             0)
       << err;
