@@ -35,8 +35,8 @@ const char* kGenerateUsage =
     "  --seed S                64-bit seed (default: random, printed); the starting noise is\n"
     "                          torch.randn([batch,4,h,w]) from torch.Generator().manual_seed(S), as a\n"
     "                          diffusers script with a CPU generator draws it\n"
-    "  --width W --height H    image size, multiples of the model's size step (default: the model's\n"
-    "                          native size, 512 for SD 1.5)\n"
+    "  --width W --height H    image size, multiples of the VAE factor (8 for SD; default: the\n"
+    "                          model's native size, 512 for SD 1.5)\n"
     "  --batch B               images per prompt, drawn as one batch (default 1)\n"
     "  --clip-skip K           condition on the K-th text encoder layer from the end (default 0: the\n"
     "                          last; 1 = penultimate, A1111's \"clip skip 2\")\n"
@@ -249,7 +249,8 @@ int cmd_generate(Args& args) {
   gen::Pipeline pipe(ctx, weights, *tokenizer, dtype, progress);
   progress.end();
 
-  const int factor = pipe.latent_factor(), step = gen::size_step(weights, factor);
+  // Any multiple of the VAE factor, as diffusers: the UNet upsamples to odd skip sizes.
+  const int factor = pipe.latent_factor(), step = factor;
   const bool from_image = !init_pixels.shape.empty();
   const int width = from_image ? int(init_pixels.shape[3]) : req.width ? req.width : pipe.default_size();
   const int height = from_image ? int(init_pixels.shape[2]) : req.height ? req.height : pipe.default_size();

@@ -59,12 +59,6 @@ DType pick_precision(const std::string& precision, const Context& ctx) {
   return preferred_dtype(ctx);
 }
 
-int size_step(const WeightSet& weights, int latent_factor) {
-  const nlohmann::json& c = weights.component("unet").config;
-  size_t levels = c.contains("block_out_channels") && c["block_out_channels"].is_array() ? c["block_out_channels"].size() : 1;
-  return latent_factor << (levels > 0 ? levels - 1 : 0);
-}
-
 nlohmann::json scheduler_config(const WeightSet& weights) {
   nlohmann::json c = weights.scheduler_config();
   if (!c.is_object()) throw Error(weights.path() + ": no scheduler config (a diffusers folder has scheduler/scheduler_config.json)");

@@ -24,8 +24,6 @@ std::string tokenizer_path(const std::string& flag_value, const WeightSet& weigh
 void add_config_override(nlohmann::json* overrides, const std::string& spec, const std::string& component);
 // "fp16" / "fp32" / "auto" (fp16 where the device supports 16-bit storage).
 DType pick_precision(const std::string& precision, const Context& ctx);
-// Image sizes must be multiples of this: the VAE factor times the UNet's downsampling.
-int size_step(const WeightSet& weights, int latent_factor);
 // The model's scheduler config with what StableDiffusionPipeline forces on old configs:
 // steps_offset 1 and clip_sample false. Error when the model has none.
 nlohmann::json scheduler_config(const WeightSet& weights);

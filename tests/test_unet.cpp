@@ -118,8 +118,13 @@ TEST_F(UNetTest, WrongInputsAreErrors) {
   Sequence s(ctx);
   Tensor t = Tensor::from_floats(ctx, {1}, DType::F32, {1.0f});
   Tensor ehs = Tensor::from_floats(ctx, {1, 77, 64}, DType::F32, std::vector<float>(77 * 64));
+  // A latent the downsamples cannot halve evenly (10 -> 5 -> 3) is fine: the up blocks meet
+  // the skips' sizes and the output has the sample's (the pipeline test checks the numbers).
   Tensor odd = Tensor::from_floats(ctx, {1, 4, 10, 10}, DType::F32, std::vector<float>(400));
-  EXPECT_THROW(model.forward(s, odd, t, ehs), Error);
+  {
+    Sequence odd_run(ctx);
+    EXPECT_EQ(model.forward(odd_run, odd, t, ehs).shape(), odd.shape());
+  }
   Tensor ok = Tensor::from_floats(ctx, {1, 4, 16, 16}, DType::F32, std::vector<float>(1024));
   Tensor bad_ehs = Tensor::from_floats(ctx, {1, 77, 32}, DType::F32, std::vector<float>(77 * 32));
   EXPECT_THROW(model.forward(s, ok, t, bad_ehs), Error);

@@ -191,9 +191,8 @@ Tensor UNet2DConditionModel::forward(Sequence& s, const Tensor& sample, const Te
   if (sample.ndim() != 4 || sample.dim(1) != in_ch || sample.dtype() != dtype_)
     throw Error("unet: sample must be [B," + str(in_ch) + ",H,W] " + dtype_name(dtype_) + ", got " +
                 shape_str(sample.shape()) + " " + dtype_name(sample.dtype()));
-  const int64_t f = int64_t(1) << (n - 1);
-  if (sample.dim(2) % f != 0 || sample.dim(3) % f != 0)
-    throw Error("unet: sample height and width must be multiples of " + str(f) + ", got " + shape_str(sample.shape()));
+  if (sample.dim(2) < 1 || sample.dim(3) < 1)  // any size: up blocks upsample to the skips' sizes
+    throw Error("unet: empty sample " + shape_str(sample.shape()));
   if (timestep.ndim() != 1 || timestep.dim(0) != B || timestep.dtype() != DType::F32)
     throw Error("unet: timestep must be [" + str(B) + "] F32, got " + shape_str(timestep.shape()));
   const Tensor& ehs = encoder_hidden_states;
@@ -238,9 +237,11 @@ Tensor UNet2DConditionModel::forward(Sequence& s, const Tensor& sample, const Te
     }
     if (i + 1 < n) {
       const int64_t C = channels_[i];
-      Tensor d = act(s, {B, C, h.dim(2) / 2, h.dim(3) / 2}, dtype_, pre + ".downsample");  // [B,Ci,h/2,w/2]
+      const Tensor dw = w(pre + ".downsamplers.0.conv.weight", {C, C, 3, 3});
+      Tensor d = act(s, ops::conv2d_output_shape(h.shape(), dw.shape(), ops::conv_params(2, 1)), dtype_,
+                     pre + ".downsample");                                              // [B,Ci,ceil(h/2),ceil(w/2)]
       Tensor db = w(pre + ".downsamplers.0.conv.bias", {C});
-      ops::conv2d(s, h, w(pre + ".downsamplers.0.conv.weight", {C, C, 3, 3}), &db, d, ops::conv_params(2, 1));
+      ops::conv2d(s, h, dw, &db, d, ops::conv_params(2, 1));
       h = d;
       skips.push_back(h);
     }
@@ -269,8 +270,11 @@ Tensor UNet2DConditionModel::forward(Sequence& s, const Tensor& sample, const Te
       if (cross) h = transformer(s, pre + ".attentions." + str(j), h, ehs, heads_[n - 1 - i]);
     }
     if (i + 1 < n) {
-      Tensor u = act(s, {B, out_c, h.dim(2) * 2, h.dim(3) * 2}, dtype_, pre + ".upsample");  // [B,Cout,2h,2w]
-      ops::upsample_nearest2x(s, h, u);
+      // To the size of the skip met next: 2h x 2w unless a downsample rounded an odd size up
+      // (diffusers' upsample_size, for latents not divisible by the UNet's downsampling).
+      const Tensor& next = skips.back();
+      Tensor u = act(s, {B, out_c, next.dim(2), next.dim(3)}, dtype_, pre + ".upsample");  // [B,Cout,~2h,~2w]
+      ops::upsample_nearest(s, h, u);
       Tensor uc = act(s, u.shape(), dtype_, pre + ".upsample.conv");
       Tensor ub = w(pre + ".upsamplers.0.conv.bias", {out_c});
       ops::conv2d(s, u, w(pre + ".upsamplers.0.conv.weight", {out_c, out_c, 3, 3}), &ub, uc, ops::conv_params(1, 1));
