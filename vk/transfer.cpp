@@ -30,23 +30,25 @@ constexpr VkAccessFlags kDeviceAccess =
 
 Transfers::Transfers(Context& ctx) : ctx_(ctx) {
   ring_bytes_ = std::min(kRingBytes, ctx.info().max_allocation_bytes);
-  VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-  ai.commandPool = ctx.command_pool();
-  ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-  ai.commandBufferCount = 1;
-  vk_check(vkAllocateCommandBuffers(ctx.device(), &ai, &cb_), "vkAllocateCommandBuffers");
-  VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-  vk_check(vkCreateFence(ctx.device(), &fci, nullptr, &fence_), "vkCreateFence");
 }
 
 Transfers::~Transfers() {
   ring_.reset();
-  vkFreeCommandBuffers(ctx_.device(), ctx_.command_pool(), 1, &cb_);
-  vkDestroyFence(ctx_.device(), fence_, nullptr);
+  if (cb_) vkFreeCommandBuffers(ctx_.device(), ctx_.command_pool(), 1, &cb_);
+  if (fence_) vkDestroyFence(ctx_.device(), fence_, nullptr);
 }
 
 VkCommandBuffer Transfers::begin() {
   if (recording_) return cb_;
+  if (!cb_) {  // first staged transfer: mappable devices never get here
+    VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+    ai.commandPool = ctx_.command_pool();
+    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+    ai.commandBufferCount = 1;
+    vk_check(vkAllocateCommandBuffers(ctx_.device(), &ai, &cb_), "vkAllocateCommandBuffers");
+    VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    vk_check(vkCreateFence(ctx_.device(), &fci, nullptr, &fence_), "vkCreateFence");
+  }
   VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
   bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
   vk_check(vkBeginCommandBuffer(cb_, &bi), "vkBeginCommandBuffer");
