@@ -384,6 +384,15 @@ void Context::set_kernel_family(KernelFamily f) {
   cpu_kernels_ = f == KernelFamily::Cpu || (f == KernelFamily::Auto && info_.is_cpu());
 }
 
+void Context::flush_transfers() noexcept {
+  if (!transfers_) return;  // being destroyed: its copies are dropped
+  try {
+    transfers_->flush();
+  } catch (const Error& e) {
+    std::cerr << "warning: staged copies failed: " << e.what() << "\n";
+  }
+}
+
 void Context::submit_and_wait(VkCommandBuffer cb, VkFence fence) {
   std::vector<VkCommandBuffer> cbs;
   if (VkCommandBuffer staged = transfers_->take_pending()) cbs.push_back(staged);

@@ -144,6 +144,8 @@ class Context {
   // (may be null) in ONE vkQueueSubmit, then waits for `fence`. Counted by submissions().
   void submit_and_wait(VkCommandBuffer cb, VkFence fence);
   uint64_t submissions() const { return submissions_; }
+  // Submits pending staged copies now, e.g. before the memory they target is freed; never throws.
+  void flush_transfers() noexcept;
 
  private:
   std::unique_ptr<Instance> instance_;

@@ -163,6 +163,8 @@ void Allocator::release(MemoryBlock* block, uint64_t offset, uint64_t size) {
     int same_kind = 0;
     for (auto& b : blocks_) same_kind += b->kind == block->kind;
     if (same_kind > 1) {
+      // A pending staged copy may still target this block: it must run before the buffer goes.
+      if (block->kind == MemoryKind::Device) ctx_.flush_transfers();
       VkDevice dev = ctx_.device();
       if (block->mapped) vkUnmapMemory(dev, block->memory);
       vkDestroyBuffer(dev, block->buffer, nullptr);

@@ -33,6 +33,8 @@ Transfers::Transfers(Context& ctx) : ctx_(ctx) {
 }
 
 Transfers::~Transfers() {
+  if (recording_) vkEndCommandBuffer(cb_);  // pending copies are dropped with the context
+  recording_ = false;
   ring_.reset();
   if (cb_) vkFreeCommandBuffers(ctx_.device(), ctx_.command_pool(), 1, &cb_);
   if (fence_) vkDestroyFence(ctx_.device(), fence_, nullptr);
@@ -56,6 +58,7 @@ VkCommandBuffer Transfers::begin() {
   barrier(cb_, kDeviceStages, kDeviceWrites, VK_PIPELINE_STAGE_TRANSFER_BIT,
           VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT);
   recording_ = true;
+  written_.clear();
   return cb_;
 }
 
@@ -73,8 +76,19 @@ void Transfers::upload(const void* data, VkBuffer dst, uint64_t dst_offset, uint
     uint64_t n = std::min(bytes - done, ring_bytes_);
     uint64_t at = reserve(n);
     std::memcpy(ring_->mapped() + at, src + done, n);
+    VkCommandBuffer cb = begin();
+    // The same bytes written twice in one batch (a tensor uploaded again) must stay in order.
+    const Range r{dst, dst_offset + done, dst_offset + done + n};
+    for (const Range& w : written_)
+      if (w.buffer == r.buffer && w.begin < r.end && r.begin < w.end) {
+        barrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT,
+                VK_ACCESS_TRANSFER_WRITE_BIT);
+        written_.clear();
+        break;
+      }
+    written_.push_back(r);
     VkBufferCopy region{ring_->offset() + at, dst_offset + done, n};
-    vkCmdCopyBuffer(begin(), ring_->buffer(), dst, 1, &region);
+    vkCmdCopyBuffer(cb, ring_->buffer(), dst, 1, &region);
     done += n;
   }
 }
@@ -86,6 +100,7 @@ void Transfers::download(VkBuffer src, uint64_t src_offset, void* data, uint64_t
     uint64_t at = reserve(n);
     VkCommandBuffer cb = begin();
     barrier(cb, kDeviceStages, kDeviceWrites, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT);
+    written_.clear();
     VkBufferCopy region{src_offset + done, ring_->offset() + at, n};
     vkCmdCopyBuffer(cb, src, ring_->buffer(), 1, &region);
     barrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT, VK_PIPELINE_STAGE_HOST_BIT,

@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <vector>
 #include <vulkan/vulkan.h>
 
 namespace sdvk {
@@ -37,6 +38,10 @@ class Transfers {
   uint64_t ring_bytes() const { return ring_bytes_; }
 
  private:
+  struct Range {
+    VkBuffer buffer;
+    uint64_t begin, end;
+  };
   // Ring space for `bytes` (<= ring_bytes_), flushing first when full; returns its offset.
   uint64_t reserve(uint64_t bytes);
   VkCommandBuffer begin();  // the pending command buffer, begun on first use
@@ -48,6 +53,7 @@ class Transfers {
   VkCommandBuffer cb_ = VK_NULL_HANDLE;
   VkFence fence_ = VK_NULL_HANDLE;
   bool recording_ = false, submitted_ = false;
+  std::vector<Range> written_;  // copy destinations since the last barrier (write-after-write)
 };
 
 }  // namespace sdvk
