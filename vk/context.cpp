@@ -18,8 +18,8 @@ bool env_flag(const char* name) {
   return v && *v && std::strcmp(v, "0") != 0;
 }
 
-// Bytes with an optional K, M or G suffix (binary), for the limit overrides.
-uint64_t env_bytes(const char* name) {
+// A positive count with an optional K, M or G suffix (binary), for the limit overrides.
+uint64_t env_count(const char* name) {
   const char* v = std::getenv(name);
   if (!v || !*v) return 0;
   char* end = nullptr;
@@ -29,7 +29,7 @@ uint64_t env_bytes(const char* name) {
   else if (*end == 'M' || *end == 'm') scale = 1ull << 20, end++;
   else if (*end == 'G' || *end == 'g') scale = 1ull << 30, end++;
   if (end == v || *end || n == 0)
-    throw Error(std::string(name) + "=" + v + ": expected a positive byte count (optionally K, M or G)");
+    throw Error(std::string(name) + "=" + v + ": expected a positive number (optionally with K, M or G)");
   return uint64_t(n) * scale;
 }
 
@@ -320,9 +320,9 @@ Context::Context(const ContextOptions& options) {
   info_ = instance_->choose(options.device);
   physical_ = instance_->physical(info_.index);
   lower_limit(info_.max_storage_buffer_range, options.max_storage_buffer_range);
-  lower_limit(info_.max_storage_buffer_range, env_bytes("SDVK_MAX_STORAGE_BUFFER_RANGE"));
+  lower_limit(info_.max_storage_buffer_range, env_count("SDVK_MAX_STORAGE_BUFFER_RANGE"));
   lower_limit(info_.max_allocation_bytes, options.max_allocation_bytes);
-  lower_limit(info_.max_allocation_bytes, env_bytes("SDVK_MAX_ALLOCATION_SIZE"));
+  lower_limit(info_.max_allocation_bytes, env_count("SDVK_MAX_ALLOCATION_SIZE"));
   force_staging_ = options.force_staging || env_flag("SDVK_FORCE_STAGING");
 
   float priority = 1.0f;
@@ -354,6 +354,7 @@ Context::Context(const ContextOptions& options) {
   vk_check(vkCreateCommandPool(device_, &pci, nullptr, &command_pool_), "vkCreateCommandPool");
 
   for (int i = 0; i < 3; i++) dispatch_limit_[i] = info_.max_workgroup_count[i];
+  if (uint64_t groups = env_count("SDVK_MAX_DISPATCH_GROUPS")) set_dispatch_limit(uint32_t(std::min<uint64_t>(groups, UINT32_MAX)));
   KernelFamily family = options.kernels;
   if (family == KernelFamily::Auto)
     if (const char* k = std::getenv("SDVK_KERNELS")) {

@@ -26,6 +26,8 @@ std::string mib(uint64_t bytes) {
 
 uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
+constexpr uint64_t kStagingBlockBytes = 4ull << 20;
+
 }  // namespace
 
 Allocation::~Allocation() { owner_->release(block_, offset_, size_); }
@@ -130,7 +132,9 @@ std::shared_ptr<Allocation> Allocator::allocate(uint64_t bytes, MemoryKind kind,
     if (chosen) break;
   }
   if (!chosen) {
-    chosen = new_block(std::max(size, kind == MemoryKind::Device ? block_bytes_ : size), kind, what);
+    // Staging blocks are smaller: the ring and a few per-sequence input/output buffers.
+    const uint64_t usual = kind == MemoryKind::Device ? block_bytes_ : std::min(kStagingBlockBytes, max_block_bytes_);
+    chosen = new_block(std::max(size, usual), kind, what);
     offset = 0;
   }
   uint64_t len = chosen->free[offset];
