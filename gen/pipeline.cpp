@@ -228,6 +228,8 @@ HostTensor Pipeline::encode_images(const HostTensor& images, TorchGenerator& gen
   Sequence s(ctx_);
   Tensor image = Tensor::empty(ctx_, one, dtype_, "vae.image");
   Tensor moments = encoder.forward(s, image);
+  s.input(image);  // each image: one submission carrying it in and its moments out
+  s.output(moments);
   const int64_t C = moments.dim(1) / 2, h = moments.dim(2), w = moments.dim(3);
   const size_t per_image = size_t(shape_numel(one)), per_latent = size_t(C * h * w);
   std::vector<float> mean, logvar;
@@ -236,10 +238,10 @@ HostTensor Pipeline::encode_images(const HostTensor& images, TorchGenerator& gen
     std::vector<float> x(images.values.begin() + ptrdiff_t(size_t(b) * per_image),
                          images.values.begin() + ptrdiff_t(size_t(b + 1) * per_image));
     for (float& v : x) v = 2 * v - 1;  // [0,1] -> [-1,1], as diffusers' image processor
-    image.upload(ctx_, x);
+    s.write_input(image, x);
     s.run();
-    encoder.check_output();
-    std::vector<float> m = moments.download(ctx_);  // [1, 2C, h, w]: mean then log-variance
+    encoder.check_output(s);
+    std::vector<float> m = s.read_output(moments);  // [1, 2C, h, w]: mean then log-variance
     mean.insert(mean.end(), m.begin(), m.begin() + ptrdiff_t(per_latent));
     logvar.insert(logvar.end(), m.begin() + ptrdiff_t(per_latent), m.end());
     progress_.advance(int(b + 1));

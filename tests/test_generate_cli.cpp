@@ -125,6 +125,9 @@ TEST(GenerateCli, ForcedStagingMatchesAndEachStepIsOneSubmission) {
   nlohmann::json j = nlohmann::json::parse(staged.out);
   EXPECT_EQ(j["queue_submissions"]["denoise_calls"], 8);
   EXPECT_EQ(j["queue_submissions"]["denoise"], 8) << j.dump();
+  // Weights travel in batches with the first runs: a few submissions besides the steps (text
+  // encoder, one per decoded image), not one per weight tensor (several hundred).
+  EXPECT_LE(j["queue_submissions"]["total"].get<int>(), 8 + 6) << j.dump();
   EXPECT_GT(j["memory"]["peak_device_bytes"].get<uint64_t>(), 0u);
   EXPECT_GT(j["memory"]["peak_rss_bytes"].get<uint64_t>(), 0u);
 }
