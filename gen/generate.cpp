@@ -5,6 +5,8 @@
 #include <fstream>
 #include <random>
 
+#include <sys/resource.h>
+
 #include "gen/cli.h"
 #include "gen/image_output.h"
 #include "gen/model_setup.h"
@@ -14,9 +16,17 @@
 #include "model/safetensors.h"
 #include "model/tensor_convert.h"
 #include "vk/error.h"
+#include "vk/memory.h"
 
 namespace sdvk::cli {
 namespace {
+
+// The process's peak resident set so far (Linux reports KiB).
+uint64_t peak_rss_bytes() {
+  rusage r{};
+  getrusage(RUSAGE_SELF, &r);
+  return uint64_t(r.ru_maxrss) * 1024;
+}
 
 const char* kGenerateUsage =
     "usage: sdvk generate --prompt TEXT [options]\n"
@@ -327,6 +337,11 @@ int cmd_generate(Args& args) {
     for (auto& [stage, seconds] : progress.seconds()) timings[stage] = seconds;
     timings["total"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
     summary["seconds"] = timings;
+    summary["memory"] = {{"peak_device_bytes", ctx.allocator().peak_bytes_in_use()},
+                         {"peak_rss_bytes", peak_rss_bytes()}};
+    summary["queue_submissions"] = {{"total", ctx.submissions()},
+                                    {"denoise", pipe.denoise_stats().submissions},
+                                    {"denoise_calls", pipe.denoise_stats().calls}};
     std::printf("%s\n", summary.dump().c_str());
   }
   return 0;

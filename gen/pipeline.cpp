@@ -146,6 +146,10 @@ HostTensor Pipeline::denoise(Scheduler& scheduler, HostTensor latents, const Con
     run->timestep = Tensor::empty(ctx_, {rows}, DType::F32, "unet.timestep");
     run->encoder_hidden_states = Tensor::empty(ctx_, cond.embeddings.shape, dtype_, "unet.encoder_hidden_states");
     run->out = unet_->forward(*run->sequence, run->sample, run->timestep, run->encoder_hidden_states);
+    // The step's host traffic rides in its one submission (staged on non-mappable memory).
+    run->sequence->input(run->sample);
+    run->sequence->input(run->timestep);
+    run->sequence->output(run->out);
     unet_run_ = std::move(run);
   }
   UNetRun& run = *unet_run_;
@@ -154,20 +158,22 @@ HostTensor Pipeline::denoise(Scheduler& scheduler, HostTensor latents, const Con
   const size_t calls = scheduler.model_calls(), n = latents.values.size();
   progress_.begin("denoise", int(calls - first_call));
   std::vector<float> model_in(guidance ? 2 * n : n), guided(n);
+  const uint64_t submissions_before = ctx_.submissions();
   for (size_t call = first_call; call < calls; call++) {
     const std::string where = "denoise step " + std::to_string(call + 1) + "/" + std::to_string(calls);
     std::vector<float> scaled = scheduler.scale_model_input(latents.values, call);
     std::copy(scaled.begin(), scaled.end(), model_in.begin());
     if (guidance) std::copy(scaled.begin(), scaled.end(), model_in.begin() + ptrdiff_t(n));  // [x; x]
-    run.sample.upload(ctx_, model_in);
-    run.timestep.upload(ctx_, std::vector<float>(size_t(rows), float(scheduler.timesteps()[call])));
+    // One queue submission and one wait per step, on every device class.
+    run.sequence->write_input(run.sample, model_in);
+    run.sequence->write_input(run.timestep, std::vector<float>(size_t(rows), float(scheduler.timesteps()[call])));
     run.sequence->run();
     try {
-      unet_->check_output();
+      unet_->check_output(*run.sequence);
     } catch (const Error& e) {
       throw Error(where + ": " + e.what());
     }
-    std::vector<float> eps = run.out.download(ctx_);  // [rows, C, h, w]: uncond rows first
+    std::vector<float> eps = run.sequence->read_output(run.out);  // [rows, C, h, w]: uncond rows first
     if (guidance) {
       for (size_t i = 0; i < n; i++) guided[i] = eps[i] + cfg_scale * (eps[n + i] - eps[i]);
     } else {
@@ -177,6 +183,8 @@ HostTensor Pipeline::denoise(Scheduler& scheduler, HostTensor latents, const Con
     if (!all_finite(latents.values)) throw Error(where + ": the latent holds NaN/Inf values (nothing was written)");
     progress_.advance(int(call - first_call + 1));
   }
+  denoise_stats_.calls += calls - first_call;
+  denoise_stats_.submissions += ctx_.submissions() - submissions_before;
   progress_.end();
   return latents;
 }
@@ -220,6 +228,8 @@ HostTensor Pipeline::encode_images(const HostTensor& images, TorchGenerator& gen
   Sequence s(ctx_);
   Tensor image = Tensor::empty(ctx_, one, dtype_, "vae.image");
   Tensor moments = encoder.forward(s, image);
+  s.input(image);  // each image: one submission carrying it in and its moments out
+  s.output(moments);
   const int64_t C = moments.dim(1) / 2, h = moments.dim(2), w = moments.dim(3);
   const size_t per_image = size_t(shape_numel(one)), per_latent = size_t(C * h * w);
   std::vector<float> mean, logvar;
@@ -228,10 +238,10 @@ HostTensor Pipeline::encode_images(const HostTensor& images, TorchGenerator& gen
     std::vector<float> x(images.values.begin() + ptrdiff_t(size_t(b) * per_image),
                          images.values.begin() + ptrdiff_t(size_t(b + 1) * per_image));
     for (float& v : x) v = 2 * v - 1;  // [0,1] -> [-1,1], as diffusers' image processor
-    image.upload(ctx_, x);
+    s.write_input(image, x);
     s.run();
-    encoder.check_output();
-    std::vector<float> m = moments.download(ctx_);  // [1, 2C, h, w]: mean then log-variance
+    encoder.check_output(s);
+    std::vector<float> m = s.read_output(moments);  // [1, 2C, h, w]: mean then log-variance
     mean.insert(mean.end(), m.begin(), m.begin() + ptrdiff_t(per_latent));
     logvar.insert(logvar.end(), m.begin() + ptrdiff_t(per_latent), m.end());
     progress_.advance(int(b + 1));

@@ -78,6 +78,14 @@ bool parse_file_dtype(const std::string& name, FileDType* out) {
 
 bool is_float_file_dtype(FileDType t) { return t == FileDType::F32 || t == FileDType::F16 || t == FileDType::BF16; }
 
+void release_pages(const TensorInfo& t) {
+  if (!t.file_mapped || t.size == 0) return;
+  const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (uintptr_t(t.data) + page - 1) / page * page;  // whole pages only:
+  const uintptr_t end = (uintptr_t(t.data) + t.size) / page * page;      // neighbours share the rest
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 int64_t TensorInfo::numel() const {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;  // validated against overflow when the header was read
@@ -229,6 +237,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
       TensorInfo t = read_entry(path_, key, value, data_size, &begin, &end);
       t.data = data_area + begin;
       t.file = path_;
+      t.file_mapped = true;
       tensors_.push_back(std::move(t));
       ranges.push_back({begin, end});
     }

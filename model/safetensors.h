@@ -31,6 +31,7 @@ struct TensorInfo {
   const uint8_t* data = nullptr;  // into the mapping; NOT aligned: read with memcpy
   size_t size = 0;                // bytes
   std::string file;               // where it came from, for error messages
+  bool file_mapped = false;       // data lies in a read-only file mapping (see release_pages)
 
   int64_t numel() const;
   bool is_float() const { return is_float_file_dtype(dtype); }
@@ -39,6 +40,11 @@ struct TensorInfo {
 
 // "[320, 4, 3, 3]"
 std::string shape_string(const std::vector<int64_t>& shape);
+
+// Drops the whole memory pages of a file-mapped tensor's bytes from the process (its resident
+// set), once they have been copied elsewhere (uploaded to the device): the mapping stays valid
+// and a later read pages them in again from the file. Does nothing for other tensors.
+void release_pages(const TensorInfo& t);
 
 class SafetensorsFile {
  public:

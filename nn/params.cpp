@@ -36,6 +36,9 @@ Tensor Params::get(const std::string& name, const Shape& shape) const {
     std::vector<float> f = to_f32(info);
     t.upload_bytes(ctx, f.data(), f.size() * 4);
   }
+  // The device holds the weight now (or the staging ring does, until the next submission):
+  // the file's pages leave the resident set, so the weights are not held twice.
+  release_pages(info);
   shared_->uploaded += t.bytes();
   shared_->uploaded_tensors.emplace(full, t);
   return t;

@@ -25,6 +25,8 @@ uint32_t gpu_shared_bytes(uint32_t d, uint32_t bq, uint32_t bk) {
   return 4 * ((bq + bk) * (d + 1) + bq * bk + 3 * bq);
 }
 constexpr int64_t kGpuThreads = 128;
+uint32_t head_dim_slots(uint32_t d) { return (d + 31) / 32 * 32; }  // see attention(): DMAX
+AttentionTiles g_forced_tiles;  // {0, 0}: automatic
 
 // lavapipe (llvmpipe) stops every loop of a shader invocation once all of its loops together
 // have run 65535 iterations (LP_MAX_TGSI_LOOP_ITERATIONS, one counter shared by all loops): the
@@ -41,6 +43,23 @@ int64_t gpu_loop_iterations(int64_t d, int64_t tk, int64_t bq, int64_t bk) {
 }
 
 }  // namespace
+
+AttentionTiles attention_gpu_tiles(const Context& ctx, uint32_t head_dim) {
+  const uint32_t dmax = head_dim_slots(head_dim), limit = ctx.info().max_shared_memory;
+  uint32_t bq = 32, bk = 32;
+  while (gpu_shared_bytes(dmax, bq, bk) > limit && bq > 1) (bk > 8 && bk >= bq ? bk : bq) /= 2;
+  return {bq, bk};
+}
+
+std::vector<AttentionTiles> attention_gpu_tile_configs(const Context& ctx, uint32_t head_dim) {
+  std::vector<AttentionTiles> out;
+  for (uint32_t bq : {8u, 16u, 32u})
+    for (uint32_t bk : {8u, 16u, 32u})
+      if (gpu_shared_bytes(head_dim_slots(head_dim), bq, bk) <= ctx.info().max_shared_memory) out.push_back({bq, bk});
+  return out;
+}
+
+void force_attention_gpu_tiles(AttentionTiles tiles) { g_forced_tiles = tiles; }
 
 void attention(Sequence& s, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, int heads,
                bool causal, float scale) {
@@ -71,7 +90,7 @@ void attention(Sequence& s, const Tensor& q, const Tensor& k, const Tensor& v, c
 
   // Both families size their per-row arrays or shared tiles for a head dim rounded up to 32
   // and read the true one from the push constants: few pipelines, any head dim.
-  const uint32_t dmax = (D + 31) / 32 * 32;
+  const uint32_t dmax = head_dim_slots(D);
   const bool llvmpipe = ctx.info().name.find("llvmpipe") != std::string::npos;
   auto over_limit = [&](int64_t iterations) {
     return llvmpipe && iterations > kLlvmpipeLoopLimit;
@@ -92,10 +111,13 @@ void attention(Sequence& s, const Tensor& q, const Tensor& k, const Tensor& v, c
     s.dispatch(kern, args, push, {groups_for((Tq + R - 1) / R, 64), uint32_t(heads), uint32_t(B)}, "attention");
     return;
   }
-  uint32_t bq = 32, bk = 32;
-  const uint32_t limit = ctx.info().max_shared_memory;
-  while (gpu_shared_bytes(dmax, bq, bk) > limit && bq > 1) (bk > 8 && bk >= bq ? bk : bq) /= 2;
-  check(gpu_shared_bytes(dmax, bq, bk) <= limit, op, "head dim " + std::to_string(D) + " does not fit shared memory");
+  const AttentionTiles tiles = g_forced_tiles.bq ? g_forced_tiles : attention_gpu_tiles(ctx, D);
+  const uint32_t bq = tiles.bq, bk = tiles.bk;
+  check(bq >= 1 && bq <= kGpuThreads && bk >= 1, op, "tiles (" + std::to_string(bq) + ", " + std::to_string(bk) +
+        ") outside 1..128 query rows");
+  check(gpu_shared_bytes(dmax, bq, bk) <= ctx.info().max_shared_memory, op,
+        "head dim " + std::to_string(D) + " with tiles (" + std::to_string(bq) + ", " + std::to_string(bk) +
+            ") does not fit shared memory");
   if (over_limit(gpu_loop_iterations(D, Tk, bq, bk))) refuse();
   const Kernel& kern = ctx.kernels().get(variant(ctx, "attention", q.dtype()), 4, {dmax, bq, bk});
   s.dispatch(kern, args, push, {groups_for(Tq, bq), uint32_t(heads), uint32_t(B)}, "attention");

@@ -18,6 +18,21 @@ namespace sdvk::ops {
 void attention(Sequence& s, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, int heads,
                bool causal = false, float scale = 0.0f);
 
+// The GPU family's tiles (attention.comp): BQ query rows per workgroup, BK keys per tile.
+struct AttentionTiles {
+  uint32_t bq = 0, bk = 0;
+  bool operator==(const AttentionTiles&) const = default;
+};
+// What attention() picks for head dim `head_dim` on this device: (32, 32), halved until the
+// tiles fit its shared memory (32 KiB on lavapipe; 48 KiB or more on most GPUs).
+AttentionTiles attention_gpu_tiles(const Context& ctx, uint32_t head_dim);
+// Every tile configuration (BQ, BK in {8, 16, 32}) that fits this device's shared memory at
+// `head_dim`, so tests can run each one the automatic choice would pick on some device.
+std::vector<AttentionTiles> attention_gpu_tile_configs(const Context& ctx, uint32_t head_dim);
+// Makes attention() use `tiles` in the GPU family from now on ({0, 0}: the automatic choice).
+// For tests; attention() throws Error when they do not fit the device.
+void force_attention_gpu_tiles(AttentionTiles tiles);
+
 namespace ref {
 // softmax(scale q k^T) v per head in double, straight from the definition. Flat row-major
 // vectors in the layouts above. `rows` picks the query rows to compute (empty: all of them);

@@ -1,5 +1,6 @@
 #include "ops/attention.h"
 
+#include <algorithm>
 #include <string>
 #include <tuple>
 
@@ -102,6 +103,54 @@ INSTANTIATE_TEST_SUITE_P(Shapes, AttentionTest,
                          ::testing::Combine(::testing::ValuesIn(kCases), ::testing::Values(DType::F32, DType::F16),
                                             ::testing::Values(KernelFamily::Cpu, KernelFamily::Gpu)),
                          case_name);
+
+// Every GPU tile configuration that fits this device's shared memory, at SD 1.5's smallest and
+// largest head dims (40 and 160) and SD 2's 64 (same pipelines as 40): on a GPU with 48 KiB
+// the automatic choice for D=160 is (32, 32), which lavapipe's 32 KiB never picks; this runs
+// each configuration this device can hold (on lavapipe 9 at D=40, 6 at D=160; each is a
+// pipeline to compile, about 3 s of LLVM on a cold cache, so not every head dim). Awkward
+// lengths leave partial query and key tiles.
+class AttentionTileConfigs : public FamilyTest, public ::testing::WithParamInterface<int64_t> {
+ protected:
+  void TearDown() override {
+    force_attention_gpu_tiles({});
+    FamilyTest::TearDown();
+  }
+};
+
+TEST_P(AttentionTileConfigs, EveryConfigurationThatFitsMatchesReference) {
+  const int64_t D = GetParam();
+  use(KernelFamily::Gpu);
+  const AttnCase c{"tiles", 2, 37, 45, 2, D};
+  Inputs in = make_inputs(c, DType::F32, uint32_t(D));
+  auto want = ref::attention(in.q, in.k, in.v, c.batch, c.tq, c.tk, c.heads, c.head_dim, false, 0.0f);
+  auto configs = attention_gpu_tile_configs(test::ctx(), uint32_t(D));
+  ASSERT_FALSE(configs.empty());
+  const ops::AttentionTiles automatic = attention_gpu_tiles(test::ctx(), uint32_t(D));
+  EXPECT_NE(std::find(configs.begin(), configs.end(), automatic), configs.end()) << "automatic choice not listed";
+  for (const ops::AttentionTiles& t : configs) {
+    force_attention_gpu_tiles(t);
+    auto got = run_attention(c, DType::F32, in.q, in.k, in.v);
+    test::expect_close(got, want, 1e-4, "D=" + std::to_string(D) + " tiles (" + std::to_string(t.bq) + ", " +
+                                            std::to_string(t.bk) + ")");
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(HeadDims, AttentionTileConfigs, ::testing::Values(40, 64, 160));
+
+TEST_F(FamilyTest, TilesThatDoNotFitAreAClearError) {
+  use(KernelFamily::Gpu);
+  force_attention_gpu_tiles({128, 128});  // 4 * (256 * 161 + ...) bytes: more than any device has
+  const AttnCase c{"too_big", 1, 4, 4, 1, 160};
+  Inputs in = make_inputs(c, DType::F32, 1);
+  try {
+    run_attention(c, DType::F32, in.q, in.k, in.v);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("does not fit shared memory"), std::string::npos) << e.what();
+  }
+  force_attention_gpu_tiles({});
+}
 
 // 4096-token self-attention (SD 1.5 level 1 at 512x512 has 4096 tokens, D=40): the score
 // matrix of one head would be 4096 x 4096 x 4 bytes = 64 MiB. Check a sample of rows against the

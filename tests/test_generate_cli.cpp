@@ -126,6 +126,30 @@ TEST(GenerateCli, Float32OddLatentSizeMatchesDiffusersFolderAndSingleFile) {
   }
 }
 
+// The path of a GPU whose memory the host cannot map: every transfer staged, the validation
+// layer's synchronization checks on, still the diffusers run; and each denoise step is exactly
+// one queue submission (its sample/timestep uploads and eps download ride in it).
+TEST(GenerateCli, ForcedStagingMatchesAndEachStepIsOneSubmission) {
+  test::TempDir dir("gen-staged");
+  auto staged = run_cli("generate --quiet --json --model " + kFolder + " " + kDdim.args + " --output " +
+                            (dir / "img-{index}.png") + " --save-latents " + (dir / "latents.safetensors") +
+                            " --precision fp32",
+                        "SDVK_FORCE_STAGING=1 SDVK_SYNC_VALIDATION=1");
+  ASSERT_EQ(staged.exit_code, 0) << staged.err;
+  EXPECT_EQ(staged.err.find("Validation"), std::string::npos) << staged.err;
+  Diff d = compare(kDdim, dir);
+  EXPECT_LE(d.latent_rel, 1e-4);
+  EXPECT_LE(d.pixel, 1);
+  nlohmann::json j = nlohmann::json::parse(staged.out);
+  EXPECT_EQ(j["queue_submissions"]["denoise_calls"], 8);
+  EXPECT_EQ(j["queue_submissions"]["denoise"], 8) << j.dump();
+  // Weights travel in batches with the first runs: a few submissions besides the steps (text
+  // encoder, one per decoded image), not one per weight tensor (several hundred).
+  EXPECT_LE(j["queue_submissions"]["total"].get<int>(), 8 + 6) << j.dump();
+  EXPECT_GT(j["memory"]["peak_device_bytes"].get<uint64_t>(), 0u);
+  EXPECT_GT(j["memory"]["peak_rss_bytes"].get<uint64_t>(), 0u);
+}
+
 TEST(GenerateCli, InitNoiseFileGivesTheSameRun) {
   // The run file's 'noise' tensor fed back in, with a different seed that must not matter
   // (DPM-Solver++ 2M draws no noise after the start).

@@ -1,6 +1,10 @@
 // nn::Params: checkpoint tensors uploaded by name, strictly.
 #include "nn/params.h"
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 #include "model/tensor_convert.h"
 #include "tests/support/vk_test.h"
 #include "vk/error.h"
@@ -39,6 +43,44 @@ TEST_F(ParamsTest, MissingOrMisshapenTensorsAreErrors) {
     EXPECT_NE(m.find("conv_in.weight"), std::string::npos) << m;
     EXPECT_NE(m.find("[32,4,3,3]"), std::string::npos) << m;
   }
+}
+
+// Resident bytes of this process's mappings of `path` (from /proc/self/smaps).
+uint64_t resident_bytes_of(const std::string& path) {
+  const std::string want = std::filesystem::canonical(path).string();
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool in_file = false;
+  uint64_t rss_kib = 0;
+  while (std::getline(smaps, line)) {
+    if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) && line.find('-') != std::string::npos &&
+        line.find(':') > line.find(' ')) {  // a mapping's header line: "start-end perms offset dev inode path"
+      in_file = line.size() >= want.size() && line.compare(line.size() - want.size(), want.size(), want) == 0;
+      continue;
+    }
+    if (in_file && line.rfind("Rss:", 0) == 0) rss_kib += std::stoull(line.substr(4));
+  }
+  return rss_kib * 1024;
+}
+
+// Once on the device, a weight's file pages leave the resident set (issue 13: weights were held
+// twice, in the mapping and in device memory, which on lavapipe is host memory too).
+TEST_F(ParamsTest, UploadedWeightsLeaveTheResidentSet) {
+  WeightSet w = WeightSet::load(kPipeline);
+  const Component& unet = w.component("unet");
+  uint64_t sum = 0;
+  for (auto& [name, t] : unet.tensors) {
+    std::vector<float> touch = to_f32(t);  // page every tensor in
+    sum += touch.size();
+  }
+  ASSERT_GT(sum, 0u);
+  const uint64_t before = resident_bytes_of(unet.source);
+  ASSERT_GT(before, unet.bytes() / 2) << "the file's pages should be resident after reading it";
+  nn::Params p(test::ctx(), unet, DType::F32);
+  for (auto& [name, t] : unet.tensors) p.get(name, Shape(t.shape.begin(), t.shape.end()));
+  // Only pages shared by two tensors' boundaries may stay.
+  const uint64_t after = resident_bytes_of(unet.source);
+  EXPECT_LT(after, before / 4) << "resident " << after << " of " << before << " bytes after upload";
 }
 
 }  // namespace

@@ -41,31 +41,33 @@ double fp16_storage_rel_err(const std::string& dir) {
   return nlohmann::json::parse(in).at("fp16_storage_rel_err").get<double>();
 }
 
-std::vector<float> decode(const std::string& dir, DType dt) {
+std::vector<float> decode(const std::string& dir, DType dt, Context& ctx = test::ctx(), size_t* pieces = nullptr) {
   WeightSet w = WeightSet::load(dir);
   const Component& vae = w.component("vae");
-  vae::Decoder dec(test::ctx(), vae, dt);
+  vae::Decoder dec(ctx, vae, dt);
   Golden lat = golden(dir, "latent");
-  Tensor latent = Tensor::from_floats(test::ctx(), lat.shape, dt, lat.values, "latent");
-  Sequence s(test::ctx());
+  Tensor latent = Tensor::from_floats(ctx, lat.shape, dt, lat.values, "latent");
+  Sequence s(ctx);
   Tensor y = dec.forward(s, latent);
   s.run();
   dec.check_output();
+  if (pieces) *pieces = s.arena_pieces();
   EXPECT_EQ(y.shape(), golden(dir, "decoded").shape);
-  return y.download(test::ctx());
+  return y.download(ctx);
 }
 
-std::vector<float> encode(const std::string& dir, DType dt) {
+std::vector<float> encode(const std::string& dir, DType dt, Context& ctx = test::ctx(), size_t* pieces = nullptr) {
   WeightSet w = WeightSet::load(dir);
-  vae::Encoder enc(test::ctx(), w.component("vae"), dt);
+  vae::Encoder enc(ctx, w.component("vae"), dt);
   Golden img = golden(dir, "image");
-  Tensor image = Tensor::from_floats(test::ctx(), img.shape, dt, img.values, "image");
-  Sequence s(test::ctx());
+  Tensor image = Tensor::from_floats(ctx, img.shape, dt, img.values, "image");
+  Sequence s(ctx);
   Tensor m = enc.forward(s, image);
   s.run();
   enc.check_output();
+  if (pieces) *pieces = s.arena_pieces();
   EXPECT_EQ(m.shape(), golden(dir, "moments").shape);
-  return m.download(test::ctx());
+  return m.download(ctx);
 }
 
 std::vector<float> f32(std::vector<float> got, const std::vector<float>& ref) {
@@ -113,6 +115,17 @@ TEST_F(VaeTest, EncoderTinyFloat16) {
   std::vector<float> got = encode(kTiny, DType::F16);
   std::printf("tiny f16 encode err %.3g\n", test::relative_error(got, golden(kTiny, "moments").values));
   test::expect_close(got, golden(kTiny, "moments").values, kTinyF16Tol, "vae_tiny encode f16");
+}
+
+// Staged transfers under synchronization validation, arenas over 256 KiB pieces: still exact.
+TEST_F(VaeTest, DecoderAndEncoderExactWithStagingAndLoweredLimits) {
+  size_t pieces = 0;
+  test::expect_close(decode(kTiny, DType::F32, test::constrained_ctx(256 << 10), &pieces), golden(kTiny, "decoded").values,
+                     1e-4, "vae_tiny decoder, staged, lowered limits");
+  EXPECT_GT(pieces, 1u);
+  test::expect_close(encode(kTiny, DType::F32, test::constrained_ctx(256 << 10), &pieces), golden(kTiny, "moments").values,
+                     1e-4, "vae_tiny encoder, staged, lowered limits");
+  EXPECT_GT(pieces, 1u);
 }
 
 TEST_F(VaeTest, NonFiniteOutputIsAnErrorNamingTheStage) {

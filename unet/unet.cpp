@@ -291,11 +291,17 @@ Tensor UNet2DConditionModel::forward(Sequence& s, const Tensor& sample, const Te
 
   ops::nonfinite(s, y, nonfinite_);
   s.keep(y);  // the output is read after the run
+  s.output(nonfinite_);  // check_output(s) reads it from the run's own submission
   return y;
 }
 
-void UNet2DConditionModel::check_output() const {
-  uint64_t bad = ops::read_count(ctx_, nonfinite_);
+void UNet2DConditionModel::check_output() const { report_nonfinite(uint64_t(ops::read_count(ctx_, nonfinite_))); }
+
+void UNet2DConditionModel::check_output(const Sequence& s) const {
+  report_nonfinite(uint64_t(s.read_output(nonfinite_).at(0)));
+}
+
+void UNet2DConditionModel::report_nonfinite(uint64_t bad) const {
   if (bad) throw Error("unet: " + std::to_string(bad) + " non-finite values in the output (conv_out)");
 }
 

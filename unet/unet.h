@@ -31,12 +31,16 @@ class UNet2DConditionModel {
 
   // Throws Error("unet: ... non-finite values in the output") when the last run produced any.
   void check_output() const;
+  // The same, reading the count that the run of `s` (the forward's sequence) copied out with
+  // its own submission: no extra transfer when device memory is not mappable.
+  void check_output(const Sequence& s) const;
 
   DType dtype() const { return dtype_; }
   const nlohmann::json& config() const { return config_; }
 
  private:
   Tensor w(const std::string& name, const Shape& shape);  // uploaded once, by checkpoint name
+  void report_nonfinite(uint64_t bad) const;
   Tensor resnet(Sequence& s, const std::string& pre, const Tensor& x, const Tensor& temb_silu, int64_t out_c);
   Tensor transformer(Sequence& s, const std::string& pre, const Tensor& x, const Tensor& ehs, int heads);
 

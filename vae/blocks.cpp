@@ -69,7 +69,14 @@ Tensor mid_block(Sequence& s, const nn::Params& p, const Tensor& x, int groups, 
 }
 
 void check_finite(Context& ctx, const Tensor& count, const std::string& stage) {
-  uint64_t bad = ops::read_count(ctx, count);
+  report_nonfinite(ops::read_count(ctx, count), stage);
+}
+
+void check_finite(const Sequence& s, const Tensor& count, const std::string& stage) {
+  report_nonfinite(uint64_t(s.read_output(count).at(0)), stage);
+}
+
+void report_nonfinite(uint64_t bad, const std::string& stage) {
   if (bad != 0) throw Error(stage + ": " + std::to_string(bad) + " NaN/Inf values in the output");
 }
 

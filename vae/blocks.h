@@ -28,5 +28,8 @@ Tensor mid_block(Sequence& s, const nn::Params& p, const Tensor& x, int groups, 
 
 // Throws Error naming `stage` when the count written by ops::nonfinite is not zero.
 void check_finite(Context& ctx, const Tensor& count, const std::string& stage);
+// The same with the count `s` copied out in its own submission (declared with s.output()).
+void check_finite(const Sequence& s, const Tensor& count, const std::string& stage);
+void report_nonfinite(uint64_t bad, const std::string& stage);
 
 }  // namespace sdvk::vae

@@ -74,6 +74,7 @@ Tensor Decoder::forward(Sequence& s, const Tensor& latent) {
               ops::conv_params(1, 1));
   s.keep(y);
   ops::nonfinite(s, y, count_);
+  s.output(count_);  // check_output(s) reads it from the run's own submission
   return y;
 }
 
@@ -91,5 +92,6 @@ uint64_t Decoder::largest_activation_bytes(const Shape& latent) const {
 }
 
 void Decoder::check_output() const { check_finite(params_.context(), count_, "vae decoder output"); }
+void Decoder::check_output(const Sequence& s) const { check_finite(s, count_, "vae decoder output"); }
 
 }  // namespace sdvk::vae

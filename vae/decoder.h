@@ -31,6 +31,9 @@ class Decoder {
   Tensor forward(Sequence& s, const Tensor& latent);
   // After run(): Error naming the stage when the last forward's output had NaN/Inf.
   void check_output() const;
+  // The same from the count the run of `s` (the forward's sequence) copied out with its own
+  // submission: no extra transfer where device memory is not mappable.
+  void check_output(const Sequence& s) const;
   const VaeConfig& config() const { return cfg_; }
   // Image pixels per latent pixel along each side: 2^(levels-1) (8 for SD).
   int64_t upscale() const { return int64_t(1) << (cfg_.block_out_channels.size() - 1); }

@@ -59,9 +59,11 @@ Tensor Encoder::forward(Sequence& s, const Tensor& image) {
   ops::conv2d(s, co, params_.get("quant_conv.weight", {mc, mc, 1, 1}), &bq, m, ops::conv_params(1, 0));
   s.keep(m);
   ops::nonfinite(s, m, count_);
+  s.output(count_);  // check_output(s) reads it from the run's own submission
   return m;
 }
 
 void Encoder::check_output() const { check_finite(params_.context(), count_, "vae encoder output"); }
+void Encoder::check_output(const Sequence& s) const { check_finite(s, count_, "vae encoder output"); }
 
 }  // namespace sdvk::vae

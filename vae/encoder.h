@@ -15,6 +15,7 @@ class Encoder {
   // Records image [N,in_channels,H,W] -> moments [N,2*latent_channels,H/2^(L-1),W/2^(L-1)], kept.
   Tensor forward(Sequence& s, const Tensor& image);
   void check_output() const;
+  void check_output(const Sequence& s) const;  // as Decoder's: one submission per run
   const VaeConfig& config() const { return cfg_; }
 
  private:

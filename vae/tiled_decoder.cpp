@@ -123,6 +123,8 @@ Image decode_latents(Context& ctx, Decoder& dec, const std::vector<float>& laten
   Sequence s(ctx);
   Tensor in = Tensor::empty(ctx, {n, lc, th, tw}, dec.dtype(), "vae tile latent");
   Tensor out = dec.forward(s, in);
+  s.input(in);  // each tile: one submission carrying its latent in and its pixels out
+  s.output(out);
 
   std::vector<int64_t> rows_px, cols_px;  // tile origins in image pixels
   for (int64_t r : g.rows) rows_px.push_back(r * f);
@@ -140,10 +142,10 @@ Image decode_latents(Context& ctx, Decoder& dec, const std::vector<float>& laten
       for (int64_t p = 0; p < n * lc; ++p)  // crop [N*C, th, tw] out of [N*C, h, w]
         for (int64_t y = 0; y < th; ++y)
           std::copy_n(latent.begin() + (p * h + r0 + y) * w + c0, tw, tile.begin() + (p * th + y) * tw);
-      in.upload(ctx, tile);
+      s.write_input(in, tile);
       s.run();
-      dec.check_output();
-      const std::vector<float> part = out.download(ctx);  // [N,oc,TH,TW]
+      dec.check_output(s);
+      const std::vector<float> part = s.read_output(out);  // [N,oc,TH,TW]
       const int64_t y0 = r0 * f, x0 = c0 * f;
       for (int64_t y = 0; y < TH; ++y)
         for (int64_t x = 0; x < TW; ++x) weight_sum[(y0 + y) * W + x0 + x] += wy[ty][y] * wx[tx][x];

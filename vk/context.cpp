@@ -8,6 +8,7 @@
 #include "vk/error.h"
 #include "vk/kernel.h"
 #include "vk/memory.h"
+#include "vk/transfer.h"
 
 namespace sdvk {
 namespace {
@@ -15,6 +16,26 @@ namespace {
 bool env_flag(const char* name) {
   const char* v = std::getenv(name);
   return v && *v && std::strcmp(v, "0") != 0;
+}
+
+// A positive count with an optional K, M or G suffix (binary), for the limit overrides.
+uint64_t env_count(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return 0;
+  char* end = nullptr;
+  unsigned long long n = std::strtoull(v, &end, 10);
+  uint64_t scale = 1;
+  if (*end == 'K' || *end == 'k') scale = 1ull << 10, end++;
+  else if (*end == 'M' || *end == 'm') scale = 1ull << 20, end++;
+  else if (*end == 'G' || *end == 'g') scale = 1ull << 30, end++;
+  if (end == v || *end || n == 0)
+    throw Error(std::string(name) + "=" + v + ": expected a positive number (optionally with K, M or G)");
+  return uint64_t(n) * scale;
+}
+
+// Lowers `limit` to `wanted` (0 = keep), never raises it.
+void lower_limit(uint64_t& limit, uint64_t wanted) {
+  if (wanted) limit = std::min(limit, wanted);
 }
 
 std::string lower(std::string s) {
@@ -58,9 +79,23 @@ std::vector<std::string> device_extensions(VkPhysicalDevice pd) {
 DeviceInfo read_device(VkPhysicalDevice pd, uint32_t index) {
   DeviceInfo d;
   d.index = index;
+  VkPhysicalDeviceProperties basic;
+  vkGetPhysicalDeviceProperties(pd, &basic);
+  d.api_version = basic.apiVersion;
+  const bool vk12 = basic.apiVersion >= VK_API_VERSION_1_2;  // else: listed, never used
+  std::vector<std::string> extensions = device_extensions(pd);
+  auto has_extension = [&](const char* name) {
+    return std::find(extensions.begin(), extensions.end(), name) != extensions.end();
+  };
+
   VkPhysicalDeviceSubgroupProperties subgroup{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+  VkPhysicalDeviceMaintenance3Properties maint3{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
   VkPhysicalDeviceDriverProperties driver{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
-  subgroup.pNext = &driver;
+  VkPhysicalDeviceMaintenance4Properties maint4{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_4_PROPERTIES};
+  subgroup.pNext = &maint3;
+  if (vk12) maint3.pNext = &driver;
+  const bool has_maint4 = basic.apiVersion >= VK_API_VERSION_1_3 || has_extension("VK_KHR_maintenance4");
+  if (vk12 && has_maint4) driver.pNext = &maint4;
   VkPhysicalDeviceProperties2 props{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &subgroup};
   vkGetPhysicalDeviceProperties2(pd, &props);
   const auto& p = props.properties;
@@ -68,9 +103,8 @@ DeviceInfo read_device(VkPhysicalDevice pd, uint32_t index) {
   d.vendor_id = p.vendorID;
   d.device_id = p.deviceID;
   d.vendor = vendor_name(p.vendorID);
-  d.driver = std::string(driver.driverName) + " " + driver.driverInfo;
+  d.driver = vk12 ? std::string(driver.driverName) + " " + driver.driverInfo : "(Vulkan 1.1 driver)";
   d.driver_version = p.driverVersion;
-  d.api_version = p.apiVersion;
   switch (p.deviceType) {
     case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: d.device_class = DeviceClass::DiscreteGpu; break;
     case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: d.device_class = DeviceClass::IntegratedGpu; break;
@@ -82,6 +116,8 @@ DeviceInfo read_device(VkPhysicalDevice pd, uint32_t index) {
   d.max_workgroup_invocations = p.limits.maxComputeWorkGroupInvocations;
   d.max_shared_memory = p.limits.maxComputeSharedMemorySize;
   d.max_storage_buffer_range = p.limits.maxStorageBufferRange;
+  d.max_allocation_bytes = maint3.maxMemoryAllocationSize;
+  if (vk12 && has_maint4) d.max_allocation_bytes = std::min<uint64_t>(d.max_allocation_bytes, maint4.maxBufferSize);
   d.min_storage_offset_alignment = uint32_t(p.limits.minStorageBufferOffsetAlignment);
   d.timestamp_period_ns = p.limits.timestampPeriod;
   std::memcpy(d.pipeline_cache_uuid, p.pipelineCacheUUID, VK_UUID_SIZE);
@@ -89,16 +125,17 @@ DeviceInfo read_device(VkPhysicalDevice pd, uint32_t index) {
   d.subgroup_arithmetic = (subgroup.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
                           (subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT);
 
-  VkPhysicalDeviceVulkan11Features f11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
-  VkPhysicalDeviceShaderFloat16Int8Features f16i8{
-      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES, &f11};
-  VkPhysicalDeviceFeatures2 features{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &f16i8};
-  vkGetPhysicalDeviceFeatures2(pd, &features);
-  d.fp16_storage = f11.storageBuffer16BitAccess;
-  d.fp16_arithmetic = f16i8.shaderFloat16;
-  d.int8_arithmetic = f16i8.shaderInt8;
-  for (auto& e : device_extensions(pd))
-    if (e == "VK_KHR_cooperative_matrix" || e == "VK_NV_cooperative_matrix") d.cooperative_matrix = true;
+  if (vk12) {
+    VkPhysicalDeviceVulkan11Features f11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
+    VkPhysicalDeviceShaderFloat16Int8Features f16i8{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES, &f11};
+    VkPhysicalDeviceFeatures2 features{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &f16i8};
+    vkGetPhysicalDeviceFeatures2(pd, &features);
+    d.fp16_storage = f11.storageBuffer16BitAccess;
+    d.fp16_arithmetic = f16i8.shaderFloat16;
+    d.int8_arithmetic = f16i8.shaderInt8;
+  }
+  d.cooperative_matrix = has_extension("VK_KHR_cooperative_matrix") || has_extension("VK_NV_cooperative_matrix");
 
   VkPhysicalDeviceMemoryProperties mem;
   vkGetPhysicalDeviceMemoryProperties(pd, &mem);
@@ -119,6 +156,7 @@ DeviceInfo read_device(VkPhysicalDevice pd, uint32_t index) {
   if (best >= 0) {
     d.queue_family = uint32_t(best);
     d.timestamps = queues[best].timestampValidBits > 0 && p.limits.timestampPeriod > 0;
+    d.timestamp_valid_bits = queues[best].timestampValidBits;
   } else {
     d.queue_family = UINT32_MAX;  // unusable: no compute queue
   }
@@ -136,6 +174,19 @@ int class_rank(DeviceClass c) {
 }
 
 }  // namespace
+
+std::string device_unusable_reason(const DeviceInfo& d) {
+  if (d.queue_family == UINT32_MAX) return d.name + " has no compute queue";
+  if (d.api_version < VK_API_VERSION_1_2)
+    return d.name + " supports Vulkan " + std::to_string(VK_API_VERSION_MAJOR(d.api_version)) + "." +
+           std::to_string(VK_API_VERSION_MINOR(d.api_version)) + "; sdvk needs Vulkan 1.2 (update the driver)";
+  return "";
+}
+
+double timestamp_delta_ns(uint64_t begin, uint64_t end, uint32_t valid_bits, float period_ns) {
+  const uint64_t mask = valid_bits >= 64 ? ~uint64_t(0) : (uint64_t(1) << valid_bits) - 1;
+  return double((end - begin) & mask) * double(period_ns);
+}
 
 const char* device_class_name(DeviceClass c) {
   switch (c) {
@@ -161,9 +212,10 @@ VKAPI_ATTR VkBool32 VKAPI_CALL Instance::debug_callback(
   return VK_FALSE;
 }
 
-Instance::Instance(bool validation, std::function<void(const std::string&)> on_message)
+Instance::Instance(bool validation, std::function<void(const std::string&)> on_message, bool sync_validation)
     : on_message_(std::move(on_message)) {
-  validation = validation || env_flag("SDVK_VALIDATION");
+  sync_validation = sync_validation || env_flag("SDVK_SYNC_VALIDATION");
+  validation = validation || sync_validation || env_flag("SDVK_VALIDATION");
   VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
   app.pApplicationName = "sdvk";
   app.pEngineName = "sdvk";
@@ -176,6 +228,7 @@ Instance::Instance(bool validation, std::function<void(const std::string&)> on_m
                   "(Debian package vulkan-validationlayers)");
     layers.push_back("VK_LAYER_KHRONOS_validation");
     extensions.push_back(VK_EXT_DEBUG_UTILS_EXTENSION_NAME);
+    if (sync_validation) extensions.push_back(VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME);
   }
   VkDebugUtilsMessengerCreateInfoEXT dbg{VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT};
   dbg.messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
@@ -192,7 +245,13 @@ Instance::Instance(bool validation, std::function<void(const std::string&)> on_m
   ci.ppEnabledLayerNames = layers.data();
   ci.enabledExtensionCount = uint32_t(extensions.size());
   ci.ppEnabledExtensionNames = extensions.data();
-  if (validation) ci.pNext = &dbg;
+  // Synchronization validation: hazards between dispatches, copies and the host (missing
+  // barriers that lavapipe forgives and GPUs do not).
+  VkValidationFeatureEnableEXT sync = VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT;
+  VkValidationFeaturesEXT features{VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT, &dbg};
+  features.enabledValidationFeatureCount = 1;
+  features.pEnabledValidationFeatures = &sync;
+  if (validation) ci.pNext = sync_validation ? static_cast<const void*>(&features) : &dbg;
   VkResult r = vkCreateInstance(&ci, nullptr, &instance_);
   if (r == VK_ERROR_INCOMPATIBLE_DRIVER || r == VK_ERROR_INITIALIZATION_FAILED)
     throw Error(std::string("no Vulkan driver found (") + vk_result_name(r) +
@@ -226,11 +285,15 @@ const DeviceInfo& Instance::choose(const std::string& selector_in) const {
   if (selector.empty())
     if (const char* env = std::getenv("SDVK_DEVICE")) selector = env;
   std::vector<const DeviceInfo*> usable;
-  for (auto& d : devices_)
-    if (d.queue_family != UINT32_MAX && d.api_version >= VK_API_VERSION_1_1) usable.push_back(&d);
+  std::string reasons;
+  for (auto& d : devices_) {
+    std::string why = device_unusable_reason(d);
+    if (why.empty()) usable.push_back(&d);
+    else reasons += "; " + why;
+  }
   if (usable.empty())
-    throw Error("no usable Vulkan device found: install a GPU driver, or mesa-vulkan-drivers "
-                "for the CPU device (lavapipe)");
+    throw Error("no usable Vulkan device found" + reasons +
+                ": install a GPU driver, or mesa-vulkan-drivers for the CPU device (lavapipe)");
   if (selector.empty()) {
     return **std::min_element(usable.begin(), usable.end(), [](auto* a, auto* b) {
       return class_rank(a->device_class) < class_rank(b->device_class);
@@ -242,6 +305,9 @@ const DeviceInfo& Instance::choose(const std::string& selector_in) const {
                 : lower(d->name).find(lower(selector)) != std::string::npos)
       return *d;
   }
+  for (auto& d : devices_)  // named, but unusable: say why
+    if (numeric ? d.index == uint32_t(std::stoul(selector)) : lower(d.name).find(lower(selector)) != std::string::npos)
+      throw Error("--device " + selector + ": " + device_unusable_reason(d));
   std::string names;
   for (auto* d : usable) names += (names.empty() ? "" : ", ") + std::to_string(d->index) + ": " + d->name;
   throw Error("--device " + selector + ": no such device (available: " + names + ")");
@@ -263,9 +329,14 @@ Context::Context(const ContextOptions& options) {
     else if (lower(c) == "winograd") conv_algorithm_ = ConvAlgorithm::Winograd;
     else if (*c) throw Error(std::string("SDVK_CONV=") + c + ": expected direct or winograd");
   }
-  instance_ = std::make_unique<Instance>(options.validation, options.on_validation_message);
+  instance_ = std::make_unique<Instance>(options.validation, options.on_validation_message, options.sync_validation);
   info_ = instance_->choose(options.device);
   physical_ = instance_->physical(info_.index);
+  lower_limit(info_.max_storage_buffer_range, options.max_storage_buffer_range);
+  lower_limit(info_.max_storage_buffer_range, env_count("SDVK_MAX_STORAGE_BUFFER_RANGE"));
+  lower_limit(info_.max_allocation_bytes, options.max_allocation_bytes);
+  lower_limit(info_.max_allocation_bytes, env_count("SDVK_MAX_ALLOCATION_SIZE"));
+  force_staging_ = options.force_staging || env_flag("SDVK_FORCE_STAGING");
 
   float priority = 1.0f;
   VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
@@ -296,13 +367,16 @@ Context::Context(const ContextOptions& options) {
   vk_check(vkCreateCommandPool(device_, &pci, nullptr, &command_pool_), "vkCreateCommandPool");
 
   for (int i = 0; i < 3; i++) dispatch_limit_[i] = info_.max_workgroup_count[i];
+  if (uint64_t groups = env_count("SDVK_MAX_DISPATCH_GROUPS")) set_dispatch_limit(uint32_t(std::min<uint64_t>(groups, UINT32_MAX)));
   set_kernel_family(family);
   allocator_ = std::make_unique<Allocator>(*this);
   kernels_ = std::make_unique<KernelCache>(*this, options.pipeline_cache && !env_flag("SDVK_NO_PIPELINE_CACHE"));
+  transfers_ = std::make_unique<Transfers>(*this);
 }
 
 Context::~Context() {
   if (device_) vkDeviceWaitIdle(device_);
+  transfers_.reset();
   kernels_.reset();
   allocator_.reset();
   if (command_pool_) vkDestroyCommandPool(device_, command_pool_, nullptr);
@@ -317,28 +391,28 @@ void Context::set_kernel_family(KernelFamily f) {
   cpu_kernels_ = f == KernelFamily::Cpu || (f == KernelFamily::Auto && info_.is_cpu());
 }
 
-void Context::run_now(const std::function<void(VkCommandBuffer)>& record) {
-  VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-  ai.commandPool = command_pool_;
-  ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-  ai.commandBufferCount = 1;
-  VkCommandBuffer cb;
-  vk_check(vkAllocateCommandBuffers(device_, &ai, &cb), "vkAllocateCommandBuffers");
-  VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-  bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-  vkBeginCommandBuffer(cb, &bi);
-  record(cb);
-  vk_check(vkEndCommandBuffer(cb), "vkEndCommandBuffer");
-  VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-  VkFence fence;
-  vk_check(vkCreateFence(device_, &fci, nullptr, &fence), "vkCreateFence");
+void Context::flush_transfers() noexcept {
+  if (!transfers_) return;  // being destroyed: its copies are dropped
+  try {
+    transfers_->flush();
+  } catch (const Error& e) {
+    std::cerr << "warning: staged copies failed: " << e.what() << "\n";
+  }
+}
+
+void Context::submit_and_wait(VkCommandBuffer cb, VkFence fence) {
+  std::vector<VkCommandBuffer> cbs;
+  if (VkCommandBuffer staged = transfers_->take_pending()) cbs.push_back(staged);
+  if (cb) cbs.push_back(cb);
+  if (cbs.empty()) return;
+  vk_check(vkResetFences(device_, 1, &fence), "vkResetFences");
   VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-  si.commandBufferCount = 1;
-  si.pCommandBuffers = &cb;
+  si.commandBufferCount = uint32_t(cbs.size());
+  si.pCommandBuffers = cbs.data();
   VkResult r = vkQueueSubmit(queue_, 1, &si, fence);
+  submissions_++;
   if (r == VK_SUCCESS) r = vkWaitForFences(device_, 1, &fence, VK_TRUE, UINT64_MAX);
-  vkDestroyFence(device_, fence, nullptr);
-  vkFreeCommandBuffers(device_, command_pool_, 1, &cb);
+  transfers_->completed();
   vk_check(r, "queue submit");
 }
 

@@ -13,6 +13,7 @@ namespace sdvk {
 
 class Allocator;
 class KernelCache;
+class Transfers;
 
 enum class DeviceClass { DiscreteGpu, IntegratedGpu, VirtualGpu, Cpu, Other };
 
@@ -30,11 +31,15 @@ struct DeviceInfo {
   uint32_t subgroup_size = 0;
   bool subgroup_arithmetic = false;
   bool timestamps = false;  // compute queue supports timestamp queries
+  uint32_t timestamp_valid_bits = 64;  // of the compute queue; the rest of a stamp is garbage
   float timestamp_period_ns = 1.0f;
   uint32_t max_workgroup_count[3] = {0, 0, 0};
   uint32_t max_workgroup_invocations = 0;
   uint32_t max_shared_memory = 0;
-  uint64_t max_storage_buffer_range = 0;
+  uint64_t max_storage_buffer_range = 0;  // largest binding (lowered by SDVK_MAX_STORAGE_BUFFER_RANGE)
+  // Largest single VkDeviceMemory / VkBuffer (Maintenance3 / Maintenance4; the smaller of the
+  // two, lowered by SDVK_MAX_ALLOCATION_SIZE). Blocks and arena pieces never exceed it.
+  uint64_t max_allocation_bytes = 0;
   uint32_t min_storage_offset_alignment = 16;
   uint32_t queue_family = 0;
   uint8_t pipeline_cache_uuid[VK_UUID_SIZE] = {};
@@ -43,6 +48,14 @@ struct DeviceInfo {
 };
 
 const char* device_class_name(DeviceClass c);
+
+// Why the engine cannot run on `d` ("" when it can): no compute queue, or Vulkan below 1.2
+// (the engine chains Vulkan 1.2 structures at device creation).
+std::string device_unusable_reason(const DeviceInfo& d);
+
+// Nanoseconds between two timestamps of a queue with `valid_bits` meaningful bits (the counter
+// wraps there; the bits above are undefined).
+double timestamp_delta_ns(uint64_t begin, uint64_t end, uint32_t valid_bits, float period_ns);
 
 // Which family of kernel variants the ops choose (see DESIGN: variants by device class).
 // Auto picks from the device type; tests force each family to check every variant.
@@ -65,12 +78,23 @@ struct ContextOptions {
   bool pipeline_cache = true;
   // Kernel variants: Auto, or forced (also SDVK_KERNELS=cpu|gpu).
   KernelFamily kernels = KernelFamily::Auto;
+  // Also switch on the validation layer's synchronization validation (SDVK_SYNC_VALIDATION=1).
+  bool sync_validation = false;
+  // Treat device memory as unmappable, so every transfer goes through staging as on a discrete
+  // GPU without Resizable BAR (also SDVK_FORCE_STAGING=1).
+  bool force_staging = false;
+  // Lower (never raise) the device's limits, to test tiling and block splitting on small
+  // problems; 0 keeps the device's value (also SDVK_MAX_STORAGE_BUFFER_RANGE /
+  // SDVK_MAX_ALLOCATION_SIZE, in bytes with an optional K, M or G suffix).
+  uint64_t max_storage_buffer_range = 0;
+  uint64_t max_allocation_bytes = 0;
 };
 
 // Vulkan instance + the enumerated devices, without creating a logical device: `devices`.
 class Instance {
  public:
-  explicit Instance(bool validation, std::function<void(const std::string&)> on_message = {});
+  explicit Instance(bool validation, std::function<void(const std::string&)> on_message = {},
+                    bool sync_validation = false);
   ~Instance();
   Instance(const Instance&) = delete;
   Instance& operator=(const Instance&) = delete;
@@ -107,6 +131,9 @@ class Context {
   VkCommandPool command_pool() const { return command_pool_; }
   Allocator& allocator() { return *allocator_; }
   KernelCache& kernels() { return *kernels_; }
+  // Staged host<->device copies, batched into the next submission (see vk/transfer.h).
+  Transfers& transfers() { return *transfers_; }
+  bool force_staging() const { return force_staging_; }
 
   // Largest group count per dispatch dimension that Sequence uses before splitting a dispatch;
   // the device limit, lowered by tests to exercise splitting on small problems.
@@ -121,8 +148,12 @@ class Context {
   ConvAlgorithm conv_algorithm() const { return conv_algorithm_; }
   void set_conv_algorithm(ConvAlgorithm a) { conv_algorithm_ = a; }
 
-  // Runs `record` on a one-time command buffer, submits it and waits.
-  void run_now(const std::function<void(VkCommandBuffer)>& record);
+  // The one way work reaches the queue: submits the pending staged copies (if any) and `cb`
+  // (may be null) in ONE vkQueueSubmit, then waits for `fence`. Counted by submissions().
+  void submit_and_wait(VkCommandBuffer cb, VkFence fence);
+  uint64_t submissions() const { return submissions_; }
+  // Submits pending staged copies now, e.g. before the memory they target is freed; never throws.
+  void flush_transfers() noexcept;
 
  private:
   std::unique_ptr<Instance> instance_;
@@ -133,9 +164,12 @@ class Context {
   VkCommandPool command_pool_ = VK_NULL_HANDLE;
   std::unique_ptr<Allocator> allocator_;
   std::unique_ptr<KernelCache> kernels_;
+  std::unique_ptr<Transfers> transfers_;
   uint32_t dispatch_limit_[3] = {65535, 65535, 65535};
   bool cpu_kernels_ = false;
   ConvAlgorithm conv_algorithm_ = ConvAlgorithm::Auto;
+  bool force_staging_ = false;
+  uint64_t submissions_ = 0;
 };
 
 }  // namespace sdvk

@@ -26,6 +26,8 @@ std::string mib(uint64_t bytes) {
 
 uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
+constexpr uint64_t kStagingBlockBytes = 4ull << 20;
+
 }  // namespace
 
 Allocation::~Allocation() { owner_->release(block_, offset_, size_); }
@@ -33,32 +35,12 @@ VkBuffer Allocation::buffer() const { return block_->buffer; }
 uint8_t* Allocation::mapped() const { return block_->mapped ? block_->mapped + offset_ : nullptr; }
 
 Allocator::Allocator(Context& ctx) : ctx_(ctx) {
-  VkPhysicalDeviceMemoryProperties mem;
-  vkGetPhysicalDeviceMemoryProperties(ctx.physical_device(), &mem);
-  // Scores: Device wants DEVICE_LOCAL (host-visible too is a bonus: direct uploads on
-  // unified-memory devices); Staging wants HOST_VISIBLE|COHERENT, cached is a bonus.
-  int best[2] = {-1, -1}, best_score[2] = {-1, -1};
-  for (uint32_t i = 0; i < mem.memoryTypeCount; i++) {
-    VkMemoryPropertyFlags f = mem.memoryTypes[i].propertyFlags;
-    bool local = f & VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT;
-    bool visible = (f & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) && (f & VK_MEMORY_PROPERTY_HOST_COHERENT_BIT);
-    bool cached = f & VK_MEMORY_PROPERTY_HOST_CACHED_BIT;
-    if (f & (VK_MEMORY_PROPERTY_LAZILY_ALLOCATED_BIT | VK_MEMORY_PROPERTY_PROTECTED_BIT)) continue;
-    int dev = local ? 4 + (visible ? 1 : 0) : (visible ? 1 : 0);
-    int stg = visible ? 2 + (cached ? 1 : 0) : -1;
-    if (dev > best_score[0]) best_score[0] = dev, best[0] = int(i);
-    if (stg > best_score[1]) best_score[1] = stg, best[1] = int(i);
-  }
-  if (best[0] < 0 || best[1] < 0) throw Error("device has no usable memory type");
-  for (int k = 0; k < 2; k++) {
-    type_index_[k] = uint32_t(best[k]);
-    heap_index_[k] = mem.memoryTypes[best[k]].heapIndex;
-  }
-  VkMemoryPropertyFlags df = mem.memoryTypes[best[0]].propertyFlags;
-  device_mappable_ = (df & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) && (df & VK_MEMORY_PROPERTY_HOST_COHERENT_BIT);
+  vkGetPhysicalDeviceMemoryProperties(ctx.physical_device(), &properties_);
+  choice_ = choose_memory_types(properties_, ctx.force_staging());
   alignment_ = std::max<uint64_t>(256, ctx.info().min_storage_offset_alignment);
-  uint64_t heap = mem.memoryHeaps[heap_index_[0]].size;
-  block_bytes_ = std::min<uint64_t>(block_bytes_, std::max<uint64_t>(heap / 8, 16ull << 20));
+  max_block_bytes_ = ctx.info().max_allocation_bytes / alignment_ * alignment_;
+  uint64_t heap = properties_.memoryHeaps[properties_.memoryTypes[choice_.device.front()].heapIndex].size;
+  block_bytes_ = std::min({block_bytes_, std::max<uint64_t>(heap / 8, 16ull << 20), max_block_bytes_});
 }
 
 Allocator::~Allocator() {
@@ -79,20 +61,24 @@ uint64_t Allocator::bytes_reserved() const {
 
 MemoryBlock* Allocator::new_block(uint64_t bytes, MemoryKind kind, const std::string& what) {
   VkDevice dev = ctx_.device();
+  const bool device = kind == MemoryKind::Device;
+  std::vector<uint32_t> types = device ? choice_.device : std::vector<uint32_t>{choice_.staging};
+  auto heap_size = [&](uint32_t type) { return properties_.memoryHeaps[properties_.memoryTypes[type].heapIndex].size; };
+  uint64_t heap = 0;  // the largest a block may come from
+  for (uint32_t t : types) heap = std::max<uint64_t>(heap, heap_size(t));
+  auto oom = [&](VkResult r) {
+    return Error("out of " + std::string(device ? "device" : "host-visible") + " memory allocating " + what +
+                 ": asked " + mib(bytes) + " (" + std::to_string(bytes) + " bytes), heap size " + mib(heap) +
+                 ", in use " + mib(in_use_) + " (" + vk_result_name(r) + ")");
+  };
+  if (bytes > heap) throw oom(VK_ERROR_OUT_OF_DEVICE_MEMORY);
+  if (bytes > max_block_bytes_)
+    throw Error(what + ": asked " + mib(bytes) + " in one piece, more than this device allocates at once (" +
+                mib(max_block_bytes_) + ", maxMemoryAllocationSize/maxBufferSize); use a smaller size or tiling");
+
   auto block = std::make_unique<MemoryBlock>();
   block->kind = kind;
   block->size = bytes;
-  VkPhysicalDeviceMemoryProperties mem;
-  vkGetPhysicalDeviceMemoryProperties(ctx_.physical_device(), &mem);
-  uint64_t heap = mem.memoryHeaps[heap_index_[int(kind)]].size;
-  auto oom = [&](VkResult r) {
-    return Error("out of " + std::string(kind == MemoryKind::Device ? "device" : "host-visible") +
-                 " memory allocating " + what + ": asked " + mib(bytes) + " (" +
-                 std::to_string(bytes) + " bytes), heap size " + mib(heap) + ", in use " +
-                 mib(in_use_) + " (" + vk_result_name(r) + ")");
-  };
-  if (bytes > heap) throw oom(VK_ERROR_OUT_OF_DEVICE_MEMORY);
-
   VkBufferCreateInfo bci{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
   bci.size = bytes;
   bci.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
@@ -102,20 +88,26 @@ MemoryBlock* Allocator::new_block(uint64_t bytes, MemoryKind kind, const std::st
   if (r != VK_SUCCESS) throw oom(r);
   VkMemoryRequirements req;
   vkGetBufferMemoryRequirements(dev, block->buffer, &req);
-  if (!(req.memoryTypeBits & (1u << type_index_[int(kind)]))) {
-    vkDestroyBuffer(dev, block->buffer, nullptr);
-    throw Error("chosen memory type cannot hold storage buffers on this device");
+
+  // The preferred type first; on out-of-memory (a small device-local heap) the next candidate.
+  r = VK_ERROR_OUT_OF_DEVICE_MEMORY;
+  bool map = false;
+  for (size_t i = 0; i < types.size() && r != VK_SUCCESS; i++) {
+    const uint32_t type = types[i];
+    if (!(req.memoryTypeBits & (1u << type))) continue;
+    if (req.size > heap_size(type)) continue;
+    VkMemoryAllocateInfo ai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
+    ai.allocationSize = req.size;
+    ai.memoryTypeIndex = type;
+    r = vkAllocateMemory(dev, &ai, nullptr, &block->memory);
+    map = device ? choice_.device_mappable[i] : true;
   }
-  VkMemoryAllocateInfo ai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
-  ai.allocationSize = req.size;
-  ai.memoryTypeIndex = type_index_[int(kind)];
-  r = vkAllocateMemory(dev, &ai, nullptr, &block->memory);
   if (r != VK_SUCCESS) {
     vkDestroyBuffer(dev, block->buffer, nullptr);
     throw oom(r);
   }
   vk_check(vkBindBufferMemory(dev, block->buffer, block->memory, 0), "vkBindBufferMemory");
-  if (kind == MemoryKind::Staging || device_mappable_) {
+  if (map) {
     void* p = nullptr;
     vk_check(vkMapMemory(dev, block->memory, 0, VK_WHOLE_SIZE, 0, &p), "vkMapMemory");
     block->mapped = static_cast<uint8_t*>(p);
@@ -140,7 +132,9 @@ std::shared_ptr<Allocation> Allocator::allocate(uint64_t bytes, MemoryKind kind,
     if (chosen) break;
   }
   if (!chosen) {
-    chosen = new_block(std::max(size, block_bytes_), kind, what);
+    // Staging blocks are smaller: the ring and a few per-sequence input/output buffers.
+    const uint64_t usual = kind == MemoryKind::Device ? block_bytes_ : std::min(kStagingBlockBytes, max_block_bytes_);
+    chosen = new_block(std::max(size, usual), kind, what);
     offset = 0;
   }
   uint64_t len = chosen->free[offset];
@@ -173,6 +167,8 @@ void Allocator::release(MemoryBlock* block, uint64_t offset, uint64_t size) {
     int same_kind = 0;
     for (auto& b : blocks_) same_kind += b->kind == block->kind;
     if (same_kind > 1) {
+      // A pending staged copy may still target this block: it must run before the buffer goes.
+      if (block->kind == MemoryKind::Device) ctx_.flush_transfers();
       VkDevice dev = ctx_.device();
       if (block->mapped) vkUnmapMemory(dev, block->memory);
       vkDestroyBuffer(dev, block->buffer, nullptr);

@@ -1,6 +1,8 @@
 // Device memory: large blocks, each one VkDeviceMemory bound to one VkBuffer, sub-allocated
-// first-fit with coalescing free lists. Running out gives an Error with the bytes asked and the
-// heap size, never a crash.
+// first-fit with coalescing free lists. Memory types come from choose_memory_types
+// (vk/memory_types.h); a block that does not fit in the preferred type is tried in the next.
+// Blocks never exceed the device's largest allocation. Running out gives an Error with the
+// bytes asked and the heap size, never a crash.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -8,6 +10,8 @@
 #include <string>
 #include <vector>
 #include <vulkan/vulkan.h>
+
+#include "vk/memory_types.h"
 
 namespace sdvk {
 
@@ -50,7 +54,10 @@ class Allocator {
   // `what` names the tensor for the out-of-memory message.
   std::shared_ptr<Allocation> allocate(uint64_t bytes, MemoryKind kind, const std::string& what);
 
-  bool device_memory_mappable() const { return device_mappable_; }
+  // Whether device memory of the preferred type is mapped (false: uploads and downloads stage).
+  bool device_memory_mappable() const { return choice_.device_mappable.front(); }
+  // The largest single allocation (device limit, or SDVK_MAX_ALLOCATION_SIZE).
+  uint64_t max_allocation_bytes() const { return max_block_bytes_; }
   uint64_t bytes_in_use() const { return in_use_; }       // Device kind, live allocations
   uint64_t peak_bytes_in_use() const { return peak_; }     // since start or reset_peak()
   uint64_t bytes_reserved() const;                         // all Device blocks
@@ -62,11 +69,11 @@ class Allocator {
   MemoryBlock* new_block(uint64_t bytes, MemoryKind kind, const std::string& what);
 
   Context& ctx_;
-  uint32_t type_index_[2] = {0, 0};
-  uint32_t heap_index_[2] = {0, 0};
-  bool device_mappable_ = false;
+  VkPhysicalDeviceMemoryProperties properties_;
+  MemoryTypeChoice choice_;
   uint64_t alignment_ = 256;
-  uint64_t block_bytes_ = 128ull << 20;
+  uint64_t block_bytes_ = 128ull << 20;  // usual block size; larger requests get their own
+  uint64_t max_block_bytes_ = 0;
   std::vector<std::unique_ptr<MemoryBlock>> blocks_;
   uint64_t in_use_ = 0, peak_ = 0;
 };

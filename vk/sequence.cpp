@@ -94,14 +94,63 @@ void Sequence::keep(const Tensor& t) {
   if (t.storage() && !t.placed()) kept_.push_back(t.storage());
 }
 
+void Sequence::input(const Tensor& t) {
+  if (recorded_) throw Error("Sequence: input " + t.name() + " declared after run()");
+  if (!t.placed()) throw Error("Sequence: input " + t.name() + " must be a placed tensor, not a temporary");
+  inputs_.push_back({t, nullptr});
+  stage_links(inputs_);
+}
+
+void Sequence::output(const Tensor& t) {
+  if (recorded_) throw Error("Sequence: output " + t.name() + " declared after run()");
+  keep(t);
+  outputs_.push_back({t, nullptr});
+}
+
+// Staging buffers for the links whose tensors are placed but not mapped.
+void Sequence::stage_links(std::vector<HostLink>& links) {
+  for (auto& l : links)
+    if (!l.staging && l.tensor.placed() && !l.tensor.storage()->alloc->mapped())
+      l.staging = ctx_.allocator().allocate(l.tensor.bytes(), MemoryKind::Staging, "staging for " + l.tensor.name());
+}
+
+const Sequence::HostLink& Sequence::link(const std::vector<HostLink>& links, const Tensor& t, const char* what) const {
+  for (auto& l : links)
+    if (l.tensor.storage() == t.storage() && l.tensor.offset_in_storage() == t.offset_in_storage() &&
+        l.tensor.bytes() == t.bytes())
+      return l;
+  throw Error(std::string("Sequence: ") + t.name() + " is not a declared " + what);
+}
+
+void Sequence::write_input(const Tensor& t, const std::vector<float>& values) {
+  const HostLink& l = link(inputs_, t, "input");
+  if (!l.staging) return t.upload(ctx_, values);  // mapped: a plain memcpy
+  if (int64_t(values.size()) != t.numel())
+    throw Error("upload of " + std::to_string(values.size()) + " values into tensor " + shape_str(t.shape()));
+  floats_to_dtype(values, t.dtype(), l.staging->mapped());
+}
+
+std::vector<float> Sequence::read_output(const Tensor& t) const {
+  const HostLink& l = link(outputs_, t, "output");
+  if (!recorded_) throw Error("Sequence: output " + t.name() + " read before run()");
+  if (!l.staging) return t.download(ctx_);  // mapped: a plain memcpy
+  return dtype_to_floats(l.staging->mapped(), size_t(t.numel()), t.dtype());
+}
+
 void Sequence::dispatch_raw(const Kernel& k, const std::vector<Arg>& args, const void* push, size_t push_bytes,
                             Groups groups, const std::string& label) {
   if (recorded_) throw Error("Sequence: dispatch " + label + " recorded after run()");
   if (args.size() != k.bindings)
     throw Error(label + ": kernel " + k.name + " takes " + std::to_string(k.bindings) + " buffers, got " +
                 std::to_string(args.size()));
+  const uint64_t range = ctx_.info().max_storage_buffer_range;
   for (auto& a : args) {
     if (!a.tensor.defined()) throw Error(label + ": undefined tensor argument");
+    if (a.tensor.bytes() > range)
+      throw Error(label + ": tensor " + a.tensor.name() + " " + shape_str(a.tensor.shape()) + " " +
+                  dtype_name(a.tensor.dtype()) + " needs " + std::to_string(a.tensor.bytes()) +
+                  " bytes in one binding, more than this device's maxStorageBufferRange (" + std::to_string(range) +
+                  "); use a smaller size or tiling");
     const void* planner = a.tensor.storage()->planner;
     if (!a.tensor.placed() && planner != this)
       throw Error(label + ": tensor " + a.tensor.name() + " is a temporary of another sequence");
@@ -113,7 +162,8 @@ void Sequence::dispatch_raw(const Kernel& k, const std::vector<Arg>& args, const
 }
 
 // Greedy placement by size: each temporary, largest first, goes to the lowest offset where
-// it overlaps no already placed temporary whose lifetime [first, last] intersects its own.
+// it overlaps no already placed temporary whose lifetime [first, last] intersects its own and
+// does not straddle a piece boundary (pieces are the device's largest allocation).
 void Sequence::place_temporaries() {
   struct Life {
     TensorStorage* storage;
@@ -141,29 +191,61 @@ void Sequence::place_temporaries() {
   for (auto& l : lives)
     if (l.first != SIZE_MAX) order.push_back(&l);  // unused temporaries take no memory
   std::stable_sort(order.begin(), order.end(), [](Life* a, Life* b) { return a->size > b->size; });
+  const uint64_t piece = ctx_.allocator().max_allocation_bytes();
   std::vector<Life*> placed;
+  uint64_t end = 0;
   for (Life* l : order) {
+    if (l->size > piece)
+      throw Error("temporary " + l->storage->name + " needs " + std::to_string(l->size) +
+                  " bytes, more than this device allocates at once (" + std::to_string(piece) +
+                  "); use a smaller size or tiling");
     std::vector<std::pair<uint64_t, uint64_t>> busy;  // byte ranges of live neighbours
     for (Life* p : placed)
       if (p->first <= l->last && l->first <= p->last) busy.push_back({p->offset, p->offset + p->size});
     std::sort(busy.begin(), busy.end());
     uint64_t offset = 0;
-    for (auto& [b, e] : busy) {
-      if (offset + l->size <= b) break;
-      offset = std::max(offset, e);
+    for (;;) {
+      for (auto& [b, e] : busy) {
+        if (e <= offset) continue;
+        if (offset + l->size <= b) break;
+        offset = std::max(offset, e);
+      }
+      const uint64_t piece_end = (offset / piece + 1) * piece;
+      if (offset + l->size <= piece_end) break;
+      offset = piece_end;  // would straddle two pieces: try the next one
     }
     l->offset = offset;
-    arena_bytes_ = std::max(arena_bytes_, offset + l->size);
+    end = std::max(end, offset + l->size);
     temp_bytes_ += l->size;
     placed.push_back(l);
   }
-  if (arena_bytes_ == 0) return;
-  arena_ = ctx_.allocator().allocate(arena_bytes_, MemoryKind::Device, "activation arena");
+  // One allocation per piece, as large as its highest placed byte.
+  std::vector<uint64_t> piece_bytes(size_t((end + piece - 1) / piece), 0);
   for (Life* l : placed) {
-    l->storage->alloc = arena_;
-    l->storage->offset = l->offset;
+    uint64_t& b = piece_bytes[size_t(l->offset / piece)];
+    b = std::max(b, l->offset % piece + l->size);
+  }
+  for (size_t k = 0; k < piece_bytes.size(); k++) {
+    arenas_.push_back(piece_bytes[k] ? ctx_.allocator().allocate(piece_bytes[k], MemoryKind::Device, "activation arena")
+                                     : nullptr);
+    arena_bytes_ += piece_bytes[k];
+  }
+  for (Life* l : placed) {
+    l->storage->alloc = arenas_[size_t(l->offset / piece)];
+    l->storage->offset = l->offset % piece;
   }
 }
+
+namespace {
+// vkCmdDispatch where the base is zero: the validation layer's synchronization checks (as of
+// 1.3.239) see vkCmdDispatch but not vkCmdDispatchBase.
+void dispatch_base(VkCommandBuffer cb, Groups base, Groups count) {
+  if (base[0] == 0 && base[1] == 0 && base[2] == 0)
+    vkCmdDispatch(cb, count[0], count[1], count[2]);
+  else
+    vkCmdDispatchBase(cb, base[0], base[1], base[2], count[0], count[1], count[2]);
+}
+}  // namespace
 
 void Sequence::record(const Record& rec) {
   // Barrier when this dispatch reads what is being written, or writes what is being read or
@@ -177,7 +259,9 @@ void Sequence::record(const Record& rec) {
   bool hazard = false;
   for (auto& r : reads) hazard = hazard || overlaps(pending_writes_, r);
   for (auto& w : writes) hazard = hazard || overlaps(pending_writes_, w) || overlaps(pending_reads_, w);
-  if (hazard) {
+  // Profiling serialises every dispatch, so each timestamp delta is one dispatch's time (on a GPU
+  // unbarriered dispatches overlap).
+  if (hazard || (profile_ && !records_.empty() && &rec != &records_.front())) {
     VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
     mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
@@ -185,7 +269,7 @@ void Sequence::record(const Record& rec) {
                          0, nullptr, 0, nullptr);
     pending_reads_.clear();
     pending_writes_.clear();
-    barriers_++;
+    if (hazard) barriers_++;
   }
   pending_reads_.insert(pending_reads_.end(), reads.begin(), reads.end());
   pending_writes_.insert(pending_writes_.end(), writes.begin(), writes.end());
@@ -215,23 +299,57 @@ void Sequence::record(const Record& rec) {
   for (uint32_t z = 0; z < g[2]; z += lim[2])
     for (uint32_t y = 0; y < g[1]; y += lim[1])
       for (uint32_t x = 0; x < g[0]; x += lim[0])
-        vkCmdDispatchBase(cb_, x, y, z, std::min(lim[0], g[0] - x), std::min(lim[1], g[1] - y),
-                          std::min(lim[2], g[2] - z));
+        dispatch_base(cb_, {x, y, z}, {std::min(lim[0], g[0] - x), std::min(lim[1], g[1] - y), std::min(lim[2], g[2] - z)});
   if (profile_) write_timestamp(VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT);
 }
 
+namespace {
+void barrier(VkCommandBuffer cb, VkPipelineStageFlags src_stage, VkAccessFlags src, VkPipelineStageFlags dst_stage,
+             VkAccessFlags dst) {
+  VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+  mb.srcAccessMask = src;
+  mb.dstAccessMask = dst;
+  vkCmdPipelineBarrier(cb, src_stage, dst_stage, 0, 1, &mb, 0, nullptr, 0, nullptr);
+}
+constexpr VkPipelineStageFlags kDeviceStages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+constexpr VkAccessFlags kDeviceWrites = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+constexpr VkAccessFlags kDeviceAccess =
+    VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+}  // namespace
+
 void Sequence::record_commands() {
   place_temporaries();
+  stage_links(outputs_);
   VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
   vk_check(vkBeginCommandBuffer(cb_, &bi), "vkBeginCommandBuffer");
   if (profile_) write_timestamp(VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT);
+  // The previous run (or other submissions) may still read or write these bytes: the arena is
+  // reused and the inputs rewritten.
+  barrier(cb_, kDeviceStages, kDeviceWrites, kDeviceStages, kDeviceAccess);
+  bool staged_in = false;
+  for (auto& l : inputs_)
+    if (l.staging) {
+      VkBufferCopy region{l.staging->offset(), l.tensor.offset(), l.tensor.bytes()};
+      vkCmdCopyBuffer(cb_, l.staging->buffer(), l.tensor.buffer(), 1, &region);
+      staged_in = true;
+    }
+  if (staged_in)
+    barrier(cb_, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+            VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
   for (auto& r : records_) record(r);
   // Make the results visible to the host (downloads map or copy after the fence).
-  VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
-  mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
-  mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_TRANSFER_READ_BIT;
-  vkCmdPipelineBarrier(cb_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
-                       VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+  barrier(cb_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
+          VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_HOST_READ_BIT | VK_ACCESS_TRANSFER_READ_BIT);
+  bool staged_out = false;
+  for (auto& l : outputs_)
+    if (l.staging) {
+      VkBufferCopy region{l.tensor.offset(), l.staging->offset(), l.tensor.bytes()};
+      vkCmdCopyBuffer(cb_, l.tensor.buffer(), l.staging->buffer(), 1, &region);
+      staged_out = true;
+    }
+  if (staged_out)
+    barrier(cb_, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT, VK_PIPELINE_STAGE_HOST_BIT,
+            VK_ACCESS_HOST_READ_BIT);
   vk_check(vkEndCommandBuffer(cb_), "vkEndCommandBuffer");
   recorded_ = true;
   ms_.assign(records_.size(), 0.0);
@@ -239,12 +357,7 @@ void Sequence::record_commands() {
 
 void Sequence::run() {
   if (!recorded_) record_commands();
-  vk_check(vkResetFences(ctx_.device(), 1, &fence_), "vkResetFences");
-  VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-  si.commandBufferCount = 1;
-  si.pCommandBuffers = &cb_;
-  vk_check(vkQueueSubmit(ctx_.queue(), 1, &si, fence_), "vkQueueSubmit");
-  vk_check(vkWaitForFences(ctx_.device(), 1, &fence_, VK_TRUE, UINT64_MAX), "waiting for the GPU");
+  ctx_.submit_and_wait(cb_, fence_);
   runs_++;
   if (!profile_) return;
   std::vector<uint64_t> stamps(queries_);
@@ -255,8 +368,9 @@ void Sequence::run() {
                                    VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT),
              "vkGetQueryPoolResults");
   }
-  double ns = ctx_.info().timestamp_period_ns;
-  for (size_t i = 0; i < records_.size(); i++) ms_[i] += double(stamps[i + 1] - stamps[i]) * ns * 1e-6;
+  const DeviceInfo& d = ctx_.info();
+  for (size_t i = 0; i < records_.size(); i++)
+    ms_[i] += timestamp_delta_ns(stamps[i], stamps[i + 1], d.timestamp_valid_bits, d.timestamp_period_ns) * 1e-6;
 }
 
 std::vector<ProfileEntry> Sequence::profile() const {

@@ -4,7 +4,10 @@
 //    at the same time share bytes, so the arena is the peak of live bytes, not their sum;
 //  - inserts a barrier exactly where a dispatch touches bytes an earlier unbarriered dispatch
 //    wrote (or writes bytes one read), which also orders the reuse of arena bytes;
-//  - splits grids larger than the device's group-count limits;
+//  - splits grids larger than the device's group-count limits, and refuses bindings larger
+//    than maxStorageBufferRange (naming the tensor);
+//  - spreads the arena over pieces no larger than the device's largest allocation;
+//  - carries host inputs and outputs inside its one submission (input()/output());
 //  - can time every dispatch with timestamp queries.
 //
 // Shader contract: index work with gl_GlobalInvocationID / gl_WorkGroupID (they include the
@@ -67,14 +70,27 @@ class Sequence {
   void dispatch_raw(const Kernel& k, const std::vector<Arg>& args, const void* push, size_t push_bytes,
                     Groups groups, const std::string& label);
 
-  // First call: places temporaries, records the command buffer. Then submits and waits.
-  // Call again to replay with the inputs' current bytes.
+  // Host inputs and outputs that travel inside run()'s one submission, so a replay is one
+  // submit and one wait on every device. Declare them before the first run(). write_input()
+  // before run() sets `t`'s next values: straight into mapped memory, or into a persistent
+  // staging buffer that the command buffer copies from first. read_output() after run() reads
+  // `t`: from mapped memory, or from a staging buffer the command buffer copied it into last.
+  // An output may be a temporary (it is kept).
+  void input(const Tensor& t);
+  void output(const Tensor& t);
+  void write_input(const Tensor& t, const std::vector<float>& values);
+  std::vector<float> read_output(const Tensor& t) const;
+
+  // First call: places temporaries, records the command buffer. Then submits (with any pending
+  // staged uploads, see vk/transfer.h) and waits. Call again to replay with the inputs' current
+  // bytes.
   void run();
 
   Context& context() const { return ctx_; }
   size_t dispatch_count() const { return records_.size(); }
   size_t barrier_count() const { return barriers_; }  // known after the first run()
   uint64_t arena_bytes() const { return arena_bytes_; }           // planned peak of temporaries
+  size_t arena_pieces() const { return arenas_.size(); }          // allocations holding them
   uint64_t temp_bytes_unshared() const { return temp_bytes_; }    // what they would take unshared
   bool profiling() const { return profile_; }
   // Arithmetic work recorded, as op wrappers count it (direct-algorithm FLOPs of convolutions,
@@ -92,6 +108,12 @@ class Sequence {
     Groups groups;
     std::string label;
   };
+  struct HostLink {
+    Tensor tensor;
+    std::shared_ptr<Allocation> staging;  // null while unplaced, and when `tensor` is mapped
+  };
+  const HostLink& link(const std::vector<HostLink>& links, const Tensor& t, const char* what) const;
+  void stage_links(std::vector<HostLink>& links);
   struct Range {
     VkBuffer buffer;
     uint64_t begin, end;
@@ -110,7 +132,8 @@ class Sequence {
   bool recorded_ = false;
   std::vector<Record> records_;
   std::vector<std::shared_ptr<TensorStorage>> temps_, kept_;
-  std::shared_ptr<Allocation> arena_;
+  std::vector<std::shared_ptr<Allocation>> arenas_;
+  std::vector<HostLink> inputs_, outputs_;
   uint64_t arena_bytes_ = 0, temp_bytes_ = 0;
   double flops_ = 0;
   std::vector<VkDescriptorPool> pools_;

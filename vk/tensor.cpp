@@ -5,10 +5,31 @@
 #include "vk/context.h"
 #include "vk/error.h"
 #include "vk/half.h"
+#include "vk/transfer.h"
 
 namespace sdvk {
 
 const char* dtype_name(DType t) { return t == DType::F32 ? "float32" : "float16"; }
+
+void floats_to_dtype(const std::vector<float>& values, DType dtype, void* dst) {
+  if (dtype == DType::F32) {
+    std::memcpy(dst, values.data(), values.size() * 4);
+    return;
+  }
+  auto* h = static_cast<uint16_t*>(dst);
+  for (size_t i = 0; i < values.size(); i++) h[i] = float_to_half(values[i]);
+}
+
+std::vector<float> dtype_to_floats(const void* src, size_t count, DType dtype) {
+  std::vector<float> out(count);
+  if (dtype == DType::F32) {
+    std::memcpy(out.data(), src, count * 4);
+    return out;
+  }
+  const auto* h = static_cast<const uint16_t*>(src);
+  for (size_t i = 0; i < count; i++) out[i] = half_to_float(h[i]);
+  return out;
+}
 
 int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
@@ -130,12 +151,7 @@ void Tensor::upload_bytes(Context& ctx, const void* data, uint64_t n) const {
     std::memcpy(p + storage_->offset + offset_, data, n);
     return;
   }
-  auto staging = ctx.allocator().allocate(n, MemoryKind::Staging, "upload staging");
-  std::memcpy(staging->mapped(), data, n);
-  ctx.run_now([&](VkCommandBuffer cb) {
-    VkBufferCopy region{staging->offset(), offset(), n};
-    vkCmdCopyBuffer(cb, staging->buffer(), buffer(), 1, &region);
-  });
+  ctx.transfers().upload(data, buffer(), offset(), n);  // batched with the next submission
 }
 
 void Tensor::download_bytes(Context& ctx, void* data, uint64_t n) const {
@@ -145,17 +161,7 @@ void Tensor::download_bytes(Context& ctx, void* data, uint64_t n) const {
     std::memcpy(data, p + storage_->offset + offset_, n);
     return;
   }
-  auto staging = ctx.allocator().allocate(n, MemoryKind::Staging, "download staging");
-  ctx.run_now([&](VkCommandBuffer cb) {
-    VkBufferCopy region{offset(), staging->offset(), n};
-    vkCmdCopyBuffer(cb, buffer(), staging->buffer(), 1, &region);
-    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
-    mb.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
-    mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
-    vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0,
-                         nullptr, 0, nullptr);
-  });
-  std::memcpy(data, staging->mapped(), n);
+  ctx.transfers().download(buffer(), offset(), data, n);
 }
 
 void Tensor::upload(Context& ctx, const std::vector<float>& values) const {

@@ -17,6 +17,10 @@ enum class DType { F32, F16 };
 inline uint64_t dtype_bytes(DType t) { return t == DType::F32 ? 4 : 2; }
 const char* dtype_name(DType t);
 
+// Host floats <-> the bytes of `dtype` (float16 rounds to nearest even).
+void floats_to_dtype(const std::vector<float>& values, DType dtype, void* dst);
+std::vector<float> dtype_to_floats(const void* src, size_t count, DType dtype);
+
 using Shape = std::vector<int64_t>;
 int64_t shape_numel(const Shape& s);
 std::string shape_str(const Shape& s);  // "[2,4,64,64]"

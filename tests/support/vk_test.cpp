@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <random>
 
@@ -12,22 +13,45 @@ namespace sdvk::test {
 namespace {
 std::vector<std::string> g_messages;
 std::unique_ptr<Context> g_ctx;
+std::map<uint64_t, std::unique_ptr<Context>> g_constrained;  // by limit
+
+void record_message(const std::string& m) {
+  g_messages.push_back(m);
+  std::cerr << "VALIDATION: " << m << "\n";
+}
 }  // namespace
 
 Context& ctx() {
   if (!g_ctx) {
     ContextOptions o;
     o.validation = true;
-    o.on_validation_message = [](const std::string& m) {
-      g_messages.push_back(m);
-      std::cerr << "VALIDATION: " << m << "\n";
-    };
+    o.on_validation_message = record_message;
     g_ctx = std::make_unique<Context>(o);
   }
   return *g_ctx;
 }
 
+Context& constrained_ctx(uint64_t limit) {
+  std::unique_ptr<Context>& c = g_constrained[limit];
+  if (!c) {
+    ContextOptions o;
+    o.validation = true;
+    o.sync_validation = true;
+    o.force_staging = true;
+    o.max_allocation_bytes = limit;
+    o.max_storage_buffer_range = limit;
+    o.on_validation_message = record_message;
+    c = std::make_unique<Context>(o);
+  }
+  return *c;
+}
+
 const std::vector<std::string>& validation_messages() { return g_messages; }
+
+void destroy_ctx() {
+  g_constrained.clear();
+  g_ctx.reset();
+}
 
 void VkTest::SetUp() {
   ctx();
@@ -93,6 +117,9 @@ int main(int argc, char** argv) {
     }
   }
   int rc = RUN_ALL_TESTS();
+  // Destroyed before exit handlers run: Mesa's (registered at device creation, after this
+  // static) stop the driver's threads, and objects destroyed after that crash lavapipe.
+  sdvk::test::destroy_ctx();
   if (!listing && !sdvk::test::validation_messages().empty()) {
     std::cerr << sdvk::test::validation_messages().size() << " Vulkan validation message(s); failing\n";
     rc = 1;

@@ -17,6 +17,13 @@ namespace sdvk::test {
 // VK_LAYER_KHRONOS_validation on. Every validation message is recorded.
 Context& ctx();
 const std::vector<std::string>& validation_messages();
+// A second context on the same device shaped like a discrete GPU without Resizable BAR and
+// with small limits: device memory unmappable (every transfer staged), synchronization
+// validation on, allocations and bindings of at most `limit` bytes (so arenas spread over
+// several pieces). One per limit; its validation messages fail tests like ctx()'s.
+Context& constrained_ctx(uint64_t limit);
+// Destroys the process-wide context (main does, before exit).
+void destroy_ctx();
 
 // Base fixture: fails the test when it produced any validation message.
 class VkTest : public ::testing::Test {
