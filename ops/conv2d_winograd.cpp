@@ -12,8 +12,8 @@ constexpr int64_t kTile = 4;     // output tile side
 constexpr int64_t kPoints = 36;  // (kTile + 2)^2 transformed positions
 constexpr int64_t kGroup = 64;   // invocations per group of the transform kernels
 constexpr int64_t kChunkBytes = 32 << 20;  // largest intermediate (arena share, binding range)
-constexpr int64_t kWideColumns = 64;
-constexpr int64_t kMinChannels = 128;      // auto: narrower convs run the direct kernel       // columns of one GEMM workgroup (ops/matmul.cpp)
+constexpr int64_t kWideColumns = 64;       // columns of one GEMM workgroup (ops/matmul.cpp)
+constexpr int64_t kMinChannels = 128;      // auto: narrower convs run the direct kernel
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
@@ -39,10 +39,10 @@ void conv2d_winograd(Sequence& s, const Tensor& x, const Tensor& weight, const T
   const int64_t tiles = n * tiles_y * tiles_x, kp = round_up(cin, 8);
   // Chunks of tiles and output channels keep each intermediate within one storage binding
   // and the arena small: V [36][Kp][tc], U [36][cc][Kp] and M [36][cc][tc] each <= budget.
-  const int64_t budget = std::min<int64_t>(int64_t(ctx.info().max_storage_buffer_range), kChunkBytes) / 4 / kPoints;
+  const int64_t range = int64_t(ctx.info().max_storage_buffer_range);
+  const int64_t budget = std::min(range, kChunkBytes) / 4 / kPoints;  // float32 elements per position
   const int64_t tc_max = std::max<int64_t>(8, std::min(round_up(tiles, 8), budget / kp / 8 * 8));
   const int64_t cc_max = std::max<int64_t>(1, std::min(cout, budget / std::max(kp, tc_max)));
-  const int64_t range = int64_t(ctx.info().max_storage_buffer_range);
   check(kPoints * kp * std::max(tc_max, cc_max) * 4 <= range && kPoints * cc_max * tc_max * 4 <= range, "conv2d",
         "Winograd intermediates over the storage-buffer range for x " + shape_str(x.shape()));
   auto u32 = [](int64_t v) { return uint32_t(v); };
