@@ -4,6 +4,7 @@
 #include <cstring>
 #include <map>
 
+#include "vk/commands.h"
 #include "vk/context.h"
 #include "vk/error.h"
 
@@ -21,13 +22,7 @@ uint32_t groups_for(int64_t n, int64_t per_group) {
 }
 
 Sequence::Sequence(Context& ctx, bool profile) : ctx_(ctx), profile_(profile && ctx.info().timestamps) {
-  VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-  ai.commandPool = ctx.command_pool();
-  ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-  ai.commandBufferCount = 1;
-  vk_check(vkAllocateCommandBuffers(ctx.device(), &ai, &cb_), "vkAllocateCommandBuffers");
-  VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-  vk_check(vkCreateFence(ctx.device(), &fci, nullptr, &fence_), "vkCreateFence");
+  allocate_commands(ctx, &cb_, &fence_);
 }
 
 Sequence::~Sequence() {
@@ -303,20 +298,6 @@ void Sequence::record(const Record& rec) {
   if (profile_) write_timestamp(VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT);
 }
 
-namespace {
-void barrier(VkCommandBuffer cb, VkPipelineStageFlags src_stage, VkAccessFlags src, VkPipelineStageFlags dst_stage,
-             VkAccessFlags dst) {
-  VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
-  mb.srcAccessMask = src;
-  mb.dstAccessMask = dst;
-  vkCmdPipelineBarrier(cb, src_stage, dst_stage, 0, 1, &mb, 0, nullptr, 0, nullptr);
-}
-constexpr VkPipelineStageFlags kDeviceStages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
-constexpr VkAccessFlags kDeviceWrites = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-constexpr VkAccessFlags kDeviceAccess =
-    VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-}  // namespace
-
 void Sequence::record_commands() {
   place_temporaries();
   stage_links(outputs_);
@@ -378,6 +359,16 @@ std::vector<ProfileEntry> Sequence::profile() const {
   for (size_t i = 0; i < records_.size(); i++)
     out.push_back({records_[i].label, records_[i].kernel->name, i < ms_.size() ? ms_[i] : 0.0, runs_});
   return out;
+}
+
+void allocate_commands(Context& ctx, VkCommandBuffer* cb, VkFence* fence) {
+  VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+  ai.commandPool = ctx.command_pool();
+  ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+  ai.commandBufferCount = 1;
+  vk_check(vkAllocateCommandBuffers(ctx.device(), &ai, cb), "vkAllocateCommandBuffers");
+  VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+  vk_check(vkCreateFence(ctx.device(), &fci, nullptr, fence), "vkCreateFence");
 }
 
 }  // namespace sdvk

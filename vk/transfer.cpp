@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "vk/commands.h"
 #include "vk/context.h"
 #include "vk/error.h"
 #include "vk/memory.h"
@@ -12,19 +13,6 @@ namespace {
 
 constexpr uint64_t kRingBytes = 64ull << 20;  // a batch of weights per submission
 constexpr uint64_t kCopyAlignment = 256;
-
-void barrier(VkCommandBuffer cb, VkPipelineStageFlags src_stage, VkAccessFlags src, VkPipelineStageFlags dst_stage,
-             VkAccessFlags dst) {
-  VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
-  mb.srcAccessMask = src;
-  mb.dstAccessMask = dst;
-  vkCmdPipelineBarrier(cb, src_stage, dst_stage, 0, 1, &mb, 0, nullptr, 0, nullptr);
-}
-
-constexpr VkPipelineStageFlags kDeviceStages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
-constexpr VkAccessFlags kDeviceWrites = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-constexpr VkAccessFlags kDeviceAccess =
-    VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
 
 }  // namespace
 
@@ -43,13 +31,7 @@ Transfers::~Transfers() {
 VkCommandBuffer Transfers::begin() {
   if (recording_) return cb_;
   if (!cb_) {  // first staged transfer: mappable devices never get here
-    VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-    ai.commandPool = ctx_.command_pool();
-    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-    ai.commandBufferCount = 1;
-    vk_check(vkAllocateCommandBuffers(ctx_.device(), &ai, &cb_), "vkAllocateCommandBuffers");
-    VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    vk_check(vkCreateFence(ctx_.device(), &fci, nullptr, &fence_), "vkCreateFence");
+    allocate_commands(ctx_, &cb_, &fence_);
   }
   VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
   bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
