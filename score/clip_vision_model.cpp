@@ -10,6 +10,7 @@
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 #include "ops/norm.h"
+#include "ops/embedding.h"
 #include "ops/permute.h"
 #include "vk/error.h"
 
