@@ -249,8 +249,13 @@ int cmd_generate(Args& args) {
     for (auto& j : jobs)
       for (int k = 0; k < written; k++) dry.next({j.seed, k, req.best_of ? k + 1 : 0, j.prompt_index});
   }
+  if (!req.init_noise.empty() && !SafetensorsFile(req.init_noise).find("noise"))  // its shape is checked after load
+    throw Error("--init-noise " + req.init_noise + ": no tensor 'noise'");
   gen::HostTensor init_pixels;
   if (!req.init_image.empty()) init_pixels = gen::read_init_image(req.init_image, req.width, req.height, req.batch);
+
+  std::unique_ptr<Tokenizer> tokenizer;  // a given --tokenizer is checked before the model loads
+  if (!req.tokenizer_dir.empty()) tokenizer = load_tokenizer(req.tokenizer_dir);
 
   gen::Progress progress(req.quiet);
   progress.begin("load", 1);
@@ -260,7 +265,7 @@ int cmd_generate(Args& args) {
   } catch (const Error& e) {
     throw Error(weights.path() + ": " + e.what());
   }
-  std::unique_ptr<Tokenizer> tokenizer = load_tokenizer(gen::tokenizer_path(req.tokenizer_dir, weights));
+  if (!tokenizer) tokenizer = load_tokenizer(gen::tokenizer_path("", weights));
   for (const Job& job : jobs) {  // a prompt over the window limit is refused before the device starts
     try {
       encode_weighted_prompt(*tokenizer, job.prompt);
@@ -269,7 +274,11 @@ int cmd_generate(Args& args) {
                   ": " + e.what());
     }
   }
-  encode_weighted_prompt(*tokenizer, req.negative);
+  try {
+    encode_weighted_prompt(*tokenizer, req.negative);
+  } catch (const Error& e) {
+    throw Error(std::string("--negative-prompt: ") + e.what());
+  }
   Context ctx(req.device);
   const DType dtype = gen::pick_precision(req.precision, ctx);
   gen::Pipeline pipe(ctx, weights, *tokenizer, dtype, progress);

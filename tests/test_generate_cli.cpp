@@ -324,6 +324,9 @@ INSTANTIATE_TEST_SUITE_P(
         EarlyCase{"repeated flag", "--prompt x --steps 2 --steps 3 --output DIR/a.png", "--steps is given more than once"},
         EarlyCase{"existing latents file", "--prompt x --save-latents DIR/old.safetensors --output DIR/a.png",
                   "old.safetensors: file exists"},
+        EarlyCase{"init noise is a folder", "--prompt x --init-noise DIR/folder --output DIR/a.png", "DIR/folder: is a directory"},
+        EarlyCase{"tokenizer is not one", "--prompt x --tokenizer DIR/nul.txt --output DIR/a.png",
+                  "nul.txt: not a sentencepiece model"},
         EarlyCase{"override value not JSON", "--prompt x --config-override unet.sample_size=12abc --output DIR/a.png",
                   "not JSON"}));
 
@@ -390,5 +393,8 @@ TEST(GenerateCli, PromptOverTheWindowLimitIsRefusedBeforeTheDevice) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("--prompt: prompt: needs 40 windows"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("over the limit of 32"), std::string::npos) << r.err;
+  r = run_cli("generate --quiet --model " + kFolder + " --prompt x --negative-prompt '" + words + "' --steps 1 --output " +
+              (dir / "a.png"));
+  EXPECT_NE(r.err.find("--negative-prompt: prompt: needs 40 windows"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir / "a.png"));
 }

@@ -484,6 +484,7 @@ TEST(SentencePiece, BadModelsAndOverridesAreErrors) {
   std::string garbage = dir.file("bad.model", "this is not a protobuf \x01\x02\x03");
   std::string e = error_of([&] { SentencePieceTokenizer t(garbage); });
   EXPECT_NE(e.find(garbage), std::string::npos) << e;
+  EXPECT_EQ(e.find(".cc("), std::string::npos) << e;  // no library source lines (issue 17, item 11)
   std::string empty = dir.file("empty.model", "");
   EXPECT_NE(error_of([&] { SentencePieceTokenizer t(empty); }).find(empty), std::string::npos);
   EXPECT_NE(error_of([] { SentencePieceTokenizer t("/nonexistent/x.model"); }).find("/nonexistent/x.model: cannot open"),
