@@ -71,7 +71,8 @@ std::string csv_field(const std::string& s) {
 
 // IMAGE<TAB>PROMPT lines -> prompt per image argument.
 std::vector<std::string> prompts_from_file(const std::string& path, const std::vector<std::string>& images) {
-  if (fs::is_directory(path)) throw Error("cannot read " + path + ": is a directory");
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw Error("cannot read " + path + ": is a directory");
   std::ifstream f(path, std::ios::binary);
   if (!f) throw Error("cannot read " + path + ": " + std::strerror(errno));
   std::map<std::string, std::string> by_path, by_name;
