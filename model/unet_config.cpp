@@ -1,6 +1,7 @@
 #include "model/unet_config.h"
 
 #include <algorithm>
+#include <functional>
 
 #include "model/json_util.h"
 #include "vk/error.h"
@@ -128,6 +129,12 @@ TensorSpecs unet_tensor_specs(const nlohmann::json& config, const std::string& w
   if (c.string("act_fn") != "silu") c.fail("act_fn", "'" + printable(c.string("act_fn")) + "' is not supported (silu)");
   c.number("norm_eps", 1e-12, 1.0);
   if (c.has("sample_size")) c.integer("sample_size", 1, kMaxSampleSize);
+  if (std::adjacent_find(depth.begin(), depth.end(), std::not_equal_to<>()) != depth.end())
+    c.fail("transformer_layers_per_block", "differs between levels: not supported");
+  c.boolean("flip_sin_to_cos");
+  c.number("freq_shift", 0, double(ch[0] / 2 - 1));  // the sinusoid has ch[0] / 2 frequencies
+  if (c.has("center_input_sample") && c.boolean("center_input_sample")) c.fail("center_input_sample", "must be false");
+  if (c.has("upcast_attention")) c.boolean("upcast_attention");  // attention runs in float32 anyway
   for (size_t i = 0; i < levels; i++) {
     if (ch[i] % groups)
       c.fail("norm_num_groups", std::to_string(groups) + " does not divide " + std::to_string(ch[i]) + " channels");
