@@ -1,35 +1,41 @@
 #include "gen/cli.h"
 
+#include <algorithm>
 #include <string>
 
 #include "vk/error.h"
 
 namespace sdvk::cli {
 
-std::string Args::take(const std::string& name, const std::string& fallback) {
+bool Args::take_next(const std::string& name, std::string* value) {
   for (size_t i = 0; i < args_.size(); i++) {
     if (args_[i] == name) {
       if (i + 1 >= args_.size()) throw Error(command_ + ": " + name + " needs a value");
-      std::string v = args_[i + 1];
+      *value = args_[i + 1];
       args_.erase(args_.begin() + long(i), args_.begin() + long(i) + 2);
-      return v;
+      return true;
     }
     if (args_[i].rfind(name + "=", 0) == 0) {
-      std::string v = args_[i].substr(name.size() + 1);
-      args_.erase(args_.begin() + long(i));
-      return v;
-    }
-  }
-  return fallback;
-}
-
-bool Args::take_flag(const std::string& name) {
-  for (size_t i = 0; i < args_.size(); i++)
-    if (args_[i] == name) {
+      *value = args_[i].substr(name.size() + 1);
       args_.erase(args_.begin() + long(i));
       return true;
     }
+  }
   return false;
+}
+
+std::string Args::take(const std::string& name, const std::string& fallback) {
+  std::string value, again;
+  if (!take_next(name, &value)) return fallback;
+  if (take_next(name, &again)) throw Error(command_ + ": " + name + " is given more than once");
+  return value;
+}
+
+bool Args::take_flag(const std::string& name) {
+  auto count = std::count(args_.begin(), args_.end(), name);
+  if (count > 1) throw Error(command_ + ": " + name + " is given more than once");
+  args_.erase(std::remove(args_.begin(), args_.end(), name), args_.end());
+  return count == 1;
 }
 
 int Args::take_int(const std::string& name, int fallback, int min, int max) {
@@ -48,8 +54,9 @@ int Args::take_int(const std::string& name, int fallback, int min, int max) {
   return int(n);
 }
 
-double Args::take_double(const std::string& name, double fallback, double min, double max) {
+double Args::take_double(const std::string& name, double fallback, double min, double max, bool* present) {
   std::string v = take(name);
+  if (present) *present = !v.empty();
   if (v.empty()) return fallback;
   size_t used = 0;
   double x = 0;
@@ -82,11 +89,7 @@ uint64_t Args::take_u64(const std::string& name, uint64_t fallback, bool* presen
 
 std::vector<std::string> Args::take_all(const std::string& name) {
   std::vector<std::string> values;
-  for (size_t before = args_.size() + 1; args_.size() < before;) {
-    before = args_.size();
-    std::string v = take(name, "<absent>");
-    if (v != "<absent>") values.push_back(v);
-  }
+  for (std::string v; take_next(name, &v);) values.push_back(v);
   return values;
 }
 

@@ -10,11 +10,11 @@ class Args {
  public:
   Args(std::string command, std::vector<std::string> args) : command_(std::move(command)), args_(std::move(args)) {}
   // Removes and returns the value of --name (or `fallback` when absent); throws Error when the
-  // flag is given without a value.
+  // flag is given without a value or more than once.
   std::string take(const std::string& name, const std::string& fallback = "");
-  bool take_flag(const std::string& name);  // removes --name, true if it was there
+  bool take_flag(const std::string& name);  // removes --name, true if it was there (Error if twice)
   int take_int(const std::string& name, int fallback, int min, int max);
-  double take_double(const std::string& name, double fallback, double min, double max);
+  double take_double(const std::string& name, double fallback, double min, double max, bool* present = nullptr);
   // A 64-bit unsigned value (seeds); `present` says whether the flag was given.
   uint64_t take_u64(const std::string& name, uint64_t fallback, bool* present = nullptr);
   std::vector<std::string> take_all(const std::string& name);  // every value of a repeatable flag
@@ -23,6 +23,9 @@ class Args {
   const std::vector<std::string>& rest() const { return args_; }
 
  private:
+  // Removes the first --name VALUE or --name=VALUE; false when there is none.
+  bool take_next(const std::string& name, std::string* value);
+
   std::string command_;
   std::vector<std::string> args_;
 };

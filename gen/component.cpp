@@ -6,6 +6,7 @@
 #include <map>
 
 #include "gen/cli.h"
+#include "gen/output_paths.h"
 #include "gen/profile.h"
 #include "model/safetensors.h"
 #include "model/tensor_convert.h"
@@ -23,7 +24,7 @@ namespace {
 
 const char* kComponentUsage =
     "usage: sdvk component KIND --model PATH --input IN.safetensors --output OUT.safetensors\n"
-    "                      [--precision fp32|fp16] [--device D] [--profile] [--tile auto|off|N]\n"
+    "                      [--overwrite] [--precision fp32|fp16] [--device D] [--profile] [--tile auto|off|N]\n"
     "Runs one network on named inputs and writes named float32 outputs (the golden files' names):\n"
     "  text-encoder  input_ids -> last_hidden_state, penultimate_hidden_state_normed, pooler_output\n"
     "                (+ text_embeds when the model has a projection)\n"
@@ -32,13 +33,15 @@ const char* kComponentUsage =
     "  vae-encode    image -> moments         (mean and log-variance on channels)\n"
     "  unet          sample, timestep, encoder_hidden_states -> out\n"
     "PATH: a component folder, a diffusers pipeline folder or a single-file checkpoint.\n"
+    "--overwrite: replace OUT.safetensors when it exists (otherwise an existing file is an error).\n"
     "--precision: storage type of weights and activations (default fp32; arithmetic is fp32).\n"
     "--profile: print the GPU time per op kind (timestamp queries) and the activation arena size.\n"
     "--tile (vae-decode): decode in overlapping latent tiles of N pixels (overlap N/4); auto (the\n"
     "          default) tiles latents over 64 pixels a side or whose decode would not fit the device.\n"
     ;
 
-// Named float tensors of an input file.
+// Named tensors of an input file as float32: token ids from integers, everything else from
+// a float dtype.
 class Inputs {
  public:
   explicit Inputs(const std::string& path) : file_(path) {}
@@ -46,7 +49,7 @@ class Inputs {
     const TensorInfo* t = file_.find(name);
     if (!t) throw Error(file_.path() + ": no tensor '" + name + "'");
     *shape = Shape(t->shape.begin(), t->shape.end());
-    if (t->dtype == FileDType::I64 || t->dtype == FileDType::I32) return ids_to_f32(*t);
+    if (name == "input_ids") return ids_to_f32(*t);
     return to_f32(*t);
   }
 
@@ -96,7 +99,7 @@ int cmd_component(Args& args) {
   opt.device = args.take("--device");
   std::string model = args.take("--model"), input = args.take("--input"), output = args.take("--output");
   std::string precision = args.take("--precision", "fp32");
-  bool profile = args.take_flag("--profile");
+  bool profile = args.take_flag("--profile"), overwrite = args.take_flag("--overwrite");
   std::string tile = args.take("--tile");
   args.expect_empty();
   if (!tile.empty() && kind != "vae-decode") throw Error("component: --tile applies to vae-decode only");
@@ -107,6 +110,7 @@ int cmd_component(Args& args) {
   if (precision != "fp32" && precision != "fp16") throw Error("component: --precision " + precision + ": expected fp32 or fp16");
   if (kind != "text-encoder" && kind != "clip" && kind != "vae-decode" && kind != "vae-encode" && kind != "unet")
     throw Error("component: unknown kind '" + kind + "' (text-encoder, clip, vae-decode, vae-encode, unet)");
+  gen::check_output_file(output, "--output", overwrite);
 
   Inputs in(input);
   WeightSet weights = WeightSet::load(model);

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <random>
 
@@ -15,6 +16,7 @@
 #include "gen/pipeline.h"
 #include "model/safetensors.h"
 #include "model/tensor_convert.h"
+#include "text_encoder/prompt_weights.h"
 #include "vk/error.h"
 #include "vk/memory.h"
 
@@ -54,16 +56,18 @@ const char* kGenerateUsage =
     "  --device D              Vulkan device index or name substring\n"
     "  --output PATTERN        PNG path; {n} counter, {seed}, {index}, {rank}, {prompt} placeholders\n"
     "                          (default sdvk-{n}.png); existing files are never overwritten silently\n"
-    "  --overwrite             allow replacing existing files named without {n}\n"
+    "  --overwrite             allow replacing existing files named without {n} and --save-latents;\n"
+    "                          only regular files are replaced (a symlink is written through)\n"
     "  --tile auto|off|N       VAE decode in overlapping tiles of N latent pixels (overlap N/4), blended;\n"
     "                          auto (default) tiles latents over 64 a side or decodes too big for the device\n"
     "  --init-noise FILE       starting noise from a safetensors file (tensor 'noise', [B,4,h,w])\n"
     "  --save-latents FILE     write the final latents (tensor 'latents') to a safetensors file\n"
     "  --init-image FILE       image-to-image: start from this PNG/JPEG (its size is the default output\n"
     "                          size; a different --width/--height is refused)\n"
-    "  --strength S            image-to-image: how much to change it, 0..1 (default 0.8)\n"
+    "  --strength S            image-to-image (needs --init-image): how much to change it, 0..1 (default 0.8)\n"
     "  --tokenizer DIR         CLIP tokenizer folder (default: the model's, else the bundled one)\n"
-    "  --config-override C.KEY=VALUE  set a config value of component C, e.g.\n"
+    "  --config-override C.KEY=VALUE  set a config value of component C (a key it has; VALUE as JSON or\n"
+    "                          a bare word), e.g.\n"
     "                          text_encoder.num_attention_heads=12 (a single-file checkpoint carries no\n"
     "                          config; see sdvk inspect for what was assumed); repeatable\n"
     "  --best-of N             generate N candidates per prompt and rank them with --rerank-clip\n"
@@ -79,13 +83,20 @@ struct Job {
   int prompt_index = 0;
 };
 
+// The prompts of --prompts-file, each checked as check_prompt_text does.
 std::vector<std::string> read_prompts_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw Error("--prompts-file " + path + ": is a folder, not a file");
   std::ifstream in(path);
   if (!in) throw Error("--prompts-file " + path + ": cannot read the file");
   std::vector<std::string> prompts;
+  int line_no = 0;
   for (std::string line; std::getline(in, line);) {
+    line_no++;
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.find_first_not_of(" \t") != std::string::npos) prompts.push_back(line);
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    check_prompt_text(line, "--prompts-file " + path + " line " + std::to_string(line_no));
+    prompts.push_back(line);
   }
   if (prompts.empty()) throw Error("--prompts-file " + path + ": no prompts in the file");
   return prompts;
@@ -130,7 +141,7 @@ struct Request {
   int steps = 25, width = 0, height = 0, batch = 1, clip_skip = 0, best_of = 0, keep = 0;
   double cfg = 7.5, strength = 0.8;
   uint64_t seed = 0;
-  bool seed_given = false, quiet = false, json = false, overwrite = false;
+  bool seed_given = false, strength_given = false, quiet = false, json = false, overwrite = false;
 };
 
 Request parse_request(Args& args) {
@@ -155,7 +166,7 @@ Request parse_request(Args& args) {
   // diffusers' 7.5 for checkpoints; the bundled demo model (no --model) follows its prompts best
   // at 3 (train/adherence.py: whole-prompt 34% at 3, 25% at 5 on its seen prompts).
   r.cfg = args.take_double("--cfg-scale", r.model.empty() ? kDemoModelCfgScale : 7.5, 0.0, 100.0);
-  r.strength = args.take_double("--strength", 0.8, 0.0, 1.0);
+  r.strength = args.take_double("--strength", 0.8, 0.0, 1.0, &r.strength_given);
   r.seed = args.take_u64("--seed", 0, &r.seed_given);
   r.width = args.take_int("--width", 0, 8, 16384);
   r.height = args.take_int("--height", 0, 8, 16384);
@@ -178,6 +189,9 @@ Request parse_request(Args& args) {
     Scheduler::create(nlohmann::json::object(), r.scheduler);  // throws, listing the names
   if (!r.rerank_clip.empty() && !r.best_of) throw Error("generate: --rerank-clip needs --best-of N");
   if (r.keep && !r.best_of) throw Error("generate: --keep needs --best-of N");
+  if (r.strength_given && r.init_image.empty()) throw Error("generate: --strength needs --init-image FILE");
+  if (!r.prompt.empty()) check_prompt_text(r.prompt, "--prompt");
+  check_prompt_text(r.negative, "--negative-prompt");
   if (r.keep > r.best_of && r.best_of) throw Error("generate: --keep " + std::to_string(r.keep) + " is more than --best-of");
   if (r.best_of && r.batch != 1) throw Error("generate: --best-of N sets the batch; leave --batch out");
   if (r.best_of) r.batch = r.best_of;
@@ -237,7 +251,7 @@ int cmd_generate(Args& args) {
   // Everything about the request is checked before any model is loaded.
   std::vector<std::string> prompts =
       req.prompts_file.empty() ? std::vector<std::string>{req.prompt} : read_prompts_file(req.prompts_file);
-  if (!req.save_latents.empty()) gen::check_writable_folder(req.save_latents, "--save-latents");
+  if (!req.save_latents.empty()) gen::check_output_file(req.save_latents, "--save-latents", req.overwrite);
   gen::OutputPaths paths(req.output, req.overwrite);
   std::vector<Job> jobs;
   for (size_t p = 0; p < prompts.size(); p++) jobs.push_back({prompts[p], req.seed + p, int(p)});
@@ -247,13 +261,36 @@ int cmd_generate(Args& args) {
     for (auto& j : jobs)
       for (int k = 0; k < written; k++) dry.next({j.seed, k, req.best_of ? k + 1 : 0, j.prompt_index});
   }
+  if (!req.init_noise.empty() && !SafetensorsFile(req.init_noise).find("noise"))  // its shape is checked after load
+    throw Error("--init-noise " + req.init_noise + ": no tensor 'noise'");
   gen::HostTensor init_pixels;
   if (!req.init_image.empty()) init_pixels = gen::read_init_image(req.init_image, req.width, req.height, req.batch);
+
+  std::unique_ptr<Tokenizer> tokenizer;  // a given --tokenizer is checked before the model loads
+  if (!req.tokenizer_dir.empty()) tokenizer = load_tokenizer(req.tokenizer_dir);
 
   gen::Progress progress(req.quiet);
   progress.begin("load", 1);
   WeightSet weights = WeightSet::load(req.model, req.load);
-  std::unique_ptr<Tokenizer> tokenizer = load_tokenizer(gen::tokenizer_path(req.tokenizer_dir, weights));
+  try {  // the scheduler config is checked now, not after the text encoder ran
+    Scheduler::create(gen::scheduler_config(weights), req.scheduler)->set_timesteps(req.steps);
+  } catch (const Error& e) {
+    throw Error(weights.path() + ": " + e.what());
+  }
+  if (!tokenizer) tokenizer = load_tokenizer(gen::tokenizer_path("", weights));
+  for (const Job& job : jobs) {  // a prompt over the window limit is refused before the device starts
+    try {
+      encode_weighted_prompt(*tokenizer, job.prompt);
+    } catch (const Error& e) {
+      throw Error((req.prompts_file.empty() ? "--prompt" : "--prompts-file prompt " + std::to_string(job.prompt_index + 1)) +
+                  ": " + e.what());
+    }
+  }
+  try {
+    encode_weighted_prompt(*tokenizer, req.negative);
+  } catch (const Error& e) {
+    throw Error(std::string("--negative-prompt: ") + e.what());
+  }
   Context ctx(req.device);
   const DType dtype = gen::pick_precision(req.precision, ctx);
   gen::Pipeline pipe(ctx, weights, *tokenizer, dtype, progress);

@@ -1,6 +1,7 @@
 // sdvk: text-guided diffusion image generation on Vulkan compute.
 #include <cstdio>
 #include <cstring>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -53,8 +54,16 @@ int main(int argc, char** argv) {
   } catch (const sdvk::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "error: %s: out of memory (a size in the request or the model is too large)\n", command.c_str());
+    return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
+    // Every expected failure is an sdvk::Error; library text is not shown raw (it can be
+    // kilobytes of untrusted input), only its first 200 bytes on one line.
+    std::string what = std::string(e.what()).substr(0, 200);
+    for (char& c : what)
+      if (c == '\n' || c == '\r') c = ' ';
+    std::fprintf(stderr, "error: %s: unexpected internal failure (%s)\n", command.c_str(), what.c_str());
     return 1;
   }
 }

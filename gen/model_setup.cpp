@@ -1,8 +1,10 @@
 #include "gen/model_setup.h"
 
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 
+#include "model/safetensors.h"
 #include "vk/error.h"
 #include "vk/precision.h"
 
@@ -28,6 +30,18 @@ std::string tokenizer_path(const std::string& flag_value, const WeightSet& weigh
   return (fs::path(data_dir()) / "clip-tokenizer").string();
 }
 
+namespace {
+
+// A word that can only mean a string: a letter, then letters, digits, '_', '-' or '.'.
+bool is_bare_word(const std::string& s) {
+  if (s.empty() || !std::isalpha(static_cast<unsigned char>(s[0]))) return false;
+  for (unsigned char c : s)
+    if (!std::isalnum(c) && c != '_' && c != '-' && c != '.') return false;
+  return true;
+}
+
+}  // namespace
+
 void add_config_override(nlohmann::json* overrides, const std::string& spec, const std::string& component) {
   const std::string example = component.empty() ? "text_encoder.num_attention_heads=12" : "vision_config.num_attention_heads=1";
   size_t eq = spec.find('=');
@@ -35,7 +49,9 @@ void add_config_override(nlohmann::json* overrides, const std::string& spec, con
     throw Error("--config-override " + spec + ": expected " + (component.empty() ? "COMPONENT." : "") + "KEY=VALUE, e.g. " + example);
   std::string key = (component.empty() ? "" : component + ".") + spec.substr(0, eq), text = spec.substr(eq + 1);
   nlohmann::json value = nlohmann::json::parse(text, nullptr, false);
-  if (value.is_discarded()) value = text;
+  if (value.is_discarded() && is_bare_word(text)) value = text;  // v_prediction for "v_prediction"
+  if (value.is_discarded())
+    throw Error("--config-override " + printable(spec) + ": the value is not JSON (quote a string: KEY='\"text\"')");
   nlohmann::json* at = overrides;
   size_t parts = 0;
   for (size_t start = 0;; parts++) {

@@ -18,8 +18,9 @@ std::string default_model_path(const std::string& flag, const std::string& name)
 // --tokenizer DIR, else the model's tokenizer/ folder, else the bundled CLIP BPE tokenizer
 // (single-file SD checkpoints carry none; SD 1.x and 2.x both use CLIP's vocabulary).
 std::string tokenizer_path(const std::string& flag_value, const WeightSet& weights);
-// --config-override "a.b.c=V": overrides[component]["a"]["b"]["c"] = V, V parsed as JSON when it
-// parses, else kept as a string. With component "" the first key part names the component
+// --config-override "a.b.c=V": overrides[component]["a"]["b"]["c"] = V, V as JSON, or a bare
+// word (letters, digits, _ - .) as a string; anything else is an Error. Keys are checked
+// against the model's config when it loads (WeightSet::load). With component "" the first key part names the component
 // ("text_encoder.num_attention_heads=12").
 void add_config_override(nlohmann::json* overrides, const std::string& spec, const std::string& component);
 // "fp16" / "fp32" / "auto" (fp16 where the device supports 16-bit storage).

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "model/replace_target.h"
 #include "vk/error.h"
 
 namespace sdvk::gen {
@@ -32,6 +33,17 @@ void check_writable_folder(const std::string& path, const std::string& flag) {
     throw Error(flag + " " + path + ": folder " + folder + " does not exist");
   if (access(folder.c_str(), W_OK) != 0)
     throw Error(flag + " " + path + ": folder " + folder + " is not writable (" + std::strerror(errno) + ")");
+}
+
+void check_output_file(const std::string& path, const std::string& flag, bool overwrite) {
+  if (path.empty()) throw Error(flag + ": empty file name");
+  check_writable_folder(path, flag);
+  try {
+    replace_target(path);
+  } catch (const Error& e) {
+    throw Error(flag + " " + e.what());
+  }
+  if (exists(path) && !overwrite) throw Error(flag + " " + path + ": file exists (pass --overwrite to replace it)");
 }
 
 OutputPaths::OutputPaths(std::string pattern, bool overwrite)
@@ -69,6 +81,7 @@ std::string OutputPaths::next(const OutputFields& fields) {
   std::string path = expand(fields, 0);
   if (used_.count(path))
     throw Error("--output " + pattern_ + ": names " + path + " for several images; add {n} or {index} to the pattern");
+  check_output_file(path, "--output", true);  // a folder or a device is refused even with --overwrite
   if (exists(path) && !overwrite_)
     throw Error("--output " + path + ": file exists (add {n} to the pattern, or pass --overwrite)");
   used_.insert(path);

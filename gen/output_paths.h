@@ -37,4 +37,9 @@ class OutputPaths {
 // The folder of `path` ("." when none) exists and is writable; Error naming `flag` otherwise.
 void check_writable_folder(const std::string& path, const std::string& flag);
 
+// `path` can be written by `flag` before any work starts: its folder is writable, what is
+// there (if anything) is a regular file (or a link to one), and an existing file is replaced
+// only with `overwrite`. Error naming `flag` otherwise.
+void check_output_file(const std::string& path, const std::string& flag, bool overwrite);
+
 }  // namespace sdvk::gen

@@ -18,6 +18,7 @@
 #include "model/tensor_convert.h"
 #include "model/weights.h"
 #include "score/scorer.h"
+#include "text_encoder/prompt_weights.h"
 #include "vk/context.h"
 #include "vk/error.h"
 
@@ -70,7 +71,8 @@ std::string csv_field(const std::string& s) {
 
 // IMAGE<TAB>PROMPT lines -> prompt per image argument.
 std::vector<std::string> prompts_from_file(const std::string& path, const std::vector<std::string>& images) {
-  if (fs::is_directory(path)) throw Error("cannot read " + path + ": is a directory");
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw Error("cannot read " + path + ": is a directory");
   std::ifstream f(path, std::ios::binary);
   if (!f) throw Error("cannot read " + path + ": " + std::strerror(errno));
   std::map<std::string, std::string> by_path, by_name;
@@ -112,7 +114,10 @@ std::string prompt_from_metadata(const std::string& image, const std::map<std::s
   auto it = text.find("parameters");
   if (it == text.end())
     throw Error(image + ": no \"parameters\" text chunk to take the prompt from (give --prompt or --prompts-file)");
-  return parse_parameters(it->second).prompt;
+  std::string prompt = parse_parameters(it->second).prompt;
+  if (prompt.find_first_not_of(" \t\r\n") == std::string::npos)
+    throw Error(image + ": the \"parameters\" text chunk holds no prompt (give --prompt or --prompts-file)");
+  return prompt;
 }
 
 struct Row {
@@ -207,7 +212,8 @@ int cmd_score(Args& args) {
   const bool want_ids = args.take_flag("--input-ids");
   const bool json = args.take_flag("--json"), csv = args.take_flag("--csv");
   LoadOptions load;
-  while (given(args, "--config-override")) gen::add_config_override(&load.config_overrides, args.take("--config-override"), "clip");
+  for (const std::string& spec : args.take_all("--config-override"))
+    gen::add_config_override(&load.config_overrides, spec, "clip");
   std::vector<std::string> images = args.rest();
   for (auto& a : images)
     if (a.rfind("--", 0) == 0) throw Error("score: unknown argument '" + a + "' (see --help)");
@@ -217,6 +223,7 @@ int cmd_score(Args& args) {
     throw Error("score: --precision " + precision + ": expected fp32 or fp16");
   if (json && csv) throw Error("score: --json and --csv exclude each other");
   if (has_prompt && !prompts_file.empty()) throw Error("score: --prompt and --prompts-file exclude each other");
+  if (has_prompt) check_prompt_text(prompt, "score: --prompt");
   const std::string format = json ? "json" : csv ? "csv" : "table";
   if (!pixel_values.empty()) {
     if (!images.empty()) throw Error("score: --pixel-values takes no image files (got " + images.front() + ")");
@@ -238,6 +245,7 @@ int cmd_score(Args& args) {
       if (has_prompt) prompts.push_back(prompt);
       else if (prompts_file.empty()) prompts.push_back(prompt_from_metadata(path, text));
     }
+    for (size_t i = 0; i < images.size(); i++) check_prompt_text(prompts[i], "prompt of " + images[i]);
   }
 
   Context ctx(opt);

@@ -71,6 +71,7 @@ int cmd_tokenize(Args& args) {
     throw Error("tokenize: expected the text as one argument (quote it; see sdvk tokenize --help)");
   }
   const std::string text = args.rest()[0];
+  check_prompt_text(text, "tokenize");
 
   std::unique_ptr<Tokenizer> tokenizer = load_tokenizer(path);
   if (raw) {

@@ -5,18 +5,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <csetjmp>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
+#include "model/replace_target.h"
 #include "vk/error.h"
 
 namespace sdvk {
 namespace {
 
 constexpr int kMaxSide = 16384;  // refuse images whose decoded size could exhaust memory
+// A chunk other than the pixel data (text, ICC profile) is buffered whole, and zTXt/iTXt/iCCP
+// decompressed whole: libpng would allocate what a hostile length field claims. Real text and
+// profiles are far below these; a hostile image costs at most a few MB beyond its pixels.
+constexpr png_alloc_size_t kMaxChunkBytes = 4 << 20;
+constexpr png_uint_32 kMaxAncillaryChunks = 1000;
 constexpr size_t kErrorBytes = 256;
 
 // libpng reports errors through this callback; the message goes to the buffer handed over as
@@ -93,6 +100,35 @@ void collect_text(png_structp png, png_infop info, std::map<std::string, std::st
   }
 }
 
+// libpng allocates an ancillary chunk at the size its length field claims before reading it
+// (2 GB for a hostile 44-byte file, whatever png_set_chunk_malloc_max says in 1.6.39), so
+// the chunk lengths are checked here first: each within the file, each but the pixel data
+// within kMaxChunkBytes. Returns false with `error` filled otherwise.
+bool png_chunks_fit(FILE* f, char* error) {
+  if (std::fseek(f, 0, SEEK_END) != 0) return true;  // not seekable: libpng reports what it finds
+  const long size = std::ftell(f);
+  for (long at = 8; at + 8 <= size;) {  // a whole chunk header: length, type
+    unsigned char header[8];
+    if (std::fseek(f, at, SEEK_SET) != 0 || std::fread(header, 1, 8, f) != 8) break;
+    const uint32_t length = uint32_t(header[0]) << 24 | uint32_t(header[1]) << 16 | uint32_t(header[2]) << 8 | header[3];
+    const char type[5] = {char(header[4]), char(header[5]), char(header[6]), char(header[7]), 0};
+    for (int i = 0; i < 4; i++)
+      if (!std::isalpha(static_cast<unsigned char>(type[i]))) return true;  // libpng names the bad chunk
+    if (uint64_t(length) + 12 > uint64_t(size - at)) {
+      std::snprintf(error, kErrorBytes, "chunk %s claims %lu bytes, past the end of the file", type, (unsigned long)length);
+      return false;
+    }
+    if (length > kMaxChunkBytes && std::strcmp(type, "IDAT") != 0) {
+      std::snprintf(error, kErrorBytes, "chunk %s of %lu bytes is over the %lu-byte limit", type, (unsigned long)length,
+                    (unsigned long)kMaxChunkBytes);
+      return false;
+    }
+    if (std::strcmp(type, "IEND") == 0) break;  // what follows is not read
+    at += 12 + long(length);
+  }
+  return true;
+}
+
 // Decodes a PNG as 8-bit RGB. `out` belongs to the caller, so no destructor is skipped by a
 // libpng longjmp out of this frame.
 bool png_decode(FILE* f, PngDecoded* out, char* error) {
@@ -109,6 +145,8 @@ bool png_decode(FILE* f, PngDecoded* out, char* error) {
     return false;
   }
   png_set_user_limits(png, kMaxSide, kMaxSide);
+  png_set_chunk_malloc_max(png, kMaxChunkBytes);
+  png_set_chunk_cache_max(png, kMaxAncillaryChunks);
   png_init_io(png, f);
   png_read_info(png, info);
   int color = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
@@ -170,9 +208,15 @@ void write_png(const std::string& path, const Image& img,
   for (int y = 0; y < img.height; y++)
     rows[size_t(y)] = const_cast<png_bytep>(img.pixels.data() + size_t(y) * size_t(img.width) * size_t(img.channels));
 
-  // A temporary in the same directory (so rename is atomic), with the permissions a plain
+  // A temporary in the target's directory (so rename is atomic), with the permissions a plain
   // fopen would give rather than mkstemp's 0600.
-  std::string temp = path + ".part.XXXXXX";
+  std::string target;
+  try {
+    target = replace_target(path);
+  } catch (const Error& e) {
+    throw Error(std::string("cannot write ") + e.what());
+  }
+  std::string temp = target + ".part.XXXXXX";
   int fd = ::mkstemp(temp.data());
   if (fd < 0) throw Error("cannot write " + path + ": " + std::strerror(errno));
   mode_t mask = ::umask(0);
@@ -195,7 +239,7 @@ void write_png(const std::string& path, const Image& img,
     ok = false;
     std::snprintf(error, sizeof error, "%s", std::strerror(errno));
   }
-  if (ok && std::rename(temp.c_str(), path.c_str()) != 0) {
+  if (ok && std::rename(temp.c_str(), target.c_str()) != 0) {
     ok = false;
     std::snprintf(error, sizeof error, "%s", std::strerror(errno));
   }
@@ -217,10 +261,11 @@ Image read_image(const std::string& path, std::map<std::string, std::string>* te
   size_t got = std::fread(signature, 1, 8, f);
   Image img;
   if (got == 8 && png_sig_cmp(signature, 0, 8) == 0) {
-    std::rewind(f);
     PngDecoded d;
     char error[kErrorBytes] = {0};
-    bool ok = png_decode(f, &d, error);
+    bool ok = png_chunks_fit(f, error);
+    std::rewind(f);
+    ok = ok && png_decode(f, &d, error);
     std::fclose(f);
     if (!ok) throw Error(path + ": bad PNG: " + error);
     img.width = d.width;
@@ -234,6 +279,7 @@ Image read_image(const std::string& path, std::map<std::string, std::string>* te
   int w = 0, h = 0, n = 0;
   if (!stbi_info(path.c_str(), &w, &h, &n))
     throw Error(path + ": not a readable image (" + std::string(stbi_failure_reason()) + ")");
+  if (h < 0 && h > -kMaxSide - 1) h = -h;  // stbi_info reports a top-down BMP's height as stored: negative
   if (w <= 0 || h <= 0 || w > kMaxSide || h > kMaxSide)
     throw Error(path + ": image is " + std::to_string(w) + "x" + std::to_string(h) + ", over the " +
                 std::to_string(kMaxSide) + " pixel limit");

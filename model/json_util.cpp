@@ -53,6 +53,8 @@ nlohmann::json parse_json_text(const char* text, size_t size, const std::string&
     return nlohmann::json::parse(text, text + size);
   } catch (const nlohmann::json::parse_error& e) {
     throw Error(where + ": not valid JSON (at byte " + std::to_string(e.byte) + " of " + std::to_string(size) + ")");
+  } catch (const nlohmann::json::exception&) {  // out_of_range: a number beyond double (its text not echoed)
+    throw Error(where + ": not valid JSON (a number is out of range)");
   }
 }
 
@@ -105,6 +107,12 @@ double ConfigView::number(const char* key) const {
   const auto& v = at(key);
   if (!v.is_number()) fail(key, "must be a number, found " + json_type(v));
   return v.get<double>();
+}
+
+double ConfigView::number(const char* key, double min, double max) const {
+  double x = number(key);
+  if (!(x >= min && x <= max)) fail(key, "is " + printable(at(key).dump()) + ", must be from " + printable(nlohmann::json(min).dump()) + " to " + printable(nlohmann::json(max).dump()));
+  return x;
 }
 
 bool ConfigView::boolean(const char* key) const {

@@ -24,6 +24,7 @@ class ConfigView {
   bool has(const char* key) const;  // present and not null
   int64_t integer(const char* key, int64_t min, int64_t max) const;
   double number(const char* key) const;
+  double number(const char* key, double min, double max) const;  // also within [min, max]
   bool boolean(const char* key) const;
   std::string string(const char* key) const;
   std::vector<int64_t> int_list(const char* key, size_t min_len, size_t max_len, int64_t min, int64_t max) const;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "model/replace_target.h"
 #include "model/safetensors.h"
 #include "vk/error.h"
 
@@ -60,7 +61,8 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
   uint8_t len[8];
   for (int i = 0; i < 8; i++) len[i] = uint8_t(uint64_t(text.size()) >> (8 * i));
 
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const std::string target = replace_target(path);  // a symlink's target; never a folder or device
+  std::string tmp = target + ".tmp." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) fail(std::string("cannot create ") + tmp + ": " + std::strerror(errno));
   bool ok = write_all(fd, len, 8) && write_all(fd, text.data(), text.size());
@@ -70,7 +72,7 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
     ok = false;
     error = std::strerror(errno);
   }
-  if (ok && ::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (ok && ::rename(tmp.c_str(), target.c_str()) != 0) {
     ok = false;
     error = std::string("cannot rename into place: ") + std::strerror(errno);
   }

@@ -1,6 +1,7 @@
 #include "model/unet_config.h"
 
 #include <algorithm>
+#include <functional>
 
 #include "model/json_util.h"
 #include "vk/error.h"
@@ -10,6 +11,7 @@ namespace sdvk {
 namespace {
 
 constexpr int64_t kMaxChannels = 1 << 16;
+constexpr int64_t kMaxSampleSize = 2048;  // latent pixels: 16384-pixel images, the engine's limit
 
 void add_resnet(TensorSpecs& s, const std::string& p, int64_t in, int64_t out, int64_t temb) {
   add_weight_bias(s, p + "norm1.", {in}, in);
@@ -110,7 +112,9 @@ TensorSpecs unet_tensor_specs(const nlohmann::json& config, const std::string& w
       c.per_block(c.has("num_attention_heads") ? "num_attention_heads" : "attention_head_dim", levels, 1, 4096);
   int64_t temb = c.has("time_embedding_dim") ? c.integer("time_embedding_dim", 1, 4 * kMaxChannels) : 4 * ch[0];
   for (const char* k :
-       {"class_embed_type", "addition_embed_type", "encoder_hid_dim", "num_class_embeds", "time_cond_proj_dim"})
+       {"class_embed_type", "addition_embed_type", "encoder_hid_dim", "num_class_embeds", "time_cond_proj_dim",
+        "time_embedding_act_fn", "timestep_post_act", "cross_attention_norm", "encoder_hid_dim_type",
+        "addition_time_embed_dim", "projection_class_embeddings_input_dim"})
     c.expect_null(k);
   if (c.has("only_cross_attention") && config["only_cross_attention"] != false)
     c.fail("only_cross_attention", "must be false");
@@ -120,6 +124,17 @@ TensorSpecs unet_tensor_specs(const nlohmann::json& config, const std::string& w
   if (c.string("resnet_time_scale_shift") != "default") c.fail("resnet_time_scale_shift", "must be \"default\"");
   if (c.has("attention_type") && c.string("attention_type") != "default")
     c.fail("attention_type", "must be \"default\"");
+  // What the network reads beyond the tensor layout, refused here (at load, naming the key)
+  // rather than failing later inside an op or an allocation.
+  if (c.string("act_fn") != "silu") c.fail("act_fn", "'" + printable(c.string("act_fn")) + "' is not supported (silu)");
+  c.number("norm_eps", 1e-12, 1.0);
+  if (c.has("sample_size")) c.integer("sample_size", 1, kMaxSampleSize);
+  if (std::adjacent_find(depth.begin(), depth.end(), std::not_equal_to<>()) != depth.end())
+    c.fail("transformer_layers_per_block", "differs between levels: not supported");
+  c.boolean("flip_sin_to_cos");
+  c.number("freq_shift", 0, double(ch[0] / 2 - 1));  // the sinusoid has ch[0] / 2 frequencies
+  if (c.has("center_input_sample") && c.boolean("center_input_sample")) c.fail("center_input_sample", "must be false");
+  if (c.has("upcast_attention")) c.boolean("upcast_attention");  // attention runs in float32 anyway
   for (size_t i = 0; i < levels; i++) {
     if (ch[i] % groups)
       c.fail("norm_num_groups", std::to_string(groups) + " does not divide " + std::to_string(ch[i]) + " channels");

@@ -59,6 +59,8 @@ TensorSpecs vae_tensor_specs(const nlohmann::json& config, const std::string& wh
     if (x % groups)
       c.fail("norm_num_groups", std::to_string(groups) + " does not divide " + std::to_string(x) + " channels");
   c.number("scaling_factor");
+  if (c.string("act_fn") != "silu") c.fail("act_fn", "'" + printable(c.string("act_fn")) + "' is not supported (silu)");
+  if (c.has("sample_size")) c.integer("sample_size", 1, 16384);
 
   TensorSpecs s;
   add_weight_bias(s, "encoder.conv_in.", {ch[0], in, 3, 3}, ch[0]);

@@ -1,6 +1,9 @@
 #include "model/weights.h"
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
+#include <set>
 
 #include "model/clip_config.h"
 #include "model/json_util.h"
@@ -118,6 +121,56 @@ nlohmann::json checkpoint_scheduler_config(bool v_prediction) {
           {"prediction_type", v_prediction ? "v_prediction" : "epsilon"}};
 }
 
+// Keys any scheduler reads (scheduler/): a scheduler override may set one the file leaves out.
+const std::vector<std::string> kSchedulerKeys = {
+    "_class_name", "algorithm_type", "beta_end", "beta_schedule", "beta_start", "clip_sample", "clip_sample_range",
+    "disable_corrector", "dynamic_thresholding_ratio", "interpolation_type", "lambda_min_clipped",
+    "lower_order_final", "num_train_timesteps", "original_inference_steps", "prediction_type",
+    "rescale_betas_zero_snr", "sample_max_value", "set_alpha_to_one", "skip_prk_steps", "solver_order",
+    "solver_type", "steps_offset", "thresholding", "timestep_scaling", "timestep_spacing", "trained_betas",
+    "use_karras_sigmas", "variance_type"};
+
+// Overrides win over `config`, but only for keys it has: a misspelt key is an error, not a
+// silent no-op. Objects (CLIP's text_config, vision_config) are checked key by key.
+void apply_overrides(nlohmann::json& config, const nlohmann::json& overrides, const std::string& where,
+                     const std::vector<std::string>& also_known = {}) {
+  for (auto& [key, value] : overrides.items()) {
+    bool known = config.contains(key) || std::find(also_known.begin(), also_known.end(), key) != also_known.end();
+    if (!known) throw Error("config override " + where + "." + printable(key) + ": no such key in the " + where + " config");
+    if (value.is_object() && config[key].is_object())
+      apply_overrides(config[key], value, where + "." + key);
+    else
+      config[key] = value;
+  }
+}
+
+// A name in model_index.json (a component, its library or class): never a path.
+bool is_plain_name(const std::string& s) {
+  if (s.empty() || s.find("..") != std::string::npos) return false;
+  for (unsigned char c : s)
+    if (!std::isalnum(c) && c != '_' && c != '-' && c != '.') return false;
+  return true;
+}
+
+// The pipelines whose networks this engine runs. Their parts are always this folder's unet/,
+// vae/, text_encoder/, tokenizer/ and scheduler/: entries name classes, and one that looks
+// like a path is refused rather than ignored, so nothing outside the folder is ever named.
+void check_model_index(const nlohmann::json& index, const std::string& where) {
+  static const std::set<std::string> kPipelines = {"StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline"};
+  const auto cls = index.find("_class_name");
+  std::string name = cls != index.end() && cls->is_string() ? cls->get<std::string>() : "";
+  if (!kPipelines.count(name))
+    throw Error(where + ": _class_name '" + printable(cls == index.end() ? "" : cls->is_string() ? name : cls->dump()) +
+                "' is not a supported pipeline (StableDiffusionPipeline, StableDiffusionImg2ImgPipeline)");
+  for (auto& [key, value] : index.items()) {
+    if (starts_with(key, "_")) continue;
+    bool ok = is_plain_name(key);
+    if (value.is_array())
+      for (auto& part : value) ok = ok && (part.is_null() || (part.is_string() && is_plain_name(part.get<std::string>())));
+    if (!ok) throw Error(where + ": entry '" + printable(key) + "': " + printable(value.dump()) + " is not a [library, class] pair of names");
+  }
+}
+
 }  // namespace
 
 const char* weight_format_name(WeightFormat f) {
@@ -218,11 +271,18 @@ WeightSet WeightSet::load(const std::string& path, const LoadOptions& options) {
     w.format_ = WeightFormat::SingleFile;
     w.load_single_file(options);
   }
+  for (auto& [name, value] : options.config_overrides.items()) {
+    if (name != "scheduler" && !w.has(name))
+      throw Error("config override " + name + ": " + path + " has no " + name + " (a " + weight_format_name(w.format_) + ")");
+    if (name == "scheduler" && !w.scheduler_config_.is_object())
+      throw Error("config override scheduler: " + path + " has no scheduler config");
+    if (name == "scheduler") apply_overrides(w.scheduler_config_, value, "scheduler", kSchedulerKeys);
+  }
   return w;
 }
 
 void WeightSet::finish_component(Component& c, const LoadOptions& options) {
-  if (options.config_overrides.contains(c.name)) c.config.update(options.config_overrides[c.name], true);
+  if (options.config_overrides.contains(c.name)) apply_overrides(c.config, options.config_overrides[c.name], c.name);
   std::string where =
       c.config_inferred ? c.source + ": " + c.name + " config (read off the tensor shapes)" : c.config_file;
   TensorSpecs specs;
@@ -269,6 +329,7 @@ void WeightSet::load_pipeline_folder(const LoadOptions& options) {
   std::string where = (root / "model_index.json").string();
   if (!index.is_object()) throw Error(where + ": not a JSON object");
   if (index.contains("text_encoder_2")) throw Error(where + ": SDXL pipelines (text_encoder_2) are not supported yet");
+  check_model_index(index, where);
   static const std::map<std::string, ComponentKind> kNetworks = {
       {"unet", ComponentKind::UNet}, {"vae", ComponentKind::VAE}, {"text_encoder", ComponentKind::TextEncoder}};
   for (auto& [name, kind] : kNetworks) {
@@ -296,8 +357,7 @@ void WeightSet::load_pipeline_folder(const LoadOptions& options) {
     if (!scheduler_config_.is_object()) throw Error(sched + ": not a JSON object");
   } else
     warnings_.push_back(path_ + ": no scheduler/scheduler_config.json");
-  if (options.config_overrides.contains("scheduler") && scheduler_config_.is_object())
-    scheduler_config_.update(options.config_overrides["scheduler"], true);
+
   if (is_dir(root / "tokenizer"))
     tokenizer_dir_ = (root / "tokenizer").string();
   else
@@ -450,8 +510,6 @@ void WeightSet::load_single_file(const LoadOptions& options) {
     assumptions_.push_back(
         "scheduler prediction_type v_prediction (not stored in the file; SD 2.x 768-v; SD 2.x base models need "
         "epsilon)");
-  if (options.config_overrides.contains("scheduler"))
-    scheduler_config_.update(options.config_overrides["scheduler"], true);
 }
 
 }  // namespace sdvk

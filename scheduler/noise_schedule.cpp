@@ -93,6 +93,8 @@ TrainSchedule read_train_schedule(const ConfigReader& config, const BetaOptions&
   const int n = s.num_train_timesteps;
   const double start = config.number("beta_start", options.default_start, 0.0, 1.0);
   const double end = config.number("beta_end", options.default_end, 0.0, 1.0);
+  // Noise must grow over training time; a falling schedule is a typo, not a model.
+  if (end < start) config.fail("beta_end", std::to_string(end) + " is below beta_start " + std::to_string(start));
   const std::vector<double> trained = config.numbers("trained_betas", size_t(kMaxTrainTimesteps));
   if (!trained.empty()) {
     if (trained.size() != size_t(n))

@@ -12,8 +12,9 @@ namespace {
 
 // CLIP BPE files, or a sentencepiece model (the bundled demo CLIP), as load_tokenizer reads them.
 bool has_tokenizer_files(const fs::path& dir) {
-  return (fs::is_regular_file(dir / "vocab.json") && fs::is_regular_file(dir / "merges.txt")) ||
-         fs::is_regular_file(dir / "spiece.model");
+  std::error_code ec;  // an unreadable folder has none (no filesystem_error text for the user)
+  return (fs::is_regular_file(dir / "vocab.json", ec) && fs::is_regular_file(dir / "merges.txt", ec)) ||
+         fs::is_regular_file(dir / "spiece.model", ec);
 }
 
 // The folder a component was read from: its config.json's, else the weight file's.
@@ -53,7 +54,8 @@ std::unique_ptr<ClipScorer> ClipScorer::open(Context& ctx, const std::string& pa
 std::string ClipScorer::find_tokenizer(const WeightSet& weights) {
   fs::path p(weights.path());
   std::vector<fs::path> candidates;
-  if (fs::is_directory(p)) {
+  std::error_code ec;
+  if (fs::is_directory(p, ec)) {
     candidates = {p, p / "tokenizer"};
     if (!weights.tokenizer_dir().empty()) candidates.push_back(weights.tokenizer_dir());
   } else {

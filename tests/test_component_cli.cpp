@@ -90,3 +90,46 @@ TEST(ComponentCliErrors, BadInputIsOneLineAndWritesNothing) {
 }
 
 }  // namespace
+
+namespace {
+
+// Robustness campaign (issue 17): the output is never replaced without --overwrite, and only
+// token ids may be integers.
+TEST(ComponentCliErrors, ExistingOutputNeedsOverwrite) {
+  test::TempDir dir("component-overwrite");
+  const std::string out = dir / "out.safetensors";
+  std::ofstream(out) << "keep me";
+  const std::string run = "component unet --model " + kData + "/unet_sd1_tiny --input " + kData +
+                          "/unet_sd1_tiny/io.safetensors --output " + out;
+  std::string err;
+  EXPECT_EQ(run_cli(run, &err), 1);
+  EXPECT_NE(err.find("--output " + out + ": file exists"), std::string::npos) << err;
+  EXPECT_EQ(test::slurp(out), "keep me");
+  ASSERT_EQ(run_cli(run + " --overwrite", &err), 0) << err;
+  test::expect_close(tensor(out, "out"), tensor(kData + "/unet_sd1_tiny/io.safetensors", "out"), 1e-4, "overwritten");
+  fs::create_directories(dir / "folder");
+  EXPECT_EQ(run_cli(run + " --overwrite --output " + (dir / "folder"), &err), 1);
+}
+
+TEST(ComponentCliErrors, IntegerSampleIsRefused) {
+  test::TempDir dir("component-int");
+  const std::string io = kData + "/unet_sd1_tiny/io.safetensors", in = dir / "in.safetensors";
+  SafetensorsFile golden(io);
+  std::vector<TensorToWrite> tensors;
+  for (const char* name : {"timestep", "encoder_hidden_states"}) {
+    const TensorInfo& t = *golden.find(name);
+    tensors.push_back({name, t.dtype, t.shape, t.data, t.size});
+  }
+  const TensorInfo& sample = *golden.find("sample");
+  std::vector<int32_t> ints(size_t(sample.numel()), 1);
+  tensors.push_back({"sample", FileDType::I32, sample.shape, ints.data(), ints.size() * 4});
+  write_safetensors(in, tensors);
+  std::string err;
+  EXPECT_EQ(run_cli("component unet --model " + kData + "/unet_sd1_tiny --input " + in + " --output " +
+                        (dir / "out.safetensors"), &err), 1);
+  EXPECT_NE(err.find("tensor 'sample'"), std::string::npos) << err;
+  EXPECT_NE(err.find("I32"), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(dir / "out.safetensors"));
+}
+
+}  // namespace

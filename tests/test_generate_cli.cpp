@@ -2,6 +2,7 @@
 // from ../shared/golden) from the seed, from the folder and the single-file checkpoint; bad
 // input is a one-line error with nothing written.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cmath>
@@ -296,4 +297,150 @@ TEST(GenerateCli, ImageToImageStartsFromTheImage) {
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.err.find("--init-image"), std::string::npos) << bad.err;
   EXPECT_FALSE(fs::exists(dir / "x.png"));
+}
+
+// Robustness campaign (issue 17). A copy of the tiny pipeline whose file `file` (relative)
+// holds `content`; every other file is a link to the original.
+std::string model_with(const test::TempDir& dir, const std::string& file, const std::string& content) {
+  const fs::path model = dir / "model";
+  for (auto& e : fs::recursive_directory_iterator(kFolder)) {
+    fs::path rel = fs::relative(e.path(), kFolder);
+    if (e.is_directory()) fs::create_directories(model / rel);
+    else if (rel != file) fs::create_symlink(fs::absolute(e.path()), model / rel);
+  }
+  std::ofstream(model / file, std::ios::binary) << content;
+  return model.string();
+}
+
+std::string with_key(const std::string& json_file, const std::string& key, const std::string& raw_value) {
+  std::string text = nlohmann::json::parse(test::slurp(kFolder + "/" + json_file)).dump();
+  return text.substr(0, text.size() - 1) + ",\"" + key + "\":" + raw_value + "}";
+}
+
+struct EarlyCase {
+  const char* what;
+  std::string args;     // DIR is the test's folder
+  const char* message;  // part of the one-line error
+};
+
+class GenerateChecksFirst : public ::testing::TestWithParam<EarlyCase> {};
+
+// Every request problem is found before the model loads: with a model path that does not
+// exist, the error is still about the request, not the model.
+TEST_P(GenerateChecksFirst, BeforeTheModelLoads) {
+  test::TempDir dir("gen-early");
+  const EarlyCase& c = GetParam();
+  fs::create_directories(dir / "folder");
+  std::ofstream(dir / "nul.txt") << std::string("a red circle\nblue\0square\n", 25);
+  std::ofstream(dir / "huge.txt") << std::string(1 << 20, 'a') << "\n";
+  std::ofstream(dir / "old.safetensors") << "x";
+  ASSERT_EQ(::mkfifo((dir / "fifo.png").c_str(), 0644), 0);
+  std::string args = c.args, message = c.message;
+  for (std::string* s : {&args, &message})
+    for (size_t at; (at = s->find("DIR")) != std::string::npos;) s->replace(at, 3, dir.path());
+  auto r = run_cli("generate --quiet --model " + dir.path() + "/no-model --steps 1 " + args);
+  EXPECT_NE(r.exit_code, 0) << c.what;
+  EXPECT_NE(r.err.find(message), std::string::npos) << c.what << ": " << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << c.what << ": " << r.err;
+  EXPECT_FALSE(fs::is_regular_file(fs::symlink_status(dir / "fifo.png"))) << c.what << " replaced the FIFO";
+  EXPECT_EQ(test::slurp(dir / "old.safetensors"), "x") << c.what;
+}
+
+const std::string kBreaks = [] {
+  std::string p = "--prompt 'a";
+  for (int i = 0; i < 40; i++) p += " BREAK b";
+  return p + "'";
+}();
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, GenerateChecksFirst,
+    ::testing::Values(
+        EarlyCase{"output is a folder", "--prompt x --output DIR/folder", "DIR/folder: is a folder"},
+        EarlyCase{"output is a folder, --overwrite", "--prompt x --overwrite --output DIR/folder", "is a folder"},
+        EarlyCase{"output is a FIFO, --overwrite", "--prompt x --overwrite --output DIR/fifo.png", "is not a regular file"},
+        EarlyCase{"NUL byte in a prompt", "--prompts-file DIR/nul.txt --output DIR/a.png", "nul.txt line 2: the prompt holds a NUL byte"},
+        EarlyCase{"1 MB prompt", "--prompts-file DIR/huge.txt --output DIR/a.png", "over the limit of 8192"},
+        EarlyCase{"40 BREAKs", kBreaks + " --output DIR/a.png", "40 BREAKs, over the limit of 31"},
+        EarlyCase{"prompts file is a folder", "--prompts-file DIR/folder --output DIR/a.png", "is a folder, not a file"},
+        EarlyCase{"strength without init image", "--prompt x --strength 0.5 --output DIR/a.png", "--strength needs --init-image"},
+        EarlyCase{"repeated flag", "--prompt x --steps 2 --steps 3 --output DIR/a.png", "--steps is given more than once"},
+        EarlyCase{"existing latents file", "--prompt x --save-latents DIR/old.safetensors --output DIR/a.png",
+                  "old.safetensors: file exists"},
+        EarlyCase{"init noise is a folder", "--prompt x --init-noise DIR/folder --output DIR/a.png", "DIR/folder: is a directory"},
+        EarlyCase{"tokenizer is not one", "--prompt x --tokenizer DIR/nul.txt --output DIR/a.png",
+                  "nul.txt: not a sentencepiece model"},
+        EarlyCase{"override value not JSON", "--prompt x --config-override unet.sample_size=12abc --output DIR/a.png",
+                  "not JSON"}));
+
+struct ModelCase {
+  const char* what;
+  std::string file, content;  // the model's file that is changed, and its new text
+  std::string args;
+  const char* message;
+};
+
+class GenerateBadModel : public ::testing::TestWithParam<ModelCase> {};
+
+TEST_P(GenerateBadModel, RefusedAtLoadNamingFileAndKey) {
+  test::TempDir dir("gen-model");
+  const ModelCase& c = GetParam();
+  std::string model = c.file.empty() ? kFolder : model_with(dir, c.file, c.content);
+  auto r = run_cli("generate --quiet --model " + model + " --precision fp32 --steps 1 --prompt x " + c.args +
+                   " --output " + (dir / "a.png"));
+  EXPECT_NE(r.exit_code, 0) << c.what;
+  EXPECT_NE(r.err.find(c.message), std::string::npos) << c.what << ": " << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << c.what << ": " << r.err;
+  EXPECT_LT(r.err.size(), 400u) << c.what << ": " << r.err;
+  EXPECT_FALSE(fs::exists(dir / "a.png")) << c.what;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, GenerateBadModel,
+    ::testing::Values(
+        ModelCase{"huge sample_size", "", "", "--config-override unet.sample_size=100000000",
+                  "unet/config.json: \"sample_size\" must be at most 2048"},
+        ModelCase{"zero sample_size", "", "", "--config-override unet.sample_size=0", "\"sample_size\" is 0"},
+        ModelCase{"per-level transformer depth", "", "", "--config-override 'unet.transformer_layers_per_block=[1,2,1]'",
+                  "\"transformer_layers_per_block\" differs between levels"},
+        ModelCase{"huge freq_shift", "", "", "--config-override unet.freq_shift=99999999", "\"freq_shift\" is 99999999"},
+        ModelCase{"centred input", "", "", "--config-override unet.center_input_sample=true", "\"center_input_sample\" must be false"},
+        ModelCase{"unknown override key", "", "", "--config-override unet.sampel_size=8", "unet.sampel_size: no such key"},
+        ModelCase{"override for a missing part", "", "", "--config-override clip.x=1", "has no clip"},
+        ModelCase{"unsupported act_fn", "unet/config.json", with_key("unet/config.json", "act_fn", "\"gelu\""), "",
+                  "unet/config.json: \"act_fn\" 'gelu' is not supported"},
+        ModelCase{"number overflow", "unet/config.json", with_key("unet/config.json", "norm_eps", "1" + std::string(5000, '0') + "e999"),
+                  "", "unet/config.json: not valid JSON (a number is out of range)"},
+        ModelCase{"beta_end below beta_start", "scheduler/scheduler_config.json",
+                  with_key("scheduler/scheduler_config.json", "beta_start", "0.5"), "", "beta_end: 0.012000 is below beta_start"},
+        ModelCase{"unknown pipeline class", "model_index.json",
+                  R"({"_class_name": "StableDiffusionXLPipeline", "unet": ["diffusers", "UNet2DConditionModel"]})", "",
+                  "model_index.json: _class_name 'StableDiffusionXLPipeline' is not a supported pipeline"},
+        ModelCase{"entry naming a path", "model_index.json",
+                  with_key("model_index.json", "evil", R"(["../../..", "UNet2DConditionModel"])"), "",
+                  "entry 'evil'"}));
+
+TEST(GenerateCli, LinkedOutputIsWrittenThroughAndStaysALink) {
+  test::TempDir dir("gen-link");
+  fs::create_directories(dir / "real");
+  std::ofstream(dir / "real/target.png") << "old";
+  fs::create_symlink("real/target.png", dir / "link.png");
+  auto r = run_cli("generate --quiet --model " + kFolder + " --prompt x --steps 1 --seed 1 --precision fp32 --overwrite "
+                   "--output " + (dir / "link.png"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::is_symlink(dir / "link.png"));
+  EXPECT_EQ(read_image(dir / "real/target.png").width, 64);
+}
+
+TEST(GenerateCli, PromptOverTheWindowLimitIsRefusedBeforeTheDevice) {
+  test::TempDir dir("gen-windows");
+  std::string words;
+  for (int i = 0; i < 3000; i++) words += "a ";  // 6 KB, 3000 tokens: 40 windows of 75
+  auto r = run_cli("generate --quiet --model " + kFolder + " --prompt '" + words + "' --steps 1 --output " + (dir / "a.png"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--prompt: prompt: needs 40 windows"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("over the limit of 32"), std::string::npos) << r.err;
+  r = run_cli("generate --quiet --model " + kFolder + " --prompt x --negative-prompt '" + words + "' --steps 1 --output " +
+              (dir / "a.png"));
+  EXPECT_NE(r.err.find("--negative-prompt: prompt: needs 40 windows"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "a.png"));
 }

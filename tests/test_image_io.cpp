@@ -1,6 +1,9 @@
 // PNG writing with text chunks (atomic, errors naming the path), reading PNG / JPEG / BMP as RGB,
 // and the "parameters" text format.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -146,6 +149,84 @@ TEST(ImageIo, UnwritablePathIsAnErrorAndLeavesNothing) {
   e = error_of([&] { write_png((d / "k.png").string(), Image{4, 4, 3, {1, 2}}, {}); });
   EXPECT_NE(e.find("cannot write"), std::string::npos) << e;
   EXPECT_FALSE(fs::exists(d / "k.png"));
+  fs::remove_all(d);
+}
+
+TEST(ImageIo, OnlyRegularFilesAreReplacedAndLinksAreWrittenThrough) {
+  fs::path d = temp_dir("special");
+  // A FIFO stands for any special file (a device node such as /dev/full): never replaced.
+  ASSERT_EQ(::mkfifo((d / "fifo.png").c_str(), 0644), 0);
+  std::string e = error_of([&] { write_png((d / "fifo.png").string(), pattern(4, 4, 3), {}); });
+  EXPECT_NE(e.find("cannot write " + (d / "fifo.png").string() + ": is not a regular file"), std::string::npos) << e;
+  EXPECT_FALSE(fs::is_regular_file(fs::symlink_status(d / "fifo.png")));
+  // A symlink stays a link; its target (in another folder) gets the new image.
+  fs::create_directories(d / "real");
+  write_png((d / "real" / "target.png").string(), pattern(4, 4, 3), {{"k", "old"}});
+  fs::create_symlink("real/target.png", d / "link.png");
+  write_png((d / "link.png").string(), pattern(3, 2, 3), {{"k", "new"}});
+  EXPECT_TRUE(fs::is_symlink(d / "link.png"));
+  std::map<std::string, std::string> text;
+  EXPECT_EQ(read_image((d / "real" / "target.png").string(), &text).width, 3);
+  EXPECT_EQ(text["k"], "new");
+  EXPECT_EQ(std::distance(fs::directory_iterator(d / "real"), fs::directory_iterator()), 1);  // no temporary left
+  // A link to a folder is refused like the folder.
+  fs::create_directory_symlink("real", d / "dirlink.png");
+  e = error_of([&] { write_png((d / "dirlink.png").string(), pattern(4, 4, 3), {}); });
+  EXPECT_NE(e.find("is a folder"), std::string::npos) << e;
+  EXPECT_TRUE(fs::is_symlink(d / "dirlink.png"));
+  fs::remove_all(d);
+}
+
+// Peak memory of reading `path` in a child process, in MiB (the child's own growth).
+long read_image_peak_mib(const std::string& path) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    struct rusage before, after;
+    ::getrusage(RUSAGE_SELF, &before);
+    try {
+      read_image(path);
+    } catch (const Error&) {
+    }
+    ::getrusage(RUSAGE_SELF, &after);
+    ::_exit(int(std::min<long>(250, (after.ru_maxrss - before.ru_maxrss) / 1024)));
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 255;
+}
+
+TEST(ImageIo, HostileChunkLengthCostsNoMemory) {
+  // 44 bytes: a valid 1x1 header, then a tEXt chunk claiming 0x7fffffff bytes. libpng would
+  // allocate what the length says (2 GB) before finding the file ends.
+  fs::path d = temp_dir("bomb");
+  const unsigned char png[] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a,  // signature
+                               0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0, 1, 0, 0, 0, 1, 8, 2, 0, 0, 0,
+                               0x90, 0x77, 0x53, 0xde,  // IHDR CRC
+                               0x7f, 0xff, 0xff, 0xff, 't', 'E', 'X', 't', 'k', 0, 'v'};
+  std::ofstream((d / "bomb.png").string(), std::ios::binary).write(reinterpret_cast<const char*>(png), sizeof png);
+  std::string e = error_of([&] { read_image((d / "bomb.png").string()); });
+  EXPECT_NE(e.find("bomb.png: bad PNG"), std::string::npos) << e;
+  EXPECT_LT(read_image_peak_mib((d / "bomb.png").string()), 32);
+  fs::remove_all(d);
+}
+
+TEST(ImageIo, TopDownBmpIsRead) {
+  // A 2x2 24-bit BMP with a negative height: rows stored top row first.
+  fs::path d = temp_dir("bmp");
+  std::string bmp = "BM";
+  auto u32 = [&](uint32_t v) { for (int i = 0; i < 4; i++) bmp += char(v >> (8 * i)); };
+  auto u16 = [&](uint16_t v) { for (int i = 0; i < 2; i++) bmp += char(v >> (8 * i)); };
+  u32(54 + 16); u32(0); u32(54);                          // file size, reserved, pixel offset
+  u32(40); u32(2); u32(uint32_t(-2)); u16(1); u16(24);    // BITMAPINFOHEADER: 2 x -2, 24 bits
+  u32(0); u32(16); u32(2835); u32(2835); u32(0); u32(0);
+  const unsigned char rows[16] = {0, 0, 255, 0, 255, 0, 0, 0,      // top: red, green (BGR), pad
+                                  255, 0, 0, 255, 255, 255, 0, 0};  // bottom: blue, white, pad
+  bmp.append(reinterpret_cast<const char*>(rows), 16);
+  std::ofstream((d / "top_down.bmp").string(), std::ios::binary) << bmp;
+  Image img = read_image((d / "top_down.bmp").string());
+  ASSERT_EQ(img.width, 2);
+  ASSERT_EQ(img.height, 2);
+  EXPECT_EQ(img.pixels, (std::vector<uint8_t>{255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255}));
   fs::remove_all(d);
 }
 

@@ -133,6 +133,7 @@ TEST(Scheduler, UnknownNamesAndBadConfigsAreOneLineErrors) {
       {{{"beta_schedule", "cosine"}}, "beta_schedule"},
       {{{"beta_start", "0.1"}}, "beta_start"},
       {{{"beta_end", 2.0}}, "beta_end"},
+      {{{"beta_start", 0.02}, {"beta_end", 0.01}}, "beta_end"},  // falling noise: a typo
       {{{"num_train_timesteps", -5}}, "num_train_timesteps"},
       {{{"num_train_timesteps", 1e12}}, "num_train_timesteps"},
       {{{"prediction_type", "x0"}}, "prediction_type"},

@@ -192,6 +192,9 @@ TEST_F(ScoreFixture, BadInputIsOneLineErrorAndNonZeroExit) {
   std::ofstream(empty) << "\n# nothing\n";
   std::ofstream(partial) << img(0) << "\ta cat\n";
   std::ofstream(junk) << "not a png";
+  const std::string no_prompt = (dir_ / "no_prompt.png").string();
+  write_png(no_prompt, Image{8, 8, 3, std::vector<uint8_t>(8 * 8 * 3, 9)}, {{"parameters", ""}});
+  const std::string pixels = " --pixel-values " + kClip + "/io.safetensors";
   struct Case {
     std::string args, expect;
   } cases[] = {
@@ -210,6 +213,14 @@ TEST_F(ScoreFixture, BadInputIsOneLineErrorAndNonZeroExit) {
       {"--clip " + kData + "/vae_tiny --prompt x " + img(0), "clip"},
       {"--clip " + kClip + " --pixel-values " + kData + "/vae_tiny/io.safetensors", "no tensor 'pixel_values'"},
       {"--clip " + kClip + " --config-override nonsense --pixel-values " + kClip + "/io.safetensors", "KEY=VALUE"},
+      // Robustness campaign (issue 17): misleading or missing refusals.
+      {"--clip " + model() + " " + no_prompt, "no_prompt.png: the \"parameters\" text chunk holds no prompt"},
+      {"--clip " + model() + " --prompt x --prompt y " + img(0), "--prompt is given more than once"},
+      {"--clip " + model() + " --prompt " + std::string(9000, 'a') + " " + img(0), "over the limit of 8192"},
+      {"--clip " + kClip + " --config-override vision_config.num_attention_headz=1" + pixels,
+       "vision_config.num_attention_headz: no such key"},
+      {"--clip " + kClip + " --config-override vision_config.num_attention_heads=1x" + pixels, "not JSON"},
+      {"--clip " + kClip + " --config-override vision_config.layer_norm_eps=1e999" + pixels, "not JSON"},
   };
   for (auto& c : cases) {
     SCOPED_TRACE(c.args);

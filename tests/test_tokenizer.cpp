@@ -201,6 +201,8 @@ TEST(ClipTokenizer, MissingOrCorruptFilesNameTheFile) {
       {"vocab.json", R"({"a": 0, "b": -1})"},
       {"vocab.json", R"({"a": 0, "b": 0})"},  // one id, two tokens
       {"merges.txt", "#version: 0.2\na b\nabc\n"},
+      {"merges.txt", ""},                  // no merges: every word would fall apart into characters
+      {"merges.txt", "#version: 0.2\n"},
       {"tokenizer_config.json", "{not json"},
       {"tokenizer_config.json", R"({"pad_token": 5})"},
       {"tokenizer_config.json", R"({"pad_token": "<|notthere|>"})"},
@@ -208,7 +210,7 @@ TEST(ClipTokenizer, MissingOrCorruptFilesNameTheFile) {
       {"special_tokens_map.json", R"({"bos_token": {"contents": "x"}})"},
   };
   const char* expected_detail[] = {"not valid JSON", "expected a JSON object", "'b'", "'b'", "belongs to both",
-                                   "line 3", "not valid JSON", "pad_token", "<|notthere|>", "model_max_length",
+                                   "line 3", "no merges", "no merges", "not valid JSON", "pad_token", "<|notthere|>", "model_max_length",
                                    "bos_token"};
   for (size_t i = 0; i < std::size(bad_files); i++) {
     TinyFolder dir;
@@ -359,6 +361,25 @@ TEST(PromptWindows, LongPromptsBecomeSeveralWindows) {
   EXPECT_EQ(encode_weighted_prompt(clip(), "")[0].ids, empty);
 }
 
+TEST(PromptWindows, HostilePromptsAreRefusedAtOnce) {
+  // Limits far beyond real use (issue 17: a 1 MB prompt took over a minute, 500 BREAKs 20 s).
+  EXPECT_NE(error_of([] { encode_weighted_prompt(clip(), std::string(kMaxPromptBytes + 1, 'a')); }).find("over the limit of 8192"),
+            std::string::npos);
+  std::string breaks = "a";
+  for (int i = 0; i < kMaxPromptWindows; i++) breaks += " BREAK a";
+  EXPECT_NE(error_of([&] { encode_weighted_prompt(clip(), breaks); }).find("32 BREAKs, over the limit of 31"),
+            std::string::npos);
+  breaks.resize(breaks.size() - std::string(" BREAK a").size());
+  EXPECT_EQ(encode_weighted_prompt(clip(), breaks).size(), size_t(kMaxPromptWindows));  // the limit itself is fine
+  std::string words;
+  for (int i = 0; i < 75 * kMaxPromptWindows + 1; i++) words += "a ";
+  EXPECT_NE(error_of([&] { encode_weighted_prompt(clip(), words); }).find("needs 33 windows"), std::string::npos);
+  EXPECT_NE(error_of([] { check_prompt_text(std::string("a\0b", 3), "--prompts-file p line 2"); })
+                .find("--prompts-file p line 2: the prompt holds a NUL byte"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { check_prompt_text("a \xff", "--prompt"); }).find("--prompt: not valid UTF-8"), std::string::npos);
+}
+
 TEST(PromptWindows, BreakAndCommaBacktrack) {
   std::vector<PromptWindow> w = encode_weighted_prompt(clip(), "a cat BREAK a dog");
   ASSERT_EQ(w.size(), 2u);
@@ -463,6 +484,7 @@ TEST(SentencePiece, BadModelsAndOverridesAreErrors) {
   std::string garbage = dir.file("bad.model", "this is not a protobuf \x01\x02\x03");
   std::string e = error_of([&] { SentencePieceTokenizer t(garbage); });
   EXPECT_NE(e.find(garbage), std::string::npos) << e;
+  EXPECT_EQ(e.find(".cc("), std::string::npos) << e;  // no library source lines (issue 17, item 11)
   std::string empty = dir.file("empty.model", "");
   EXPECT_NE(error_of([&] { SentencePieceTokenizer t(empty); }).find(empty), std::string::npos);
   EXPECT_NE(error_of([] { SentencePieceTokenizer t("/nonexistent/x.model"); }).find("/nonexistent/x.model: cannot open"),

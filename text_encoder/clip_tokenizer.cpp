@@ -28,6 +28,9 @@ ClipTokenizer::ClipTokenizer(const std::string& folder) {
   load_vocab(join(folder, "vocab.json"));
   std::string merges_path = join(folder, "merges.txt");
   merges_ = std::make_unique<BytePairMerges>(read_text_file(merges_path), merges_path, kClipMaxMerges);
+  // Without merges every word falls apart into single characters: ids no CLIP model was
+  // trained on, a silently wrong conditioning.
+  if (merges_->merge_count() == 0) throw Error(merges_path + ": no merges (an empty or header-only file)");
   load_special_tokens(folder);
 
   symbol_ids_.resize(merges_->symbol_count());

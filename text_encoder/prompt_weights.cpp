@@ -116,8 +116,22 @@ std::vector<WeightedText> parse_prompt_weights(const std::string& prompt) {
   return joined;
 }
 
+void check_prompt_text(const std::string& prompt, const std::string& where) {
+  if (prompt.find('\0') != std::string::npos) throw Error(where + ": the prompt holds a NUL byte");
+  if (prompt.size() > kMaxPromptBytes)
+    throw Error(where + ": the prompt is " + std::to_string(prompt.size()) + " bytes, over the limit of " +
+                std::to_string(kMaxPromptBytes));
+  unicode::decode_utf8(prompt, where);  // "<where>: not valid UTF-8 at byte N"
+  int windows = 1;
+  for (const WeightedText& piece : parse_prompt_weights(prompt)) windows += piece.is_break;
+  if (windows > kMaxPromptWindows)
+    throw Error(where + ": the prompt has " + std::to_string(windows - 1) + " BREAKs, over the limit of " +
+                std::to_string(kMaxPromptWindows - 1));
+}
+
 std::vector<PromptWindow> encode_weighted_prompt(const Tokenizer& tokenizer, const std::string& prompt,
                                                  const WindowOptions& options) {
+  check_prompt_text(prompt, "prompt");
   const int length = options.length > 0 ? options.length : tokenizer.context_length();
   const size_t capacity = size_t(tokenizer.content_capacity(length));
   if (options.comma_backtrack < 0) throw Error("comma backtrack must not be negative");
@@ -165,6 +179,9 @@ std::vector<PromptWindow> encode_weighted_prompt(const Tokenizer& tokenizer, con
     }
   }
   if (!ids.empty() || windows.empty()) close_window();
+  if (windows.size() > size_t(kMaxPromptWindows))
+    throw Error("prompt: needs " + std::to_string(windows.size()) + " windows of " + std::to_string(capacity) +
+                " tokens, over the limit of " + std::to_string(kMaxPromptWindows));
   return windows;
 }
 

@@ -48,7 +48,18 @@ struct WindowOptions {
   int comma_backtrack = 0;  // see above; 0: off
 };
 
-// At least one window (an empty prompt gives bos + eos + pad).
+// Limits far beyond any real prompt (A1111 prompts run to a few hundred tokens), so a hostile
+// one is refused at once instead of costing minutes in the tokenizer and the text encoder.
+constexpr size_t kMaxPromptBytes = 8192;
+constexpr int kMaxPromptWindows = 32;
+
+// Throws Error("<where>: ...") for a prompt no run should take: a NUL byte (a PNG text chunk
+// cannot hold it), invalid UTF-8, more than kMaxPromptBytes, or more BREAKs than
+// kMaxPromptWindows allows. Needs no tokenizer, so requests are checked before any load.
+void check_prompt_text(const std::string& prompt, const std::string& where);
+
+// At least one window (an empty prompt gives bos + eos + pad). Checks the prompt as
+// check_prompt_text does and throws Error when it needs more than kMaxPromptWindows windows.
 std::vector<PromptWindow> encode_weighted_prompt(const Tokenizer& tokenizer, const std::string& prompt,
                                                  const WindowOptions& options = {});
 

@@ -14,7 +14,8 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string& model_path, co
   // the other tokenizer files, before the library sees it.
   std::string bytes = read_text_file(model_path);
   auto status = processor_->LoadFromSerializedProto(bytes);
-  if (!status.ok()) throw Error(model_path + ": not a sentencepiece model (" + status.ToString() + ")");
+  // The library's status text names its own source lines: not shown.
+  if (!status.ok()) throw Error(model_path + ": not a sentencepiece model (the protobuf does not parse)");
   if (processor_->GetPieceSize() <= 0) throw Error(model_path + ": sentencepiece model has no pieces");
 
   const int size = processor_->GetPieceSize();

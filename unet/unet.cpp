@@ -50,7 +50,7 @@ UNet2DConditionModel::UNet2DConditionModel(Context& ctx, const Component& compon
   cross_dim_ = c.at("cross_attention_dim").get<int64_t>();
   temb_dim_ = channels_[0] * 4;
   layers_ = c.at("layers_per_block").get<int>();
-  transformer_layers_ = c.value("transformer_layers_per_block", 1);
+  transformer_layers_ = per_block(c.at("transformer_layers_per_block"), n, "transformer_layers_per_block")[0];  // one for all levels (checked at load)
   // diffusers 0.21: num_attention_heads = num_attention_heads or attention_head_dim (the
   // historical naming quirk: for SD configs attention_head_dim holds the head count).
   const auto& h = c.contains("num_attention_heads") && !c["num_attention_heads"].is_null() ? c["num_attention_heads"]
