@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <csetjmp>
@@ -104,11 +105,15 @@ void collect_text(png_structp png, png_infop info, std::map<std::string, std::st
 // (2 GB for a hostile 44-byte file, whatever png_set_chunk_malloc_max says in 1.6.39), so
 // the chunk lengths are checked here first: each within the file, each but the pixel data
 // within kMaxChunkBytes. Returns false with `error` filled otherwise.
+// The pixel data is checked too: deflate expands at most 1032-fold, so IDAT chunks too short
+// for the header's size are refused before the decoded image (up to 805 MB) is allocated.
 bool png_chunks_fit(FILE* f, char* error) {
   if (std::fseek(f, 0, SEEK_END) != 0) return true;  // not seekable: libpng reports what it finds
   const long size = std::ftell(f);
+  uint64_t idat_bytes = 0, raw_bytes = 0;  // compressed, and the least the header's image decodes to
+  uint32_t width = 0, height = 0;
   for (long at = 8; at + 8 <= size;) {  // a whole chunk header: length, type
-    unsigned char header[8];
+    unsigned char header[8 + 13];
     if (std::fseek(f, at, SEEK_SET) != 0 || std::fread(header, 1, 8, f) != 8) break;
     const uint32_t length = uint32_t(header[0]) << 24 | uint32_t(header[1]) << 16 | uint32_t(header[2]) << 8 | header[3];
     const char type[5] = {char(header[4]), char(header[5]), char(header[6]), char(header[7]), 0};
@@ -123,8 +128,22 @@ bool png_chunks_fit(FILE* f, char* error) {
                     (unsigned long)kMaxChunkBytes);
       return false;
     }
+    if (std::strcmp(type, "IHDR") == 0 && length >= 13 && std::fread(header + 8, 1, 13, f) == 13) {
+      const auto u32 = [&](int i) { return uint32_t(header[i]) << 24 | uint32_t(header[i + 1]) << 16 | uint32_t(header[i + 2]) << 8 | header[i + 3]; };
+      static const int kChannels[7] = {1, 0, 3, 1, 2, 0, 4};  // by colour type
+      width = u32(8);
+      height = u32(12);
+      const uint64_t bits = uint64_t(header[16]) * uint64_t(header[17] <= 6 ? kChannels[header[17]] : 1);
+      raw_bytes = uint64_t(height) * (1 + (uint64_t(width) * std::max<uint64_t>(bits, 1) + 7) / 8);
+    }
+    if (std::strcmp(type, "IDAT") == 0) idat_bytes += length;
     if (std::strcmp(type, "IEND") == 0) break;  // what follows is not read
     at += 12 + long(length);
+  }
+  if (raw_bytes > 1032 * idat_bytes + 1032) {
+    std::snprintf(error, kErrorBytes, "%lu bytes of pixel data cannot hold a %lux%lu image", (unsigned long)idat_bytes,
+                  (unsigned long)width, (unsigned long)height);
+    return false;
   }
   return true;
 }

@@ -210,6 +210,23 @@ TEST(ImageIo, HostileChunkLengthCostsNoMemory) {
   fs::remove_all(d);
 }
 
+TEST(ImageIo, PixelDataTooShortForTheHeaderCostsNoMemory) {
+  // A 16384 x 16384 header (within the side limit) over 11 bytes of pixel data: the decoded
+  // image (805 MB) must not be allocated before the data is found missing.
+  fs::path d = temp_dir("size-bomb");
+  const unsigned char png[] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a,
+                               0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0x40, 0, 0, 0, 0x40, 0, 8, 2, 0, 0, 0,
+                               0x26, 0xaa, 0x87, 0xd3,  // IHDR CRC
+                               0, 0, 0, 11, 'I', 'D', 'A', 'T', 0x78, 0x01, 0x63, 0x60, 0x60, 0x60, 0, 0, 0, 4, 0,
+                               0x95, 0x21, 0x7d, 0xab,  // IDAT CRC
+                               0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82};
+  std::ofstream((d / "huge.png").string(), std::ios::binary).write(reinterpret_cast<const char*>(png), sizeof png);
+  std::string e = error_of([&] { read_image((d / "huge.png").string()); });
+  EXPECT_NE(e.find("huge.png: bad PNG"), std::string::npos) << e;
+  EXPECT_LT(read_image_peak_mib((d / "huge.png").string()), 32);
+  fs::remove_all(d);
+}
+
 TEST(ImageIo, TopDownBmpIsRead) {
   // A 2x2 24-bit BMP with a negative height: rows stored top row first.
   fs::path d = temp_dir("bmp");
