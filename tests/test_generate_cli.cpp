@@ -86,6 +86,17 @@ test::CliResult generate(const std::string& model, const GoldenRun& run, const t
                  " --save-latents " + (dir / "latents.safetensors") + " " + extra);
 }
 
+// `run` in float32 on `model` (the single file with its config override): diffusers' latents
+// within 1e-4 relative, its pixels within one level.
+void expect_float32_match(const std::string& model, const GoldenRun& run) {
+  test::TempDir dir("gen-" + run.name);
+  auto r = generate(model, run, dir, "--precision fp32" + (model == kSingleFile ? kSingleFileConfig : ""));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Diff d = compare(run, dir);
+  EXPECT_LE(d.latent_rel, 1e-4);
+  EXPECT_LE(d.pixel, 1);
+}
+
 }  // namespace
 
 TEST(GenerateCli, Float32FolderMatchesDiffusersDdim) {
@@ -107,23 +118,13 @@ TEST(GenerateCli, Float32FolderMatchesDiffusersDdim) {
 }
 
 TEST(GenerateCli, Float32SingleFileMatchesDiffusersDpmKarrasBatch2) {
-  test::TempDir dir("gen-dpm");
-  auto r = generate(kSingleFile, kDpm, dir, "--precision fp32" + kSingleFileConfig);
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  Diff d = compare(kDpm, dir);
-  EXPECT_LE(d.latent_rel, 1e-4);
-  EXPECT_LE(d.pixel, 1);
+  expect_float32_match(kSingleFile, kDpm);
 }
 
 TEST(GenerateCli, Float32OddLatentSizeMatchesDiffusersFolderAndSingleFile) {
   for (const std::string& model : {kFolder, kSingleFile}) {
     SCOPED_TRACE(model);
-    test::TempDir dir("gen-odd");
-    auto r = generate(model, kOddSize, dir, "--precision fp32" + (model == kSingleFile ? kSingleFileConfig : ""));
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    Diff d = compare(kOddSize, dir);
-    EXPECT_LE(d.latent_rel, 1e-4);
-    EXPECT_LE(d.pixel, 1);
+    expect_float32_match(model, kOddSize);
   }
 }
 

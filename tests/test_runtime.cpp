@@ -262,7 +262,7 @@ TEST_F(Runtime, PipelineCacheSurvivesCorruptFiles) {
 // A bad override in the environment is a one-line error before any Vulkan object exists (so
 // nothing leaks for the validation layer to report).
 TEST(Environment, BadOverridesAreErrors) {
-  for (const char* var : {"SDVK_CONV", "SDVK_KERNELS"}) {
+  for (const char* var : {"SDVK_CONV", "SDVK_KERNELS", "SDVK_MAX_DISPATCH_GROUPS", "SDVK_MAX_ALLOCATION_SIZE"}) {
     setenv(var, "bogus", 1);
     try {
       Context ctx;

@@ -329,13 +329,16 @@ Context::Context(const ContextOptions& options) {
     else if (lower(c) == "winograd") conv_algorithm_ = ConvAlgorithm::Winograd;
     else if (*c) throw Error(std::string("SDVK_CONV=") + c + ": expected direct or winograd");
   }
+  const uint64_t env_range = env_count("SDVK_MAX_STORAGE_BUFFER_RANGE");
+  const uint64_t env_allocation = env_count("SDVK_MAX_ALLOCATION_SIZE");
+  const uint64_t env_groups = env_count("SDVK_MAX_DISPATCH_GROUPS");
   instance_ = std::make_unique<Instance>(options.validation, options.on_validation_message, options.sync_validation);
   info_ = instance_->choose(options.device);
   physical_ = instance_->physical(info_.index);
   lower_limit(info_.max_storage_buffer_range, options.max_storage_buffer_range);
-  lower_limit(info_.max_storage_buffer_range, env_count("SDVK_MAX_STORAGE_BUFFER_RANGE"));
+  lower_limit(info_.max_storage_buffer_range, env_range);
   lower_limit(info_.max_allocation_bytes, options.max_allocation_bytes);
-  lower_limit(info_.max_allocation_bytes, env_count("SDVK_MAX_ALLOCATION_SIZE"));
+  lower_limit(info_.max_allocation_bytes, env_allocation);
   force_staging_ = options.force_staging || env_flag("SDVK_FORCE_STAGING");
 
   float priority = 1.0f;
@@ -367,7 +370,7 @@ Context::Context(const ContextOptions& options) {
   vk_check(vkCreateCommandPool(device_, &pci, nullptr, &command_pool_), "vkCreateCommandPool");
 
   for (int i = 0; i < 3; i++) dispatch_limit_[i] = info_.max_workgroup_count[i];
-  if (uint64_t groups = env_count("SDVK_MAX_DISPATCH_GROUPS")) set_dispatch_limit(uint32_t(std::min<uint64_t>(groups, UINT32_MAX)));
+  if (env_groups) set_dispatch_limit(uint32_t(std::min<uint64_t>(env_groups, UINT32_MAX)));
   set_kernel_family(family);
   allocator_ = std::make_unique<Allocator>(*this);
   kernels_ = std::make_unique<KernelCache>(*this, options.pipeline_cache && !env_flag("SDVK_NO_PIPELINE_CACHE"));
