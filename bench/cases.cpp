@@ -9,6 +9,7 @@
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 #include "ops/norm.h"
+#include "ops/permute.h"
 #include "ops/unary.h"
 #include "ops/upsample.h"
 
@@ -126,6 +127,28 @@ std::vector<Case> sd15_cases(Context& ctx) {
                                        1e-5f, true);
                      },
                      [x, g] { ops::ref::group_norm(*x, *g, *g, 1, 320, 64 * 64, 32, 1e-5f, true); }});
+  }
+  {  // the VAE decoder's full-resolution norm: 32 long rows, too few to fill a GPU in one pass each
+    Shape xs{1, 128, 256, 256};
+    auto x = std::make_shared<std::vector<float>>(random_values(size_t(shape_numel(xs)), 8));
+    auto g = std::make_shared<std::vector<float>>(random_values(128, 9));
+    cases.push_back({"group_norm+silu 128x256x256 g32", double(shape_numel(xs)) * 2, true,
+                     [&ctx, x, g, xs](Sequence& s, DType dt) {
+                       Tensor tg = Tensor::from_floats(ctx, {128}, dt, *g);
+                       ops::group_norm(s, Tensor::from_floats(ctx, xs, dt, *x), tg, tg, Tensor::empty(ctx, xs, dt), 32,
+                                       1e-6f, true);
+                     },
+                     [x, g] { ops::ref::group_norm(*x, *g, *g, 1, 128, 256 * 256, 32, 1e-6f, true); }});
+  }
+  {  // a transformer's input: [2,320,64,64] NCHW -> NHWC tokens
+    Shape xs{2, 320, 64, 64};
+    auto x = std::make_shared<std::vector<float>>(random_values(size_t(shape_numel(xs)), 10));
+    cases.push_back({"permute 2x320x64x64 -> NHWC", double(shape_numel(xs)) * 2, true,
+                     [&ctx, x, xs](Sequence& s, DType dt) {
+                       ops::permute(s, Tensor::from_floats(ctx, xs, dt, *x), {0, 2, 3, 1},
+                                    Tensor::empty(ctx, {2, 64, 64, 320}, dt));
+                     },
+                     [x, xs] { ops::ref::permute(*x, xs, {0, 2, 3, 1}); }});
   }
   return cases;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "ops/op_util.h"
 
@@ -23,6 +24,30 @@ void check_perm(const Shape& x, const std::vector<int>& perm) {
   check(ok, "permute", "permutation does not fit input " + shape_str(x) + " (at most 4 dims)");
 }
 
+struct Transpose {
+  int64_t batch, rows, cols;  // [batch, rows, cols] -> [batch, cols, rows]
+};
+
+// The permutation as a batched transpose, if it is one: size-1 dims dropped, output dims that
+// are consecutive input dims merged, what is left must be (batch, B, A) from input (batch, A, B)
+// or (B, A) from (A, B). NCHW <-> NHWC, the networks' permutes, all are.
+std::optional<Transpose> as_transpose(const Shape& x, const std::vector<int>& perm) {
+  std::vector<std::pair<int, int64_t>> runs;  // in output order: first input dim, merged size
+  int last = -2;
+  for (int d : perm) {
+    if (x[d] == 1) continue;
+    if (d == last + 1)
+      runs.back().second *= x[d];
+    else
+      runs.push_back({d, x[d]});
+    last = d;
+  }
+  if (runs.size() == 2 && runs[0].first > runs[1].first) return Transpose{1, runs[1].second, runs[0].second};
+  if (runs.size() == 3 && runs[0].first < runs[2].first && runs[2].first < runs[1].first)
+    return Transpose{runs[0].second, runs[2].second, runs[1].second};
+  return std::nullopt;
+}
+
 }  // namespace
 
 Shape permuted_shape(const Shape& x, const std::vector<int>& perm) {
@@ -37,6 +62,15 @@ void permute(Sequence& s, const Tensor& x, const std::vector<int>& perm, const T
   check(y.shape() == want, "permute", "output " + shape_str(y.shape()) + " should be " + shape_str(want));
   check_same_dtype("permute", x, y);
   check(x.numel() <= int64_t(UINT32_MAX), "permute", "more than 2^32 elements");
+  Context& ctx = s.context();
+  if (auto t = as_transpose(x.shape(), perm)) {
+    struct {
+      uint32_t batch, rows, cols;
+    } push{uint32_t(t->batch), uint32_t(t->rows), uint32_t(t->cols)};
+    const Kernel& k = ctx.kernels().get(variant(ctx, "permute_tiled", x.dtype()), 2);
+    s.dispatch(k, {in(x), out(y)}, push, {groups_for(t->cols, 32), groups_for(t->rows, 32), push.batch}, "permute");
+    return;
+  }
   struct {
     uint32_t n, shape[4], src_stride[4];
   } push{};
@@ -47,7 +81,6 @@ void permute(Sequence& s, const Tensor& x, const std::vector<int>& perm, const T
     push.shape[d] = d < pad ? 1 : uint32_t(want[d - pad]);
     push.src_stride[d] = d < pad ? 0 : uint32_t(st[perm[d - pad]]);
   }
-  Context& ctx = s.context();
   const Kernel& k = ctx.kernels().get(variant(ctx, "permute", x.dtype()), 2);
   s.dispatch(k, {in(x), out(y)}, push, {groups_for(x.numel(), 256), 1, 1}, "permute");
 }

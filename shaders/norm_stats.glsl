@@ -19,11 +19,14 @@ struct RowStats {
 // (v - row mean) / sqrt(var + eps)
 float normalised(float v, RowStats st) { return ((v - st.shift) - st.mean) * st.rstd; }
 
-RowStats row_stats(uint base, uint len, float eps) {
+// Count, mean and sum of squared deviations (M2) of x[base .. base+len) - shift, merged over the
+// workgroup. Every invocation gets them.
+struct Moments {
+  float n, mean, m2;
+};
+
+Moments moments(uint base, uint len, float shift) {
   uint l = gl_LocalInvocationID.x, wg = gl_WorkGroupSize.x;
-  // Moments of x - x[base]: trained activations can sit ~1e3 from zero with a spread of a few
-  // units; shifted, the running means stay small and keep their low digits.
-  float shift = float(x[base]);
   float n = 0.0, mu = 0.0, m2 = 0.0;
   uint i = l;
   for (; i + 3 * wg < len; i += 4 * wg) {
@@ -45,11 +48,22 @@ RowStats row_stats(uint base, uint len, float eps) {
     m2 += delta * (v - mu);
   }
   // Workgroup merge: mean = sum(n_l mu_l) / len, M2 = sum(m2_l + n_l (mu_l - mean)^2).
+  Moments m;
+  m.n = float(len);
+  m.mean = wg_sum(n * mu) / float(len);
+  float d = mu - m.mean;
+  m.m2 = wg_sum(m2 + n * d * d);
+  return m;
+}
+
+RowStats row_stats(uint base, uint len, float eps) {
+  // Moments of x - x[base]: trained activations can sit ~1e3 from zero with a spread of a few
+  // units; shifted, the running means stay small and keep their low digits.
   RowStats st;
-  st.shift = shift;
-  st.mean = wg_sum(n * mu) / float(len);
-  float d = mu - st.mean;
-  st.rstd = inversesqrt(wg_sum(m2 + n * d * d) / float(len) + eps);
+  st.shift = float(x[base]);
+  Moments m = moments(base, len, st.shift);
+  st.mean = m.mean;
+  st.rstd = inversesqrt(m.m2 / float(len) + eps);
   return st;
 }
 

@@ -130,6 +130,7 @@ INSTANTIATE_TEST_SUITE_P(
             GroupNormCase{{2, 64, 13, 7}, 32, true, 1e-5f},   // rows shorter than a GPU workgroup's 4 x 256
             GroupNormCase{{2, 32, 5, 5}, 8, true, 1e-6f},     // channels shorter than a CPU iteration (32)
             GroupNormCase{{2, 12, 77}, 4, false, 1e-6f},      // 3-D [N, C, L]
+            GroupNormCase{{1, 6, 61, 67}, 2, true, 1e-5f},    // GPU family: rows in 2 uneven chunks
             GroupNormCase{{3, 12}, 3, true, 1e-5f}),          // no spatial dims: 4 values a row
         kFamilies),
     [](const auto& info) {
@@ -310,6 +311,35 @@ TEST_F(Norm, RowsOverDispatchLimit) {
   test::expect_close(ty.download(c), ref::group_norm(x, g, b, 2, 16, 9, 16, 1e-5f, false), kTolF32, "group_norm");
   test::expect_close(tl.download(c), ref::layer_norm(x, g9, b9, 9, 1e-5f), kTolF32, "layer_norm");
   test::expect_close(tsm.download(c), ref::softmax(x, 9, 2.0f), kTolF32, "softmax");
+}
+
+// GPU family: few long rows split over several workgroups each (a moments pass, then the
+// normalisation), here with both grid dimensions over the dispatch limit and in place, where
+// a chunk's second pass must not read a row start another chunk has overwritten. The CPU
+// family keeps one pass.
+TEST_F(Norm, GroupNormSplitsFewLongRowsOnTheGpuFamily) {
+  auto& c = test::ctx();
+  auto x = test::random_vector(16 * 64 * 64, 81, -2.0f, 4.0f), g = test::random_vector(16, 82, 0.5f, 1.5f);
+  auto b = test::random_vector(16, 83);
+  for (auto& v : x) v += 300.0f;  // off-centre, so a wrong shift shows
+  auto want = ref::group_norm(x, g, b, 1, 16, 64 * 64, 4, 1e-5f, true);
+  Tensor tg = Tensor::from_floats(c, {16}, DType::F32, g), tb = Tensor::from_floats(c, {16}, DType::F32, b);
+  for (KernelFamily f : {KernelFamily::Gpu, KernelFamily::Cpu}) {
+    for (bool in_place : {false, true}) {
+      c.set_kernel_family(f);
+      c.set_dispatch_limit(3);  // 4 rows of 4 chunks
+      Tensor tx = Tensor::from_floats(c, {1, 16, 64, 64}, DType::F32, x);
+      Tensor ty = in_place ? tx : Tensor::empty(c, {1, 16, 64, 64}, DType::F32);
+      Sequence s(c);
+      group_norm(s, tx, tg, tb, ty, 4, 1e-5f, true);
+      s.run();
+      c.set_dispatch_limit(UINT32_MAX);
+      c.set_kernel_family(KernelFamily::Auto);
+      std::string what = "group_norm " + family_name(f) + (in_place ? " in place" : "");
+      EXPECT_EQ(s.dispatch_count(), f == KernelFamily::Gpu ? 2u : 1u) << what;
+      test::expect_close(ty.download(c), want, kTolF32, what);
+    }
+  }
 }
 
 // The error names the op and the shapes.
