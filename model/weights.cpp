@@ -219,6 +219,23 @@ const Component& WeightSet::component(const std::string& name) const {
   throw Error(path_ + ": no " + name + " in this " + weight_format_name(format_) + " (it has: " + have + ")");
 }
 
+void WeightSet::replace_tensor(const std::string& component, const std::string& name,
+                               std::shared_ptr<const std::vector<float>> values, const std::string& source) {
+  Component& c = components_.at(this->component(component).name);
+  auto it = c.tensors.find(name);
+  if (it == c.tensors.end()) throw Error(path_ + ": " + component + " has no tensor " + name);
+  TensorInfo& t = it->second;
+  if (int64_t(values->size()) != t.numel())
+    throw Error(source + ": " + std::to_string(values->size()) + " values for " + component + " " + name + " " +
+                shape_string(t.shape));
+  t.dtype = FileDType::F32;
+  t.data = reinterpret_cast<const uint8_t*>(values->data());
+  t.size = values->size() * sizeof(float);
+  t.file += " + " + source;
+  t.file_mapped = false;
+  c.owned.push_back(std::move(values));
+}
+
 FileContent classify_safetensors(const SafetensorsFile& f) {
   bool sd = false, sdxl = false;
   for (auto& t : f.tensors()) {

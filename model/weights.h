@@ -39,6 +39,8 @@ struct Component {
   TensorMap tensors;             // canonical name -> tensor
   std::string source;            // the file the tensors came from
 
+  // Tensor bytes that live in no file mapping (LoRA merges), kept alive with the component.
+  std::vector<std::shared_ptr<const std::vector<float>>> owned;
   const TensorInfo& tensor(const std::string& name) const;  // throws Error naming the component
   uint64_t bytes() const;
   uint64_t parameters() const;
@@ -78,6 +80,11 @@ class WeightSet {
   const std::vector<std::string>& assumptions() const { return assumptions_; }  // config values no file states
   const std::vector<std::string>& ignored() const { return ignored_; }          // file tensors known to be unused
   const std::vector<std::shared_ptr<const SafetensorsFile>>& files() const { return files_; }
+
+  // Replaces a tensor's values (same element count) with float32 ones the component keeps
+  // alive; `source` says where they came from in messages (a LoRA merge).
+  void replace_tensor(const std::string& component, const std::string& name,
+                      std::shared_ptr<const std::vector<float>> values, const std::string& source);
 
  private:
   void load_pipeline_folder(const LoadOptions& options);

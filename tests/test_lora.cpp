@@ -1,0 +1,167 @@
+// LoRA merging (model/lora.h) against PyTorch's merge of the same files into the tiny SD
+// pipeline (tests/data/lora, made by scripts/make_lora_reference.py).
+#include "model/lora.h"
+
+#include <cstring>
+
+#include "model/safetensors.h"
+#include "model/tensor_convert.h"
+#include "tests/support/cli_run.h"
+#include "tests/support/vk_test.h"
+#include "unet/unet.h"
+#include "vk/error.h"
+
+using namespace sdvk;
+
+namespace {
+
+const std::string kData = SDVK_TEST_DATA;
+const std::string kModel = kData + "/pipeline/tiny-sd";
+const std::string kLoras = kData + "/lora";
+
+// The reference merges of one file: "<component>/<tensor>" -> values.
+std::map<std::string, std::vector<float>> reference_merges(const std::string& format) {
+  SafetensorsFile f(kLoras + "/merged.safetensors");
+  std::map<std::string, std::vector<float>> out;
+  for (const TensorInfo& t : f.tensors())
+    if (t.name.rfind(format + "/", 0) == 0) out[t.name.substr(format.size() + 1)] = to_f32(t);
+  return out;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// Both formats: exactly the layers PyTorch merged change, to PyTorch's values; every other
+// tensor keeps its bytes in the file mapping.
+TEST(Lora, MergesAsPyTorchDoes) {
+  for (auto [format, weight] : {std::pair<std::string, float>{"kohya", 0.7f}, {"peft", 1.0f}}) {
+    WeightSet w = WeightSet::load(kModel);
+    auto applied = apply_loras(w, {{kLoras + "/" + format + ".safetensors", weight}});
+    auto want = reference_merges(format);
+    ASSERT_EQ(applied.size(), 1u);
+    EXPECT_EQ(size_t(applied[0].layers), want.size()) << format;
+    for (auto& [component, c] : w.components()) {
+      for (auto& [name, t] : c.tensors) {
+        auto it = want.find(component + "/" + name);
+        if (it == want.end()) {
+          EXPECT_TRUE(t.file_mapped) << format << " changed " << component << " " << name;
+          continue;
+        }
+        EXPECT_FALSE(t.file_mapped) << format << " " << name;
+        test::expect_close(to_f32(t), it->second, 1e-6, format + " " + component + " " + name);
+      }
+    }
+  }
+}
+
+// "FILE:WEIGHT" as --lora takes it; a ':' not followed by a number belongs to the path.
+TEST(Lora, ParsesSpecs) {
+  EXPECT_EQ(parse_lora_spec("a.safetensors").weight, 1.0f);
+  LoraSpec s = parse_lora_spec("dir/a.safetensors:0.5");
+  EXPECT_EQ(s.path, "dir/a.safetensors");
+  EXPECT_EQ(s.weight, 0.5f);
+  EXPECT_EQ(parse_lora_spec("c:/x.safetensors").path, "c:/x.safetensors");
+  EXPECT_EQ(parse_lora_spec("a.safetensors:-1").weight, -1.0f);
+  EXPECT_NE(error_of([] { parse_lora_spec(":0.5"); }).find("no file"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_lora_spec("a.safetensors:inf"); }).find("finite"), std::string::npos);
+}
+
+// Weight 0 checks the file and changes nothing.
+TEST(Lora, WeightZeroLeavesTheWeightsAlone) {
+  WeightSet w = WeightSet::load(kModel);
+  auto applied = apply_loras(w, {{kLoras + "/kohya.safetensors", 0.0f}});
+  EXPECT_GT(applied[0].layers, 0);
+  for (auto& [component, c] : w.components())
+    for (auto& [name, t] : c.tensors) EXPECT_TRUE(t.file_mapped) << component << " " << name;
+}
+
+// A UNet built from sdvk's merge computes what one built from PyTorch's merged tensors does,
+// and not what the base model does.
+TEST(Lora, UNetOfTheMergeMatchesPyTorchMergedWeights) {
+  auto& ctx = test::ctx();
+  WeightSet ours = WeightSet::load(kModel), theirs = WeightSet::load(kModel), base = WeightSet::load(kModel);
+  apply_loras(ours, {{kLoras + "/kohya.safetensors", 0.7f}});
+  for (auto& [key, values] : reference_merges("kohya")) {
+    size_t slash = key.find('/');
+    theirs.replace_tensor(key.substr(0, slash), key.substr(slash + 1),
+                          std::make_shared<const std::vector<float>>(values), "merged.safetensors");
+  }
+  auto sample = test::random_vector(2 * 4 * 8 * 8, 1), ehs = test::random_vector(2 * 77 * 64, 2);
+  auto run = [&](const WeightSet& w) {
+    unet::UNet2DConditionModel model(ctx, w.component("unet"), DType::F32);
+    Tensor x = Tensor::from_floats(ctx, {2, 4, 8, 8}, DType::F32, sample);
+    Tensor t = Tensor::from_floats(ctx, {2}, DType::F32, {981.0f, 500.0f});
+    Tensor e = Tensor::from_floats(ctx, {2, 77, 64}, DType::F32, ehs);
+    Sequence s(ctx);
+    Tensor y = model.forward(s, x, t, e);
+    s.run();
+    return y.download(ctx);
+  };
+  auto got = run(ours), want = run(theirs), plain = run(base);
+  test::expect_close(got, want, 1e-4, "unet with kohya LoRA vs PyTorch-merged weights");
+  EXPECT_GT(test::relative_error(plain, want), 1e-3) << "the LoRA should change the output";
+}
+
+// Writes a LoRA file of the given tensors (float32) into `dir` and returns its path.
+std::string write_lora(const test::TempDir& dir, const std::string& name,
+                       const std::vector<std::pair<std::string, std::vector<int64_t>>>& tensors) {
+  static std::vector<float> zeros(1 << 16, 0.01f);
+  std::vector<TensorToWrite> out;
+  for (auto& [n, shape] : tensors) {
+    int64_t numel = 1;
+    for (int64_t d : shape) numel *= d;
+    out.push_back({n, FileDType::F32, shape, zeros.data(), size_t(numel) * 4});
+  }
+  std::string path = dir / name;
+  write_safetensors(path, out);
+  return path;
+}
+
+// Each bad file: one Error naming the file and the key; nothing changes. Lenient skips and
+// counts what does not fit and merges the rest.
+TEST(Lora, BadFilesAreRefusedByName) {
+  test::TempDir dir("lora");
+  const std::string q = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q";
+  auto expect_refused = [&](const std::string& path, const std::string& contains) {
+    WeightSet w = WeightSet::load(kModel);
+    std::string e = error_of([&] { apply_loras(w, {{path, 1.0f}}); });
+    EXPECT_NE(e.find(contains), std::string::npos) << e;
+    EXPECT_NE(e.find(path), std::string::npos) << e;
+    for (auto& [component, c] : w.components())
+      for (auto& [name, t] : c.tensors) EXPECT_TRUE(t.file_mapped) << name;
+  };
+  expect_refused(write_lora(dir, "nolayer.safetensors",
+                            {{"lora_unet_down_blocks_9_conv.lora_down.weight", {2, 32}},
+                             {"lora_unet_down_blocks_9_conv.lora_up.weight", {32, 2}}}),
+                 "down_blocks_9_conv: no unet layer of that name");
+  expect_refused(write_lora(dir, "shape.safetensors",
+                            {{q + ".lora_down.weight", {2, 31}}, {q + ".lora_up.weight", {32, 2}}}),
+                 "do not fit [32, 32]");
+  expect_refused(write_lora(dir, "half.safetensors", {{q + ".lora_down.weight", {2, 32}}}), "not both");
+  expect_refused(write_lora(dir, "loha.safetensors", {{q + ".hada_w1_a", {2, 32}}}), "LoHa");
+  expect_refused(write_lora(dir, "plain.safetensors", {{"conv_in.weight", {2, 2}}}), "not a LoRA file");
+  expect_refused(write_lora(dir, "te2.safetensors",
+                            {{"lora_te2_text_model_encoder_layers_0_mlp_fc1.lora_down.weight", {2, 32}},
+                             {"lora_te2_text_model_encoder_layers_0_mlp_fc1.lora_up.weight", {37, 2}}}),
+                 "has no text_encoder_2");
+  expect_refused(dir / "missing.safetensors", "missing.safetensors");
+  expect_refused(dir / "model.ckpt", ".safetensors only");
+
+  WeightSet w = WeightSet::load(kModel);
+  std::string mixed = write_lora(dir, "mixed.safetensors",
+                                 {{q + ".lora_down.weight", {2, 32}}, {q + ".lora_up.weight", {32, 2}},
+                                  {"lora_unet_nothing.lora_down.weight", {2, 32}},
+                                  {"lora_unet_nothing.lora_up.weight", {32, 2}}});
+  auto applied = apply_loras(w, {{mixed, 1.0f}}, /*lenient=*/true);
+  EXPECT_EQ(applied[0].layers, 1);
+  ASSERT_EQ(applied[0].skipped.size(), 1u);
+  EXPECT_NE(applied[0].skipped[0].find("nothing"), std::string::npos);
+}
+
+}  // namespace
