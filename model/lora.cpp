@@ -180,6 +180,32 @@ LoraSpec parse_lora_spec(const std::string& text) {
   return spec;
 }
 
+std::vector<LoraSpec> take_prompt_loras(std::string& prompt, const std::string& lora_dir) {
+  std::vector<LoraSpec> out;
+  size_t at;
+  while ((at = prompt.find("<lora:")) != std::string::npos) {
+    size_t end = prompt.find('>', at);
+    if (end == std::string::npos) throw Error("prompt: \"" + printable(prompt.substr(at, 40)) + "\" has no closing '>'");
+    const std::string tag = prompt.substr(at, end + 1 - at), body = tag.substr(6, tag.size() - 7);
+    size_t colon = body.find(':');
+    std::string name = body.substr(0, colon);
+    float weight = 1.0f;
+    if (colon != std::string::npos) {
+      const std::string w = body.substr(colon + 1);
+      char* stop = nullptr;
+      weight = std::strtof(w.c_str(), &stop);
+      if (w.empty() || *stop != '\0' || !std::isfinite(weight))
+        throw Error("prompt: " + printable(tag) + ": the weight is not a number");
+    }
+    if (name.empty() || name == "." || name == ".." || name.find_first_of("/\\") != std::string::npos)
+      throw Error("prompt: " + printable(tag) + ": a LoRA is named by its file name in --lora-dir, without a path");
+    if (lora_dir.empty()) throw Error("prompt: " + printable(tag) + " needs --lora-dir (the folder of LoRA files)");
+    out.push_back({lora_dir + "/" + name + ".safetensors", weight});
+    prompt.erase(at, tag.size());
+  }
+  return out;
+}
+
 std::vector<LoraApplied> apply_loras(WeightSet& weights, const std::vector<LoraSpec>& loras, bool lenient) {
   std::vector<LoraApplied> report;
   for (const LoraSpec& spec : loras) {

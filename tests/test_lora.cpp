@@ -72,6 +72,30 @@ TEST(Lora, ParsesSpecs) {
   EXPECT_NE(error_of([] { parse_lora_spec("a.safetensors:inf"); }).find("finite"), std::string::npos);
 }
 
+// <lora:NAME:WEIGHT> tags leave the prompt and name files in the LoRA folder only.
+TEST(Lora, TakesPromptTags) {
+  std::string p = "a cat <lora:ink:0.6>, in a hat<lora:film>";
+  auto specs = take_prompt_loras(p, "/loras");
+  EXPECT_EQ(p, "a cat , in a hat");
+  ASSERT_EQ(specs.size(), 2u);
+  EXPECT_EQ(specs[0].path, "/loras/ink.safetensors");
+  EXPECT_EQ(specs[0].weight, 0.6f);
+  EXPECT_EQ(specs[1].path, "/loras/film.safetensors");
+  EXPECT_EQ(specs[1].weight, 1.0f);
+  std::string plain = "no tags";
+  EXPECT_TRUE(take_prompt_loras(plain, "").empty());
+  for (auto [prompt, contains] : std::vector<std::pair<std::string, std::string>>{
+           {"x <lora:../etc/passwd:1>", "without a path"},
+           {"x <lora:..>", "without a path"},
+           {"x <lora:a:b>", "not a number"},
+           {"x <lora:a:1", "no closing"},
+       }) {
+    EXPECT_NE(error_of([&] { take_prompt_loras(prompt, "/loras"); }).find(contains), std::string::npos) << prompt;
+  }
+  std::string p2 = "x <lora:ink>";
+  EXPECT_NE(error_of([&] { take_prompt_loras(p2, ""); }).find("needs --lora-dir"), std::string::npos);
+}
+
 // Weight 0 checks the file and changes nothing.
 TEST(Lora, WeightZeroLeavesTheWeightsAlone) {
   WeightSet w = WeightSet::load(kModel);
