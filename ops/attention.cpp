@@ -18,14 +18,16 @@ bool overlaps(const Tensor& a, const Tensor& b) {
   return a.overlaps(b);
 }
 
-// GPU family (attention.comp): a workgroup owns BQ query rows; shared memory holds the Q block,
-// one K or V tile of BK keys (rows padded to D+1 floats against bank conflicts), the BQ x BK
-// score block and per-row statistics. The tiles are halved until that fits the device.
+// GPU family (attention.comp): a workgroup of kGpuThreads owns BQ query rows; shared memory holds
+// the Q block and the probabilities as [d or key][row] (4 rows to a vec4), one K or V tile of
+// BK keys (K rows padded to BK+1 against bank conflicts) and the row statistics' partials
+// (BQ rows x 512/BQ invocations each, 2 x 512 floats). Head dims round up to 8.
+constexpr int64_t kGpuThreads = 128, kGpuRowsPerInvocation = 4;
 uint32_t gpu_shared_bytes(uint32_t d, uint32_t bq, uint32_t bk) {
-  return 4 * ((bq + bk) * (d + 1) + bq * bk + 3 * bq);
+  return 4 * (d * bq + d * (bk + 1) + bk * bq + 2 * kGpuThreads * kGpuRowsPerInvocation);
 }
-constexpr int64_t kGpuThreads = 128;
-uint32_t head_dim_slots(uint32_t d) { return (d + 31) / 32 * 32; }  // see attention(): DMAX
+uint32_t gpu_head_dim_slots(uint32_t d) { return (d + 7) / 8 * 8; }
+uint32_t head_dim_slots(uint32_t d) { return (d + 31) / 32 * 32; }  // CPU family, see attention(): DMAX
 AttentionTiles g_forced_tiles;  // {0, 0}: automatic
 
 // lavapipe (llvmpipe) stops every loop of a shader invocation once all of its loops together
@@ -39,23 +41,27 @@ int64_t cpu_loop_iterations(int64_t dv, int64_t tk, int64_t rows, int64_t kb) {
 }
 int64_t gpu_loop_iterations(int64_t d, int64_t tk, int64_t bq, int64_t bk) {
   const int64_t staging = (bk * d + kGpuThreads - 1) / kGpuThreads + 1;
-  return (bq * d + kGpuThreads - 1) / kGpuThreads + 1 + (tk + bk - 1) / bk * (2 * staging + d + 3 * bk + 4) + 1;
+  const int64_t partials = 2 * kGpuRowsPerInvocation * (kGpuThreads * kGpuRowsPerInvocation / bq + 1);  // max, sum
+  return (bq * d + kGpuThreads - 1) / kGpuThreads + 1 + (tk + bk - 1) / bk * (2 * staging + d + 1 + partials + bk + 2) + 1;
 }
 
 }  // namespace
 
 AttentionTiles attention_gpu_tiles(const Context& ctx, uint32_t head_dim) {
-  const uint32_t dmax = head_dim_slots(head_dim), limit = ctx.info().max_shared_memory;
-  uint32_t bq = 32, bk = 32;
-  while (gpu_shared_bytes(dmax, bq, bk) > limit && bq > 1) (bk > 8 && bk >= bq ? bk : bq) /= 2;
-  return {bq, bk};
+  // Largest first: more rows share each K/V tile, more keys share each barrier.
+  const AttentionTiles order[] = {{64, 64}, {64, 32}, {32, 32}, {32, 16}, {16, 16}, {16, 8}, {8, 8}};
+  for (const AttentionTiles& t : order)
+    if (gpu_shared_bytes(gpu_head_dim_slots(head_dim), t.bq, t.bk) <= ctx.info().max_shared_memory) return t;
+  return order[std::size(order) - 1];  // attention() reports that it does not fit
 }
 
 std::vector<AttentionTiles> attention_gpu_tile_configs(const Context& ctx, uint32_t head_dim) {
   std::vector<AttentionTiles> out;
-  for (uint32_t bq : {8u, 16u, 32u})
-    for (uint32_t bk : {8u, 16u, 32u})
-      if (gpu_shared_bytes(head_dim_slots(head_dim), bq, bk) <= ctx.info().max_shared_memory) out.push_back({bq, bk});
+  for (uint32_t bq : {16u, 32u, 64u})
+    for (uint32_t bk : {16u, 32u, 64u})
+      if (gpu_shared_bytes(gpu_head_dim_slots(head_dim), bq, bk) <= ctx.info().max_shared_memory) out.push_back({bq, bk});
+  AttentionTiles automatic = attention_gpu_tiles(ctx, head_dim);
+  if (std::find(out.begin(), out.end(), automatic) == out.end()) out.push_back(automatic);
   return out;
 }
 
@@ -88,8 +94,8 @@ void attention(Sequence& s, const Tensor& q, const Tensor& k, const Tensor& v, c
   Push push{uint32_t(Tq), uint32_t(Tk), uint32_t(heads), D, causal, float(double(scale) * M_LOG2E)};
   std::vector<Arg> args = {in(q), in(k), in(v), out(o)};
 
-  // Both families size their per-row arrays or shared tiles for a head dim rounded up to 32
-  // and read the true one from the push constants: few pipelines, any head dim.
+  // Both families size their per-row arrays or shared tiles for a rounded-up head dim and read
+  // the true one from the push constants: few pipelines, any head dim.
   const uint32_t dmax = head_dim_slots(D);
   const bool llvmpipe = ctx.info().name.find("llvmpipe") != std::string::npos;
   auto over_limit = [&](int64_t iterations) {
@@ -112,14 +118,15 @@ void attention(Sequence& s, const Tensor& q, const Tensor& k, const Tensor& v, c
     return;
   }
   const AttentionTiles tiles = g_forced_tiles.bq ? g_forced_tiles : attention_gpu_tiles(ctx, D);
-  const uint32_t bq = tiles.bq, bk = tiles.bk;
-  check(bq >= 1 && bq <= kGpuThreads && bk >= 1, op, "tiles (" + std::to_string(bq) + ", " + std::to_string(bk) +
-        ") outside 1..128 query rows");
-  check(gpu_shared_bytes(dmax, bq, bk) <= ctx.info().max_shared_memory, op,
+  const uint32_t bq = tiles.bq, bk = tiles.bk, gpu_dmax = gpu_head_dim_slots(D);
+  const bool rows_ok = bq >= 4 && bq <= kGpuThreads * kGpuRowsPerInvocation && (bq & (bq - 1)) == 0;
+  check(rows_ok && bk >= 1, op, "tiles (" + std::to_string(bq) + ", " + std::to_string(bk) +
+        "): query rows must be a power of two from 4 to 512");
+  check(gpu_shared_bytes(gpu_dmax, bq, bk) <= ctx.info().max_shared_memory, op,
         "head dim " + std::to_string(D) + " with tiles (" + std::to_string(bq) + ", " + std::to_string(bk) +
             ") does not fit shared memory");
   if (over_limit(gpu_loop_iterations(D, Tk, bq, bk))) refuse();
-  const Kernel& kern = ctx.kernels().get(variant(ctx, "attention", q.dtype()), 4, {dmax, bq, bk});
+  const Kernel& kern = ctx.kernels().get(variant(ctx, "attention", q.dtype()), 4, {gpu_dmax, bq, bk});
   s.dispatch(kern, args, push, {groups_for(Tq, bq), uint32_t(heads), uint32_t(B)}, "attention");
 }
 

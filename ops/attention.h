@@ -23,11 +23,12 @@ struct AttentionTiles {
   uint32_t bq = 0, bk = 0;
   bool operator==(const AttentionTiles&) const = default;
 };
-// What attention() picks for head dim `head_dim` on this device: (32, 32), halved until the
-// tiles fit its shared memory (32 KiB on lavapipe; 48 KiB or more on most GPUs).
+// What attention() picks for head dim `head_dim` on this device: the largest of (64, 64),
+// (64, 32), (32, 32), (32, 16), (16, 16), (16, 8), (8, 8) that fits its shared memory (32 KiB
+// on lavapipe; 48 KiB or more on most GPUs).
 AttentionTiles attention_gpu_tiles(const Context& ctx, uint32_t head_dim);
-// Every tile configuration (BQ, BK in {8, 16, 32}) that fits this device's shared memory at
-// `head_dim`, so tests can run each one the automatic choice would pick on some device.
+// Every tile configuration (BQ, BK in {16, 32, 64}) that fits this device's shared memory at
+// `head_dim`, and the automatic choice, so tests can run each one a device would pick.
 std::vector<AttentionTiles> attention_gpu_tile_configs(const Context& ctx, uint32_t head_dim);
 // Makes attention() use `tiles` in the GPU family from now on ({0, 0}: the automatic choice).
 // For tests; attention() throws Error when they do not fit the device.
