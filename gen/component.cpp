@@ -5,6 +5,7 @@
 #include <cstring>
 #include <map>
 
+#include "core/error.h"
 #include "gen/cli.h"
 #include "gen/output_paths.h"
 #include "gen/profile.h"
@@ -15,9 +16,8 @@
 #include "text_encoder/clip_text_model.h"
 #include "unet/unet.h"
 #include "vae/decoder.h"
-#include "vae/tiled_decoder.h"
 #include "vae/encoder.h"
-#include "vk/error.h"
+#include "vae/tiled_decoder.h"
 
 namespace sdvk::cli {
 namespace {

@@ -10,6 +10,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
 #include "gen/cli.h"
 #include "gen/model_setup.h"
 #include "image/image.h"
@@ -20,7 +21,6 @@
 #include "score/scorer.h"
 #include "text_encoder/prompt_weights.h"
 #include "vk/context.h"
-#include "vk/error.h"
 
 namespace sdvk::cli {
 namespace {

@@ -10,11 +10,11 @@
 // (every T / original_inference_steps-th timestep).
 #include <cmath>
 
+#include "core/error.h"
 #include "scheduler/alpha_scheduler.h"
 #include "scheduler/families.h"
 #include "scheduler/noise_schedule.h"
 #include "scheduler/prediction.h"
-#include "vk/error.h"
 
 namespace sdvk {
 

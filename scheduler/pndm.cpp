@@ -4,11 +4,11 @@
 #include <cmath>
 #include <deque>
 
+#include "core/error.h"
 #include "scheduler/alpha_scheduler.h"
 #include "scheduler/families.h"
 #include "scheduler/noise_schedule.h"
 #include "scheduler/prediction.h"
-#include "vk/error.h"
 
 namespace sdvk {
 

@@ -3,8 +3,8 @@
 #include <cmath>
 #include <filesystem>
 
-#include "model/json_util.h"
-#include "vk/error.h"
+#include "core/error.h"
+#include "core/json.h"
 
 namespace sdvk {
 namespace {

@@ -2,17 +2,17 @@
 
 #include <cmath>
 
-#include "model/json_util.h"
+#include "core/error.h"
+#include "core/json.h"
 #include "nn/params.h"
 #include "ops/attention.h"
 #include "ops/concat.h"
 #include "ops/conv2d.h"
 #include "ops/elementwise.h"
+#include "ops/embedding.h"
 #include "ops/matmul.h"
 #include "ops/norm.h"
-#include "ops/embedding.h"
 #include "ops/permute.h"
-#include "vk/error.h"
 
 namespace sdvk {
 

@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <map>
 
-#include "vk/error.h"
+#include "core/error.h"
 
 namespace fs = std::filesystem;
 

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/error.h"
 #include "image/image.h"
 #include "image/parameters.h"
 #include "model/safetensors.h"
@@ -17,7 +18,6 @@
 #include "score/scorer.h"
 #include "tests/support/cli_run.h"
 #include "tests/support/vk_test.h"
-#include "vk/error.h"
 
 using namespace sdvk;
 namespace fs = std::filesystem;

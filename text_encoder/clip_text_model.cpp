@@ -1,13 +1,13 @@
 #include "text_encoder/clip_text_model.h"
 
-#include "model/json_util.h"
+#include "core/error.h"
+#include "core/json.h"
 #include "ops/attention.h"
 #include "ops/elementwise.h"
+#include "ops/embedding.h"
 #include "ops/matmul.h"
 #include "ops/norm.h"
-#include "ops/embedding.h"
 #include "ops/permute.h"
-#include "vk/error.h"
 
 namespace sdvk {
 

@@ -1,5 +1,6 @@
 #include "unet/unet.h"
 
+#include "core/error.h"
 #include "ops/attention.h"
 #include "ops/concat.h"
 #include "ops/conv2d.h"
@@ -11,7 +12,6 @@
 #include "ops/timestep_embedding.h"
 #include "ops/unary.h"
 #include "ops/upsample.h"
-#include "vk/error.h"
 
 namespace sdvk::unet {
 

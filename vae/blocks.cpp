@@ -1,12 +1,12 @@
 #include "vae/blocks.h"
 
+#include "core/error.h"
 #include "ops/attention.h"
 #include "ops/conv2d.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 #include "ops/norm.h"
 #include "ops/permute.h"
-#include "vk/error.h"
 
 namespace sdvk::vae {
 

@@ -2,12 +2,12 @@
 
 #include <algorithm>
 
+#include "core/error.h"
 #include "ops/conv2d.h"
 #include "ops/elementwise.h"
 #include "ops/norm.h"
 #include "ops/upsample.h"
 #include "vae/blocks.h"
-#include "vk/error.h"
 
 namespace sdvk::vae {
 

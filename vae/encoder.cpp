@@ -1,10 +1,10 @@
 #include "vae/encoder.h"
 
+#include "core/error.h"
 #include "ops/conv2d.h"
 #include "ops/elementwise.h"
 #include "ops/norm.h"
 #include "vae/blocks.h"
-#include "vk/error.h"
 
 namespace sdvk::vae {
 
