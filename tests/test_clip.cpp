@@ -2,13 +2,13 @@
 // /work/shared/golden/README.md) and the tiny-sd pipeline's text_encoder.
 #include <cstring>
 
+#include "clip/text_model.h"
+#include "clip/vision_model.h"
 #include "core/error.h"
 #include "model/safetensors.h"
 #include "model/tensor_convert.h"
 #include "model/weights.h"
-#include "score/clip_vision_model.h"
 #include "tests/support/vk_test.h"
-#include "text_encoder/clip_text_model.h"
 
 using namespace sdvk;
 

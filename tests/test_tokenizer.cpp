@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "text_encoder/clip_text.h"
+#include "text_encoder/clip_text_cleanup.h"
 #include "text_encoder/clip_tokenizer.h"
 #include "text_encoder/prompt_weights.h"
 #include "text_encoder/sentencepiece_tokenizer.h"

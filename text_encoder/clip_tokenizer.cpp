@@ -4,7 +4,7 @@
 #include <filesystem>
 
 #include "core/error.h"
-#include "text_encoder/clip_text.h"
+#include "text_encoder/clip_text_cleanup.h"
 #include "text_encoder/text_file.h"
 #include "text_encoder/unicode.h"
 

@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "clip/encoder_layer.h"
 #include "model/weights.h"
-#include "nn/clip_encoder_layer.h"
 #include "nn/params.h"
 #include "ops/unary.h"
 #include "vk/sequence.h"

@@ -1,4 +1,4 @@
-#include "nn/clip_encoder_layer.h"
+#include "clip/encoder_layer.h"
 
 #include "ops/attention.h"
 #include "ops/matmul.h"

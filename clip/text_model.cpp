@@ -1,4 +1,4 @@
-#include "text_encoder/clip_text_model.h"
+#include "clip/text_model.h"
 
 #include "core/error.h"
 #include "core/json.h"

@@ -1,4 +1,4 @@
-#include "score/clip_vision_model.h"
+#include "clip/vision_model.h"
 
 #include <cmath>
 

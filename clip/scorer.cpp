@@ -1,4 +1,4 @@
-#include "score/scorer.h"
+#include "clip/scorer.h"
 
 #include <filesystem>
 #include <map>

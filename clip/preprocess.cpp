@@ -1,4 +1,4 @@
-#include "score/clip_preprocess.h"
+#include "clip/preprocess.h"
 
 #include <cmath>
 #include <filesystem>

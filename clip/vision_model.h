@@ -3,7 +3,7 @@
 // post_layernorm on the class token, visual_projection -> image_embeds. Plus the cosine
 // similarity CLIPModel's logits are built from.
 #pragma once
-#include "nn/clip_encoder_layer.h"
+#include "clip/encoder_layer.h"
 #include <cstdint>
 #include <vector>
 
