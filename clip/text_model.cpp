@@ -115,6 +115,17 @@ ClipTextOutputs ClipTextModel::forward(Sequence& s, const Tensor& input_ids, con
   return out;
 }
 
+ClipTextRun ClipTextModel::run(Context& ctx, const std::vector<float>& ids, int64_t B, int64_t T, int clip_skip) const {
+  ClipTextRun r;
+  r.input_ids = Tensor::from_floats(ctx, {B, T}, DType::F32, ids, "input_ids");
+  r.pooled_rows = Tensor::from_floats(ctx, {B}, DType::F32, pooled_rows(ids, B, T), "pooled_rows");
+  r.sequence = std::make_unique<Sequence>(ctx);
+  r.outputs = forward(*r.sequence, r.input_ids, r.pooled_rows, clip_skip);
+  r.sequence->run();
+  check(ctx, r.outputs);
+  return r;
+}
+
 void ClipTextModel::check(Context& ctx, const ClipTextOutputs& o) {
   if (uint64_t n = ops::read_count(ctx, o.nonfinite_penultimate))
     throw Error("clip text encoder: " + std::to_string(n) + " NaN/Inf values in the penultimate hidden state");

@@ -3,6 +3,7 @@
 // (CLIPModel: its "text_config" and "text_projection.weight"). Weights under "text_model.*".
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "clip/encoder_layer.h"
@@ -21,6 +22,13 @@ struct ClipTextOutputs {
   Tensor pooler_output;                    // [B,W] last_hidden_state at each row's first eos
   Tensor text_embeds;                      // [B,P] pooler_output @ text_projection^T (undefined without one)
   Tensor nonfinite_last, nonfinite_penultimate;  // [1] F32 NaN/Inf counts, see check()
+};
+
+// One finished forward pass (ClipTextModel::run): its outputs stay downloadable while it lives.
+struct ClipTextRun {
+  Tensor input_ids, pooled_rows;  // [B,T], [B] F32
+  std::unique_ptr<Sequence> sequence;
+  ClipTextOutputs outputs;
 };
 
 class ClipTextModel {
@@ -50,6 +58,10 @@ class ClipTextModel {
 
   // After s.run(): throws Error naming the stage when an output holds NaN or Inf.
   static void check(Context& ctx, const ClipTextOutputs& o);
+
+  // The whole sequence on host ids [B,T] (row-major, exact ids as floats): uploads them and
+  // their pooled rows, records forward(), runs it and check()s the outputs.
+  ClipTextRun run(Context& ctx, const std::vector<float>& ids, int64_t batch, int64_t tokens, int clip_skip = 1) const;
 
  private:
 

@@ -40,12 +40,8 @@ struct TextRun {
 TextRun run_text(const Component& c, DType dt, const std::vector<float>& ids, int64_t B, int64_t T) {
   Context& ctx = test::ctx();
   ClipTextModel m(ctx, c, dt);
-  Tensor ids_t = Tensor::from_floats(ctx, {B, T}, DType::F32, ids, "input_ids");
-  Tensor rows = Tensor::from_floats(ctx, {B}, DType::F32, m.pooled_rows(ids, B, T), "pooled_rows");
-  Sequence s(ctx);
-  ClipTextOutputs o = m.forward(s, ids_t, rows);
-  s.run();
-  ClipTextModel::check(ctx, o);
+  ClipTextRun run = m.run(ctx, ids, B, T);
+  const ClipTextOutputs& o = run.outputs;
   TextRun r{o.last_hidden_state.download(ctx), o.penultimate_hidden_state_normed.download(ctx),
             o.pooler_output.download(ctx), {}};
   if (o.text_embeds.defined()) r.embeds = o.text_embeds.download(ctx);
