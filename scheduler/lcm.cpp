@@ -31,9 +31,8 @@ BetaOptions lcm_betas() {
 
 class Lcm : public AlphaScheduler {
  public:
-  explicit Lcm(const nlohmann::json& json) : AlphaScheduler("LCMScheduler") {
+  explicit Lcm(const nlohmann::json& json) : AlphaScheduler(json, "LCMScheduler", lcm_betas()) {
     ConfigReader config(json, class_name());
-    read_schedule(config, lcm_betas());
     original_steps_ = int(config.integer("original_inference_steps", 50, 1, train_.num_train_timesteps));
     limits_ = X0Limits::read(config, /*has_clip=*/true, /*clip_default=*/false, /*has_thresholding=*/true);
     final_alpha_cumprod_ = config.flag("set_alpha_to_one", true) ? 1.0f : train_.alphas_cumprod[0];
