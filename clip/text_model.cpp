@@ -39,8 +39,8 @@ ClipTextModel::ClipTextModel(Context& ctx, const Component& component, DType dty
   token_embedding = t.get("embeddings.token_embedding.weight", {vocab, W});
   position_embedding = t.get("embeddings.position_embedding.weight", {positions_, W});
   for (int i = 0; i < layers_; i++)
-    layers.push_back(nn::ClipEncoderLayer::load(t.at("encoder.layers." + std::to_string(i)), W, I));
-  final_layer_norm = nn::LayerNormWeights::load(t.at("final_layer_norm"), W);
+    layers.push_back(ClipEncoderLayer::load(t.at("encoder.layers." + std::to_string(i)), W, I));
+  final_layer_norm = nn::LayerNorm::load(t.at("final_layer_norm"), W);
   has_projection_ = params.has("text_projection.weight");
   if (has_projection_) {
     projection_dim_ = whole ? ConfigView(component.config, component.name).integer("projection_dim", 1, 1 << 16)

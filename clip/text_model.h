@@ -72,8 +72,8 @@ class ClipTextModel {
   bool has_projection_ = false;
   DType dtype_ = DType::F32;
   Tensor token_embedding, position_embedding;  // embeddings.*.weight: [vocab,W], [positions,W]
-  std::vector<nn::ClipEncoderLayer> layers;            // encoder.layers
-  nn::LayerNormWeights final_layer_norm;
+  std::vector<ClipEncoderLayer> layers;            // encoder.layers
+  nn::LayerNorm final_layer_norm;
   Tensor text_projection;                      // [P,W], undefined without a projection
 };
 
