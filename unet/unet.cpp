@@ -73,8 +73,8 @@ UNet2DConditionModel::Modules UNet2DConditionModel::load() const {
     return nn::Transformer2DModel::load(p.at(name), C, cross_dim_, heads, transformer_layers_, groups_, linear_proj_);
   };
   Modules m;
-  m.time_embedding_linear_1 = nn::Linear::load(p.at("time_embedding.linear_1"), temb_dim_, c0);
-  m.time_embedding_linear_2 = nn::Linear::load(p.at("time_embedding.linear_2"), temb_dim_, temb_dim_);
+  m.time_embedding.linear_1 = nn::Linear::load(p.at("time_embedding.linear_1"), temb_dim_, c0);
+  m.time_embedding.linear_2 = nn::Linear::load(p.at("time_embedding.linear_2"), temb_dim_, temb_dim_);
   m.conv_in = nn::Conv2d::load(p.at("conv_in"), c0, in_ch, 3);
 
   std::vector<int64_t> skip_channels = {c0};  // what each skip pushed in forward() holds
@@ -158,9 +158,9 @@ Tensor UNet2DConditionModel::forward(Sequence& s, const Tensor& sample, const Te
   ops::timestep_embedding(s, timestep, tp, tparams);
   const ops::Epilogue silu{.has_activation = true, .activation = ops::Activation::SiLU};
   Tensor t1 = act(s, {B, temb_dim_}, dtype_, "time_embedding.linear_1");               // [B,4c0]
-  m.time_embedding_linear_1.forward(s, tp, t1, silu);
+  m.time_embedding.linear_1.forward(s, tp, t1, silu);
   Tensor temb = act(s, {B, temb_dim_}, dtype_, "time_embedding.silu");                // [B,4c0] = silu(emb)
-  m.time_embedding_linear_2.forward(s, t1, temb, silu);
+  m.time_embedding.linear_2.forward(s, t1, temb, silu);
 
   // conv_in
   Tensor h = act(s, {B, c0, sample.dim(2), sample.dim(3)}, dtype_, "conv_in");        // [B,c0,H,W]

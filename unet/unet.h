@@ -51,8 +51,11 @@ class UNet2DConditionModel {
     std::vector<nn::Downsample2D> downsamplers;      // all down blocks but the last
     std::vector<nn::Upsample2D> upsamplers;          // all up blocks but the last
   };
+  struct TimestepEmbedding {  // time_embedding.*
+    nn::Linear linear_1, linear_2;  // [4c0,c0], [4c0,4c0]
+  };
   struct Modules {
-    nn::Linear time_embedding_linear_1, time_embedding_linear_2;  // time_embedding.linear_{1,2}
+    TimestepEmbedding time_embedding;
     nn::Conv2d conv_in;
     std::vector<Block> down_blocks;  // CrossAttnDownBlock2D / DownBlock2D
     Block mid_block;                 // UNetMidBlock2DCrossAttn
