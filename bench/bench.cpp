@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <sys/resource.h>
 
+#include "core/error.h"
 #include "gen/cli.h"
-#include "vk/error.h"
 
 namespace sdvk::cli {
 namespace {

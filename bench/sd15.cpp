@@ -9,12 +9,12 @@
 #include <random>
 #include <sys/resource.h>
 
+#include "core/error.h"
 #include "gen/cli.h"
 #include "gen/profile.h"
 #include "model/random_component.h"
 #include "unet/unet.h"
 #include "vae/tiled_decoder.h"
-#include "vk/error.h"
 #include "vk/memory.h"
 
 namespace sdvk::cli {

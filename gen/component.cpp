@@ -5,19 +5,19 @@
 #include <cstring>
 #include <map>
 
+#include "clip/text_model.h"
+#include "clip/vision_model.h"
+#include "core/error.h"
 #include "gen/cli.h"
 #include "gen/output_paths.h"
 #include "gen/profile.h"
 #include "model/safetensors.h"
 #include "model/tensor_convert.h"
 #include "model/weights.h"
-#include "score/clip_vision_model.h"
-#include "text_encoder/clip_text_model.h"
 #include "unet/unet.h"
 #include "vae/decoder.h"
-#include "vae/tiled_decoder.h"
 #include "vae/encoder.h"
-#include "vk/error.h"
+#include "vae/tiled_decoder.h"
 
 namespace sdvk::cli {
 namespace {

@@ -8,16 +8,16 @@
 
 #include <sys/resource.h>
 
+#include "core/error.h"
 #include "gen/cli.h"
 #include "gen/image_output.h"
 #include "gen/model_setup.h"
-#include "gen/rerank.h"
 #include "gen/output_paths.h"
 #include "gen/pipeline.h"
+#include "gen/rerank.h"
 #include "model/safetensors.h"
 #include "model/tensor_convert.h"
 #include "text_encoder/prompt_weights.h"
-#include "vk/error.h"
 #include "vk/memory.h"
 
 namespace sdvk::cli {

@@ -4,9 +4,9 @@
 #include <cmath>
 #include <filesystem>
 
+#include "core/error.h"
 #include "image/image.h"
 #include "image/parameters.h"
-#include "vk/error.h"
 
 namespace sdvk::gen {
 

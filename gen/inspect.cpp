@@ -5,10 +5,10 @@
 #include <map>
 #include <string>
 
+#include "core/error.h"
 #include "gen/cli.h"
 #include "model/safetensors.h"
 #include "model/weights.h"
-#include "vk/error.h"
 
 namespace sdvk::cli {
 

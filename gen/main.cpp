@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "gen/cli.h"
-#include "vk/error.h"
 
 namespace {
 

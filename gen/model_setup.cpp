@@ -4,8 +4,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "core/error.h"
 #include "model/safetensors.h"
-#include "vk/error.h"
 #include "vk/precision.h"
 
 namespace sdvk::gen {

@@ -7,8 +7,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/error.h"
 #include "model/replace_target.h"
-#include "vk/error.h"
 
 namespace sdvk::gen {
 

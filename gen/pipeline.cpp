@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/error.h"
 #include "text_encoder/prompt_weights.h"
-#include "vk/error.h"
 #include "vk/sequence.h"
 
 namespace sdvk::gen {

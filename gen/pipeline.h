@@ -13,11 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "clip/text_model.h"
 #include "gen/progress.h"
 #include "model/weights.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/torch_rng.h"
-#include "text_encoder/clip_text_model.h"
 #include "text_encoder/tokenizer.h"
 #include "unet/unet.h"
 #include "vae/decoder.h"

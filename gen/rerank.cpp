@@ -1,8 +1,8 @@
 #include "gen/rerank.h"
 
+#include "clip/scorer.h"
+#include "core/error.h"
 #include "gen/image_output.h"
-#include "score/scorer.h"
-#include "vk/error.h"
 
 namespace sdvk::gen {
 

@@ -1,5 +1,5 @@
 // --best-of N --rerank-clip PATH: scores generated images against their prompt with a CLIP
-// model (score/scorer.h), so the best can be kept.
+// model (clip/scorer.h), so the best can be kept.
 #pragma once
 #include <memory>
 #include <string>

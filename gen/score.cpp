@@ -10,6 +10,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "clip/scorer.h"
+#include "core/error.h"
 #include "gen/cli.h"
 #include "gen/model_setup.h"
 #include "image/image.h"
@@ -17,10 +19,8 @@
 #include "model/safetensors.h"
 #include "model/tensor_convert.h"
 #include "model/weights.h"
-#include "score/scorer.h"
 #include "text_encoder/prompt_weights.h"
 #include "vk/context.h"
-#include "vk/error.h"
 
 namespace sdvk::cli {
 namespace {

@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "gen/cli.h"
 #include "text_encoder/prompt_weights.h"
 #include "text_encoder/tokenizer.h"
-#include "vk/error.h"
 
 namespace sdvk::cli {
 namespace {

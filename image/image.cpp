@@ -13,8 +13,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/error.h"
 #include "model/replace_target.h"
-#include "vk/error.h"
 
 namespace sdvk {
 namespace {

@@ -3,7 +3,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
-#include "vk/error.h"
+#include "core/error.h"
 
 namespace sdvk {
 namespace {

@@ -2,8 +2,8 @@
 
 #include <cmath>
 
-#include "model/json_util.h"
-#include "vk/error.h"
+#include "core/error.h"
+#include "core/json.h"
 
 namespace sdvk {
 

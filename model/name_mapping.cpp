@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <set>
 
-#include "vk/error.h"
+#include "core/error.h"
 
 namespace sdvk {
 

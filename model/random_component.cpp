@@ -3,9 +3,9 @@
 #include <cmath>
 #include <random>
 
+#include "core/error.h"
 #include "model/unet_config.h"
 #include "model/vae_config.h"
-#include "vk/error.h"
 
 namespace sdvk {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <filesystem>
 
-#include "vk/error.h"
+#include "core/error.h"
 
 namespace sdvk {
 

@@ -92,7 +92,4 @@ struct TensorToWrite {
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 
-// Error-message form of an untrusted string: control bytes escaped, long names shortened.
-std::string printable(const std::string& s);
-
 }  // namespace sdvk

@@ -8,9 +8,9 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/error.h"
 #include "model/replace_target.h"
 #include "model/safetensors.h"
-#include "vk/error.h"
 
 namespace sdvk {
 

@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <cstring>
 
-#include "vk/error.h"
-#include "vk/half.h"
+#include "core/error.h"
+#include "core/half.h"
 
 namespace sdvk {
 

@@ -1,6 +1,6 @@
 #include "model/tensor_specs.h"
 
-#include "vk/error.h"
+#include "core/error.h"
 
 namespace sdvk {
 

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <functional>
 
-#include "model/json_util.h"
-#include "vk/error.h"
+#include "core/error.h"
+#include "core/json.h"
 
 namespace sdvk {
 

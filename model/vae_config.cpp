@@ -1,7 +1,7 @@
 #include "model/vae_config.h"
 
-#include "model/json_util.h"
-#include "vk/error.h"
+#include "core/error.h"
+#include "core/json.h"
 
 namespace sdvk {
 

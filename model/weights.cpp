@@ -5,12 +5,12 @@
 #include <filesystem>
 #include <set>
 
+#include "core/error.h"
+#include "core/json.h"
 #include "model/clip_config.h"
-#include "model/json_util.h"
 #include "model/name_mapping.h"
 #include "model/unet_config.h"
 #include "model/vae_config.h"
-#include "vk/error.h"
 
 namespace sdvk {
 

@@ -1,7 +1,7 @@
 #include "nn/params.h"
 
+#include "core/error.h"
 #include "model/tensor_convert.h"
-#include "vk/error.h"
 
 namespace sdvk::nn {
 

@@ -1,6 +1,7 @@
 // Params: a network's weights uploaded to the device by their checkpoint names, strictly:
 // a missing tensor or a shape other than the network expects is an Error naming both.
-// Module code asks for each weight where it uses it, with its expected shape beside it:
+// Modules (nn/layers.h and the blocks built from them) fetch each weight in their load(), with
+// its expected shape beside it:
 //   Tensor w = p.get("conv_in.weight", {320, 4, 3, 3});
 #pragma once
 #include <map>

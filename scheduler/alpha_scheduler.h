@@ -13,13 +13,13 @@ namespace sdvk {
 
 class AlphaScheduler : public Scheduler {
  protected:
-  using Scheduler::Scheduler;
-
-  // num_train_timesteps, the betas and alphas_cumprod (read_train_schedule).
-  void read_schedule(const ConfigReader& config, const BetaOptions& betas) {
-    train_ = read_train_schedule(config, betas);
+  // Reads num_train_timesteps, the betas and alphas_cumprod (read_train_schedule) first, as
+  // SigmaScheduler does; each scheduler then reads its own keys.
+  AlphaScheduler(const nlohmann::json& json, const char* class_name, const BetaOptions& betas)
+      : Scheduler(class_name) {
+    train_ = read_train_schedule(ConfigReader(json, class_name), betas);
   }
-  // timestep_spacing (`fallback` when absent) and steps_offset; after read_schedule.
+  // timestep_spacing (`fallback` when absent) and steps_offset (at most the schedule's length).
   void read_spacing_options(const ConfigReader& config, const char* fallback) {
     spacing_ = read_spacing(config, fallback);
     steps_offset_ = config.integer("steps_offset", 0, 0, train_.num_train_timesteps - 1);

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "vk/error.h"
+#include "core/error.h"
 
 namespace sdvk {
 

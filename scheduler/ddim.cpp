@@ -13,11 +13,8 @@ namespace {
 
 class Ddim : public AlphaScheduler {
  public:
-  explicit Ddim(const nlohmann::json& json) : AlphaScheduler("DDIMScheduler") {
+  explicit Ddim(const nlohmann::json& json) : AlphaScheduler(json, "DDIMScheduler", {.allow_zero_snr = true}) {
     ConfigReader config(json, class_name());
-    BetaOptions betas;
-    betas.allow_zero_snr = true;
-    read_schedule(config, betas);
     limits_ = X0Limits::read(config, /*has_clip=*/true, /*clip_default=*/true, /*has_thresholding=*/true);
     prediction_ = read_prediction(config);
     read_spacing_options(config, "leading");

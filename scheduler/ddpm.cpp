@@ -13,11 +13,8 @@ namespace {
 
 class Ddpm : public AlphaScheduler {
  public:
-  explicit Ddpm(const nlohmann::json& json) : AlphaScheduler("DDPMScheduler") {
+  explicit Ddpm(const nlohmann::json& json) : AlphaScheduler(json, "DDPMScheduler", {.allow_sigmoid = true}) {
     ConfigReader config(json, class_name());
-    BetaOptions betas;
-    betas.allow_sigmoid = true;
-    read_schedule(config, betas);
     limits_ = X0Limits::read(config, /*has_clip=*/true, /*clip_default=*/true, /*has_thresholding=*/true);
     prediction_ = read_prediction(config);
     read_spacing_options(config, "leading");

@@ -21,9 +21,8 @@ struct Update {
 
 class DpmSolver : public AlphaScheduler {
  public:
-  explicit DpmSolver(const nlohmann::json& json) : AlphaScheduler("DPMSolverMultistepScheduler") {
+  explicit DpmSolver(const nlohmann::json& json) : AlphaScheduler(json, "DPMSolverMultistepScheduler", {}) {
     ConfigReader config(json, class_name());
-    read_schedule(config, BetaOptions());
     tables_ = lambda_tables(train_.alphas_cumprod);
     order_ = int(config.integer("solver_order", 2, 1, 3));
     prediction_ = read_prediction(config);

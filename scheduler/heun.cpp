@@ -3,9 +3,9 @@
 // predictor at sigma and a trapezoidal corrector at the next sigma.
 #include <algorithm>
 
+#include "core/error.h"
 #include "scheduler/families.h"
 #include "scheduler/sigma_schedule.h"
-#include "vk/error.h"
 
 namespace sdvk {
 

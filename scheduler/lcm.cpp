@@ -10,11 +10,11 @@
 // (every T / original_inference_steps-th timestep).
 #include <cmath>
 
+#include "core/error.h"
 #include "scheduler/alpha_scheduler.h"
 #include "scheduler/families.h"
 #include "scheduler/noise_schedule.h"
 #include "scheduler/prediction.h"
-#include "vk/error.h"
 
 namespace sdvk {
 
@@ -31,9 +31,8 @@ BetaOptions lcm_betas() {
 
 class Lcm : public AlphaScheduler {
  public:
-  explicit Lcm(const nlohmann::json& json) : AlphaScheduler("LCMScheduler") {
+  explicit Lcm(const nlohmann::json& json) : AlphaScheduler(json, "LCMScheduler", lcm_betas()) {
     ConfigReader config(json, class_name());
-    read_schedule(config, lcm_betas());
     original_steps_ = int(config.integer("original_inference_steps", 50, 1, train_.num_train_timesteps));
     limits_ = X0Limits::read(config, /*has_clip=*/true, /*clip_default=*/false, /*has_thresholding=*/true);
     final_alpha_cumprod_ = config.flag("set_alpha_to_one", true) ? 1.0f : train_.alphas_cumprod[0];

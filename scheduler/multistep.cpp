@@ -4,7 +4,7 @@
 #include <cmath>
 #include <set>
 
-#include "vk/error.h"
+#include "core/error.h"
 
 namespace sdvk {
 

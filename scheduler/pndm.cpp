@@ -4,11 +4,11 @@
 #include <cmath>
 #include <deque>
 
+#include "core/error.h"
 #include "scheduler/alpha_scheduler.h"
 #include "scheduler/families.h"
 #include "scheduler/noise_schedule.h"
 #include "scheduler/prediction.h"
-#include "vk/error.h"
 
 namespace sdvk {
 
@@ -16,9 +16,8 @@ namespace {
 
 class Pndm : public AlphaScheduler {
  public:
-  explicit Pndm(const nlohmann::json& json) : AlphaScheduler("PNDMScheduler") {
+  explicit Pndm(const nlohmann::json& json) : AlphaScheduler(json, "PNDMScheduler", {}) {
     ConfigReader config(json, class_name());
-    read_schedule(config, BetaOptions());
     skip_prk_ = config.flag("skip_prk_steps", false);
     final_alpha_cumprod_ = config.flag("set_alpha_to_one", false) ? 1.0f : train_.alphas_cumprod[0];
     const std::string p = config.choice("prediction_type", "epsilon", {"epsilon", "v_prediction"});

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <map>
 
+#include "core/error.h"
 #include "scheduler/families.h"
-#include "vk/error.h"
 
 namespace sdvk {
 

@@ -5,7 +5,7 @@
 #include <limits>
 #include <string>
 
-#include "vk/error.h"
+#include "core/error.h"
 
 // Bit-exact float32 arithmetic: each multiply and add below must round on its own unless it is
 // written as std::fma, whatever the target's default for contracting a * b + c.

@@ -43,9 +43,8 @@ std::vector<float> solve(std::vector<std::vector<double>> R, std::vector<double>
 
 class UniPc : public AlphaScheduler {
  public:
-  explicit UniPc(const nlohmann::json& json) : AlphaScheduler("UniPCMultistepScheduler") {
+  explicit UniPc(const nlohmann::json& json) : AlphaScheduler(json, "UniPCMultistepScheduler", {}) {
     ConfigReader config(json, class_name());
-    read_schedule(config, BetaOptions());
     tables_ = lambda_tables(train_.alphas_cumprod);
     order_ = int(config.integer("solver_order", 2, 1, kMaxOrder));
     prediction_ = read_prediction(config);

@@ -2,13 +2,13 @@
 // /work/shared/golden/README.md) and the tiny-sd pipeline's text_encoder.
 #include <cstring>
 
+#include "clip/text_model.h"
+#include "clip/vision_model.h"
+#include "core/error.h"
 #include "model/safetensors.h"
 #include "model/tensor_convert.h"
 #include "model/weights.h"
 #include "tests/support/vk_test.h"
-#include "score/clip_vision_model.h"
-#include "text_encoder/clip_text_model.h"
-#include "vk/error.h"
 
 using namespace sdvk;
 
@@ -40,12 +40,8 @@ struct TextRun {
 TextRun run_text(const Component& c, DType dt, const std::vector<float>& ids, int64_t B, int64_t T) {
   Context& ctx = test::ctx();
   ClipTextModel m(ctx, c, dt);
-  Tensor ids_t = Tensor::from_floats(ctx, {B, T}, DType::F32, ids, "input_ids");
-  Tensor rows = Tensor::from_floats(ctx, {B}, DType::F32, m.pooled_rows(ids, B, T), "pooled_rows");
-  Sequence s(ctx);
-  ClipTextOutputs o = m.forward(s, ids_t, rows);
-  s.run();
-  ClipTextModel::check(ctx, o);
+  ClipTextRun run = m.run(ctx, ids, B, T);
+  const ClipTextOutputs& o = run.outputs;
   TextRun r{o.last_hidden_state.download(ctx), o.penultimate_hidden_state_normed.download(ctx),
             o.pooler_output.download(ctx), {}};
   if (o.text_embeds.defined()) r.embeds = o.text_embeds.download(ctx);

@@ -8,10 +8,10 @@
 #include <fstream>
 #include <regex>
 
+#include "clip/preprocess.h"
+#include "core/error.h"
 #include "model/safetensors.h"
 #include "model/tensor_convert.h"
-#include "score/clip_preprocess.h"
-#include "vk/error.h"
 
 using namespace sdvk;
 namespace fs = std::filesystem;

@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <tuple>
 
+#include "core/error.h"
 #include "tests/support/vk_test.h"
-#include "vk/error.h"
 
 using namespace sdvk;
 using namespace sdvk::ops;

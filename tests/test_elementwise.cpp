@@ -5,8 +5,8 @@
 #include <limits>
 #include <random>
 
+#include "core/error.h"
 #include "tests/support/vk_test.h"
-#include "vk/error.h"
 
 using namespace sdvk;
 using namespace sdvk::ops;

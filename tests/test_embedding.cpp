@@ -2,8 +2,8 @@
 
 #include <cmath>
 
+#include "core/error.h"
 #include "tests/support/vk_test.h"
-#include "vk/error.h"
 
 using namespace sdvk;
 using namespace sdvk::ops;

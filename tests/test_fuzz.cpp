@@ -17,9 +17,10 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "core/error.h"
+#include "core/json.h"
 #include "image/image.h"
 #include "image/parameters.h"
-#include "model/json_util.h"
 #include "model/safetensors.h"
 #include "model/tensor_convert.h"
 #include "model/weights.h"
@@ -27,7 +28,6 @@
 #include "tests/support/cli_run.h"
 #include "text_encoder/clip_tokenizer.h"
 #include "text_encoder/prompt_weights.h"
-#include "vk/error.h"
 
 using namespace sdvk;
 namespace fs = std::filesystem;

@@ -12,9 +12,9 @@
 #include <fstream>
 #include <set>
 
+#include "core/error.h"
 #include "image/image.h"
 #include "image/parameters.h"
-#include "vk/error.h"
 
 using namespace sdvk;
 namespace fs = std::filesystem;

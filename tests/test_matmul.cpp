@@ -6,8 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "core/error.h"
 #include "tests/support/vk_test.h"
-#include "vk/error.h"
 
 using namespace sdvk;
 using namespace sdvk::ops;

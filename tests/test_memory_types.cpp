@@ -2,8 +2,8 @@
 // what their drivers report), and the small pure helpers of device portability.
 #include <gtest/gtest.h>
 
+#include "core/error.h"
 #include "vk/context.h"
-#include "vk/error.h"
 #include "vk/memory_types.h"
 
 using namespace sdvk;

@@ -3,9 +3,9 @@
 #include <cmath>
 #include <ostream>
 
+#include "core/error.h"
+#include "core/half.h"
 #include "tests/support/vk_test.h"
-#include "vk/error.h"
-#include "vk/half.h"
 
 using namespace sdvk;
 using namespace sdvk::ops;

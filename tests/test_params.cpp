@@ -5,9 +5,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/error.h"
 #include "model/tensor_convert.h"
 #include "tests/support/vk_test.h"
-#include "vk/error.h"
 
 using namespace sdvk;
 

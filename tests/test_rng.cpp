@@ -7,9 +7,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
 #include "scheduler/torch_rng.h"
 #include "tests/support/golden_f32.h"
-#include "vk/error.h"
 
 using namespace sdvk;
 

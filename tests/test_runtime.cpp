@@ -5,10 +5,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/error.h"
+#include "core/half.h"
 #include "ops/unary.h"
 #include "tests/support/vk_test.h"
-#include "vk/error.h"
-#include "vk/half.h"
 #include "vk/memory.h"
 
 using namespace sdvk;

@@ -8,11 +8,11 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/error.h"
+#include "core/half.h"
 #include "model/safetensors.h"
 #include "model/tensor_convert.h"
 #include "model/weights.h"
-#include "vk/error.h"
-#include "vk/half.h"
 
 using namespace sdvk;
 namespace fs = std::filesystem;

@@ -14,12 +14,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/torch_rng.h"
-#include "tests/support/scheduler_goldens.h"
 #include "tests/support/golden_f32.h"
+#include "tests/support/scheduler_goldens.h"
 #include "tests/support/vk_test.h"
-#include "vk/error.h"
 
 using namespace sdvk;
 using namespace sdvk::test;

@@ -10,14 +10,14 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "clip/scorer.h"
+#include "core/error.h"
 #include "image/image.h"
 #include "image/parameters.h"
 #include "model/safetensors.h"
 #include "model/tensor_convert.h"
-#include "score/scorer.h"
 #include "tests/support/cli_run.h"
 #include "tests/support/vk_test.h"
-#include "vk/error.h"
 
 using namespace sdvk;
 namespace fs = std::filesystem;

@@ -2,12 +2,12 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/error.h"
 #include "ops/concat.h"
 #include "ops/geglu.h"
 #include "ops/timestep_embedding.h"
 #include "ops/upsample.h"
 #include "tests/support/vk_test.h"
-#include "vk/error.h"
 
 using namespace sdvk;
 using namespace sdvk::ops;

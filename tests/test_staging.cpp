@@ -3,9 +3,9 @@
 // inputs/outputs inside one submission, and lowered allocation / binding limits.
 #include <memory>
 
+#include "core/error.h"
 #include "ops/unary.h"
 #include "tests/support/vk_test.h"
-#include "vk/error.h"
 #include "vk/memory.h"
 #include "vk/transfer.h"
 

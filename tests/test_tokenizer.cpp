@@ -10,12 +10,12 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "text_encoder/clip_text.h"
+#include "core/error.h"
+#include "text_encoder/clip_text_cleanup.h"
 #include "text_encoder/clip_tokenizer.h"
 #include "text_encoder/prompt_weights.h"
 #include "text_encoder/sentencepiece_tokenizer.h"
 #include "text_encoder/unicode.h"
-#include "vk/error.h"
 
 namespace sdvk {
 namespace {

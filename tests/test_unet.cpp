@@ -3,10 +3,10 @@
 
 #include <cmath>
 
+#include "core/error.h"
 #include "model/safetensors.h"
 #include "model/tensor_convert.h"
 #include "tests/support/vk_test.h"
-#include "vk/error.h"
 
 using namespace sdvk;
 

@@ -9,13 +9,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
 #include "model/safetensors.h"
 #include "model/tensor_convert.h"
 #include "model/weights.h"
 #include "tests/support/vk_test.h"
 #include "vae/decoder.h"
 #include "vae/encoder.h"
-#include "vk/error.h"
 
 using namespace sdvk;
 

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <unistd.h>
 
+#include "core/error.h"
 #include "model/random_component.h"
 #include "model/safetensors.h"
 #include "model/tensor_convert.h"
@@ -15,7 +16,6 @@
 #include "tests/support/vk_test.h"
 #include "unet/unet.h"
 #include "vae/tiled_decoder.h"
-#include "vk/error.h"
 #include "vk/memory.h"
 #include "vk/precision.h"
 

@@ -11,12 +11,12 @@
 #include <fstream>
 #include <functional>
 
-#include "model/json_util.h"
+#include "core/error.h"
+#include "core/json.h"
 #include "model/safetensors.h"
 #include "model/tensor_convert.h"
 #include "model/unet_config.h"
 #include "model/weights.h"
-#include "vk/error.h"
 
 using namespace sdvk;
 namespace fs = std::filesystem;

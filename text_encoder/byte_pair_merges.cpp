@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include "core/error.h"
 #include "text_encoder/unicode.h"
-#include "vk/error.h"
 
 namespace sdvk {
 namespace {

@@ -3,10 +3,10 @@
 #include <climits>
 #include <filesystem>
 
-#include "text_encoder/clip_text.h"
+#include "core/error.h"
+#include "text_encoder/clip_text_cleanup.h"
 #include "text_encoder/text_file.h"
 #include "text_encoder/unicode.h"
-#include "vk/error.h"
 
 namespace sdvk {
 namespace {

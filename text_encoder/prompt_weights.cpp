@@ -2,8 +2,8 @@
 
 #include <cstdlib>
 
+#include "core/error.h"
 #include "text_encoder/unicode.h"
-#include "vk/error.h"
 
 namespace sdvk {
 namespace {

@@ -2,9 +2,9 @@
 
 #include <sentencepiece_processor.h>
 
+#include "core/error.h"
 #include "text_encoder/text_file.h"
 #include "text_encoder/unicode.h"
-#include "vk/error.h"
 
 namespace sdvk {
 

@@ -4,7 +4,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "vk/error.h"
+#include "core/error.h"
 
 namespace sdvk {
 

@@ -3,9 +3,9 @@
 #pragma once
 #include <cstddef>
 #include <nlohmann/json.hpp>
-
-#include "model/json_util.h"  // read_json_file
 #include <string>
+
+#include "core/json.h"  // read_json_file
 
 namespace sdvk {
 

@@ -2,9 +2,9 @@
 
 #include <filesystem>
 
+#include "core/error.h"
 #include "text_encoder/clip_tokenizer.h"
 #include "text_encoder/sentencepiece_tokenizer.h"
-#include "vk/error.h"
 
 namespace sdvk {
 

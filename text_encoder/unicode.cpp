@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "core/error.h"
 #include "text_encoder/unicode_tables.h"
-#include "vk/error.h"
 
 namespace sdvk::unicode {
 namespace data = unicode_data;

@@ -1,17 +1,9 @@
 #include "unet/unet.h"
 
-#include "ops/attention.h"
+#include "core/error.h"
 #include "ops/concat.h"
-#include "ops/conv2d.h"
 #include "ops/elementwise.h"
-#include "ops/geglu.h"
-#include "ops/matmul.h"
-#include "ops/norm.h"
-#include "ops/permute.h"
 #include "ops/timestep_embedding.h"
-#include "ops/unary.h"
-#include "ops/upsample.h"
-#include "vk/error.h"
 
 namespace sdvk::unet {
 
@@ -64,122 +56,75 @@ UNet2DConditionModel::UNet2DConditionModel(Context& ctx, const Component& compon
   nonfinite_ = Tensor::empty(ctx, {1}, DType::F32, "unet.nonfinite");
 }
 
-Tensor UNet2DConditionModel::w(const std::string& name, const Shape& shape) {
-  auto it = weights_.find(name);
-  if (it != weights_.end()) {
-    if (it->second.shape() != shape) throw Error("unet: " + name + " asked with two shapes");
-    return it->second;
-  }
-  Tensor t = params_.get(name, shape);
-  weights_.emplace(name, t);
-  return t;
-}
+// The module tree as diffusers' __init__ builds it, channel bookkeeping included: each up
+// block's resnet j eats the skip pushed by the matching down block.
+UNet2DConditionModel::Modules UNet2DConditionModel::load() const {
+  const auto& c = config_;
+  const int64_t in_ch = c.at("in_channels").get<int64_t>(), out_ch = c.at("out_channels").get<int64_t>();
+  const int64_t c0 = channels_[0];
+  const size_t n = channels_.size();
+  const nn::Params& p = params_;
+  auto resnet = [&](const std::string& name, int64_t in, int64_t out) {
+    return nn::ResnetBlock2D::load(p.at(name), in, out, temb_dim_, groups_, eps_);
+  };
+  auto transformer = [&](const std::string& name, int64_t C, int heads) {
+    if (C % heads != 0)
+      throw Error("unet: " + name + ": " + str(C) + " channels do not split into " + str(heads) + " heads");
+    return nn::Transformer2DModel::load(p.at(name), C, cross_dim_, heads, transformer_layers_, groups_, linear_proj_);
+  };
+  Modules m;
+  m.time_embedding.linear_1 = nn::Linear::load(p.at("time_embedding.linear_1"), temb_dim_, c0);
+  m.time_embedding.linear_2 = nn::Linear::load(p.at("time_embedding.linear_2"), temb_dim_, temb_dim_);
+  m.conv_in = nn::Conv2d::load(p.at("conv_in"), c0, in_ch, 3);
 
-// ResnetBlock2D (time_embedding_norm "default", output_scale_factor 1).
-Tensor UNet2DConditionModel::resnet(Sequence& s, const std::string& pre, const Tensor& x, const Tensor& temb_silu,
-                                    int64_t out_c) {
-  const int64_t B = x.dim(0), in_c = x.dim(1), H = x.dim(2), W = x.dim(3);
-  const std::string p = pre + ".";
-  Tensor h = act(s, x.shape(), dtype_, p + "norm1");                                  // [B,Cin,H,W]
-  ops::group_norm(s, x, w(p + "norm1.weight", {in_c}), w(p + "norm1.bias", {in_c}), h, groups_, eps_, true);
-  Tensor h1 = act(s, {B, out_c, H, W}, dtype_, p + "conv1");                          // [B,Cout,H,W]
-  Tensor b1 = w(p + "conv1.bias", {out_c});
-  ops::conv2d(s, h, w(p + "conv1.weight", {out_c, in_c, 3, 3}), &b1, h1, ops::conv_params(1, 1));
-  Tensor t = act(s, {B, out_c}, dtype_, p + "time_emb_proj");                          // [B,Cout]
-  Tensor tb = w(p + "time_emb_proj.bias", {out_c});
-  ops::linear(s, temb_silu, w(p + "time_emb_proj.weight", {out_c, temb_dim_}), &tb, t);
-  ops::binary(s, ops::BinaryOp::Add, h1, t.reshape({B, out_c, 1, 1}), h1);            // [B,Cout,H,W]
-  Tensor h2 = act(s, {B, out_c, H, W}, dtype_, p + "norm2");                          // [B,Cout,H,W]
-  ops::group_norm(s, h1, w(p + "norm2.weight", {out_c}), w(p + "norm2.bias", {out_c}), h2, groups_, eps_, true);
-  Tensor shortcut = x;
-  if (in_c != out_c) {
-    shortcut = act(s, {B, out_c, H, W}, dtype_, p + "conv_shortcut");                 // [B,Cout,H,W]
-    Tensor sb = w(p + "conv_shortcut.bias", {out_c});
-    ops::conv2d(s, x, w(p + "conv_shortcut.weight", {out_c, in_c, 1, 1}), &sb, shortcut, ops::conv_params(1, 0));
+  std::vector<int64_t> skip_channels = {c0};  // what each skip pushed in forward() holds
+  for (size_t i = 0; i < n; ++i) {
+    const std::string type = c.at("down_block_types")[i].get<std::string>();
+    const bool cross = type == "CrossAttnDownBlock2D";
+    if (!cross && type != "DownBlock2D") throw Error("unet: unsupported down block type " + type);
+    const std::string pre = "down_blocks." + str(i);
+    Block b;
+    for (int j = 0; j < layers_; ++j) {
+      b.resnets.push_back(resnet(pre + ".resnets." + str(j), j == 0 ? skip_channels.back() : channels_[i], channels_[i]));
+      if (cross) b.attentions.push_back(transformer(pre + ".attentions." + str(j), channels_[i], heads_[i]));
+      skip_channels.push_back(channels_[i]);
+    }
+    if (i + 1 < n) {
+      b.downsamplers.push_back(nn::Downsample2D::load(p.at(pre + ".downsamplers.0"), channels_[i], true));
+      skip_channels.push_back(channels_[i]);
+    }
+    m.down_blocks.push_back(std::move(b));
   }
-  Tensor y = act(s, {B, out_c, H, W}, dtype_, p + "out");                             // [B,Cout,H,W]
-  Tensor b2 = w(p + "conv2.bias", {out_c});
-  ops::conv2d(s, h2, w(p + "conv2.weight", {out_c, out_c, 3, 3}), &b2, y, ops::conv_params(1, 1), &shortcut);
-  return y;
-}
 
-// Transformer2DModel with transformer_layers_ BasicTransformerBlocks.
-Tensor UNet2DConditionModel::transformer(Sequence& s, const std::string& pre, const Tensor& x, const Tensor& ehs,
-                                         int heads) {
-  const int64_t B = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), T = H * W;
-  const std::string p = pre + ".";
-  if (C % heads != 0) throw Error("unet: " + pre + ": " + str(C) + " channels do not split into " + str(heads) + " heads");
-  Tensor n = act(s, x.shape(), dtype_, p + "norm");                                   // [B,C,H,W]
-  ops::group_norm(s, x, w(p + "norm.weight", {C}), w(p + "norm.bias", {C}), n, groups_, 1e-6f, false);
-  Tensor h = act(s, {B, T, C}, dtype_, p + "proj_in");                                // [B,HW,C]
-  Tensor bin = w(p + "proj_in.bias", {C});
-  if (linear_proj_) {
-    Tensor nt = act(s, {B, H, W, C}, dtype_, p + "norm_nhwc");                        // [B,H,W,C]
-    ops::permute(s, n, {0, 2, 3, 1}, nt);
-    ops::linear(s, nt.reshape({B, T, C}), w(p + "proj_in.weight", {C, C}), &bin, h);  // [B,HW,C]
-  } else {
-    Tensor pi = act(s, x.shape(), dtype_, p + "proj_in_nchw");                         // [B,C,H,W]
-    ops::conv2d(s, n, w(p + "proj_in.weight", {C, C, 1, 1}), &bin, pi, ops::conv_params(1, 0));
-    ops::permute(s, pi, {0, 2, 3, 1}, h.reshape({B, H, W, C}));                       // [B,HW,C]
+  if (c.value("mid_block_type", std::string("UNetMidBlock2DCrossAttn")) != "UNetMidBlock2DCrossAttn")
+    throw Error("unet: unsupported mid block type");
+  const int64_t top = channels_[n - 1];
+  m.mid_block.resnets.push_back(resnet("mid_block.resnets.0", top, top));
+  m.mid_block.attentions.push_back(transformer("mid_block.attentions.0", top, heads_[n - 1]));
+  m.mid_block.resnets.push_back(resnet("mid_block.resnets.1", top, top));
+
+  int64_t h_channels = top;
+  for (size_t i = 0; i < n; ++i) {
+    const std::string type = c.at("up_block_types")[i].get<std::string>();
+    const bool cross = type == "CrossAttnUpBlock2D";
+    if (!cross && type != "UpBlock2D") throw Error("unet: unsupported up block type " + type);
+    const std::string pre = "up_blocks." + str(i);
+    const int64_t out_c = channels_[n - 1 - i];
+    Block b;
+    for (int j = 0; j <= layers_; ++j) {
+      const int64_t skip = skip_channels.back();
+      skip_channels.pop_back();
+      b.resnets.push_back(resnet(pre + ".resnets." + str(j), h_channels + skip, out_c));
+      if (cross) b.attentions.push_back(transformer(pre + ".attentions." + str(j), out_c, heads_[n - 1 - i]));
+      h_channels = out_c;
+    }
+    if (i + 1 < n) b.upsamplers.push_back(nn::Upsample2D::load(p.at(pre + ".upsamplers.0"), out_c));
+    m.up_blocks.push_back(std::move(b));
   }
-  for (int l = 0; l < transformer_layers_; ++l) {
-    const std::string b = p + "transformer_blocks." + str(l) + ".";
-    auto norm = [&](const std::string& name, const Tensor& in) {
-      Tensor y = act(s, {B, T, C}, dtype_, b + name);                                  // [B,HW,C]
-      ops::layer_norm(s, in, w(b + name + ".weight", {C}), w(b + name + ".bias", {C}), y, 1e-5f);
-      return y;
-    };
-    auto attn = [&](const std::string& name, const Tensor& q_in, const Tensor& kv_in, const Tensor& residual) {
-      const int64_t Tk = kv_in.dim(1), Ck = kv_in.dim(2);
-      const std::string a = b + name + ".";
-      Tensor q = act(s, {B, T, C}, dtype_, a + "q");                                   // [B,HW,C]
-      Tensor k = act(s, {B, Tk, C}, dtype_, a + "k");                                  // [B,Tk,C]
-      Tensor v = act(s, {B, Tk, C}, dtype_, a + "v");                                  // [B,Tk,C]
-      ops::linear(s, q_in, w(a + "to_q.weight", {C, C}), nullptr, q);
-      ops::linear(s, kv_in, w(a + "to_k.weight", {C, Ck}), nullptr, k);
-      ops::linear(s, kv_in, w(a + "to_v.weight", {C, Ck}), nullptr, v);
-      Tensor o = act(s, {B, T, C}, dtype_, a + "attn");                                // [B,HW,C]
-      // Scores and softmax run in float32 whatever the storage: upcast_attention holds.
-      ops::attention(s, q, k, v, o, heads);
-      Tensor y = act(s, {B, T, C}, dtype_, a + "out");                                 // [B,HW,C]
-      Tensor ob = w(a + "to_out.0.bias", {C});
-      ops::Epilogue ep;
-      ep.residual = &residual;
-      ops::linear(s, o, w(a + "to_out.0.weight", {C, C}), &ob, y, ep);                 // + residual
-      return y;
-    };
-    Tensor n1 = norm("norm1", h);
-    Tensor h1 = attn("attn1", n1, n1, h);                                              // [B,HW,C]
-    Tensor n2 = norm("norm2", h1);
-    Tensor h2 = attn("attn2", n2, ehs, h1);                                            // [B,HW,C]
-    Tensor n3 = norm("norm3", h2);
-    const int64_t inner = 4 * C;
-    Tensor g = act(s, {B, T, 2 * inner}, dtype_, b + "ff.net.0.proj");                 // [B,HW,8C]
-    Tensor gb = w(b + "ff.net.0.proj.bias", {2 * inner});
-    ops::linear(s, n3, w(b + "ff.net.0.proj.weight", {2 * inner, C}), &gb, g);
-    Tensor gg = act(s, {B, T, inner}, dtype_, b + "ff.geglu");                         // [B,HW,4C]
-    ops::geglu(s, g, gg);
-    Tensor h3 = act(s, {B, T, C}, dtype_, b + "ff.out");                               // [B,HW,C]
-    Tensor fb = w(b + "ff.net.2.bias", {C});
-    ops::Epilogue ep;
-    ep.residual = &h2;
-    ops::linear(s, gg, w(b + "ff.net.2.weight", {C, inner}), &fb, h3, ep);
-    h = h3;
-  }
-  Tensor y = act(s, x.shape(), dtype_, p + "out");                                    // [B,C,H,W]
-  Tensor bout = w(p + "proj_out.bias", {C});
-  if (linear_proj_) {
-    Tensor po = act(s, {B, T, C}, dtype_, p + "proj_out");                            // [B,HW,C]
-    ops::linear(s, h, w(p + "proj_out.weight", {C, C}), &bout, po);
-    Tensor pc = act(s, x.shape(), dtype_, p + "proj_out_nchw");                        // [B,C,H,W]
-    ops::permute(s, po.reshape({B, H, W, C}), {0, 3, 1, 2}, pc);
-    ops::binary(s, ops::BinaryOp::Add, pc, x, y);                                      // + input
-  } else {
-    Tensor hc = act(s, x.shape(), dtype_, p + "nchw");                                 // [B,C,H,W]
-    ops::permute(s, h.reshape({B, H, W, C}), {0, 3, 1, 2}, hc);
-    ops::conv2d(s, hc, w(p + "proj_out.weight", {C, C, 1, 1}), &bout, y, ops::conv_params(1, 0), &x);  // + input
-  }
-  return y;
+
+  m.conv_norm_out = nn::GroupNorm::load(p.at("conv_norm_out"), c0);
+  m.conv_out = nn::Conv2d::load(p.at("conv_out"), out_ch, c0, 3);
+  return m;
 }
 
 Tensor UNet2DConditionModel::forward(Sequence& s, const Tensor& sample, const Tensor& timestep,
@@ -200,6 +145,9 @@ Tensor UNet2DConditionModel::forward(Sequence& s, const Tensor& sample, const Te
     throw Error("unet: encoder_hidden_states must be [" + str(B) + ",T," + str(cross_dim_) + "] " +
                 dtype_name(dtype_) + ", got " + shape_str(ehs.shape()));
 
+  if (!modules_) modules_ = std::make_unique<Modules>(load());
+  const Modules& m = *modules_;
+
   // Time embedding: time_proj -> linear_1 -> SiLU -> linear_2; every resnet applies SiLU to the
   // result before its time_emb_proj, so linear_2 carries that SiLU in its epilogue.
   const int64_t c0 = channels_[0];
@@ -208,86 +156,60 @@ Tensor UNet2DConditionModel::forward(Sequence& s, const Tensor& sample, const Te
   tparams.flip_sin_to_cos = c.value("flip_sin_to_cos", true);
   tparams.downscale_freq_shift = c.value("freq_shift", 0.0f);
   ops::timestep_embedding(s, timestep, tp, tparams);
+  const ops::Epilogue silu{.has_activation = true, .activation = ops::Activation::SiLU};
   Tensor t1 = act(s, {B, temb_dim_}, dtype_, "time_embedding.linear_1");               // [B,4c0]
-  Tensor l1b = w("time_embedding.linear_1.bias", {temb_dim_});
-  ops::Epilogue silu;
-  silu.has_activation = true;
-  silu.activation = ops::Activation::SiLU;
-  ops::linear(s, tp, w("time_embedding.linear_1.weight", {temb_dim_, c0}), &l1b, t1, silu);
+  m.time_embedding.linear_1.forward(s, tp, t1, silu);
   Tensor temb = act(s, {B, temb_dim_}, dtype_, "time_embedding.silu");                // [B,4c0] = silu(emb)
-  Tensor l2b = w("time_embedding.linear_2.bias", {temb_dim_});
-  ops::linear(s, t1, w("time_embedding.linear_2.weight", {temb_dim_, temb_dim_}), &l2b, temb, silu);
+  m.time_embedding.linear_2.forward(s, t1, temb, silu);
 
   // conv_in
   Tensor h = act(s, {B, c0, sample.dim(2), sample.dim(3)}, dtype_, "conv_in");        // [B,c0,H,W]
-  Tensor cib = w("conv_in.bias", {c0});
-  ops::conv2d(s, sample, w("conv_in.weight", {c0, in_ch, 3, 3}), &cib, h, ops::conv_params(1, 1));
+  m.conv_in.forward(s, sample, h, ops::conv_params(1, 1));
   std::vector<Tensor> skips = {h};
 
   // Down blocks.
   for (size_t i = 0; i < n; ++i) {
-    const std::string type = c.at("down_block_types")[i].get<std::string>();
-    const bool cross = type == "CrossAttnDownBlock2D";
-    if (!cross && type != "DownBlock2D") throw Error("unet: unsupported down block type " + type);
-    const std::string pre = "down_blocks." + str(i);
-    for (int j = 0; j < layers_; ++j) {
-      h = resnet(s, pre + ".resnets." + str(j), h, temb, channels_[i]);               // [B,Ci,h,w]
-      if (cross) h = transformer(s, pre + ".attentions." + str(j), h, ehs, heads_[i]);
+    const Block& b = m.down_blocks[i];
+    const std::string pre = "unet.down_blocks." + str(i);
+    for (size_t j = 0; j < b.resnets.size(); ++j) {
+      h = b.resnets[j].forward(s, h, &temb, pre + ".resnets." + str(j));              // [B,Ci,h,w]
+      if (!b.attentions.empty()) h = b.attentions[j].forward(s, h, ehs, pre + ".attentions." + str(j));
       skips.push_back(h);
     }
-    if (i + 1 < n) {
-      const int64_t C = channels_[i];
-      const Tensor dw = w(pre + ".downsamplers.0.conv.weight", {C, C, 3, 3});
-      Tensor d = act(s, ops::conv2d_output_shape(h.shape(), dw.shape(), ops::conv_params(2, 1)), dtype_,
-                     pre + ".downsample");                                              // [B,Ci,ceil(h/2),ceil(w/2)]
-      Tensor db = w(pre + ".downsamplers.0.conv.bias", {C});
-      ops::conv2d(s, h, dw, &db, d, ops::conv_params(2, 1));
-      h = d;
+    for (const nn::Downsample2D& d : b.downsamplers) {
+      h = d.forward(s, h, pre + ".downsample");                                       // [B,Ci,ceil(h/2),ceil(w/2)]
       skips.push_back(h);
     }
   }
 
   // Mid block.
-  if (c.value("mid_block_type", std::string("UNetMidBlock2DCrossAttn")) != "UNetMidBlock2DCrossAttn")
-    throw Error("unet: unsupported mid block type");
-  h = resnet(s, "mid_block.resnets.0", h, temb, channels_[n - 1]);                    // [B,Cn,h,w]
-  h = transformer(s, "mid_block.attentions.0", h, ehs, heads_[n - 1]);
-  h = resnet(s, "mid_block.resnets.1", h, temb, channels_[n - 1]);
+  h = m.mid_block.resnets[0].forward(s, h, &temb, "unet.mid_block.resnets.0");        // [B,Cn,h,w]
+  h = m.mid_block.attentions[0].forward(s, h, ehs, "unet.mid_block.attentions.0");
+  h = m.mid_block.resnets[1].forward(s, h, &temb, "unet.mid_block.resnets.1");
 
   // Up blocks: reversed channels and head counts; each resnet eats the next skip.
   for (size_t i = 0; i < n; ++i) {
-    const std::string type = c.at("up_block_types")[i].get<std::string>();
-    const bool cross = type == "CrossAttnUpBlock2D";
-    if (!cross && type != "UpBlock2D") throw Error("unet: unsupported up block type " + type);
-    const std::string pre = "up_blocks." + str(i);
-    const int64_t out_c = channels_[n - 1 - i];
-    for (int j = 0; j <= layers_; ++j) {
+    const Block& b = m.up_blocks[i];
+    const std::string pre = "unet.up_blocks." + str(i);
+    for (size_t j = 0; j < b.resnets.size(); ++j) {
       Tensor skip = skips.back();
       skips.pop_back();
-      Tensor cat = act(s, {B, h.dim(1) + skip.dim(1), h.dim(2), h.dim(3)}, dtype_, pre + ".cat" + str(j));
+      Tensor cat = s.temp({B, h.dim(1) + skip.dim(1), h.dim(2), h.dim(3)}, dtype_, pre + ".cat" + str(j));
       ops::concat(s, {h, skip}, 1, cat);                                              // [B,C+Cskip,h,w]
-      h = resnet(s, pre + ".resnets." + str(j), cat, temb, out_c);                    // [B,Cout,h,w]
-      if (cross) h = transformer(s, pre + ".attentions." + str(j), h, ehs, heads_[n - 1 - i]);
+      h = b.resnets[j].forward(s, cat, &temb, pre + ".resnets." + str(j));            // [B,Cout,h,w]
+      if (!b.attentions.empty()) h = b.attentions[j].forward(s, h, ehs, pre + ".attentions." + str(j));
     }
-    if (i + 1 < n) {
-      // To the size of the skip met next: 2h x 2w unless a downsample rounded an odd size up
-      // (diffusers' upsample_size, for latents not divisible by the UNet's downsampling).
-      const Tensor& next = skips.back();
-      Tensor u = act(s, {B, out_c, next.dim(2), next.dim(3)}, dtype_, pre + ".upsample");  // [B,Cout,~2h,~2w]
-      ops::upsample_nearest(s, h, u);
-      Tensor uc = act(s, u.shape(), dtype_, pre + ".upsample.conv");
-      Tensor ub = w(pre + ".upsamplers.0.conv.bias", {out_c});
-      ops::conv2d(s, u, w(pre + ".upsamplers.0.conv.weight", {out_c, out_c, 3, 3}), &ub, uc, ops::conv_params(1, 1));
-      h = uc;
-    }
+    // To the size of the skip met next: 2h x 2w unless a downsample rounded an odd size up
+    // (diffusers' upsample_size, for latents not divisible by the UNet's downsampling).
+    for (const nn::Upsample2D& u : b.upsamplers)
+      h = u.forward(s, h, skips.back().dim(2), skips.back().dim(3), pre + ".upsample");  // [B,Cout,~2h,~2w]
   }
 
   // conv_norm_out + SiLU, conv_out.
   Tensor no = act(s, h.shape(), dtype_, "conv_norm_out");                             // [B,c0,H,W]
-  ops::group_norm(s, h, w("conv_norm_out.weight", {c0}), w("conv_norm_out.bias", {c0}), no, groups_, eps_, true);
+  m.conv_norm_out.forward(s, h, no, groups_, eps_, true);
   Tensor y = act(s, {B, out_ch, h.dim(2), h.dim(3)}, dtype_, "conv_out");             // [B,out,H,W]
-  Tensor cob = w("conv_out.bias", {out_ch});
-  ops::conv2d(s, no, w("conv_out.weight", {out_ch, c0, 3, 3}), &cob, y, ops::conv_params(1, 1));
+  m.conv_out.forward(s, no, y, ops::conv_params(1, 1));
 
   ops::nonfinite(s, y, nonfinite_);
   s.keep(y);  // the output is read after the run

@@ -4,12 +4,17 @@
 // projections) with one BasicTransformerBlock (self-attention, cross-attention, GEGLU).
 // Every op runs on the device; forward() only records into a Sequence.
 #pragma once
-#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "model/weights.h"
+#include "nn/downsample_2d.h"
+#include "nn/layers.h"
 #include "nn/params.h"
+#include "nn/resnet_block_2d.h"
+#include "nn/transformer_2d.h"
+#include "nn/upsample_2d.h"
 #include "vk/sequence.h"
 #include "vk/tensor.h"
 
@@ -39,10 +44,27 @@ class UNet2DConditionModel {
   const nlohmann::json& config() const { return config_; }
 
  private:
-  Tensor w(const std::string& name, const Shape& shape);  // uploaded once, by checkpoint name
+  // The modules, named as the checkpoint's keys (block types in the comments are diffusers').
+  struct Block {  // down_blocks.<i>, mid_block, up_blocks.<i>
+    std::vector<nn::ResnetBlock2D> resnets;
+    std::vector<nn::Transformer2DModel> attentions;  // CrossAttn* blocks and the mid block
+    std::vector<nn::Downsample2D> downsamplers;      // all down blocks but the last
+    std::vector<nn::Upsample2D> upsamplers;          // all up blocks but the last
+  };
+  struct TimestepEmbedding {  // time_embedding.*
+    nn::Linear linear_1, linear_2;  // [4c0,c0], [4c0,4c0]
+  };
+  struct Modules {
+    TimestepEmbedding time_embedding;
+    nn::Conv2d conv_in;
+    std::vector<Block> down_blocks;  // CrossAttnDownBlock2D / DownBlock2D
+    Block mid_block;                 // UNetMidBlock2DCrossAttn
+    std::vector<Block> up_blocks;    // CrossAttnUpBlock2D / UpBlock2D
+    nn::GroupNorm conv_norm_out;
+    nn::Conv2d conv_out;
+  };
+  Modules load() const;
   void report_nonfinite(uint64_t bad) const;
-  Tensor resnet(Sequence& s, const std::string& pre, const Tensor& x, const Tensor& temb_silu, int64_t out_c);
-  Tensor transformer(Sequence& s, const std::string& pre, const Tensor& x, const Tensor& ehs, int heads);
 
   Context& ctx_;
   nn::Params params_;
@@ -55,7 +77,8 @@ class UNet2DConditionModel {
   std::vector<int64_t> channels_;  // block_out_channels
   std::vector<int> heads_;         // per down block
   int layers_, transformer_layers_;
-  std::map<std::string, Tensor> weights_;
+  // Loaded by the first forward(), so the weights upload (and their errors surface) there.
+  std::unique_ptr<Modules> modules_;
   Tensor nonfinite_;
 };
 

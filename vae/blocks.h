@@ -1,30 +1,41 @@
-// Building blocks shared by the VAE encoder and decoder (diffusers v0.21.4 AutoencoderKL):
-// ResnetBlock2D without time embedding, the single-head spatial self-attention of the mid
-// block, and UNetMidBlock2D (resnet, attention, resnet). Each records into a Sequence, with
-// its activations as s.temp(); weights come from nn::Params under the checkpoint names.
+// The AutoencoderKL's blocks (diffusers v0.21.4), made of the nn/ modules: UNetMidBlock2D,
+// DownEncoderBlock2D and UpDecoderBlock2D, with the VAE's settings (no time embedding, one
+// attention head, norm eps 1e-6). Plus the NaN/Inf checks of the encoder's and decoder's output.
 #pragma once
 #include <string>
+#include <vector>
 
+#include "nn/attention.h"
+#include "nn/downsample_2d.h"
 #include "nn/params.h"
+#include "nn/resnet_block_2d.h"
+#include "nn/upsample_2d.h"
 #include "vk/sequence.h"
 
 namespace sdvk::vae {
 
-// ResnetBlock2D (temb_channels=None, output_scale_factor=1, dropout 0):
-// x -> norm1+SiLU -> conv1 -> norm2+SiLU -> conv2 (+ shortcut(x) as the conv's residual).
-// conv_shortcut (1x1, bias) exists when in_channels != out_channels.
-Tensor resnet_block(Sequence& s, const nn::Params& p, const Tensor& x, int64_t out_channels, int groups, float eps,
-                    const std::string& name);
-
-// diffusers Attention as built by UNetMidBlock2D for the VAE (heads = 1, dim_head = C,
-// residual_connection, bias): group_norm -> tokens [B,HW,C] -> to_q/to_k/to_v -> attention
-// (scale 1/sqrt(C)) -> to_out.0 + residual tokens -> back to NCHW.
-Tensor attention_block(Sequence& s, const nn::Params& p, const Tensor& x, int groups, float eps,
-                       const std::string& name);
-
 // UNetMidBlock2D(num_layers=1, add_attention=True): resnets.0 -> attentions.0 -> resnets.1.
-Tensor mid_block(Sequence& s, const nn::Params& p, const Tensor& x, int groups, float eps, const std::string& name);
+struct UNetMidBlock2D {
+  std::vector<nn::ResnetBlock2D> resnets;  // 2, [C] -> [C]
+  std::vector<nn::Attention> attentions;   // 1, one head over the pixels, with group_norm
+  static UNetMidBlock2D load(const nn::Params& p, int64_t channels, int groups, float eps);
+  // x [N,C,h,w] -> [N,C,h,w].
+  Tensor forward(Sequence& s, const Tensor& x, const std::string& name) const;
+};
 
+// DownEncoderBlock2D: resnets, then (all but the last level) a stride-2 downsample.
+struct DownEncoderBlock2D {
+  std::vector<nn::ResnetBlock2D> resnets;     // layers_per_block, [Cin] -> [Cout]
+  std::vector<nn::Downsample2D> downsamplers;  // 0 or 1, padded bottom and right
+  Tensor forward(Sequence& s, const Tensor& x, const std::string& name) const;
+};
+
+// UpDecoderBlock2D: resnets, then (all but the last level) a 2x nearest upsample and conv.
+struct UpDecoderBlock2D {
+  std::vector<nn::ResnetBlock2D> resnets;   // layers_per_block + 1, [Cin] -> [Cout]
+  std::vector<nn::Upsample2D> upsamplers;   // 0 or 1
+  Tensor forward(Sequence& s, const Tensor& x, const std::string& name) const;
+};
 
 // Throws Error naming `stage` when the count written by ops::nonfinite is not zero.
 void check_finite(Context& ctx, const Tensor& count, const std::string& stage);

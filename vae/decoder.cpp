@@ -2,12 +2,9 @@
 
 #include <algorithm>
 
+#include "core/error.h"
 #include "ops/conv2d.h"
 #include "ops/elementwise.h"
-#include "ops/norm.h"
-#include "ops/upsample.h"
-#include "vae/blocks.h"
-#include "vk/error.h"
 
 namespace sdvk::vae {
 
@@ -29,49 +26,52 @@ Decoder::Decoder(Context& ctx, const Component& vae, DType dtype)
   count_ = Tensor::empty(ctx, {1}, DType::F32, "vae.decoder.nonfinite");
 }
 
-Tensor Decoder::forward(Sequence& s, const Tensor& latent) {
+Decoder::Modules Decoder::load() const {
   const auto& boc = cfg_.block_out_channels;
   const int levels = int(boc.size());
-  const int64_t n = latent.dim(0), lc = cfg_.latent_channels, top = boc.back();
-  int64_t h = latent.dim(2), w = latent.dim(3);
+  const int64_t lc = cfg_.latent_channels, top = boc.back();
+  const nn::Params d = params_.at("decoder");
+  Modules m;
+  m.post_quant_conv = nn::Conv2d::load(params_.at("post_quant_conv"), lc, lc, 1);
+  m.conv_in = nn::Conv2d::load(d.at("conv_in"), top, lc, 3);
+  m.mid_block = UNetMidBlock2D::load(d.at("mid_block"), top, cfg_.groups, cfg_.eps);
+  int64_t in_ch = top;
+  for (int i = 0; i < levels; ++i) {
+    const int64_t out_ch = boc[levels - 1 - i];
+    const nn::Params ub = d.at("up_blocks." + std::to_string(i));
+    UpDecoderBlock2D b;
+    for (int j = 0; j <= cfg_.layers_per_block; ++j)
+      b.resnets.push_back(nn::ResnetBlock2D::load(ub.at("resnets." + std::to_string(j)), j == 0 ? in_ch : out_ch,
+                                                  out_ch, 0, cfg_.groups, cfg_.eps));
+    if (i != levels - 1) b.upsamplers.push_back(nn::Upsample2D::load(ub.at("upsamplers.0"), out_ch));
+    m.up_blocks.push_back(std::move(b));
+    in_ch = out_ch;
+  }
+  m.conv_norm_out = nn::GroupNorm::load(d.at("conv_norm_out"), boc[0]);
+  m.conv_out = nn::Conv2d::load(d.at("conv_out"), cfg_.out_channels, boc[0], 3);
+  return m;
+}
+
+Tensor Decoder::forward(Sequence& s, const Tensor& latent) {
+  const int64_t lc = cfg_.latent_channels;
   const DType dt = params_.dtype();
   if (latent.ndim() != 4 || latent.dim(1) != lc || latent.dtype() != dt)
     throw Error("vae decoder: latent must be [N," + std::to_string(lc) + ",h,w] in the weights' dtype");
-  nn::Params d = params_.at("decoder");
+  if (!modules_) modules_ = std::make_unique<Modules>(load());
+  const Modules& m = *modules_;
+  const int64_t n = latent.dim(0), h = latent.dim(2), w = latent.dim(3), top = cfg_.block_out_channels.back();
 
   Tensor z = s.temp({n, lc, h, w}, dt, "post_quant_conv");                                   // [N,4,h,w]
-  Tensor bpq = params_.get("post_quant_conv.bias", {lc});
-  ops::conv2d(s, latent, params_.get("post_quant_conv.weight", {lc, lc, 1, 1}), &bpq, z, ops::conv_params(1, 0));
+  m.post_quant_conv.forward(s, latent, z, ops::conv_params(1, 0));
   Tensor x = s.temp({n, top, h, w}, dt, "decoder.conv_in");                                  // [N,C_top,h,w]
-  Tensor bin = d.get("conv_in.bias", {top});
-  ops::conv2d(s, z, d.get("conv_in.weight", {top, lc, 3, 3}), &bin, x, ops::conv_params(1, 1));
-  x = mid_block(s, d.at("mid_block"), x, cfg_.groups, cfg_.eps, "decoder.mid_block");      // [N,C_top,h,w]
-
-  int64_t out_ch = top;
-  for (int i = 0; i < levels; ++i) {
-    out_ch = boc[levels - 1 - i];
-    const std::string name = "up_blocks." + std::to_string(i);
-    nn::Params ub = d.at(name);
-    for (int j = 0; j <= cfg_.layers_per_block; ++j)                                          // [N,out_ch,h,w]
-      x = resnet_block(s, ub.at("resnets." + std::to_string(j)), x, out_ch, cfg_.groups, cfg_.eps,
-                       "decoder." + name + ".resnets." + std::to_string(j));
-    if (i != levels - 1) {  // Upsample2D: nearest 2x, then conv 3x3
-      Tensor up = s.temp({n, out_ch, 2 * h, 2 * w}, dt, "decoder." + name + ".upsample");     // [N,out_ch,2h,2w]
-      ops::upsample_nearest2x(s, x, up);
-      h *= 2;
-      w *= 2;
-      x = s.temp({n, out_ch, h, w}, dt, "decoder." + name + ".upsamplers.0.conv");            // [N,out_ch,2h,2w]
-      Tensor bu = ub.get("upsamplers.0.conv.bias", {out_ch});
-      ops::conv2d(s, up, ub.get("upsamplers.0.conv.weight", {out_ch, out_ch, 3, 3}), &bu, x, ops::conv_params(1, 1));
-    }
-  }
-  Tensor normed = s.temp({n, out_ch, h, w}, dt, "decoder.conv_norm_out");                    // [N,C0,H,W]
-  ops::group_norm(s, x, d.get("conv_norm_out.weight", {out_ch}), d.get("conv_norm_out.bias", {out_ch}), normed,
-                  cfg_.groups, cfg_.eps, true);
-  Tensor y = s.temp({n, cfg_.out_channels, h, w}, dt, "decoder.conv_out");                  // [N,3,H,W]
-  Tensor bout = d.get("conv_out.bias", {cfg_.out_channels});
-  ops::conv2d(s, normed, d.get("conv_out.weight", {cfg_.out_channels, out_ch, 3, 3}), &bout, y,
-              ops::conv_params(1, 1));
+  m.conv_in.forward(s, z, x, ops::conv_params(1, 1));
+  x = m.mid_block.forward(s, x, "decoder.mid_block");                                      // [N,C_top,h,w]
+  for (size_t i = 0; i < m.up_blocks.size(); ++i)                                           // [N,C_i,h*2^i,w*2^i]
+    x = m.up_blocks[i].forward(s, x, "decoder.up_blocks." + std::to_string(i));
+  Tensor normed = s.temp(x.shape(), dt, "decoder.conv_norm_out");                            // [N,C0,H,W]
+  m.conv_norm_out.forward(s, x, normed, cfg_.groups, cfg_.eps, true);
+  Tensor y = s.temp({n, cfg_.out_channels, x.dim(2), x.dim(3)}, dt, "decoder.conv_out");     // [N,3,H,W]
+  m.conv_out.forward(s, normed, y, ops::conv_params(1, 1));
   s.keep(y);
   ops::nonfinite(s, y, count_);
   s.output(count_);  // check_output(s) reads it from the run's own submission

@@ -5,10 +5,13 @@
 //   s.run(); dec.check_output();           // Error when the image has NaN/Inf
 // No scaling factor is applied: pass latents / scaling_factor.
 #pragma once
+#include <memory>
 #include <vector>
 
 #include "model/weights.h"
+#include "nn/layers.h"
 #include "nn/params.h"
+#include "vae/blocks.h"
 #include "vk/sequence.h"
 
 namespace sdvk::vae {
@@ -43,8 +46,20 @@ class Decoder {
   DType dtype() const { return params_.dtype(); }
 
  private:
+  struct Modules {
+    nn::Conv2d post_quant_conv;               // [4,4,1,1]
+    nn::Conv2d conv_in;                       // decoder.conv_in: [C_top,4,3,3]
+    UNetMidBlock2D mid_block;                 // decoder.mid_block
+    std::vector<UpDecoderBlock2D> up_blocks;  // decoder.up_blocks.<i>: C_top -> ... -> C0
+    nn::GroupNorm conv_norm_out;              // decoder.conv_norm_out: [C0]
+    nn::Conv2d conv_out;                      // decoder.conv_out: [3,C0,3,3]
+  };
+  Modules load() const;
+
   VaeConfig cfg_;
   nn::Params params_;
+  // Loaded by the first forward(), so the weights upload (and their errors surface) there.
+  std::unique_ptr<Modules> modules_;
   Tensor count_;
 };
 

@@ -19,8 +19,19 @@ class Encoder {
   const VaeConfig& config() const { return cfg_; }
 
  private:
+  struct Modules {
+    nn::Conv2d conv_in;                           // encoder.conv_in: [C0,3,3,3]
+    std::vector<DownEncoderBlock2D> down_blocks;  // encoder.down_blocks.<i>: C0 -> ... -> C_top
+    UNetMidBlock2D mid_block;                     // encoder.mid_block
+    nn::GroupNorm conv_norm_out;                  // encoder.conv_norm_out: [C_top]
+    nn::Conv2d conv_out;                          // encoder.conv_out: [8,C_top,3,3]
+    nn::Conv2d quant_conv;                        // [8,8,1,1]
+  };
+  Modules load() const;
+
   VaeConfig cfg_;
   nn::Params params_;
+  std::unique_ptr<Modules> modules_;  // loaded by the first forward(), as the decoder's
   Tensor count_;
 };
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "vk/error.h"
+#include "core/error.h"
 
 namespace sdvk::vae {
 namespace {

@@ -1,16 +1,10 @@
-// The one error type of the engine: a message with context, thrown up to main and printed as
-// one line. Context is prepended as the error travels outwards ("loading unet: tensor x: ...").
+// Vulkan results as sdvk::Error (core/error.h): for the code that calls Vulkan itself.
 #pragma once
-#include <stdexcept>
-#include <string>
 #include <vulkan/vulkan.h>
 
-namespace sdvk {
+#include "core/error.h"
 
-class Error : public std::runtime_error {
- public:
-  explicit Error(const std::string& what) : std::runtime_error(what) {}
-};
+namespace sdvk {
 
 // Readable name of a VkResult, for error messages.
 const char* vk_result_name(VkResult r);

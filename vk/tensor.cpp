@@ -2,9 +2,9 @@
 
 #include <cstring>
 
+#include "core/half.h"
 #include "vk/context.h"
 #include "vk/error.h"
-#include "vk/half.h"
 #include "vk/transfer.h"
 
 namespace sdvk {

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "vk/error.h"
+#include "core/error.h"
 
 namespace sdvk::test {
 

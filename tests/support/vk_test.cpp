@@ -6,8 +6,8 @@
 #include <memory>
 #include <random>
 
-#include "vk/error.h"
-#include "vk/half.h"
+#include "core/error.h"
+#include "core/half.h"
 
 namespace sdvk::test {
 namespace {

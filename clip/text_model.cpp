@@ -1,13 +1,13 @@
-#include "text_encoder/clip_text_model.h"
+#include "clip/text_model.h"
 
-#include "model/json_util.h"
+#include "core/error.h"
+#include "core/json.h"
 #include "ops/attention.h"
 #include "ops/elementwise.h"
+#include "ops/embedding.h"
 #include "ops/matmul.h"
 #include "ops/norm.h"
-#include "ops/embedding.h"
 #include "ops/permute.h"
-#include "vk/error.h"
 
 namespace sdvk {
 
@@ -39,8 +39,8 @@ ClipTextModel::ClipTextModel(Context& ctx, const Component& component, DType dty
   token_embedding = t.get("embeddings.token_embedding.weight", {vocab, W});
   position_embedding = t.get("embeddings.position_embedding.weight", {positions_, W});
   for (int i = 0; i < layers_; i++)
-    layers.push_back(nn::ClipEncoderLayer::load(t.at("encoder.layers." + std::to_string(i)), W, I));
-  final_layer_norm = nn::LayerNormWeights::load(t.at("final_layer_norm"), W);
+    layers.push_back(ClipEncoderLayer::load(t.at("encoder.layers." + std::to_string(i)), W, I));
+  final_layer_norm = nn::LayerNorm::load(t.at("final_layer_norm"), W);
   has_projection_ = params.has("text_projection.weight");
   if (has_projection_) {
     projection_dim_ = whole ? ConfigView(component.config, component.name).integer("projection_dim", 1, 1 << 16)
@@ -113,6 +113,17 @@ ClipTextOutputs ClipTextModel::forward(Sequence& s, const Tensor& input_ids, con
                           &out.text_embeds, &out.nonfinite_last, &out.nonfinite_penultimate})
     if (t->defined()) s.keep(*t);
   return out;
+}
+
+ClipTextRun ClipTextModel::run(Context& ctx, const std::vector<float>& ids, int64_t B, int64_t T, int clip_skip) const {
+  ClipTextRun r;
+  r.input_ids = Tensor::from_floats(ctx, {B, T}, DType::F32, ids, "input_ids");
+  r.pooled_rows = Tensor::from_floats(ctx, {B}, DType::F32, pooled_rows(ids, B, T), "pooled_rows");
+  r.sequence = std::make_unique<Sequence>(ctx);
+  r.outputs = forward(*r.sequence, r.input_ids, r.pooled_rows, clip_skip);
+  r.sequence->run();
+  check(ctx, r.outputs);
+  return r;
 }
 
 void ClipTextModel::check(Context& ctx, const ClipTextOutputs& o) {

@@ -1,18 +1,18 @@
-#include "score/clip_vision_model.h"
+#include "clip/vision_model.h"
 
 #include <cmath>
 
-#include "model/json_util.h"
+#include "core/error.h"
+#include "core/json.h"
 #include "nn/params.h"
 #include "ops/attention.h"
 #include "ops/concat.h"
 #include "ops/conv2d.h"
 #include "ops/elementwise.h"
+#include "ops/embedding.h"
 #include "ops/matmul.h"
 #include "ops/norm.h"
-#include "ops/embedding.h"
 #include "ops/permute.h"
-#include "vk/error.h"
 
 namespace sdvk {
 
@@ -43,10 +43,10 @@ ClipVisionModel::ClipVisionModel(Context& ctx, const Component& clip, DType dtyp
   class_embedding = v.get("embeddings.class_embedding", {1, W});
   patch_embedding = v.get("embeddings.patch_embedding.weight", {W, channels_, patch_, patch_});
   position_embedding = v.get("embeddings.position_embedding.weight", {g * g + 1, W});
-  pre_layrnorm = nn::LayerNormWeights::load(v.at("pre_layrnorm"), W);
+  pre_layrnorm = nn::LayerNorm::load(v.at("pre_layrnorm"), W);
   for (int i = 0; i < layers_n; i++)
-    layers.push_back(nn::ClipEncoderLayer::load(v.at("encoder.layers." + std::to_string(i)), W, I));
-  post_layernorm = nn::LayerNormWeights::load(v.at("post_layernorm"), W);
+    layers.push_back(ClipEncoderLayer::load(v.at("encoder.layers." + std::to_string(i)), W, I));
+  post_layernorm = nn::LayerNorm::load(v.at("post_layernorm"), W);
   visual_projection = params.get("visual_projection.weight", {projection_dim_, W});
 }
 

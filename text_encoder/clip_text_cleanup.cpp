@@ -1,4 +1,4 @@
-#include "text_encoder/clip_text.h"
+#include "text_encoder/clip_text_cleanup.h"
 
 #include "text_encoder/unicode.h"
 

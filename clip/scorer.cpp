@@ -1,9 +1,9 @@
-#include "score/scorer.h"
+#include "clip/scorer.h"
 
 #include <filesystem>
 #include <map>
 
-#include "vk/error.h"
+#include "core/error.h"
 
 namespace fs = std::filesystem;
 
@@ -106,13 +106,8 @@ std::vector<float> ClipScorer::embed_token_ids(const std::vector<float>& ids, in
   for (int64_t b0 = 0; b0 < n; b0 += kBatch) {
     const int64_t B = std::min(kBatch, n - b0);
     std::vector<float> chunk(ids.begin() + b0 * tokens, ids.begin() + (b0 + B) * tokens);
-    Tensor ids_t = Tensor::from_floats(ctx_, {B, tokens}, DType::F32, chunk, "input_ids");
-    Tensor rows = Tensor::from_floats(ctx_, {B}, DType::F32, text_.pooled_rows(chunk, B, tokens), "pooled_rows");
-    Sequence s(ctx_);
-    ClipTextOutputs o = text_.forward(s, ids_t, rows);
-    s.run();
-    ClipTextModel::check(ctx_, o);
-    std::vector<float> e = o.text_embeds.download(ctx_);  // [B,P]
+    ClipTextRun r = text_.run(ctx_, chunk, B, tokens);
+    std::vector<float> e = r.outputs.text_embeds.download(ctx_);  // [B,P]
     out.insert(out.end(), e.begin(), e.end());
   }
   return out;

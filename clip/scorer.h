@@ -7,11 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "clip/preprocess.h"
+#include "clip/text_model.h"
+#include "clip/vision_model.h"
 #include "image/image.h"
 #include "model/weights.h"
-#include "score/clip_preprocess.h"
-#include "score/clip_vision_model.h"
-#include "text_encoder/clip_text_model.h"
 #include "text_encoder/tokenizer.h"
 
 namespace sdvk {

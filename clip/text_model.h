@@ -3,10 +3,11 @@
 // (CLIPModel: its "text_config" and "text_projection.weight"). Weights under "text_model.*".
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "clip/encoder_layer.h"
 #include "model/weights.h"
-#include "nn/clip_encoder_layer.h"
 #include "nn/params.h"
 #include "ops/unary.h"
 #include "vk/sequence.h"
@@ -21,6 +22,13 @@ struct ClipTextOutputs {
   Tensor pooler_output;                    // [B,W] last_hidden_state at each row's first eos
   Tensor text_embeds;                      // [B,P] pooler_output @ text_projection^T (undefined without one)
   Tensor nonfinite_last, nonfinite_penultimate;  // [1] F32 NaN/Inf counts, see check()
+};
+
+// One finished forward pass (ClipTextModel::run): its outputs stay downloadable while it lives.
+struct ClipTextRun {
+  Tensor input_ids, pooled_rows;  // [B,T], [B] F32
+  std::unique_ptr<Sequence> sequence;
+  ClipTextOutputs outputs;
 };
 
 class ClipTextModel {
@@ -51,6 +59,10 @@ class ClipTextModel {
   // After s.run(): throws Error naming the stage when an output holds NaN or Inf.
   static void check(Context& ctx, const ClipTextOutputs& o);
 
+  // The whole sequence on host ids [B,T] (row-major, exact ids as floats): uploads them and
+  // their pooled rows, records forward(), runs it and check()s the outputs.
+  ClipTextRun run(Context& ctx, const std::vector<float>& ids, int64_t batch, int64_t tokens, int clip_skip = 1) const;
+
  private:
 
   int64_t width_ = 0, intermediate_ = 0, positions_ = 0, projection_dim_ = 0, eos_id_ = 0;
@@ -60,8 +72,8 @@ class ClipTextModel {
   bool has_projection_ = false;
   DType dtype_ = DType::F32;
   Tensor token_embedding, position_embedding;  // embeddings.*.weight: [vocab,W], [positions,W]
-  std::vector<nn::ClipEncoderLayer> layers;            // encoder.layers
-  nn::LayerNormWeights final_layer_norm;
+  std::vector<ClipEncoderLayer> layers;            // encoder.layers
+  nn::LayerNorm final_layer_norm;
   Tensor text_projection;                      // [P,W], undefined without a projection
 };
 

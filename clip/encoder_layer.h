@@ -3,28 +3,19 @@
 #pragma once
 #include <string>
 
+#include "nn/layers.h"
 #include "nn/params.h"
 #include "ops/unary.h"
 #include "vk/sequence.h"
 
-namespace sdvk::nn {
-
-struct LayerNormWeights {
-  Tensor weight, bias;  // [W]
-  static LayerNormWeights load(const Params& p, int64_t width);
-};
-
-struct LinearWeights {
-  Tensor weight, bias;  // [out, in], [out]
-  static LinearWeights load(const Params& p, int64_t out, int64_t in);
-};
+namespace sdvk {
 
 struct ClipEncoderLayer {  // <tower>.encoder.layers.<i>.*
-  LayerNormWeights layer_norm1, layer_norm2;
-  LinearWeights q_proj, k_proj, v_proj, out_proj;  // self_attn.*
-  LinearWeights fc1, fc2;                          // mlp.*
+  nn::LayerNorm layer_norm1, layer_norm2;           // [W]
+  nn::Linear q_proj, k_proj, v_proj, out_proj;      // self_attn.*: [W,W]
+  nn::Linear fc1, fc2;                              // mlp.*: [I,W], [W,I]
 
-  static ClipEncoderLayer load(const Params& p, int64_t width, int64_t intermediate);
+  static ClipEncoderLayer load(const nn::Params& p, int64_t width, int64_t intermediate);
 
   struct Options {
     int heads = 1;
@@ -37,4 +28,4 @@ struct ClipEncoderLayer {  // <tower>.encoder.layers.<i>.*
   void forward(Sequence& s, const Tensor& h, const Options& o) const;
 };
 
-}  // namespace sdvk::nn
+}  // namespace sdvk

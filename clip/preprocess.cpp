@@ -1,10 +1,10 @@
-#include "score/clip_preprocess.h"
+#include "clip/preprocess.h"
 
 #include <cmath>
 #include <filesystem>
 
-#include "model/json_util.h"
-#include "vk/error.h"
+#include "core/error.h"
+#include "core/json.h"
 
 namespace sdvk {
 namespace {

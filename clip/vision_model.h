@@ -3,7 +3,7 @@
 // post_layernorm on the class token, visual_projection -> image_embeds. Plus the cosine
 // similarity CLIPModel's logits are built from.
 #pragma once
-#include "nn/clip_encoder_layer.h"
+#include "clip/encoder_layer.h"
 #include <cstdint>
 #include <vector>
 
@@ -47,8 +47,8 @@ class ClipVisionModel {
   Tensor class_embedding;      // embeddings.class_embedding [1,W]
   Tensor patch_embedding;      // embeddings.patch_embedding.weight [W,C,p,p]
   Tensor position_embedding;   // embeddings.position_embedding.weight [g*g+1,W]
-  nn::LayerNormWeights pre_layrnorm, post_layernorm;
-  std::vector<nn::ClipEncoderLayer> layers;
+  nn::LayerNorm pre_layrnorm, post_layernorm;
+  std::vector<ClipEncoderLayer> layers;
   Tensor visual_projection;    // [P,W]
 };
 

@@ -1,12 +1,11 @@
-#include "model/json_util.h"
+#include "core/json.h"
 
 #include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
 
-#include "model/safetensors.h"
-#include "vk/error.h"
+#include "core/error.h"
 
 namespace sdvk {
 
