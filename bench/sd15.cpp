@@ -136,11 +136,11 @@ void run_vae(Context& ctx, DType dt, int64_t side, const vae::TileOptions& tiled
   }
   a.reset_peak();
   auto t0 = std::chrono::steady_clock::now();
-  vae::Image img = vae::decode_latents(ctx, dec, latent, shape, tiled, [](int i, int n) {
+  HostTensor img = vae::decode_latents(ctx, dec, latent, shape, tiled, [](int i, int n) {
     std::fprintf(stderr, "\rvae: tile %d/%d", i, n);
     if (i == n) std::fprintf(stderr, "\n");
   });
-  check_finite(img.pixels, "vae output");
+  check_finite(img.values, "vae output");
   report("vae", what.c_str(), seconds_since(t0), a);
   if (profile) profile_vae(ctx, dec, shape, latent);
 
@@ -155,13 +155,13 @@ void run_vae(Context& ctx, DType dt, int64_t side, const vae::TileOptions& tiled
   whole.mode = vae::TileOptions::Mode::Off;
   a.reset_peak();
   t0 = std::chrono::steady_clock::now();
-  vae::Image ref = vae::decode_latents(ctx, dec, latent, shape, whole);
-  check_finite(ref.pixels, "vae output (whole)");
+  HostTensor ref = vae::decode_latents(ctx, dec, latent, shape, whole);
+  check_finite(ref.values, "vae output (whole)");
   report("vae", ("decode " + size + " whole").c_str(), seconds_since(t0), a);
   double diff = 0, top = 0;
-  for (size_t i = 0; i < ref.pixels.size(); ++i) {
-    diff = std::max(diff, double(std::fabs(ref.pixels[i] - img.pixels[i])));
-    top = std::max(top, double(std::fabs(ref.pixels[i])));
+  for (size_t i = 0; i < ref.values.size(); ++i) {
+    diff = std::max(diff, double(std::fabs(ref.values[i] - img.values[i])));
+    top = std::max(top, double(std::fabs(ref.values[i])));
   }
   std::printf("vae: tiled vs whole max |diff| %.4g (max |whole| %.4g)\n", diff, top);
 }

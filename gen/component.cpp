@@ -173,10 +173,10 @@ int cmd_component(Args& args) {
         dec.check_output();
         out.add(ctx, "decoded", y);
       } else {
-        vae::Image img = vae::decode_latents(ctx, dec, x, xs, tiles, [tiled](int i, int n) {
+        HostTensor img = vae::decode_latents(ctx, dec, x, xs, tiles, [tiled](int i, int n) {
           if (tiled) std::fprintf(stderr, "\rvae-decode: tile %d/%d%s", i, n, i == n ? "\n" : "");
         });
-        out.add("decoded", img.shape, std::move(img.pixels));
+        out.add("decoded", img.shape, std::move(img.values));
       }
     } else {
       vae::Encoder enc(ctx, vae, dt);

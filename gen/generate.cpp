@@ -102,7 +102,7 @@ std::vector<std::string> read_prompts_file(const std::string& path) {
   return prompts;
 }
 
-gen::HostTensor read_tensor(const std::string& path, const std::string& flag, const std::string& name,
+HostTensor read_tensor(const std::string& path, const std::string& flag, const std::string& name,
                             const Shape& expected) {
   SafetensorsFile file(path);
   const TensorInfo* t = file.find(name);
@@ -113,9 +113,9 @@ gen::HostTensor read_tensor(const std::string& path, const std::string& flag, co
   return {shape, to_f32(*t)};
 }
 
-void write_latents(const std::string& path, const std::vector<gen::HostTensor>& latents) {
+void write_latents(const std::string& path, const std::vector<HostTensor>& latents) {
   // All prompts' latents, stacked on the batch axis.
-  gen::HostTensor all{latents.front().shape, {}};
+  HostTensor all{latents.front().shape, {}};
   all.shape[0] = 0;
   for (auto& l : latents) {
     all.shape[0] += l.shape[0];
@@ -207,7 +207,7 @@ struct Ranking {
   std::vector<float> scores;  // empty when not reranked
 };
 
-Ranking rank(gen::Reranker* reranker, const gen::HostTensor& images, const std::string& prompt, gen::Progress& progress) {
+Ranking rank(gen::Reranker* reranker, const HostTensor& images, const std::string& prompt, gen::Progress& progress) {
   Ranking r;
   const int batch = int(images.shape.at(0));
   for (int k = 0; k < batch; k++) r.order.push_back(k);
@@ -221,18 +221,18 @@ Ranking rank(gen::Reranker* reranker, const gen::HostTensor& images, const std::
 
 // The starting latent of a job: noise times init_noise_sigma, or for img2img the encoded image
 // noised to the first call's timestep (diffusers draws the VAE sample first, then the noise).
-gen::HostTensor starting_latents(gen::Pipeline& pipe, Scheduler& scheduler, const Request& req, const Shape& shape,
-                                 const gen::HostTensor& noise_file, const gen::HostTensor& init_pixels,
+HostTensor starting_latents(gen::Pipeline& pipe, Scheduler& scheduler, const Request& req, const Shape& shape,
+                                 const HostTensor& noise_file, const HostTensor& init_pixels,
                                  TorchGenerator& generator, size_t* first_call) {
   *first_call = 0;
   if (req.init_image.empty()) {
-    gen::HostTensor latents = noise_file.values.empty() ? gen::initial_noise(generator, shape) : noise_file;
+    HostTensor latents = noise_file.values.empty() ? gen::initial_noise(generator, shape) : noise_file;
     for (float& v : latents.values) v *= scheduler.init_noise_sigma();
     return latents;
   }
-  gen::HostTensor image_latents = pipe.encode_images(init_pixels, generator);
+  HostTensor image_latents = pipe.encode_images(init_pixels, generator);
   *first_call = scheduler.img2img_first_call(req.steps, req.strength);
-  gen::HostTensor z = noise_file.values.empty() ? gen::initial_noise(generator, shape) : noise_file;
+  HostTensor z = noise_file.values.empty() ? gen::initial_noise(generator, shape) : noise_file;
   if (*first_call < scheduler.model_calls())
     image_latents.values = scheduler.add_noise(image_latents.values, z.values, *first_call);
   scheduler.begin_at(*first_call);
@@ -263,7 +263,7 @@ int cmd_generate(Args& args) {
   }
   if (!req.init_noise.empty() && !SafetensorsFile(req.init_noise).find("noise"))  // its shape is checked after load
     throw Error("--init-noise " + req.init_noise + ": no tensor 'noise'");
-  gen::HostTensor init_pixels;
+  HostTensor init_pixels;
   if (!req.init_image.empty()) init_pixels = gen::read_init_image(req.init_image, req.width, req.height, req.batch);
 
   std::unique_ptr<Tokenizer> tokenizer;  // a given --tokenizer is checked before the model loads
@@ -306,7 +306,7 @@ int cmd_generate(Args& args) {
       throw Error(std::string(flag) + " " + std::to_string(v) + ": must be a multiple of " + std::to_string(step) +
                   " for this model (try " + std::to_string(std::max(step, (v + step / 2) / step * step)) + ")");
   const Shape latent_shape = {req.batch, pipe.latent_channels(), height / factor, width / factor};
-  gen::HostTensor noise_file;
+  HostTensor noise_file;
   if (!req.init_noise.empty()) noise_file = read_tensor(req.init_noise, "--init-noise", "noise", latent_shape);
   std::unique_ptr<gen::Reranker> reranker;
   if (req.best_of) reranker = std::make_unique<gen::Reranker>(ctx, req.rerank_clip, dtype);
@@ -319,7 +319,7 @@ int cmd_generate(Args& args) {
                                 std::vector<std::string>(size_t(req.batch), req.negative), guidance, req.clip_skip));
   pipe.release_text_encoder();
 
-  std::vector<gen::HostTensor> all_latents;
+  std::vector<HostTensor> all_latents;
   nlohmann::json files = nlohmann::json::array();
   for (const Job& job : jobs) {
     std::unique_ptr<Scheduler> scheduler = Scheduler::create(gen::scheduler_config(weights), req.scheduler);
@@ -328,12 +328,12 @@ int cmd_generate(Args& args) {
     TorchGenerator generator(job.seed);  // diffusers hands one generator to noise and scheduler
     NoiseSource noise = [&generator](size_t n) { return generator.randn(n); };
     size_t first_call = 0;
-    gen::HostTensor latents =
+    HostTensor latents =
         starting_latents(pipe, *scheduler, req, latent_shape, noise_file, init_pixels, generator, &first_call);
     latents = pipe.denoise(*scheduler, latents, conds[size_t(job.prompt_index)], float(req.cfg), first_call, noise);
     if (&job == &jobs.back()) pipe.release_unet();  // the decoder gets its memory
     all_latents.push_back(latents);
-    gen::HostTensor images = pipe.decode(latents, req.tiles);
+    HostTensor images = pipe.decode(latents, req.tiles);
     Ranking ranking = rank(reranker.get(), images, job.prompt, progress);
 
     gen::ImageRecord record;

@@ -204,16 +204,16 @@ HostTensor Pipeline::decode(const HostTensor& latents, const vae::TileOptions& t
     std::vector<float> z(latents.values.begin() + ptrdiff_t(size_t(b) * per_latent),
                          latents.values.begin() + ptrdiff_t(size_t(b + 1) * per_latent));
     for (float& v : z) v *= inv_scale;  // diffusers: vae.decode(latents / scaling_factor)
-    vae::Image img;
+    HostTensor img;
     try {
       img = vae::decode_latents(ctx_, *decoder_, z, one, tiles,
                                 [&](int done, int) { progress_.advance(int(b) * tiles_per_image + done); });
     } catch (const Error& e) {
       throw Error("decode image " + std::to_string(b + 1) + ": " + e.what() + " (nothing was written)");
     }
-    for (float& v : img.pixels) v = std::clamp(v / 2 + 0.5f, 0.0f, 1.0f);  // (image / 2 + 0.5).clamp(0, 1)
+    for (float& v : img.values) v = std::clamp(v / 2 + 0.5f, 0.0f, 1.0f);  // (image / 2 + 0.5).clamp(0, 1)
     images.shape = img.shape;
-    images.values.insert(images.values.end(), img.pixels.begin(), img.pixels.end());
+    images.values.insert(images.values.end(), img.values.begin(), img.values.end());
   }
   images.shape[0] = B;
   progress_.end();

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/host_tensor.h"
 #include "gen/progress.h"
 #include "model/weights.h"
 #include "scheduler/scheduler.h"
@@ -26,12 +27,6 @@
 #include "vk/context.h"
 
 namespace sdvk::gen {
-
-// Latents and images on the host, float32 row-major.
-struct HostTensor {
-  Shape shape;
-  std::vector<float> values;
-};
 
 struct Conditioning {
   HostTensor embeddings;  // [rows, windows * T, C]: negatives first, then prompts
