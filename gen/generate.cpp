@@ -10,10 +10,13 @@
 
 #include "gen/cli.h"
 #include "gen/image_output.h"
-#include "gen/model_setup.h"
-#include "gen/rerank.h"
+#include "gen/model_flags.h"
 #include "gen/output_paths.h"
-#include "gen/pipeline.h"
+#include "gen/precision_flag.h"
+#include "pipeline/generation_record.h"
+#include "pipeline/model_setup.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/rerank.h"
 #include "model/safetensors.h"
 #include "model/tensor_convert.h"
 #include "text_encoder/prompt_weights.h"
@@ -131,15 +134,16 @@ uint64_t random_seed() {
 
 constexpr double kDemoModelCfgScale = 3.0;
 
-// The flags of one run, each checked on its own.
+// The flags of one run, each checked on its own. What the PNG records state goes straight into
+// `record` (its prompt, seed, size, model and scheduler name are the job's, set per prompt).
 struct Request {
   ContextOptions device;
   LoadOptions load;
-  std::string model, prompt, prompts_file, negative, scheduler, precision, output;
-  std::string init_noise, save_latents, init_image, tokenizer_dir, rerank_clip;
+  pipeline::GenerationRecord record;
+  std::string model, prompt, prompts_file, precision, output;
+  std::string init_noise, save_latents, tokenizer_dir, rerank_clip;
   vae::TileOptions tiles;
-  int steps = 25, width = 0, height = 0, batch = 1, clip_skip = 0, best_of = 0, keep = 0;
-  double cfg = 7.5, strength = 0.8;
+  int width = 0, height = 0, best_of = 0, keep = 0;
   uint64_t seed = 0;
   bool seed_given = false, strength_given = false, quiet = false, json = false, overwrite = false;
 };
@@ -150,28 +154,28 @@ Request parse_request(Args& args) {
   r.model = args.take("--model");
   r.prompt = args.take("--prompt");
   r.prompts_file = args.take("--prompts-file");
-  r.negative = args.take("--negative-prompt");
-  r.scheduler = args.take("--scheduler");
+  r.record.negative_prompt = args.take("--negative-prompt");
+  r.record.scheduler = args.take("--scheduler");
   r.precision = args.take("--precision", "auto");
   r.output = args.take("--output", "sdvk-{n}.png");
   r.init_noise = args.take("--init-noise");
   r.save_latents = args.take("--save-latents");
-  r.init_image = args.take("--init-image");
+  r.record.init_image = args.take("--init-image");
   r.tokenizer_dir = args.take("--tokenizer");
   r.rerank_clip = args.take("--rerank-clip");
   r.tiles = vae::parse_tile_option(args.take("--tile", "auto"));
   for (const std::string& spec : args.take_all("--config-override"))
     gen::add_config_override(&r.load.config_overrides, spec, "");
-  r.steps = args.take_int("--steps", 25, 1, 1000);
+  r.record.steps = args.take_int("--steps", 25, 1, 1000);
   // diffusers' 7.5 for checkpoints; the bundled demo model (no --model) follows its prompts best
   // at 3 (train/adherence.py: whole-prompt 34% at 3, 25% at 5 on its seen prompts).
-  r.cfg = args.take_double("--cfg-scale", r.model.empty() ? kDemoModelCfgScale : 7.5, 0.0, 100.0);
-  r.strength = args.take_double("--strength", 0.8, 0.0, 1.0, &r.strength_given);
+  r.record.cfg_scale = args.take_double("--cfg-scale", r.model.empty() ? kDemoModelCfgScale : 7.5, 0.0, 100.0);
+  r.record.strength = args.take_double("--strength", 0.8, 0.0, 1.0, &r.strength_given);
   r.seed = args.take_u64("--seed", 0, &r.seed_given);
   r.width = args.take_int("--width", 0, 8, 16384);
   r.height = args.take_int("--height", 0, 8, 16384);
-  r.batch = args.take_int("--batch", 1, 1, 64);
-  r.clip_skip = args.take_int("--clip-skip", 0, 0, 64);
+  r.record.batch = args.take_int("--batch", 1, 1, 64);
+  r.record.clip_skip = args.take_int("--clip-skip", 0, 0, 64);
   r.best_of = args.take_int("--best-of", 0, 1, 64);
   r.keep = args.take_int("--keep", 0, 1, 64);
   r.quiet = args.take_flag("--quiet");
@@ -185,16 +189,16 @@ Request parse_request(Args& args) {
   if (r.precision != "auto" && r.precision != "fp16" && r.precision != "fp32")
     throw Error("generate: --precision " + r.precision + ": expected fp16, fp32 or auto");
   const auto& names = Scheduler::names();
-  if (!r.scheduler.empty() && std::find(names.begin(), names.end(), r.scheduler) == names.end())
-    Scheduler::create(nlohmann::json::object(), r.scheduler);  // throws, listing the names
+  if (!r.record.scheduler.empty() && std::find(names.begin(), names.end(), r.record.scheduler) == names.end())
+    Scheduler::create(nlohmann::json::object(), r.record.scheduler);  // throws, listing the names
   if (!r.rerank_clip.empty() && !r.best_of) throw Error("generate: --rerank-clip needs --best-of N");
   if (r.keep && !r.best_of) throw Error("generate: --keep needs --best-of N");
-  if (r.strength_given && r.init_image.empty()) throw Error("generate: --strength needs --init-image FILE");
+  if (r.strength_given && r.record.init_image.empty()) throw Error("generate: --strength needs --init-image FILE");
   if (!r.prompt.empty()) check_prompt_text(r.prompt, "--prompt");
-  check_prompt_text(r.negative, "--negative-prompt");
+  check_prompt_text(r.record.negative_prompt, "--negative-prompt");
   if (r.keep > r.best_of && r.best_of) throw Error("generate: --keep " + std::to_string(r.keep) + " is more than --best-of");
-  if (r.best_of && r.batch != 1) throw Error("generate: --best-of N sets the batch; leave --batch out");
-  if (r.best_of) r.batch = r.best_of;
+  if (r.best_of && r.record.batch != 1) throw Error("generate: --best-of N sets the batch; leave --batch out");
+  if (r.best_of) r.record.batch = r.best_of;
   if (r.best_of && r.rerank_clip.empty()) r.rerank_clip = gen::default_model_path("--rerank-clip", "demo-clip");
   if (r.model.empty()) r.model = gen::default_model_path("--model", "demo-sd");
   if (!r.seed_given) r.seed = random_seed();
@@ -207,7 +211,8 @@ struct Ranking {
   std::vector<float> scores;  // empty when not reranked
 };
 
-Ranking rank(gen::Reranker* reranker, const HostTensor& images, const std::string& prompt, gen::Progress& progress) {
+Ranking rank(pipeline::Reranker* reranker, const HostTensor& images, const std::string& prompt,
+             pipeline::Progress& progress) {
   Ranking r;
   const int batch = int(images.shape.at(0));
   for (int k = 0; k < batch; k++) r.order.push_back(k);
@@ -221,18 +226,18 @@ Ranking rank(gen::Reranker* reranker, const HostTensor& images, const std::strin
 
 // The starting latent of a job: noise times init_noise_sigma, or for img2img the encoded image
 // noised to the first call's timestep (diffusers draws the VAE sample first, then the noise).
-HostTensor starting_latents(gen::Pipeline& pipe, Scheduler& scheduler, const Request& req, const Shape& shape,
+HostTensor starting_latents(pipeline::Pipeline& pipe, Scheduler& scheduler, const Request& req, const Shape& shape,
                                  const HostTensor& noise_file, const HostTensor& init_pixels,
                                  TorchGenerator& generator, size_t* first_call) {
   *first_call = 0;
-  if (req.init_image.empty()) {
-    HostTensor latents = noise_file.values.empty() ? gen::initial_noise(generator, shape) : noise_file;
+  if (req.record.init_image.empty()) {
+    HostTensor latents = noise_file.values.empty() ? pipeline::initial_noise(generator, shape) : noise_file;
     for (float& v : latents.values) v *= scheduler.init_noise_sigma();
     return latents;
   }
   HostTensor image_latents = pipe.encode_images(init_pixels, generator);
-  *first_call = scheduler.img2img_first_call(req.steps, req.strength);
-  HostTensor z = noise_file.values.empty() ? gen::initial_noise(generator, shape) : noise_file;
+  *first_call = scheduler.img2img_first_call(req.record.steps, req.record.strength);
+  HostTensor z = noise_file.values.empty() ? pipeline::initial_noise(generator, shape) : noise_file;
   if (*first_call < scheduler.model_calls())
     image_latents.values = scheduler.add_noise(image_latents.values, z.values, *first_call);
   scheduler.begin_at(*first_call);
@@ -255,7 +260,7 @@ int cmd_generate(Args& args) {
   gen::OutputPaths paths(req.output, req.overwrite);
   std::vector<Job> jobs;
   for (size_t p = 0; p < prompts.size(); p++) jobs.push_back({prompts[p], req.seed + p, int(p)});
-  const int written = req.keep ? req.keep : req.batch;
+  const int written = req.keep ? req.keep : req.record.batch;
   {  // every file name the run will write, before minutes of work
     gen::OutputPaths dry = paths;
     for (auto& j : jobs)
@@ -264,20 +269,21 @@ int cmd_generate(Args& args) {
   if (!req.init_noise.empty() && !SafetensorsFile(req.init_noise).find("noise"))  // its shape is checked after load
     throw Error("--init-noise " + req.init_noise + ": no tensor 'noise'");
   HostTensor init_pixels;
-  if (!req.init_image.empty()) init_pixels = gen::read_init_image(req.init_image, req.width, req.height, req.batch);
+  if (!req.record.init_image.empty())
+    init_pixels = gen::read_init_image(req.record.init_image, req.width, req.height, req.record.batch);
 
   std::unique_ptr<Tokenizer> tokenizer;  // a given --tokenizer is checked before the model loads
   if (!req.tokenizer_dir.empty()) tokenizer = load_tokenizer(req.tokenizer_dir);
 
-  gen::Progress progress(req.quiet);
+  pipeline::Progress progress(req.quiet);
   progress.begin("load", 1);
   WeightSet weights = WeightSet::load(req.model, req.load);
   try {  // the scheduler config is checked now, not after the text encoder ran
-    Scheduler::create(gen::scheduler_config(weights), req.scheduler)->set_timesteps(req.steps);
+    Scheduler::create(pipeline::scheduler_config(weights), req.record.scheduler)->set_timesteps(req.record.steps);
   } catch (const Error& e) {
     throw Error(weights.path() + ": " + e.what());
   }
-  if (!tokenizer) tokenizer = load_tokenizer(gen::tokenizer_path("", weights));
+  if (!tokenizer) tokenizer = load_tokenizer(pipeline::tokenizer_path(weights));
   for (const Job& job : jobs) {  // a prompt over the window limit is refused before the device starts
     try {
       encode_weighted_prompt(*tokenizer, job.prompt);
@@ -287,13 +293,13 @@ int cmd_generate(Args& args) {
     }
   }
   try {
-    encode_weighted_prompt(*tokenizer, req.negative);
+    encode_weighted_prompt(*tokenizer, req.record.negative_prompt);
   } catch (const Error& e) {
     throw Error(std::string("--negative-prompt: ") + e.what());
   }
   Context ctx(req.device);
   const DType dtype = gen::pick_precision(req.precision, ctx);
-  gen::Pipeline pipe(ctx, weights, *tokenizer, dtype, progress);
+  pipeline::Pipeline pipe(ctx, weights, *tokenizer, dtype, progress);
   progress.end();
 
   // Any multiple of the VAE factor, as diffusers: the UNet upsamples to odd skip sizes.
@@ -305,60 +311,62 @@ int cmd_generate(Args& args) {
     if (v % step)
       throw Error(std::string(flag) + " " + std::to_string(v) + ": must be a multiple of " + std::to_string(step) +
                   " for this model (try " + std::to_string(std::max(step, (v + step / 2) / step * step)) + ")");
-  const Shape latent_shape = {req.batch, pipe.latent_channels(), height / factor, width / factor};
+  const Shape latent_shape = {req.record.batch, pipe.latent_channels(), height / factor, width / factor};
   HostTensor noise_file;
   if (!req.init_noise.empty()) noise_file = read_tensor(req.init_noise, "--init-noise", "noise", latent_shape);
-  std::unique_ptr<gen::Reranker> reranker;
-  if (req.best_of) reranker = std::make_unique<gen::Reranker>(ctx, req.rerank_clip, dtype);
+  std::unique_ptr<pipeline::Reranker> reranker;
+  if (req.best_of) {
+    try {
+      reranker = std::make_unique<pipeline::Reranker>(ctx, req.rerank_clip, dtype);
+    } catch (const Error& e) {
+      throw Error(std::string("--rerank-clip: ") + e.what());
+    }
+  }
 
   // Every prompt is encoded first, so the text encoder's memory is free for the UNet.
-  const bool guidance = req.cfg != 1.0;
-  std::vector<gen::Conditioning> conds;
+  const bool guidance = req.record.cfg_scale != 1.0;
+  const int batch = req.record.batch, clip_skip = req.record.clip_skip, layers = pipe.text_encoder_layers();
+  if (clip_skip >= layers)
+    throw Error("--clip-skip " + std::to_string(clip_skip) + ": expected 0 to " + std::to_string(layers - 1) +
+                " (the text encoder has " + std::to_string(layers) + " layers)");
+  std::vector<pipeline::Conditioning> conds;
   for (const Job& job : jobs)
-    conds.push_back(pipe.encode(std::vector<std::string>(size_t(req.batch), job.prompt),
-                                std::vector<std::string>(size_t(req.batch), req.negative), guidance, req.clip_skip));
+    conds.push_back(pipe.encode(std::vector<std::string>(size_t(batch), job.prompt),
+                                std::vector<std::string>(size_t(batch), req.record.negative_prompt), guidance, clip_skip));
   pipe.release_text_encoder();
 
   std::vector<HostTensor> all_latents;
   nlohmann::json files = nlohmann::json::array();
   for (const Job& job : jobs) {
-    std::unique_ptr<Scheduler> scheduler = Scheduler::create(gen::scheduler_config(weights), req.scheduler);
-    scheduler->set_timesteps(req.steps);
-    scheduler->set_batch_size(size_t(req.batch));
+    std::unique_ptr<Scheduler> scheduler = Scheduler::create(pipeline::scheduler_config(weights), req.record.scheduler);
+    scheduler->set_timesteps(req.record.steps);
+    scheduler->set_batch_size(size_t(batch));
     TorchGenerator generator(job.seed);  // diffusers hands one generator to noise and scheduler
     NoiseSource noise = [&generator](size_t n) { return generator.randn(n); };
     size_t first_call = 0;
     HostTensor latents =
         starting_latents(pipe, *scheduler, req, latent_shape, noise_file, init_pixels, generator, &first_call);
-    latents = pipe.denoise(*scheduler, latents, conds[size_t(job.prompt_index)], float(req.cfg), first_call, noise);
+    latents = pipe.denoise(*scheduler, latents, conds[size_t(job.prompt_index)], float(req.record.cfg_scale), first_call,
+                           noise);
     if (&job == &jobs.back()) pipe.release_unet();  // the decoder gets its memory
     all_latents.push_back(latents);
     HostTensor images = pipe.decode(latents, req.tiles);
     Ranking ranking = rank(reranker.get(), images, job.prompt, progress);
 
-    gen::ImageRecord record;
+    pipeline::GenerationRecord record = req.record;
     record.prompt = job.prompt;
-    record.negative_prompt = req.negative;
-    record.steps = req.steps;
-    record.scheduler = req.scheduler.empty() ? scheduler->class_name() : req.scheduler;
-    record.cfg_scale = req.cfg;
     record.seed = job.seed;
     record.width = width;
     record.height = height;
-    record.batch = req.batch;
     record.model = weights.path();
-    record.clip_skip = req.clip_skip;
-    record.init_image = req.init_image;
-    record.strength = req.strength;
+    if (record.scheduler.empty()) record.scheduler = scheduler->class_name();
     std::vector<std::pair<std::string, int>> to_write;  // all names first: a clash writes nothing
     for (int r = 0; r < written; r++) {
       const int k = ranking.order[size_t(r)];
       to_write.push_back({paths.next({job.seed, k, reranker ? r + 1 : 0, job.prompt_index}), k});
     }
     for (auto& [path, k] : to_write) {
-      record.batch_pos = k;
-      record.clip_score = ranking.scores.empty() ? -1 : ranking.scores[size_t(k)];
-      gen::write_image_png(path, images, k, record);
+      gen::write_image_png(path, images, k, record.parameters(k, ranking.scores.empty() ? -1 : ranking.scores[size_t(k)]));
       if (!req.json) std::printf("wrote %s\n", path.c_str());
       files.push_back({{"path", path}, {"seed", job.seed}, {"batch_pos", k}, {"prompt", job.prompt}});
       if (!ranking.scores.empty()) files.back()["clip_score"] = ranking.scores[size_t(k)];
@@ -367,8 +375,8 @@ int cmd_generate(Args& args) {
   if (!req.save_latents.empty()) write_latents(req.save_latents, all_latents);
   if (!req.seed_given && !req.json) std::printf("seed %llu\n", (unsigned long long)req.seed);
   if (req.json) {
-    nlohmann::json summary = {{"files", files},         {"seed", req.seed},   {"steps", req.steps},
-                              {"cfg_scale", req.cfg},   {"width", width},     {"height", height},
+    nlohmann::json summary = {{"files", files},         {"seed", req.seed},   {"steps", req.record.steps},
+                              {"cfg_scale", req.record.cfg_scale},   {"width", width},     {"height", height},
                               {"precision", dtype == DType::F16 ? "fp16" : "fp32"}, {"device", ctx.info().name}};
     nlohmann::json timings = nlohmann::json::object();
     for (auto& [stage, seconds] : progress.seconds()) timings[stage] = seconds;

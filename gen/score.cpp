@@ -11,7 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "gen/cli.h"
-#include "gen/model_setup.h"
+#include "gen/model_flags.h"
+#include "gen/precision_flag.h"
 #include "image/image.h"
 #include "image/parameters.h"
 #include "model/safetensors.h"

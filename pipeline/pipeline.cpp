@@ -1,4 +1,4 @@
-#include "gen/pipeline.h"
+#include "pipeline/pipeline.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,7 +7,7 @@
 #include "vk/error.h"
 #include "vk/sequence.h"
 
-namespace sdvk::gen {
+namespace sdvk::pipeline {
 
 namespace {
 
@@ -77,13 +77,18 @@ float Pipeline::scaling_factor() const {
   return c.contains("scaling_factor") && c["scaling_factor"].is_number() ? c["scaling_factor"].get<float>() : 0.18215f;
 }
 
+int Pipeline::text_encoder_layers() {
+  if (!text_encoder_) text_encoder_ = std::make_unique<ClipTextModel>(ctx_, weights_.component("text_encoder"), dtype_);
+  return text_encoder_->num_layers();
+}
+
 Conditioning Pipeline::encode(const std::vector<std::string>& prompts, const std::vector<std::string>& negatives,
                               bool guidance, int clip_skip) {
-  if (!text_encoder_) text_encoder_ = std::make_unique<ClipTextModel>(ctx_, weights_.component("text_encoder"), dtype_);
+  const int layers = text_encoder_layers();
   const ClipTextModel& te = *text_encoder_;
-  if (clip_skip < 0 || clip_skip >= te.num_layers())
-    throw Error("--clip-skip " + std::to_string(clip_skip) + ": expected 0 to " + std::to_string(te.num_layers() - 1) +
-                " (the text encoder has " + std::to_string(te.num_layers()) + " layers)");
+  if (clip_skip < 0 || clip_skip >= layers)
+    throw Error("clip skip " + std::to_string(clip_skip) + ": expected 0 to " + std::to_string(layers - 1) +
+                " (the text encoder has " + std::to_string(layers) + " layers)");
   std::vector<std::string> texts;
   if (guidance) texts = negatives;
   texts.insert(texts.end(), prompts.begin(), prompts.end());
@@ -268,4 +273,4 @@ HostTensor initial_noise(TorchGenerator& generator, const Shape& shape) {
   return t;
 }
 
-}  // namespace sdvk::gen
+}  // namespace sdvk::pipeline
