@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 
 #include "gen/cli.h"
+#include "gen/precision_flag.h"
 #include "gen/profile.h"
 #include "model/random_component.h"
 #include "unet/unet.h"
@@ -175,15 +176,14 @@ int cmd_bench_sd15(Args& args) {
   }
   ContextOptions opt;
   opt.device = args.take("--device");
-  std::string precision = args.take("--precision", "fp32"), part = args.take("--part", "all");
+  std::string precision = take_precision(args), part = args.take("--part", "all");
   std::string tile = args.take("--tile", "40");
   const int size = args.take_int("--size", 512, 256, 512);
   const int runs = args.take_int("--runs", 1, 0, 100);
   const bool profile = args.take_flag("--profile");
   bool full = !args.take_flag("--no-full");
   args.expect_empty();
-  if (precision != "fp32" && precision != "fp16")
-    throw Error("bench sd15: --precision " + precision + ": expected fp32 or fp16");
+  const Precision choice = check_precision(args.command(), precision);
   if (part != "unet" && part != "vae" && part != "all")
     throw Error("bench sd15: --part " + part + ": expected unet, vae or all");
   vae::TileOptions tiled = vae::parse_tile_option(tile);
@@ -191,7 +191,7 @@ int cmd_bench_sd15(Args& args) {
   if (size != 256 && size != 512) throw Error("bench sd15: --size " + std::to_string(size) + ": expected 256 or 512");
 
   Context ctx(opt);
-  const DType dt = precision == "fp16" ? DType::F16 : DType::F32;
+  const DType dt = precision_dtype(choice, ctx);
   std::printf("device: %s (%s), %s, device memory %.0f MiB, storage-buffer range %.0f MiB\n",
               ctx.info().name.c_str(), device_class_name(ctx.info().device_class), dtype_name(dt),
               mib(ctx.info().device_local_bytes), mib(ctx.info().max_storage_buffer_range));

@@ -7,6 +7,7 @@
 
 #include "gen/cli.h"
 #include "gen/output_paths.h"
+#include "gen/precision_flag.h"
 #include "gen/profile.h"
 #include "model/safetensors.h"
 #include "model/tensor_convert.h"
@@ -98,7 +99,7 @@ int cmd_component(Args& args) {
   ContextOptions opt;
   opt.device = args.take("--device");
   std::string model = args.take("--model"), input = args.take("--input"), output = args.take("--output");
-  std::string precision = args.take("--precision", "fp32");
+  std::string precision = take_precision(args);
   bool profile = args.take_flag("--profile"), overwrite = args.take_flag("--overwrite");
   std::string tile = args.take("--tile");
   args.expect_empty();
@@ -107,7 +108,7 @@ int cmd_component(Args& args) {
   if (model.empty()) throw Error("component: --model is required");
   if (input.empty()) throw Error("component: --input is required");
   if (output.empty()) throw Error("component: --output is required");
-  if (precision != "fp32" && precision != "fp16") throw Error("component: --precision " + precision + ": expected fp32 or fp16");
+  const Precision choice = check_precision(args.command(), precision);
   if (kind != "text-encoder" && kind != "clip" && kind != "vae-decode" && kind != "vae-encode" && kind != "unet")
     throw Error("component: unknown kind '" + kind + "' (text-encoder, clip, vae-decode, vae-encode, unet)");
   gen::check_output_file(output, "--output", overwrite);
@@ -115,7 +116,7 @@ int cmd_component(Args& args) {
   Inputs in(input);
   WeightSet weights = WeightSet::load(model);
   Context ctx(opt);
-  DType dt = precision == "fp16" ? DType::F16 : DType::F32;
+  DType dt = precision_dtype(choice, ctx);
   Sequence s(ctx, profile);
   Outputs out;
   Tensor keep[3];

@@ -140,8 +140,9 @@ struct Request {
   ContextOptions device;
   LoadOptions load;
   pipeline::GenerationRecord record;
-  std::string model, prompt, prompts_file, precision, output;
+  std::string model, prompt, prompts_file, output;
   std::string init_noise, save_latents, tokenizer_dir, rerank_clip;
+  Precision precision = Precision::Auto;  // resolved to a DType once the device is known
   vae::TileOptions tiles;
   int width = 0, height = 0, best_of = 0, keep = 0;
   uint64_t seed = 0;
@@ -156,7 +157,7 @@ Request parse_request(Args& args) {
   r.prompts_file = args.take("--prompts-file");
   r.record.negative_prompt = args.take("--negative-prompt");
   r.record.scheduler = args.take("--scheduler");
-  r.precision = args.take("--precision", "auto");
+  const std::string precision = take_precision(args);
   r.output = args.take("--output", "sdvk-{n}.png");
   r.init_noise = args.take("--init-noise");
   r.save_latents = args.take("--save-latents");
@@ -186,8 +187,7 @@ Request parse_request(Args& args) {
   if (r.prompt.empty() == r.prompts_file.empty())
     throw Error(r.prompt.empty() ? "generate: --prompt or --prompts-file is required (see --help)"
                                  : "generate: give --prompt or --prompts-file, not both");
-  if (r.precision != "auto" && r.precision != "fp16" && r.precision != "fp32")
-    throw Error("generate: --precision " + r.precision + ": expected fp16, fp32 or auto");
+  r.precision = check_precision(args.command(), precision);
   const auto& names = Scheduler::names();
   if (!r.record.scheduler.empty() && std::find(names.begin(), names.end(), r.record.scheduler) == names.end())
     Scheduler::create(nlohmann::json::object(), r.record.scheduler);  // throws, listing the names
@@ -298,7 +298,7 @@ int cmd_generate(Args& args) {
     throw Error(std::string("--negative-prompt: ") + e.what());
   }
   Context ctx(req.device);
-  const DType dtype = gen::pick_precision(req.precision, ctx);
+  const DType dtype = precision_dtype(req.precision, ctx);
   pipeline::Pipeline pipe(ctx, weights, *tokenizer, dtype, progress);
   progress.end();
 

@@ -207,7 +207,7 @@ int cmd_score(Args& args) {
   const bool has_prompt = given(args, "--prompt");
   const std::string prompt = args.take("--prompt");
   const std::string prompts_file = args.take("--prompts-file");
-  const std::string precision = args.take("--precision", "auto");
+  const std::string precision = take_precision(args);
   const std::string tokenizer_path = args.take("--tokenizer");
   const std::string pixel_values = args.take("--pixel-values");
   const bool want_ids = args.take_flag("--input-ids");
@@ -220,8 +220,7 @@ int cmd_score(Args& args) {
     if (a.rfind("--", 0) == 0) throw Error("score: unknown argument '" + a + "' (see --help)");
 
   if (clip.empty()) clip = gen::default_model_path("score: --clip", "demo-clip");
-  if (precision != "auto" && precision != "fp32" && precision != "fp16")
-    throw Error("score: --precision " + precision + ": expected fp32 or fp16");
+  const Precision choice = check_precision(args.command(), precision);
   if (json && csv) throw Error("score: --json and --csv exclude each other");
   if (has_prompt && !prompts_file.empty()) throw Error("score: --prompt and --prompts-file exclude each other");
   if (has_prompt) check_prompt_text(prompt, "score: --prompt");
@@ -250,7 +249,7 @@ int cmd_score(Args& args) {
   }
 
   Context ctx(opt);
-  DType dt = gen::pick_precision(precision, ctx);
+  DType dt = precision_dtype(choice, ctx);
   // Token ids from a file need no tokenizer; prompts do.
   std::unique_ptr<ClipScorer> opened =
       ClipScorer::open(ctx, clip, dt, load, tokenizer_path, pixel_values.empty() || has_prompt);
