@@ -194,6 +194,42 @@ void print_matrix(const std::vector<float>& cos, int64_t n, int64_t t, const std
   }
 }
 
+// --pixel-values FILE: the cosine of each preprocessed image against the file's input_ids, or
+// against `prompt` when given, printed as a matrix.
+void score_pixel_values(const ClipScorer& scorer, const std::string& pixel_values, const std::string* prompt,
+                        const std::string& format) {
+  SafetensorsFile file(pixel_values);
+  const TensorInfo* px = file.find("pixel_values");
+  if (!px) throw Error(pixel_values + ": no tensor 'pixel_values'");
+  const int64_t S = scorer.image_size();
+  if (px->shape.size() != 4 || px->shape[1] != 3 || px->shape[2] != S || px->shape[3] != S)
+    throw Error(pixel_values + ": pixel_values is " + shape_str(Shape(px->shape.begin(), px->shape.end())) +
+                ", the model takes [N,3," + std::to_string(S) + "," + std::to_string(S) + "]");
+  const int64_t n = px->shape[0];
+  std::vector<float> image_embeds = scorer.embed_pixel_values(to_f32(*px), n);
+  std::vector<float> text_embeds;
+  std::vector<std::string> texts;
+  if (prompt) {
+    texts = {*prompt};
+    text_embeds = scorer.embed_texts(texts);
+  } else {
+    const TensorInfo* ids = file.find("input_ids");
+    if (!ids) throw Error(pixel_values + ": no tensor 'input_ids' (give --prompt to score against a text)");
+    if (ids->shape.size() != 2) throw Error(pixel_values + ": input_ids must be [texts, tokens]");
+    for (int64_t k = 0; k < ids->shape[0]; k++)
+      texts.push_back("input_ids[" + std::to_string(k) + "]");  // the decoded text when there is a tokenizer
+    std::vector<float> v = ids_to_f32(*ids);
+    if (scorer.has_tokenizer())
+      for (int64_t k = 0; k < ids->shape[0]; k++) {
+        std::vector<int> row(v.begin() + k * ids->shape[1], v.begin() + (k + 1) * ids->shape[1]);
+        texts[size_t(k)] = scorer.tokenizer()->decode(row);
+      }
+    text_embeds = scorer.embed_token_ids(v, ids->shape[0], ids->shape[1]);
+  }
+  const int64_t t = int64_t(texts.size());
+  print_matrix(ClipVisionModel::cosine_image_text(image_embeds, text_embeds, scorer.projection_dim()), n, t, texts, format);
+}
+
 }  // namespace
 
 int cmd_score(Args& args) {
@@ -254,7 +290,6 @@ int cmd_score(Args& args) {
   std::unique_ptr<ClipScorer> opened =
       ClipScorer::open(ctx, clip, dt, load, tokenizer_path, pixel_values.empty() || has_prompt);
   const ClipScorer& scorer = *opened;
-  const bool has_tokenizer = scorer.has_tokenizer();
   if (!scorer.preprocess_note().empty() && pixel_values.empty()) std::fprintf(stderr, "note: %s\n", scorer.preprocess_note().c_str());
 
   if (pixel_values.empty()) {
@@ -265,36 +300,7 @@ int cmd_score(Args& args) {
     return 0;
   }
 
-  SafetensorsFile file(pixel_values);
-  const TensorInfo* px = file.find("pixel_values");
-  if (!px) throw Error(pixel_values + ": no tensor 'pixel_values'");
-  const int64_t S = scorer.image_size();
-  if (px->shape.size() != 4 || px->shape[1] != 3 || px->shape[2] != S || px->shape[3] != S)
-    throw Error(pixel_values + ": pixel_values is " + shape_str(Shape(px->shape.begin(), px->shape.end())) +
-                ", the model takes [N,3," + std::to_string(S) + "," + std::to_string(S) + "]");
-  const int64_t n = px->shape[0];
-  std::vector<float> image_embeds = scorer.embed_pixel_values(to_f32(*px), n);
-  std::vector<float> text_embeds;
-  std::vector<std::string> texts;
-  if (has_prompt) {
-    texts = {prompt};
-    text_embeds = scorer.embed_texts(texts);
-  } else {
-    const TensorInfo* ids = file.find("input_ids");
-    if (!ids) throw Error(pixel_values + ": no tensor 'input_ids' (give --prompt to score against a text)");
-    if (ids->shape.size() != 2) throw Error(pixel_values + ": input_ids must be [texts, tokens]");
-    for (int64_t k = 0; k < ids->shape[0]; k++)
-      texts.push_back("input_ids[" + std::to_string(k) + "]");  // the decoded text when there is a tokenizer
-    std::vector<float> v = ids_to_f32(*ids);
-    if (has_tokenizer)
-      for (int64_t k = 0; k < ids->shape[0]; k++) {
-        std::vector<int> row(v.begin() + k * ids->shape[1], v.begin() + (k + 1) * ids->shape[1]);
-        texts[size_t(k)] = scorer.tokenizer()->decode(row);
-      }
-    text_embeds = scorer.embed_token_ids(v, ids->shape[0], ids->shape[1]);
-  }
-  const int64_t t = int64_t(texts.size());
-  print_matrix(ClipVisionModel::cosine_image_text(image_embeds, text_embeds, scorer.projection_dim()), n, t, texts, format);
+  score_pixel_values(scorer, pixel_values, has_prompt ? &prompt : nullptr, format);
   return 0;
 }
 
