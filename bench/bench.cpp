@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "gen/cli.h"
+#include "gen/precision_flag.h"
 
 namespace sdvk::cli {
 namespace {
@@ -55,22 +56,21 @@ int cmd_bench(Args& args) {
   }
   ContextOptions opt;
   opt.device = args.take("--device");
-  std::string precision = args.take("--precision", "both");
+  std::string precision = take_precision(args);
   int runs = args.take_int("--runs", 3, 1, 1000);
   std::string only = args.take("--only");
   std::string kernels = args.take("--kernels", "auto");
   bool reference = !args.take_flag("--no-reference");
   args.expect_empty();
-  if (precision != "fp32" && precision != "fp16" && precision != "both")
-    throw Error("bench: --precision " + precision + ": expected fp32, fp16 or both");
+  const Precision choice = check_precision(args.command(), precision);
   if (kernels == "cpu") opt.kernels = KernelFamily::Cpu;
   else if (kernels == "gpu") opt.kernels = KernelFamily::Gpu;
   else if (kernels != "auto") throw Error("bench: --kernels " + kernels + ": expected auto, cpu or gpu");
 
   Context ctx(opt);
   std::vector<DType> dtypes;
-  if (precision != "fp16") dtypes.push_back(DType::F32);
-  if (precision != "fp32" && ctx.info().fp16_storage) dtypes.push_back(DType::F16);
+  if (choice != Precision::F16) dtypes.push_back(DType::F32);
+  if (choice != Precision::F32 && ctx.info().fp16_storage) dtypes.push_back(DType::F16);
   std::printf("device: %s (%s), kernels: %s, runs: %d\n", ctx.info().name.c_str(),
               device_class_name(ctx.info().device_class), ctx.cpu_kernels() ? "cpu" : "gpu", runs);
   std::printf("%-34s %-5s %9s %9s %15s %10s %15s %8s\n", "op", "dtype", "ms", "cpu ms", "rate", "ref ms", "ref rate",

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "gen/cli.h"
+#include "gen/precision_flag.h"
 #include "gen/profile.h"
 #include "model/random_component.h"
 #include "unet/unet.h"
@@ -136,11 +137,11 @@ void run_vae(Context& ctx, DType dt, int64_t side, const vae::TileOptions& tiled
   }
   a.reset_peak();
   auto t0 = std::chrono::steady_clock::now();
-  vae::Image img = vae::decode_latents(ctx, dec, latent, shape, tiled, [](int i, int n) {
+  HostTensor img = vae::decode_latents(ctx, dec, latent, shape, tiled, [](int i, int n) {
     std::fprintf(stderr, "\rvae: tile %d/%d", i, n);
     if (i == n) std::fprintf(stderr, "\n");
   });
-  check_finite(img.pixels, "vae output");
+  check_finite(img.values, "vae output");
   report("vae", what.c_str(), seconds_since(t0), a);
   if (profile) profile_vae(ctx, dec, shape, latent);
 
@@ -155,13 +156,13 @@ void run_vae(Context& ctx, DType dt, int64_t side, const vae::TileOptions& tiled
   whole.mode = vae::TileOptions::Mode::Off;
   a.reset_peak();
   t0 = std::chrono::steady_clock::now();
-  vae::Image ref = vae::decode_latents(ctx, dec, latent, shape, whole);
-  check_finite(ref.pixels, "vae output (whole)");
+  HostTensor ref = vae::decode_latents(ctx, dec, latent, shape, whole);
+  check_finite(ref.values, "vae output (whole)");
   report("vae", ("decode " + size + " whole").c_str(), seconds_since(t0), a);
   double diff = 0, top = 0;
-  for (size_t i = 0; i < ref.pixels.size(); ++i) {
-    diff = std::max(diff, double(std::fabs(ref.pixels[i] - img.pixels[i])));
-    top = std::max(top, double(std::fabs(ref.pixels[i])));
+  for (size_t i = 0; i < ref.values.size(); ++i) {
+    diff = std::max(diff, double(std::fabs(ref.values[i] - img.values[i])));
+    top = std::max(top, double(std::fabs(ref.values[i])));
   }
   std::printf("vae: tiled vs whole max |diff| %.4g (max |whole| %.4g)\n", diff, top);
 }
@@ -175,15 +176,14 @@ int cmd_bench_sd15(Args& args) {
   }
   ContextOptions opt;
   opt.device = args.take("--device");
-  std::string precision = args.take("--precision", "fp32"), part = args.take("--part", "all");
+  std::string precision = take_precision(args), part = args.take("--part", "all");
   std::string tile = args.take("--tile", "40");
   const int size = args.take_int("--size", 512, 256, 512);
   const int runs = args.take_int("--runs", 1, 0, 100);
   const bool profile = args.take_flag("--profile");
   bool full = !args.take_flag("--no-full");
   args.expect_empty();
-  if (precision != "fp32" && precision != "fp16")
-    throw Error("bench sd15: --precision " + precision + ": expected fp32 or fp16");
+  const Precision choice = check_precision(args.command(), precision);
   if (part != "unet" && part != "vae" && part != "all")
     throw Error("bench sd15: --part " + part + ": expected unet, vae or all");
   vae::TileOptions tiled = vae::parse_tile_option(tile);
@@ -191,7 +191,7 @@ int cmd_bench_sd15(Args& args) {
   if (size != 256 && size != 512) throw Error("bench sd15: --size " + std::to_string(size) + ": expected 256 or 512");
 
   Context ctx(opt);
-  const DType dt = precision == "fp16" ? DType::F16 : DType::F32;
+  const DType dt = precision_dtype(choice, ctx);
   std::printf("device: %s (%s), %s, device memory %.0f MiB, storage-buffer range %.0f MiB\n",
               ctx.info().name.c_str(), device_class_name(ctx.info().device_class), dtype_name(dt),
               mib(ctx.info().device_local_bytes), mib(ctx.info().max_storage_buffer_range));

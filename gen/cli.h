@@ -21,6 +21,7 @@ class Args {
   // Throws Error naming the first argument nobody took.
   void expect_empty() const;
   const std::vector<std::string>& rest() const { return args_; }
+  const std::string& command() const { return command_; }  // as error messages name it
 
  private:
   // Removes the first --name VALUE or --name=VALUE; false when there is none.

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "gen/cli.h"
 #include "gen/output_paths.h"
+#include "gen/precision_flag.h"
 #include "gen/profile.h"
 #include "model/safetensors.h"
 #include "model/tensor_convert.h"
@@ -86,6 +87,131 @@ ClipTextOutputs run_text(Context& ctx, Sequence& s, const ClipTextModel& m, cons
   return m.forward(s, keep[0], keep[1]);
 }
 
+// The flags of one run, checked before anything is loaded.
+struct ComponentRequest {
+  std::string kind, model, input, output;
+  ContextOptions device;
+  Precision precision = Precision::F32;
+  bool profile = false;
+  vae::TileOptions tiles;
+};
+
+ComponentRequest parse_component_request(Args& args) {
+  ComponentRequest r;
+  r.kind = args.rest().front();
+  args = Args("component", std::vector<std::string>(args.rest().begin() + 1, args.rest().end()));
+  r.device.device = args.take("--device");
+  r.model = args.take("--model");
+  r.input = args.take("--input");
+  r.output = args.take("--output");
+  const std::string precision = take_precision(args);
+  r.profile = args.take_flag("--profile");
+  const bool overwrite = args.take_flag("--overwrite");
+  const std::string tile = args.take("--tile");
+  args.expect_empty();
+  if (!tile.empty() && r.kind != "vae-decode") throw Error("component: --tile applies to vae-decode only");
+  r.tiles = vae::parse_tile_option(tile.empty() ? "auto" : tile);
+  if (r.model.empty()) throw Error("component: --model is required");
+  if (r.input.empty()) throw Error("component: --input is required");
+  if (r.output.empty()) throw Error("component: --output is required");
+  r.precision = check_precision(args.command(), precision);
+  const std::string& k = r.kind;
+  if (k != "text-encoder" && k != "clip" && k != "vae-decode" && k != "vae-encode" && k != "unet")
+    throw Error("component: unknown kind '" + k + "' (text-encoder, clip, vae-decode, vae-encode, unet)");
+  gen::check_output_file(r.output, "--output", overwrite);
+  return r;
+}
+
+// What every kind's run needs: the device, the weights' storage type, the recorded sequence,
+// the inputs, and tensors that must outlive the run.
+struct Run {
+  Context& ctx;
+  DType dt;
+  Sequence& s;
+  const Inputs& in;
+  Outputs& out;
+  Tensor keep[3];
+};
+
+void run_text_encoder(Run& r, const WeightSet& weights) {
+  ClipTextModel m(r.ctx, pick(weights, {"text_encoder", "clip"}), r.dt);
+  ClipTextOutputs o = run_text(r.ctx, r.s, m, r.in, r.keep);
+  r.s.run();
+  ClipTextModel::check(r.ctx, o);
+  r.out.add(r.ctx, "last_hidden_state", o.last_hidden_state);
+  r.out.add(r.ctx, "penultimate_hidden_state_normed", o.penultimate_hidden_state_normed);
+  r.out.add(r.ctx, "pooler_output", o.pooler_output);
+  if (o.text_embeds.defined()) r.out.add(r.ctx, "text_embeds", o.text_embeds);
+}
+
+void run_clip(Run& r, const WeightSet& weights) {
+  const Component& clip = weights.component("clip");
+  ClipTextModel text(r.ctx, clip, r.dt);
+  ClipVisionModel vision(r.ctx, clip, r.dt);
+  ClipTextOutputs t = run_text(r.ctx, r.s, text, r.in, r.keep);
+  Shape ps;
+  std::vector<float> pixels = r.in.get("pixel_values", &ps);
+  r.keep[2] = Tensor::from_floats(r.ctx, ps, r.dt, pixels, "pixel_values");
+  ClipVisionOutputs v = vision.forward(r.s, r.keep[2]);
+  r.s.run();
+  ClipTextModel::check(r.ctx, t);
+  ClipVisionModel::check(r.ctx, v);
+  r.out.add(r.ctx, "text_embeds", t.text_embeds);
+  r.out.add(r.ctx, "image_embeds", v.image_embeds);
+  auto& ie = r.out.tensors["image_embeds"];
+  auto& te = r.out.tensors["text_embeds"];
+  int64_t p = ie.first.back();
+  r.out.tensors["cosine_image_text"] = {{ie.first[0], te.first[0]},
+                                        ClipVisionModel::cosine_image_text(ie.second, te.second, p)};
+}
+
+void run_unet(Run& r, const WeightSet& weights) {
+  unet::UNet2DConditionModel m(r.ctx, weights.component("unet"), r.dt);
+  Shape xs, ts, cs;
+  std::vector<float> x = r.in.get("sample", &xs), t = r.in.get("timestep", &ts), c = r.in.get("encoder_hidden_states", &cs);
+  r.keep[0] = Tensor::from_floats(r.ctx, xs, r.dt, x, "sample");
+  r.keep[1] = Tensor::from_floats(r.ctx, ts, DType::F32, t, "timestep");
+  r.keep[2] = Tensor::from_floats(r.ctx, cs, r.dt, c, "encoder_hidden_states");
+  Tensor y = m.forward(r.s, r.keep[0], r.keep[1], r.keep[2]);
+  r.s.run();
+  m.check_output();
+  r.out.add(r.ctx, "out", y);
+}
+
+// Whole under --profile (it times one decode), else tiled as --tile says.
+void run_vae_decode(Run& r, const WeightSet& weights, const vae::TileOptions& tiles, bool profile) {
+  const Component& vae = weights.component("vae");
+  Shape xs;
+  std::vector<float> x = r.in.get("latent", &xs);
+  r.keep[0] = Tensor::from_floats(r.ctx, xs, r.dt, x, "vae input");
+  vae::Decoder dec(r.ctx, vae, r.dt);
+  const bool tiled = vae::should_tile(r.ctx, dec, xs, tiles);
+  if (profile && tiled) throw Error("component: --profile times a whole decode; add --tile off");
+  if (profile) {
+    Tensor y = dec.forward(r.s, r.keep[0]);
+    r.s.run();
+    dec.check_output();
+    r.out.add(r.ctx, "decoded", y);
+  } else {
+    HostTensor img = vae::decode_latents(r.ctx, dec, x, xs, tiles, [tiled](int i, int n) {
+      if (tiled) std::fprintf(stderr, "\rvae-decode: tile %d/%d%s", i, n, i == n ? "\n" : "");
+    });
+    r.out.add("decoded", img.shape, std::move(img.values));
+  }
+}
+
+void run_vae_encode(Run& r, const WeightSet& weights) {
+  const Component& vae = weights.component("vae");
+  Shape xs;
+  std::vector<float> x = r.in.get("image", &xs);
+  r.keep[0] = Tensor::from_floats(r.ctx, xs, r.dt, x, "vae input");
+  vae::Encoder enc(r.ctx, vae, r.dt);
+  Tensor y = enc.forward(r.s, r.keep[0]);
+  r.s.run();
+  enc.check_output();
+  r.out.add(r.ctx, "moments", y);
+}
+
 }  // namespace
 
 int cmd_component(Args& args) {
@@ -93,102 +219,21 @@ int cmd_component(Args& args) {
     std::fputs(kComponentUsage, stdout);
     return args.rest().empty() ? 2 : 0;
   }
-  std::string kind = args.rest().front();
-  args = Args("component", std::vector<std::string>(args.rest().begin() + 1, args.rest().end()));
-  ContextOptions opt;
-  opt.device = args.take("--device");
-  std::string model = args.take("--model"), input = args.take("--input"), output = args.take("--output");
-  std::string precision = args.take("--precision", "fp32");
-  bool profile = args.take_flag("--profile"), overwrite = args.take_flag("--overwrite");
-  std::string tile = args.take("--tile");
-  args.expect_empty();
-  if (!tile.empty() && kind != "vae-decode") throw Error("component: --tile applies to vae-decode only");
-  vae::TileOptions tiles = vae::parse_tile_option(tile.empty() ? "auto" : tile);
-  if (model.empty()) throw Error("component: --model is required");
-  if (input.empty()) throw Error("component: --input is required");
-  if (output.empty()) throw Error("component: --output is required");
-  if (precision != "fp32" && precision != "fp16") throw Error("component: --precision " + precision + ": expected fp32 or fp16");
-  if (kind != "text-encoder" && kind != "clip" && kind != "vae-decode" && kind != "vae-encode" && kind != "unet")
-    throw Error("component: unknown kind '" + kind + "' (text-encoder, clip, vae-decode, vae-encode, unet)");
-  gen::check_output_file(output, "--output", overwrite);
-
-  Inputs in(input);
-  WeightSet weights = WeightSet::load(model);
-  Context ctx(opt);
-  DType dt = precision == "fp16" ? DType::F16 : DType::F32;
-  Sequence s(ctx, profile);
+  const ComponentRequest req = parse_component_request(args);
+  Inputs in(req.input);
+  WeightSet weights = WeightSet::load(req.model);
+  Context ctx(req.device);
+  Sequence s(ctx, req.profile);
   Outputs out;
-  Tensor keep[3];
-  if (kind == "text-encoder") {
-    ClipTextModel m(ctx, pick(weights, {"text_encoder", "clip"}), dt);
-    ClipTextOutputs o = run_text(ctx, s, m, in, keep);
-    s.run();
-    ClipTextModel::check(ctx, o);
-    out.add(ctx, "last_hidden_state", o.last_hidden_state);
-    out.add(ctx, "penultimate_hidden_state_normed", o.penultimate_hidden_state_normed);
-    out.add(ctx, "pooler_output", o.pooler_output);
-    if (o.text_embeds.defined()) out.add(ctx, "text_embeds", o.text_embeds);
-  } else if (kind == "clip") {
-    const Component& clip = weights.component("clip");
-    ClipTextModel text(ctx, clip, dt);
-    ClipVisionModel vision(ctx, clip, dt);
-    ClipTextOutputs t = run_text(ctx, s, text, in, keep);
-    Shape ps;
-    std::vector<float> pixels = in.get("pixel_values", &ps);
-    keep[2] = Tensor::from_floats(ctx, ps, dt, pixels, "pixel_values");
-    ClipVisionOutputs v = vision.forward(s, keep[2]);
-    s.run();
-    ClipTextModel::check(ctx, t);
-    ClipVisionModel::check(ctx, v);
-    out.add(ctx, "text_embeds", t.text_embeds);
-    out.add(ctx, "image_embeds", v.image_embeds);
-    auto& ie = out.tensors["image_embeds"];
-    auto& te = out.tensors["text_embeds"];
-    int64_t p = ie.first.back();
-    out.tensors["cosine_image_text"] = {{ie.first[0], te.first[0]},
-                                        ClipVisionModel::cosine_image_text(ie.second, te.second, p)};
-  } else if (kind == "unet") {
-    unet::UNet2DConditionModel m(ctx, weights.component("unet"), dt);
-    Shape xs, ts, cs;
-    std::vector<float> x = in.get("sample", &xs), t = in.get("timestep", &ts), c = in.get("encoder_hidden_states", &cs);
-    keep[0] = Tensor::from_floats(ctx, xs, dt, x, "sample");
-    keep[1] = Tensor::from_floats(ctx, ts, DType::F32, t, "timestep");
-    keep[2] = Tensor::from_floats(ctx, cs, dt, c, "encoder_hidden_states");
-    Tensor y = m.forward(s, keep[0], keep[1], keep[2]);
-    s.run();
-    m.check_output();
-    out.add(ctx, "out", y);
-  } else {
-    const Component& vae = weights.component("vae");
-    Shape xs;
-    std::vector<float> x = in.get(kind == "vae-decode" ? "latent" : "image", &xs);
-    keep[0] = Tensor::from_floats(ctx, xs, dt, x, "vae input");
-    if (kind == "vae-decode") {
-      vae::Decoder dec(ctx, vae, dt);
-      const bool tiled = vae::should_tile(ctx, dec, xs, tiles);
-      if (profile && tiled) throw Error("component: --profile times a whole decode; add --tile off");
-      if (profile) {
-        Tensor y = dec.forward(s, keep[0]);
-        s.run();
-        dec.check_output();
-        out.add(ctx, "decoded", y);
-      } else {
-        vae::Image img = vae::decode_latents(ctx, dec, x, xs, tiles, [tiled](int i, int n) {
-          if (tiled) std::fprintf(stderr, "\rvae-decode: tile %d/%d%s", i, n, i == n ? "\n" : "");
-        });
-        out.add("decoded", img.shape, std::move(img.pixels));
-      }
-    } else {
-      vae::Encoder enc(ctx, vae, dt);
-      Tensor y = enc.forward(s, keep[0]);
-      s.run();
-      enc.check_output();
-      out.add(ctx, "moments", y);
-    }
-  }
-  if (profile) print_profile(s);
-  out.write(output);
-  std::printf("wrote %s:", output.c_str());
+  Run run{ctx, precision_dtype(req.precision, ctx), s, in, out, {}};
+  if (req.kind == "text-encoder") run_text_encoder(run, weights);
+  else if (req.kind == "clip") run_clip(run, weights);
+  else if (req.kind == "unet") run_unet(run, weights);
+  else if (req.kind == "vae-decode") run_vae_decode(run, weights, req.tiles, req.profile);
+  else run_vae_encode(run, weights);
+  if (req.profile) print_profile(s);
+  out.write(req.output);
+  std::printf("wrote %s:", req.output.c_str());
   for (auto& [name, st] : out.tensors) std::printf(" %s %s", name.c_str(), shape_str(st.first).c_str());
   std::printf("\n");
   return 0;

@@ -11,10 +11,13 @@
 #include "core/error.h"
 #include "gen/cli.h"
 #include "gen/image_output.h"
-#include "gen/model_setup.h"
+#include "gen/model_flags.h"
 #include "gen/output_paths.h"
-#include "gen/pipeline.h"
-#include "gen/rerank.h"
+#include "gen/precision_flag.h"
+#include "pipeline/generation_record.h"
+#include "pipeline/model_setup.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/rerank.h"
 #include "model/safetensors.h"
 #include "model/tensor_convert.h"
 #include "text_encoder/prompt_weights.h"
@@ -102,7 +105,7 @@ std::vector<std::string> read_prompts_file(const std::string& path) {
   return prompts;
 }
 
-gen::HostTensor read_tensor(const std::string& path, const std::string& flag, const std::string& name,
+HostTensor read_tensor(const std::string& path, const std::string& flag, const std::string& name,
                             const Shape& expected) {
   SafetensorsFile file(path);
   const TensorInfo* t = file.find(name);
@@ -113,9 +116,9 @@ gen::HostTensor read_tensor(const std::string& path, const std::string& flag, co
   return {shape, to_f32(*t)};
 }
 
-void write_latents(const std::string& path, const std::vector<gen::HostTensor>& latents) {
+void write_latents(const std::string& path, const std::vector<HostTensor>& latents) {
   // All prompts' latents, stacked on the batch axis.
-  gen::HostTensor all{latents.front().shape, {}};
+  HostTensor all{latents.front().shape, {}};
   all.shape[0] = 0;
   for (auto& l : latents) {
     all.shape[0] += l.shape[0];
@@ -131,15 +134,17 @@ uint64_t random_seed() {
 
 constexpr double kDemoModelCfgScale = 3.0;
 
-// The flags of one run, each checked on its own.
+// The flags of one run, each checked on its own. What the PNG records state goes straight into
+// `record` (its prompt, seed, size, model and scheduler name are the job's, set per prompt).
 struct Request {
   ContextOptions device;
   LoadOptions load;
-  std::string model, prompt, prompts_file, negative, scheduler, precision, output;
-  std::string init_noise, save_latents, init_image, tokenizer_dir, rerank_clip;
+  pipeline::GenerationRecord record;
+  std::string model, prompt, prompts_file, output;
+  std::string init_noise, save_latents, tokenizer_dir, rerank_clip;
+  Precision precision = Precision::Auto;  // resolved to a DType once the device is known
   vae::TileOptions tiles;
-  int steps = 25, width = 0, height = 0, batch = 1, clip_skip = 0, best_of = 0, keep = 0;
-  double cfg = 7.5, strength = 0.8;
+  int width = 0, height = 0, best_of = 0, keep = 0;
   uint64_t seed = 0;
   bool seed_given = false, strength_given = false, quiet = false, json = false, overwrite = false;
 };
@@ -150,28 +155,28 @@ Request parse_request(Args& args) {
   r.model = args.take("--model");
   r.prompt = args.take("--prompt");
   r.prompts_file = args.take("--prompts-file");
-  r.negative = args.take("--negative-prompt");
-  r.scheduler = args.take("--scheduler");
-  r.precision = args.take("--precision", "auto");
+  r.record.negative_prompt = args.take("--negative-prompt");
+  r.record.scheduler = args.take("--scheduler");
+  const std::string precision = take_precision(args);
   r.output = args.take("--output", "sdvk-{n}.png");
   r.init_noise = args.take("--init-noise");
   r.save_latents = args.take("--save-latents");
-  r.init_image = args.take("--init-image");
+  r.record.init_image = args.take("--init-image");
   r.tokenizer_dir = args.take("--tokenizer");
   r.rerank_clip = args.take("--rerank-clip");
   r.tiles = vae::parse_tile_option(args.take("--tile", "auto"));
   for (const std::string& spec : args.take_all("--config-override"))
     gen::add_config_override(&r.load.config_overrides, spec, "");
-  r.steps = args.take_int("--steps", 25, 1, 1000);
+  r.record.steps = args.take_int("--steps", 25, 1, 1000);
   // diffusers' 7.5 for checkpoints; the bundled demo model (no --model) follows its prompts best
   // at 3 (train/adherence.py: whole-prompt 34% at 3, 25% at 5 on its seen prompts).
-  r.cfg = args.take_double("--cfg-scale", r.model.empty() ? kDemoModelCfgScale : 7.5, 0.0, 100.0);
-  r.strength = args.take_double("--strength", 0.8, 0.0, 1.0, &r.strength_given);
+  r.record.cfg_scale = args.take_double("--cfg-scale", r.model.empty() ? kDemoModelCfgScale : 7.5, 0.0, 100.0);
+  r.record.strength = args.take_double("--strength", 0.8, 0.0, 1.0, &r.strength_given);
   r.seed = args.take_u64("--seed", 0, &r.seed_given);
   r.width = args.take_int("--width", 0, 8, 16384);
   r.height = args.take_int("--height", 0, 8, 16384);
-  r.batch = args.take_int("--batch", 1, 1, 64);
-  r.clip_skip = args.take_int("--clip-skip", 0, 0, 64);
+  r.record.batch = args.take_int("--batch", 1, 1, 64);
+  r.record.clip_skip = args.take_int("--clip-skip", 0, 0, 64);
   r.best_of = args.take_int("--best-of", 0, 1, 64);
   r.keep = args.take_int("--keep", 0, 1, 64);
   r.quiet = args.take_flag("--quiet");
@@ -182,19 +187,18 @@ Request parse_request(Args& args) {
   if (r.prompt.empty() == r.prompts_file.empty())
     throw Error(r.prompt.empty() ? "generate: --prompt or --prompts-file is required (see --help)"
                                  : "generate: give --prompt or --prompts-file, not both");
-  if (r.precision != "auto" && r.precision != "fp16" && r.precision != "fp32")
-    throw Error("generate: --precision " + r.precision + ": expected fp16, fp32 or auto");
+  r.precision = check_precision(args.command(), precision);
   const auto& names = Scheduler::names();
-  if (!r.scheduler.empty() && std::find(names.begin(), names.end(), r.scheduler) == names.end())
-    Scheduler::create(nlohmann::json::object(), r.scheduler);  // throws, listing the names
+  if (!r.record.scheduler.empty() && std::find(names.begin(), names.end(), r.record.scheduler) == names.end())
+    Scheduler::create(nlohmann::json::object(), r.record.scheduler);  // throws, listing the names
   if (!r.rerank_clip.empty() && !r.best_of) throw Error("generate: --rerank-clip needs --best-of N");
   if (r.keep && !r.best_of) throw Error("generate: --keep needs --best-of N");
-  if (r.strength_given && r.init_image.empty()) throw Error("generate: --strength needs --init-image FILE");
+  if (r.strength_given && r.record.init_image.empty()) throw Error("generate: --strength needs --init-image FILE");
   if (!r.prompt.empty()) check_prompt_text(r.prompt, "--prompt");
-  check_prompt_text(r.negative, "--negative-prompt");
+  check_prompt_text(r.record.negative_prompt, "--negative-prompt");
   if (r.keep > r.best_of && r.best_of) throw Error("generate: --keep " + std::to_string(r.keep) + " is more than --best-of");
-  if (r.best_of && r.batch != 1) throw Error("generate: --best-of N sets the batch; leave --batch out");
-  if (r.best_of) r.batch = r.best_of;
+  if (r.best_of && r.record.batch != 1) throw Error("generate: --best-of N sets the batch; leave --batch out");
+  if (r.best_of) r.record.batch = r.best_of;
   if (r.best_of && r.rerank_clip.empty()) r.rerank_clip = gen::default_model_path("--rerank-clip", "demo-clip");
   if (r.model.empty()) r.model = gen::default_model_path("--model", "demo-sd");
   if (!r.seed_given) r.seed = random_seed();
@@ -207,7 +211,8 @@ struct Ranking {
   std::vector<float> scores;  // empty when not reranked
 };
 
-Ranking rank(gen::Reranker* reranker, const gen::HostTensor& images, const std::string& prompt, gen::Progress& progress) {
+Ranking rank(pipeline::Reranker* reranker, const HostTensor& images, const std::string& prompt,
+             pipeline::Progress& progress) {
   Ranking r;
   const int batch = int(images.shape.at(0));
   for (int k = 0; k < batch; k++) r.order.push_back(k);
@@ -221,22 +226,187 @@ Ranking rank(gen::Reranker* reranker, const gen::HostTensor& images, const std::
 
 // The starting latent of a job: noise times init_noise_sigma, or for img2img the encoded image
 // noised to the first call's timestep (diffusers draws the VAE sample first, then the noise).
-gen::HostTensor starting_latents(gen::Pipeline& pipe, Scheduler& scheduler, const Request& req, const Shape& shape,
-                                 const gen::HostTensor& noise_file, const gen::HostTensor& init_pixels,
-                                 TorchGenerator& generator, size_t* first_call) {
+HostTensor starting_latents(pipeline::Pipeline& pipe, Scheduler& scheduler, const Request& req, const Shape& shape,
+                            const HostTensor& noise_file, const HostTensor& init_pixels, TorchGenerator& generator,
+                            size_t* first_call) {
   *first_call = 0;
-  if (req.init_image.empty()) {
-    gen::HostTensor latents = noise_file.values.empty() ? gen::initial_noise(generator, shape) : noise_file;
+  if (req.record.init_image.empty()) {
+    HostTensor latents = noise_file.values.empty() ? pipeline::initial_noise(generator, shape) : noise_file;
     for (float& v : latents.values) v *= scheduler.init_noise_sigma();
     return latents;
   }
-  gen::HostTensor image_latents = pipe.encode_images(init_pixels, generator);
-  *first_call = scheduler.img2img_first_call(req.steps, req.strength);
-  gen::HostTensor z = noise_file.values.empty() ? gen::initial_noise(generator, shape) : noise_file;
+  HostTensor image_latents = pipe.encode_images(init_pixels, generator);
+  *first_call = scheduler.img2img_first_call(req.record.steps, req.record.strength);
+  HostTensor z = noise_file.values.empty() ? pipeline::initial_noise(generator, shape) : noise_file;
   if (*first_call < scheduler.model_calls())
     image_latents.values = scheduler.add_noise(image_latents.values, z.values, *first_call);
   scheduler.begin_at(*first_call);
   return image_latents;
+}
+
+// One job per prompt, prompt p seeded with seed + p.
+std::vector<Job> make_jobs(const Request& req) {
+  std::vector<std::string> prompts =
+      req.prompts_file.empty() ? std::vector<std::string>{req.prompt} : read_prompts_file(req.prompts_file);
+  std::vector<Job> jobs;
+  for (size_t p = 0; p < prompts.size(); p++) jobs.push_back({prompts[p], req.seed + p, int(p)});
+  return jobs;
+}
+
+// Images written per prompt: --keep of a --best-of, else the whole batch.
+int images_written(const Request& req) { return req.keep ? req.keep : req.record.batch; }
+
+// The output paths, after checking every file name the run will write, before minutes of work.
+gen::OutputPaths check_outputs(const Request& req, const std::vector<Job>& jobs) {
+  if (!req.save_latents.empty()) gen::check_output_file(req.save_latents, "--save-latents", req.overwrite);
+  gen::OutputPaths paths(req.output, req.overwrite);
+  gen::OutputPaths dry = paths;
+  for (auto& j : jobs)
+    for (int k = 0; k < images_written(req); k++) dry.next({j.seed, k, req.best_of ? k + 1 : 0, j.prompt_index});
+  return paths;
+}
+
+// The model's weights, after checking what can be checked without the device: the scheduler
+// config, and that every prompt fits the tokenizer's windows. Sets *tokenizer when not given.
+WeightSet load_model(const Request& req, const std::vector<Job>& jobs, std::unique_ptr<Tokenizer>* tokenizer) {
+  WeightSet weights = WeightSet::load(req.model, req.load);
+  try {  // the scheduler config is checked now, not after the text encoder ran
+    Scheduler::create(pipeline::scheduler_config(weights), req.record.scheduler)->set_timesteps(req.record.steps);
+  } catch (const Error& e) {
+    throw Error(weights.path() + ": " + e.what());
+  }
+  if (!*tokenizer) *tokenizer = load_tokenizer(pipeline::tokenizer_path(weights));
+  for (const Job& job : jobs) {  // a prompt over the window limit is refused before the device starts
+    try {
+      encode_weighted_prompt(**tokenizer, job.prompt);
+    } catch (const Error& e) {
+      throw Error((req.prompts_file.empty() ? "--prompt" : "--prompts-file prompt " + std::to_string(job.prompt_index + 1)) +
+                  ": " + e.what());
+    }
+  }
+  try {
+    encode_weighted_prompt(**tokenizer, req.record.negative_prompt);
+  } catch (const Error& e) {
+    throw Error(std::string("--negative-prompt: ") + e.what());
+  }
+  return weights;
+}
+
+struct ImageSize {
+  int width = 0, height = 0;
+};
+
+// The init image's size, else --width/--height, else the model's native size. Any multiple of
+// the VAE factor, as diffusers: the UNet upsamples to odd skip sizes.
+ImageSize image_size(const Request& req, const pipeline::Pipeline& pipe, const HostTensor& init_pixels) {
+  const int step = pipe.latent_factor();
+  const bool from_image = !init_pixels.shape.empty();
+  ImageSize size;
+  size.width = from_image ? int(init_pixels.shape[3]) : req.width ? req.width : pipe.default_size();
+  size.height = from_image ? int(init_pixels.shape[2]) : req.height ? req.height : pipe.default_size();
+  for (auto [flag, v] : {std::pair<const char*, int>{"--width", size.width}, {"--height", size.height}})
+    if (v % step)
+      throw Error(std::string(flag) + " " + std::to_string(v) + ": must be a multiple of " + std::to_string(step) +
+                  " for this model (try " + std::to_string(std::max(step, (v + step / 2) / step * step)) + ")");
+  return size;
+}
+
+std::unique_ptr<pipeline::Reranker> open_reranker(Context& ctx, const Request& req, DType dtype) {
+  if (!req.best_of) return nullptr;
+  try {
+    return std::make_unique<pipeline::Reranker>(ctx, req.rerank_clip, dtype);
+  } catch (const Error& e) {
+    throw Error(std::string("--rerank-clip: ") + e.what());
+  }
+}
+
+// Every prompt's conditioning, encoded before any denoising so the text encoder's memory can be
+// freed for the UNet.
+std::vector<pipeline::Conditioning> encode_prompts(pipeline::Pipeline& pipe, const Request& req,
+                                                   const std::vector<Job>& jobs) {
+  const bool guidance = req.record.cfg_scale != 1.0;
+  const int batch = req.record.batch, clip_skip = req.record.clip_skip, layers = pipe.text_encoder_layers();
+  if (clip_skip >= layers)
+    throw Error("--clip-skip " + std::to_string(clip_skip) + ": expected 0 to " + std::to_string(layers - 1) +
+                " (the text encoder has " + std::to_string(layers) + " layers)");
+  std::vector<pipeline::Conditioning> conds;
+  for (const Job& job : jobs)
+    conds.push_back(pipe.encode(std::vector<std::string>(size_t(batch), job.prompt),
+                                std::vector<std::string>(size_t(batch), req.record.negative_prompt), guidance, clip_skip));
+  return conds;
+}
+
+// A fresh scheduler for one prompt's batch.
+std::unique_ptr<Scheduler> make_scheduler(const WeightSet& weights, const Request& req) {
+  std::unique_ptr<Scheduler> scheduler = Scheduler::create(pipeline::scheduler_config(weights), req.record.scheduler);
+  scheduler->set_timesteps(req.record.steps);
+  scheduler->set_batch_size(size_t(req.record.batch));
+  return scheduler;
+}
+
+// The final latents of one prompt's batch.
+HostTensor denoise_job(pipeline::Pipeline& pipe, Scheduler& scheduler, const Request& req, const Job& job,
+                       const pipeline::Conditioning& cond, const Shape& latent_shape, const HostTensor& noise_file,
+                       const HostTensor& init_pixels) {
+  TorchGenerator generator(job.seed);  // diffusers hands one generator to noise and scheduler
+  NoiseSource noise = [&generator](size_t n) { return generator.randn(n); };
+  size_t first_call = 0;
+  HostTensor latents =
+      starting_latents(pipe, scheduler, req, latent_shape, noise_file, init_pixels, generator, &first_call);
+  return pipe.denoise(scheduler, latents, cond, float(req.record.cfg_scale), first_call, noise);
+}
+
+// The request's record completed with what this prompt's images share.
+pipeline::GenerationRecord job_record(const Request& req, const Job& job, ImageSize size, const std::string& model,
+                                      const std::string& scheduler_class) {
+  pipeline::GenerationRecord record = req.record;
+  record.prompt = job.prompt;
+  record.seed = job.seed;
+  record.width = size.width;
+  record.height = size.height;
+  record.model = model;
+  if (record.scheduler.empty()) record.scheduler = scheduler_class;
+  return record;
+}
+
+// Writes the ranked images of one prompt (all names first: a clash writes nothing) and adds each
+// to `files`, the JSON summary's list.
+void write_images(const HostTensor& images, const Ranking& ranking, const pipeline::GenerationRecord& record,
+                  const Job& job, const Request& req, bool reranked, gen::OutputPaths& paths, nlohmann::json* files) {
+  std::vector<std::pair<std::string, int>> to_write;
+  for (int r = 0; r < images_written(req); r++) {
+    const int k = ranking.order[size_t(r)];
+    to_write.push_back({paths.next({job.seed, k, reranked ? r + 1 : 0, job.prompt_index}), k});
+  }
+  for (auto& [path, k] : to_write) {
+    gen::write_image_png(path, images, k, record.parameters(k, ranking.scores.empty() ? -1 : ranking.scores[size_t(k)]));
+    if (!req.json) std::printf("wrote %s\n", path.c_str());
+    files->push_back({{"path", path}, {"seed", job.seed}, {"batch_pos", k}, {"prompt", job.prompt}});
+    if (!ranking.scores.empty()) files->back()["clip_score"] = ranking.scores[size_t(k)];
+  }
+}
+
+// The --json line: files, settings, stage times, memory and queue submissions.
+void print_summary(const Request& req, const nlohmann::json& files, ImageSize size, DType dtype, Context& ctx,
+                   const pipeline::Pipeline& pipe, const pipeline::Progress& progress,
+                   std::chrono::steady_clock::time_point t_start) {
+  nlohmann::json summary = {{"files", files},
+                            {"seed", req.seed},
+                            {"steps", req.record.steps},
+                            {"cfg_scale", req.record.cfg_scale},
+                            {"width", size.width},
+                            {"height", size.height},
+                            {"precision", dtype == DType::F16 ? "fp16" : "fp32"},
+                            {"device", ctx.info().name}};
+  nlohmann::json timings = nlohmann::json::object();
+  for (auto& [stage, seconds] : progress.seconds()) timings[stage] = seconds;
+  timings["total"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  summary["seconds"] = timings;
+  summary["memory"] = {{"peak_device_bytes", ctx.allocator().peak_bytes_in_use()}, {"peak_rss_bytes", peak_rss_bytes()}};
+  summary["queue_submissions"] = {{"total", ctx.submissions()},
+                                  {"denoise", pipe.denoise_stats().submissions},
+                                  {"denoise_calls", pipe.denoise_stats().calls}};
+  std::printf("%s\n", summary.dump().c_str());
 }
 
 }  // namespace
@@ -249,138 +419,50 @@ int cmd_generate(Args& args) {
   const auto t_start = std::chrono::steady_clock::now();
   const Request req = parse_request(args);
   // Everything about the request is checked before any model is loaded.
-  std::vector<std::string> prompts =
-      req.prompts_file.empty() ? std::vector<std::string>{req.prompt} : read_prompts_file(req.prompts_file);
-  if (!req.save_latents.empty()) gen::check_output_file(req.save_latents, "--save-latents", req.overwrite);
-  gen::OutputPaths paths(req.output, req.overwrite);
-  std::vector<Job> jobs;
-  for (size_t p = 0; p < prompts.size(); p++) jobs.push_back({prompts[p], req.seed + p, int(p)});
-  const int written = req.keep ? req.keep : req.batch;
-  {  // every file name the run will write, before minutes of work
-    gen::OutputPaths dry = paths;
-    for (auto& j : jobs)
-      for (int k = 0; k < written; k++) dry.next({j.seed, k, req.best_of ? k + 1 : 0, j.prompt_index});
-  }
+  const std::vector<Job> jobs = make_jobs(req);
+  gen::OutputPaths paths = check_outputs(req, jobs);
   if (!req.init_noise.empty() && !SafetensorsFile(req.init_noise).find("noise"))  // its shape is checked after load
     throw Error("--init-noise " + req.init_noise + ": no tensor 'noise'");
-  gen::HostTensor init_pixels;
-  if (!req.init_image.empty()) init_pixels = gen::read_init_image(req.init_image, req.width, req.height, req.batch);
-
+  HostTensor init_pixels;
+  if (!req.record.init_image.empty())
+    init_pixels = gen::read_init_image(req.record.init_image, req.width, req.height, req.record.batch);
   std::unique_ptr<Tokenizer> tokenizer;  // a given --tokenizer is checked before the model loads
   if (!req.tokenizer_dir.empty()) tokenizer = load_tokenizer(req.tokenizer_dir);
 
-  gen::Progress progress(req.quiet);
+  pipeline::Progress progress(req.quiet);
   progress.begin("load", 1);
-  WeightSet weights = WeightSet::load(req.model, req.load);
-  try {  // the scheduler config is checked now, not after the text encoder ran
-    Scheduler::create(gen::scheduler_config(weights), req.scheduler)->set_timesteps(req.steps);
-  } catch (const Error& e) {
-    throw Error(weights.path() + ": " + e.what());
-  }
-  if (!tokenizer) tokenizer = load_tokenizer(gen::tokenizer_path("", weights));
-  for (const Job& job : jobs) {  // a prompt over the window limit is refused before the device starts
-    try {
-      encode_weighted_prompt(*tokenizer, job.prompt);
-    } catch (const Error& e) {
-      throw Error((req.prompts_file.empty() ? "--prompt" : "--prompts-file prompt " + std::to_string(job.prompt_index + 1)) +
-                  ": " + e.what());
-    }
-  }
-  try {
-    encode_weighted_prompt(*tokenizer, req.negative);
-  } catch (const Error& e) {
-    throw Error(std::string("--negative-prompt: ") + e.what());
-  }
+  WeightSet weights = load_model(req, jobs, &tokenizer);
   Context ctx(req.device);
-  const DType dtype = gen::pick_precision(req.precision, ctx);
-  gen::Pipeline pipe(ctx, weights, *tokenizer, dtype, progress);
+  const DType dtype = precision_dtype(req.precision, ctx);
+  pipeline::Pipeline pipe(ctx, weights, *tokenizer, dtype, progress);
   progress.end();
 
-  // Any multiple of the VAE factor, as diffusers: the UNet upsamples to odd skip sizes.
-  const int factor = pipe.latent_factor(), step = factor;
-  const bool from_image = !init_pixels.shape.empty();
-  const int width = from_image ? int(init_pixels.shape[3]) : req.width ? req.width : pipe.default_size();
-  const int height = from_image ? int(init_pixels.shape[2]) : req.height ? req.height : pipe.default_size();
-  for (auto [flag, v] : {std::pair<const char*, int>{"--width", width}, {"--height", height}})
-    if (v % step)
-      throw Error(std::string(flag) + " " + std::to_string(v) + ": must be a multiple of " + std::to_string(step) +
-                  " for this model (try " + std::to_string(std::max(step, (v + step / 2) / step * step)) + ")");
-  const Shape latent_shape = {req.batch, pipe.latent_channels(), height / factor, width / factor};
-  gen::HostTensor noise_file;
+  const ImageSize size = image_size(req, pipe, init_pixels);
+  const int factor = pipe.latent_factor();
+  const Shape latent_shape = {req.record.batch, pipe.latent_channels(), size.height / factor, size.width / factor};
+  HostTensor noise_file;
   if (!req.init_noise.empty()) noise_file = read_tensor(req.init_noise, "--init-noise", "noise", latent_shape);
-  std::unique_ptr<gen::Reranker> reranker;
-  if (req.best_of) reranker = std::make_unique<gen::Reranker>(ctx, req.rerank_clip, dtype);
+  std::unique_ptr<pipeline::Reranker> reranker = open_reranker(ctx, req, dtype);
 
-  // Every prompt is encoded first, so the text encoder's memory is free for the UNet.
-  const bool guidance = req.cfg != 1.0;
-  std::vector<gen::Conditioning> conds;
-  for (const Job& job : jobs)
-    conds.push_back(pipe.encode(std::vector<std::string>(size_t(req.batch), job.prompt),
-                                std::vector<std::string>(size_t(req.batch), req.negative), guidance, req.clip_skip));
+  const std::vector<pipeline::Conditioning> conds = encode_prompts(pipe, req, jobs);
   pipe.release_text_encoder();
 
-  std::vector<gen::HostTensor> all_latents;
+  std::vector<HostTensor> all_latents;
   nlohmann::json files = nlohmann::json::array();
   for (const Job& job : jobs) {
-    std::unique_ptr<Scheduler> scheduler = Scheduler::create(gen::scheduler_config(weights), req.scheduler);
-    scheduler->set_timesteps(req.steps);
-    scheduler->set_batch_size(size_t(req.batch));
-    TorchGenerator generator(job.seed);  // diffusers hands one generator to noise and scheduler
-    NoiseSource noise = [&generator](size_t n) { return generator.randn(n); };
-    size_t first_call = 0;
-    gen::HostTensor latents =
-        starting_latents(pipe, *scheduler, req, latent_shape, noise_file, init_pixels, generator, &first_call);
-    latents = pipe.denoise(*scheduler, latents, conds[size_t(job.prompt_index)], float(req.cfg), first_call, noise);
+    std::unique_ptr<Scheduler> scheduler = make_scheduler(weights, req);
+    HostTensor latents = denoise_job(pipe, *scheduler, req, job, conds[size_t(job.prompt_index)], latent_shape,
+                                     noise_file, init_pixels);
     if (&job == &jobs.back()) pipe.release_unet();  // the decoder gets its memory
     all_latents.push_back(latents);
-    gen::HostTensor images = pipe.decode(latents, req.tiles);
+    HostTensor images = pipe.decode(latents, req.tiles);
     Ranking ranking = rank(reranker.get(), images, job.prompt, progress);
-
-    gen::ImageRecord record;
-    record.prompt = job.prompt;
-    record.negative_prompt = req.negative;
-    record.steps = req.steps;
-    record.scheduler = req.scheduler.empty() ? scheduler->class_name() : req.scheduler;
-    record.cfg_scale = req.cfg;
-    record.seed = job.seed;
-    record.width = width;
-    record.height = height;
-    record.batch = req.batch;
-    record.model = weights.path();
-    record.clip_skip = req.clip_skip;
-    record.init_image = req.init_image;
-    record.strength = req.strength;
-    std::vector<std::pair<std::string, int>> to_write;  // all names first: a clash writes nothing
-    for (int r = 0; r < written; r++) {
-      const int k = ranking.order[size_t(r)];
-      to_write.push_back({paths.next({job.seed, k, reranker ? r + 1 : 0, job.prompt_index}), k});
-    }
-    for (auto& [path, k] : to_write) {
-      record.batch_pos = k;
-      record.clip_score = ranking.scores.empty() ? -1 : ranking.scores[size_t(k)];
-      gen::write_image_png(path, images, k, record);
-      if (!req.json) std::printf("wrote %s\n", path.c_str());
-      files.push_back({{"path", path}, {"seed", job.seed}, {"batch_pos", k}, {"prompt", job.prompt}});
-      if (!ranking.scores.empty()) files.back()["clip_score"] = ranking.scores[size_t(k)];
-    }
+    write_images(images, ranking, job_record(req, job, size, weights.path(), scheduler->class_name()), job, req,
+                 reranker != nullptr, paths, &files);
   }
   if (!req.save_latents.empty()) write_latents(req.save_latents, all_latents);
   if (!req.seed_given && !req.json) std::printf("seed %llu\n", (unsigned long long)req.seed);
-  if (req.json) {
-    nlohmann::json summary = {{"files", files},         {"seed", req.seed},   {"steps", req.steps},
-                              {"cfg_scale", req.cfg},   {"width", width},     {"height", height},
-                              {"precision", dtype == DType::F16 ? "fp16" : "fp32"}, {"device", ctx.info().name}};
-    nlohmann::json timings = nlohmann::json::object();
-    for (auto& [stage, seconds] : progress.seconds()) timings[stage] = seconds;
-    timings["total"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-    summary["seconds"] = timings;
-    summary["memory"] = {{"peak_device_bytes", ctx.allocator().peak_bytes_in_use()},
-                         {"peak_rss_bytes", peak_rss_bytes()}};
-    summary["queue_submissions"] = {{"total", ctx.submissions()},
-                                    {"denoise", pipe.denoise_stats().submissions},
-                                    {"denoise_calls", pipe.denoise_stats().calls}};
-    std::printf("%s\n", summary.dump().c_str());
-  }
+  if (req.json) print_summary(req, files, size, dtype, ctx, pipe, progress, t_start);
   return 0;
 }
 

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "gen/cli.h"
+#include "vk/device_selector_error.h"
 
 namespace {
 
@@ -51,6 +52,9 @@ int main(int argc, char** argv) {
     if (command == "score") return sdvk::cli::cmd_score(args);
     std::fprintf(stderr, "error: unknown command '%s' (see sdvk --help)\n", command.c_str());
     return 2;
+  } catch (const sdvk::DeviceSelectorError& e) {  // the selector came from --device or SDVK_DEVICE
+    std::fprintf(stderr, "error: --device %s: %s\n", e.selector.c_str(), e.reason.c_str());
+    return 1;
   } catch (const sdvk::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

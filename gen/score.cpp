@@ -13,7 +13,8 @@
 #include "clip/scorer.h"
 #include "core/error.h"
 #include "gen/cli.h"
-#include "gen/model_setup.h"
+#include "gen/model_flags.h"
+#include "gen/precision_flag.h"
 #include "image/image.h"
 #include "image/parameters.h"
 #include "model/safetensors.h"
@@ -193,6 +194,42 @@ void print_matrix(const std::vector<float>& cos, int64_t n, int64_t t, const std
   }
 }
 
+// --pixel-values FILE: the cosine of each preprocessed image against the file's input_ids, or
+// against `prompt` when given, printed as a matrix.
+void score_pixel_values(const ClipScorer& scorer, const std::string& pixel_values, const std::string* prompt,
+                        const std::string& format) {
+  SafetensorsFile file(pixel_values);
+  const TensorInfo* px = file.find("pixel_values");
+  if (!px) throw Error(pixel_values + ": no tensor 'pixel_values'");
+  const int64_t S = scorer.image_size();
+  if (px->shape.size() != 4 || px->shape[1] != 3 || px->shape[2] != S || px->shape[3] != S)
+    throw Error(pixel_values + ": pixel_values is " + shape_str(Shape(px->shape.begin(), px->shape.end())) +
+                ", the model takes [N,3," + std::to_string(S) + "," + std::to_string(S) + "]");
+  const int64_t n = px->shape[0];
+  std::vector<float> image_embeds = scorer.embed_pixel_values(to_f32(*px), n);
+  std::vector<float> text_embeds;
+  std::vector<std::string> texts;
+  if (prompt) {
+    texts = {*prompt};
+    text_embeds = scorer.embed_texts(texts);
+  } else {
+    const TensorInfo* ids = file.find("input_ids");
+    if (!ids) throw Error(pixel_values + ": no tensor 'input_ids' (give --prompt to score against a text)");
+    if (ids->shape.size() != 2) throw Error(pixel_values + ": input_ids must be [texts, tokens]");
+    for (int64_t k = 0; k < ids->shape[0]; k++)
+      texts.push_back("input_ids[" + std::to_string(k) + "]");  // the decoded text when there is a tokenizer
+    std::vector<float> v = ids_to_f32(*ids);
+    if (scorer.has_tokenizer())
+      for (int64_t k = 0; k < ids->shape[0]; k++) {
+        std::vector<int> row(v.begin() + k * ids->shape[1], v.begin() + (k + 1) * ids->shape[1]);
+        texts[size_t(k)] = scorer.tokenizer()->decode(row);
+      }
+    text_embeds = scorer.embed_token_ids(v, ids->shape[0], ids->shape[1]);
+  }
+  const int64_t t = int64_t(texts.size());
+  print_matrix(ClipVisionModel::cosine_image_text(image_embeds, text_embeds, scorer.projection_dim()), n, t, texts, format);
+}
+
 }  // namespace
 
 int cmd_score(Args& args) {
@@ -206,7 +243,7 @@ int cmd_score(Args& args) {
   const bool has_prompt = given(args, "--prompt");
   const std::string prompt = args.take("--prompt");
   const std::string prompts_file = args.take("--prompts-file");
-  const std::string precision = args.take("--precision", "auto");
+  const std::string precision = take_precision(args);
   const std::string tokenizer_path = args.take("--tokenizer");
   const std::string pixel_values = args.take("--pixel-values");
   const bool want_ids = args.take_flag("--input-ids");
@@ -219,8 +256,7 @@ int cmd_score(Args& args) {
     if (a.rfind("--", 0) == 0) throw Error("score: unknown argument '" + a + "' (see --help)");
 
   if (clip.empty()) clip = gen::default_model_path("score: --clip", "demo-clip");
-  if (precision != "auto" && precision != "fp32" && precision != "fp16")
-    throw Error("score: --precision " + precision + ": expected fp32 or fp16");
+  const Precision choice = check_precision(args.command(), precision);
   if (json && csv) throw Error("score: --json and --csv exclude each other");
   if (has_prompt && !prompts_file.empty()) throw Error("score: --prompt and --prompts-file exclude each other");
   if (has_prompt) check_prompt_text(prompt, "score: --prompt");
@@ -249,12 +285,11 @@ int cmd_score(Args& args) {
   }
 
   Context ctx(opt);
-  DType dt = gen::pick_precision(precision, ctx);
+  DType dt = precision_dtype(choice, ctx);
   // Token ids from a file need no tokenizer; prompts do.
   std::unique_ptr<ClipScorer> opened =
       ClipScorer::open(ctx, clip, dt, load, tokenizer_path, pixel_values.empty() || has_prompt);
   const ClipScorer& scorer = *opened;
-  const bool has_tokenizer = scorer.has_tokenizer();
   if (!scorer.preprocess_note().empty() && pixel_values.empty()) std::fprintf(stderr, "note: %s\n", scorer.preprocess_note().c_str());
 
   if (pixel_values.empty()) {
@@ -265,36 +300,7 @@ int cmd_score(Args& args) {
     return 0;
   }
 
-  SafetensorsFile file(pixel_values);
-  const TensorInfo* px = file.find("pixel_values");
-  if (!px) throw Error(pixel_values + ": no tensor 'pixel_values'");
-  const int64_t S = scorer.image_size();
-  if (px->shape.size() != 4 || px->shape[1] != 3 || px->shape[2] != S || px->shape[3] != S)
-    throw Error(pixel_values + ": pixel_values is " + shape_str(Shape(px->shape.begin(), px->shape.end())) +
-                ", the model takes [N,3," + std::to_string(S) + "," + std::to_string(S) + "]");
-  const int64_t n = px->shape[0];
-  std::vector<float> image_embeds = scorer.embed_pixel_values(to_f32(*px), n);
-  std::vector<float> text_embeds;
-  std::vector<std::string> texts;
-  if (has_prompt) {
-    texts = {prompt};
-    text_embeds = scorer.embed_texts(texts);
-  } else {
-    const TensorInfo* ids = file.find("input_ids");
-    if (!ids) throw Error(pixel_values + ": no tensor 'input_ids' (give --prompt to score against a text)");
-    if (ids->shape.size() != 2) throw Error(pixel_values + ": input_ids must be [texts, tokens]");
-    for (int64_t k = 0; k < ids->shape[0]; k++)
-      texts.push_back("input_ids[" + std::to_string(k) + "]");  // the decoded text when there is a tokenizer
-    std::vector<float> v = ids_to_f32(*ids);
-    if (has_tokenizer)
-      for (int64_t k = 0; k < ids->shape[0]; k++) {
-        std::vector<int> row(v.begin() + k * ids->shape[1], v.begin() + (k + 1) * ids->shape[1]);
-        texts[size_t(k)] = scorer.tokenizer()->decode(row);
-      }
-    text_embeds = scorer.embed_token_ids(v, ids->shape[0], ids->shape[1]);
-  }
-  const int64_t t = int64_t(texts.size());
-  print_matrix(ClipVisionModel::cosine_image_text(image_embeds, text_embeds, scorer.projection_dim()), n, t, texts, format);
+  score_pixel_values(scorer, pixel_values, has_prompt ? &prompt : nullptr, format);
   return 0;
 }
 

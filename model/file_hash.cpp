@@ -13,7 +13,7 @@
 #include <vector>
 #include <unistd.h>
 
-#include "vk/error.h"
+#include "core/error.h"
 
 namespace sdvk {
 

@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "model/tensor_convert.h"
-#include "vk/error.h"
+#include "core/error.h"
 
 namespace sdvk {
 

@@ -383,27 +383,18 @@ void WeightSet::load_pipeline_folder(const LoadOptions& options) {
   family_ = components_.at("text_encoder").config.value("hidden_act", "") == "gelu" ? "SD 2.x" : "SD 1.x";
 }
 
+void WeightSet::add_inferred(Component c, const LoadOptions& options) {
+  c.source = path_;
+  c.config_inferred = true;
+  finish_component(c, options);
+  components_[c.name] = std::move(c);
+}
+
 void WeightSet::load_single_file(const LoadOptions& options) {
   refuse_pickle_checkpoint(path_);
   auto file = std::make_shared<const SafetensorsFile>(path_);
   files_.push_back(file);
-  FileContent content = classify_safetensors(*file);
-  auto all = [&] {
-    TensorMap m;
-    for (auto& t : file->tensors()) m[t.name] = t;
-    return m;
-  };
-  auto add = [&](Component c) {
-    c.source = path_;
-    c.config_inferred = true;
-    finish_component(c, options);
-    components_[c.name] = std::move(c);
-  };
-  auto warn_unknown = [&](const std::vector<std::string>& unknown) {
-    for (auto& n : unknown) warnings_.push_back(path_ + ": unexpected tensor '" + printable(n) + "' ignored");
-  };
-  std::vector<std::string> unknown;
-
+  const FileContent content = classify_safetensors(*file);
   switch (content) {
     case FileContent::Unknown: {
       std::string first = file->tensors().empty() ? "none" : "first '" + printable(file->tensors()[0].name) + "'";
@@ -412,57 +403,76 @@ void WeightSet::load_single_file(const LoadOptions& options) {
     }
     case FileContent::SDXLCheckpoint:
       throw Error(path_ + ": an SDXL checkpoint (conditioner.embedders.*): not supported yet");
+    case FileContent::DiffusersUNet:
+    case FileContent::DiffusersVAE:
+    case FileContent::CLIPText:
+    case FileContent::CLIP:
+      load_diffusers_network(*file, content, options);
+      return;
+    case FileContent::LdmVAE:
+    case FileContent::SDCheckpoint:
+      load_sd_checkpoint(*file, content, options);
+      return;
+  }
+}
+
+// One network in diffusers / transformers naming: its tensors as they are, its config inferred.
+void WeightSet::load_diffusers_network(const SafetensorsFile& file, FileContent content, const LoadOptions& options) {
+  TensorMap t;
+  for (auto& info : file.tensors()) t[info.name] = info;
+  switch (content) {
     case FileContent::DiffusersUNet: {
       Component c{"unet", ComponentKind::UNet};
-      c.tensors = all();
+      c.tensors = std::move(t);
       c.config = infer_unet_config(c.tensors, path_, &assumptions_);
-      add(std::move(c));
+      add_inferred(std::move(c), options);
       family_ = "UNet";
       return;
     }
     case FileContent::DiffusersVAE: {
       Component c{"vae", ComponentKind::VAE};
-      c.tensors = rename_legacy_vae_attention(all());
+      c.tensors = rename_legacy_vae_attention(std::move(t));
       c.config = infer_vae_config(c.tensors, path_, &assumptions_);
-      add(std::move(c));
+      add_inferred(std::move(c), options);
       family_ = "VAE";
       return;
     }
     case FileContent::CLIPText: {
-      TensorMap t = all();
       Component c{"text_encoder", t.count("text_projection.weight") ? ComponentKind::TextEncoderWithProjection
                                                                     : ComponentKind::TextEncoder};
       if (t.erase("text_model.embeddings.position_ids")) ignored_.push_back("text_model.embeddings.position_ids");
       c.tensors = std::move(t);
       c.config = infer_clip_text_config(c.tensors, path_, "quick_gelu", &assumptions_);
       assumptions_.push_back("text_encoder hidden_act quick_gelu (not stored in the file; OpenAI CLIP's)");
-      add(std::move(c));
+      add_inferred(std::move(c), options);
       family_ = "CLIP text encoder";
       return;
     }
     case FileContent::CLIP: {
-      TensorMap t = all();
       if (t.erase("text_model.embeddings.position_ids")) ignored_.push_back("text_model.embeddings.position_ids");
       if (t.erase("vision_model.embeddings.position_ids")) ignored_.push_back("vision_model.embeddings.position_ids");
       Component c{"clip", ComponentKind::CLIP};
       c.tensors = std::move(t);
       c.config = infer_clip_model_config(c.tensors, path_, &assumptions_);
-      add(std::move(c));
+      add_inferred(std::move(c), options);
       family_ = "CLIP";
       return;
     }
-    case FileContent::LdmVAE:
-    case FileContent::SDCheckpoint: break;
+    default:
+      throw Error(path_ + ": not a single network in diffusers naming");  // load_single_file routes only those here
   }
+}
 
-  // An original Stable Diffusion checkpoint (or a stand-alone VAE in its layout): split by
-  // prefix, rename each part, infer each config.
+// An original Stable Diffusion checkpoint (or a stand-alone VAE in its layout): split by
+// prefix, rename each part, infer each config.
+void WeightSet::load_sd_checkpoint(const SafetensorsFile& file, FileContent content, const LoadOptions& options) {
   TensorMap unet, vae, clip, open_clip;
+  std::vector<std::string> unknown;
   const std::string kUnet = "model.diffusion_model.", kVae = "first_stage_model.",
                     kClip = "cond_stage_model.transformer.", kOpenClip = "cond_stage_model.model.";
   bool vae_prefixed = false;
-  for (auto& t : file->tensors()) vae_prefixed = vae_prefixed || starts_with(t.name, kVae);
-  for (auto& t : file->tensors()) {
+  for (auto& t : file.tensors()) vae_prefixed = vae_prefixed || starts_with(t.name, kVae);
+  for (auto& t : file.tensors()) {
     const std::string& n = t.name;
     if (starts_with(n, kUnet))
       unet[n.substr(kUnet.size())] = t;
@@ -483,13 +493,13 @@ void WeightSet::load_single_file(const LoadOptions& options) {
     Component c{"unet", ComponentKind::UNet};
     c.tensors = ldm_unet_to_diffusers(unet, path_ + ": unet", &unknown);
     c.config = infer_unet_config(c.tensors, path_ + ": unet", &assumptions_);
-    add(std::move(c));
+    add_inferred(std::move(c), options);
   }
   if (!vae.empty()) {
     Component c{"vae", ComponentKind::VAE};
     c.tensors = ldm_vae_to_diffusers(vae, path_ + ": vae", &unknown, &ignored_);
     c.config = infer_vae_config(c.tensors, path_ + ": vae", &assumptions_);
-    add(std::move(c));
+    add_inferred(std::move(c), options);
   } else if (content == FileContent::SDCheckpoint) {
     warnings_.push_back(path_ + ": no VAE in the checkpoint (first_stage_model.*)");
   }
@@ -501,18 +511,18 @@ void WeightSet::load_single_file(const LoadOptions& options) {
       c.config = infer_clip_text_config(c.tensors, path_ + ": text_encoder", "gelu", &assumptions_);
       c.config["pad_token_id"] = 0;  // SD 2.x tokenizers pad with "!"
       assumptions_.push_back("text_encoder pad_token_id 0 (SD 2.x tokenizers pad with '!')");
-      if (auto* proj = file->find("cond_stage_model.model.text_projection"); proj && proj->shape.size() == 2)
+      if (auto* proj = file.find("cond_stage_model.model.text_projection"); proj && proj->shape.size() == 2)
         c.config["projection_dim"] = proj->shape[1];
     } else {
       c.tensors = ldm_clip_to_diffusers(clip, &unknown, &ignored_);
       c.config = infer_clip_text_config(c.tensors, path_ + ": text_encoder", "quick_gelu", &assumptions_);
       c.config["pad_token_id"] = 49407;  // SD 1.x pads with end-of-text
     }
-    add(std::move(c));
+    add_inferred(std::move(c), options);
   } else if (content == FileContent::SDCheckpoint) {
     warnings_.push_back(path_ + ": no text encoder in the checkpoint (cond_stage_model.*)");
   }
-  warn_unknown(unknown);
+  for (auto& n : unknown) warnings_.push_back(path_ + ": unexpected tensor '" + printable(n) + "' ignored");
 
   if (content == FileContent::LdmVAE) {
     family_ = "VAE";

@@ -22,6 +22,9 @@
 
 namespace sdvk {
 
+// What a .safetensors file holds, from its tensor names alone.
+enum class FileContent { SDCheckpoint, SDXLCheckpoint, LdmVAE, DiffusersUNet, DiffusersVAE, CLIPText, CLIP, Unknown };
+
 enum class WeightFormat { SingleFile, PipelineFolder, ComponentFolder };
 const char* weight_format_name(WeightFormat f);
 
@@ -89,6 +92,12 @@ class WeightSet {
  private:
   void load_pipeline_folder(const LoadOptions& options);
   void load_single_file(const LoadOptions& options);
+  // One loader per kind of single file (classify_safetensors): a network in diffusers /
+  // transformers naming, or an original SD checkpoint (or a stand-alone VAE in its layout).
+  void load_diffusers_network(const SafetensorsFile& file, FileContent content, const LoadOptions& options);
+  void load_sd_checkpoint(const SafetensorsFile& file, FileContent content, const LoadOptions& options);
+  // Adds a component whose config was read off its tensor shapes.
+  void add_inferred(Component c, const LoadOptions& options);
   Component load_component_folder(const std::string& dir, const std::string& name, const LoadOptions& options);
   // Applies overrides, derives the expected tensors from the config and checks against them.
   void finish_component(Component& c, const LoadOptions& options);
@@ -101,8 +110,6 @@ class WeightSet {
   std::vector<std::shared_ptr<const SafetensorsFile>> files_;
 };
 
-// What a .safetensors file holds, from its tensor names alone.
-enum class FileContent { SDCheckpoint, SDXLCheckpoint, LdmVAE, DiffusersUNet, DiffusersVAE, CLIPText, CLIP, Unknown };
 FileContent classify_safetensors(const SafetensorsFile& file);
 
 }  // namespace sdvk

@@ -4,7 +4,7 @@ namespace sdvk::ops {
 
 std::string variant(const Context& ctx, const std::string& shader, DType dtype) {
   if (dtype == DType::F16 && !ctx.info().fp16_storage)
-    throw Error(shader + ": this device has no 16-bit storage buffers; use --precision fp32");
+    throw Error(shader + ": this device has no 16-bit storage buffers; store float32 instead");
   return shader + (dtype == DType::F16 ? "_f16" : "_f32");
 }
 

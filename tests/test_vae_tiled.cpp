@@ -115,18 +115,18 @@ TEST_F(VaeTiledTest, OneTileEqualsTheFullDecode) {
   Tensor full = dec.forward(s, in);
   s.run();
   int calls = 0;
-  vae::Image img = vae::decode_latents(test::ctx(), dec, latent, shape, tiles(int(std::max(shape[2], shape[3])), 4),
+  HostTensor img = vae::decode_latents(test::ctx(), dec, latent, shape, tiles(int(std::max(shape[2], shape[3])), 4),
                                        [&](int done, int total) { EXPECT_EQ(done, ++calls); EXPECT_EQ(total, 1); });
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(img.shape, full.shape());
-  test::expect_close(img.pixels, full.download(test::ctx()), 1e-4, "one tile vs Decoder::forward");
-  test::expect_close(img.pixels, golden, 1e-4, "one tile vs golden");
+  test::expect_close(img.values, full.download(test::ctx()), 1e-4, "one tile vs Decoder::forward");
+  test::expect_close(img.values, golden, 1e-4, "one tile vs golden");
 }
 
 // Each tile of `g` decoded alone (a whole decode of its latent crop): [N,C,TH,TW] each.
-std::vector<vae::Image> tiles_alone(vae::Decoder& dec, const std::vector<float>& latent, const Shape& shape,
+std::vector<HostTensor> tiles_alone(vae::Decoder& dec, const std::vector<float>& latent, const Shape& shape,
                                     const vae::TileGrid& g) {
-  std::vector<vae::Image> out;
+  std::vector<HostTensor> out;
   const int64_t nc = shape[0] * shape[1], h = shape[2], w = shape[3];
   for (int64_t r : g.rows)
     for (int64_t c : g.cols) {
@@ -145,12 +145,12 @@ std::vector<vae::Image> tiles_alone(vae::Decoder& dec, const std::vector<float>&
 // image's range). This is the justified error bound: |tiled - full| <= the worst error of a tile
 // decoded alone, and a pixel only one tile covers equals that tile's (placement is exact).
 // Returns how many pixels fall outside.
-int64_t outside_tile_hull(const vae::Image& tiled, const std::vector<vae::Image>& alone, const vae::TileGrid& g,
+int64_t outside_tile_hull(const HostTensor& tiled, const std::vector<HostTensor>& alone, const vae::TileGrid& g,
                           int64_t f) {
   const int64_t nc = tiled.shape[0] * tiled.shape[1], H = tiled.shape[2], W = tiled.shape[3];
   const int64_t TH = g.tile_h * f, TW = g.tile_w * f;
   double top = 0;
-  for (float v : tiled.pixels) top = std::max(top, double(std::fabs(v)));
+  for (float v : tiled.values) top = std::max(top, double(std::fabs(v)));
   int64_t outside = 0;
   for (int64_t p = 0; p < nc; ++p)
     for (int64_t y = 0; y < H; ++y)
@@ -161,13 +161,13 @@ int64_t outside_tile_hull(const vae::Image& tiled, const std::vector<vae::Image>
           for (int64_t c : g.cols) {
             const int64_t ty = y - r * f, tx = x - c * f;
             if (ty >= 0 && ty < TH && tx >= 0 && tx < TW) {
-              double v = alone[k].pixels[size_t((p * TH + ty) * TW + tx)];
+              double v = alone[k].values[size_t((p * TH + ty) * TW + tx)];
               lo = std::min(lo, v);
               hi = std::max(hi, v);
             }
             ++k;
           }
-        const double v = tiled.pixels[size_t((p * H + y) * W + x)];
+        const double v = tiled.values[size_t((p * H + y) * W + x)];
         outside += v < lo - 1e-5 * top || v > hi + 1e-5 * top;
       }
   return outside;
@@ -193,11 +193,11 @@ TEST_F(VaeTiledTest, TiledDecodeBlendsTheTilesWithoutSeams) {
   Allocator& a = test::ctx().allocator();
   const uint64_t base = a.bytes_in_use();
   a.reset_peak();
-  vae::Image full = vae::decode_latents(test::ctx(), dec, latent, shape, off());
+  HostTensor full = vae::decode_latents(test::ctx(), dec, latent, shape, off());
   const uint64_t full_peak = a.peak_bytes_in_use() - base;
   a.reset_peak();
   int calls = 0;
-  vae::Image tiled = vae::decode_latents(test::ctx(), dec, latent, shape, tiles(16, 4), [&](int done, int total) {
+  HostTensor tiled = vae::decode_latents(test::ctx(), dec, latent, shape, tiles(16, 4), [&](int done, int total) {
     EXPECT_EQ(done, ++calls);
     EXPECT_EQ(total, 6);
   });
@@ -209,15 +209,15 @@ TEST_F(VaeTiledTest, TiledDecodeBlendsTheTilesWithoutSeams) {
   EXPECT_LT(tiled_peak, full_peak);
 
   vae::TileGrid g = vae::tile_grid(test::ctx(), dec, shape, tiles(16, 4));
-  std::vector<vae::Image> alone = tiles_alone(dec, latent, shape, g);
+  std::vector<HostTensor> alone = tiles_alone(dec, latent, shape, g);
   EXPECT_EQ(outside_tile_hull(tiled, alone, g, 4), 0);
 
-  std::printf("16x16 tiles: relative error %.3g\n", test::relative_error(tiled.pixels, full.pixels));
+  std::printf("16x16 tiles: relative error %.3g\n", test::relative_error(tiled.values, full.values));
 
   // Larger tiles see more of the image: 32x24 tiles (2 tiles) give a smaller error.
-  vae::Image big = vae::decode_latents(test::ctx(), dec, latent, shape, tiles(32, 8));
-  std::printf("32x24 tiles: relative error %.3g\n", test::relative_error(big.pixels, full.pixels));
-  EXPECT_LT(test::relative_error(big.pixels, full.pixels), test::relative_error(tiled.pixels, full.pixels));
+  HostTensor big = vae::decode_latents(test::ctx(), dec, latent, shape, tiles(32, 8));
+  std::printf("32x24 tiles: relative error %.3g\n", test::relative_error(big.values, full.values));
+  EXPECT_LT(test::relative_error(big.values, full.values), test::relative_error(tiled.values, full.values));
 }
 
 // The SD 1.5 decoder (random weights, nothing uploaded): its 256-channel 512x512 activation.

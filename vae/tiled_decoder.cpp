@@ -102,7 +102,7 @@ std::vector<std::vector<float>> blend_ramps(const std::vector<int64_t>& starts, 
   return weights;
 }
 
-Image decode_latents(Context& ctx, Decoder& dec, const std::vector<float>& latent, const Shape& shape,
+HostTensor decode_latents(Context& ctx, Decoder& dec, const std::vector<float>& latent, const Shape& shape,
                      const TileOptions& options, const TileProgress& progress) {
   const int64_t lc = dec.config().latent_channels, oc = dec.config().out_channels, f = dec.upscale();
   if (shape.size() != 4 || shape[1] != lc || shape[0] < 1 || shape[2] < 1 || shape[3] < 1)
@@ -131,7 +131,7 @@ Image decode_latents(Context& ctx, Decoder& dec, const std::vector<float>& laten
   for (int64_t c : g.cols) cols_px.push_back(c * f);
   const auto wy = blend_ramps(rows_px, TH), wx = blend_ramps(cols_px, TW);
 
-  Image img{{n, oc, H, W}, std::vector<float>(size_t(n * oc * H * W), 0.0f)};
+  HostTensor img{{n, oc, H, W}, std::vector<float>(size_t(n * oc * H * W), 0.0f)};
   std::vector<float> weight_sum(size_t(H * W), 0.0f);  // [H,W]
   std::vector<float> tile(size_t(n * lc * th * tw));
   const int total = g.count();
@@ -152,7 +152,7 @@ Image decode_latents(Context& ctx, Decoder& dec, const std::vector<float>& laten
       for (int64_t p = 0; p < n * oc; ++p)
         for (int64_t y = 0; y < TH; ++y) {
           const float* src = part.data() + (p * TH + y) * TW;
-          float* dst = img.pixels.data() + (p * H + y0 + y) * W + x0;
+          float* dst = img.values.data() + (p * H + y0 + y) * W + x0;
           const float ry = wy[ty][y];
           for (int64_t x = 0; x < TW; ++x) dst[x] += ry * wx[tx][x] * src[x];
         }
@@ -160,7 +160,7 @@ Image decode_latents(Context& ctx, Decoder& dec, const std::vector<float>& laten
     }
   }
   for (int64_t p = 0; p < n * oc; ++p)  // the weights sum to 1 where only two tiles meet; exact elsewhere too
-    for (int64_t i = 0; i < H * W; ++i) img.pixels[p * H * W + i] /= weight_sum[i];
+    for (int64_t i = 0; i < H * W; ++i) img.values[p * H * W + i] /= weight_sum[i];
   return img;
 }
 

@@ -2,7 +2,7 @@
 // device holds one tile's activations instead of the whole image's (SD at 512x512 has a
 // 256-channel 512x512 activation: 256 MiB in float32, over lavapipe's 128 MiB binding limit).
 //   vae::TileOptions t = vae::parse_tile_option("auto");
-//   vae::Image img = vae::decode_latents(ctx, dec, latent, {1, 4, 96, 96}, t,
+//   HostTensor img = vae::decode_latents(ctx, dec, latent, {1, 4, 96, 96}, t,
 //                                        [](int i, int n) { printf("tile %d/%d\n", i, n); });
 // Tiles: `tile` latent pixels a side, neighbours overlapping by `overlap`; the last tile of a row
 // or column is shifted inward to end at the border, so every tile has the same size and one
@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/host_tensor.h"
 #include "vae/decoder.h"
 
 namespace sdvk::vae {
@@ -42,17 +43,12 @@ struct TileGrid {
 };
 TileGrid tile_grid(const Context& ctx, const Decoder& dec, const Shape& latent, const TileOptions& options);
 
-struct Image {
-  Shape shape;                // [N,out_channels,h*f,w*f], f = dec.upscale()
-  std::vector<float> pixels;  // float32 NCHW
-};
-
 using TileProgress = std::function<void(int done, int total)>;
 
 // Decodes `latent` (float32 NCHW values of `shape`) in the decoder's dtype, tiled or whole as
 // should_tile says; `progress` is called after each tile (1..n; a full decode is one tile).
-// Error when a tile's output has NaN/Inf.
-Image decode_latents(Context& ctx, Decoder& dec, const std::vector<float>& latent, const Shape& shape,
+// Returns [N,out_channels,h*f,w*f], f = dec.upscale(). Error when a tile's output has NaN/Inf.
+HostTensor decode_latents(Context& ctx, Decoder& dec, const std::vector<float>& latent, const Shape& shape,
                      const TileOptions& options, const TileProgress& progress = {});
 
 // Linear blending weights of the tiles along one side: for the tile starting at starts[k] of

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <iostream>
 
+#include "vk/device_selector_error.h"
 #include "vk/error.h"
 #include "vk/kernel.h"
 #include "vk/memory.h"
@@ -307,10 +308,10 @@ const DeviceInfo& Instance::choose(const std::string& selector_in) const {
   }
   for (auto& d : devices_)  // named, but unusable: say why
     if (numeric ? d.index == uint32_t(std::stoul(selector)) : lower(d.name).find(lower(selector)) != std::string::npos)
-      throw Error("--device " + selector + ": " + device_unusable_reason(d));
+      throw DeviceSelectorError(selector, device_unusable_reason(d));
   std::string names;
   for (auto* d : usable) names += (names.empty() ? "" : ", ") + std::to_string(d->index) + ": " + d->name;
-  throw Error("--device " + selector + ": no such device (available: " + names + ")");
+  throw DeviceSelectorError(selector, "no such device (available: " + names + ")");
 }
 
 // ----------------------------------------------------------------------------------- Context

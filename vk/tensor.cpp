@@ -31,18 +31,6 @@ std::vector<float> dtype_to_floats(const void* src, size_t count, DType dtype) {
   return out;
 }
 
-int64_t shape_numel(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
-
-std::string shape_str(const Shape& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); i++) out += (i ? "," : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
 Tensor Tensor::empty(Context& ctx, const Shape& shape, DType dtype, const std::string& name) {
   for (int64_t d : shape)
     if (d < 0) throw Error(name + ": negative dimension in shape " + shape_str(shape));

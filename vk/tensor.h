@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/shape.h"
 #include "vk/memory.h"
 
 namespace sdvk {
@@ -20,10 +21,6 @@ const char* dtype_name(DType t);
 // Host floats <-> the bytes of `dtype` (float16 rounds to nearest even).
 void floats_to_dtype(const std::vector<float>& values, DType dtype, void* dst);
 std::vector<float> dtype_to_floats(const void* src, size_t count, DType dtype);
-
-using Shape = std::vector<int64_t>;
-int64_t shape_numel(const Shape& s);
-std::string shape_str(const Shape& s);  // "[2,4,64,64]"
 
 // The bytes behind a tensor and its views: an allocation of its own, or a slot in a Sequence's
 // arena that the sequence places by liveness when it is first run (a "planned temporary").

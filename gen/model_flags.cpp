@@ -1,33 +1,21 @@
-#include "gen/model_setup.h"
+#include "gen/model_flags.h"
 
 #include <cctype>
-#include <cstdlib>
 #include <filesystem>
 
 #include "core/error.h"
 #include "model/safetensors.h"
-#include "vk/precision.h"
+#include "pipeline/model_setup.h"
 
 namespace sdvk::gen {
 
 namespace fs = std::filesystem;
 
-std::string data_dir() {
-  if (const char* env = std::getenv("SDVK_DATA_DIR"); env && *env) return env;
-  return SDVK_DEFAULT_DATA_DIR;
-}
-
 std::string default_model_path(const std::string& flag, const std::string& name) {
-  fs::path demo = fs::path(data_dir()) / name;
+  fs::path demo = fs::path(pipeline::data_dir()) / name;
   std::error_code ec;
   if (fs::is_directory(demo, ec)) return demo.string();
   throw Error(flag + " is required: no bundled demo model at " + demo.string());
-}
-
-std::string tokenizer_path(const std::string& flag_value, const WeightSet& weights) {
-  if (!flag_value.empty()) return flag_value;
-  if (!weights.tokenizer_dir().empty()) return weights.tokenizer_dir();
-  return (fs::path(data_dir()) / "clip-tokenizer").string();
 }
 
 namespace {
@@ -64,23 +52,6 @@ void add_config_override(nlohmann::json* overrides, const std::string& spec, con
   }
   if (parts == 0) throw Error("--config-override " + spec + ": expected COMPONENT.KEY=VALUE, e.g. " + example);
   *at = value;
-}
-
-DType pick_precision(const std::string& precision, const Context& ctx) {
-  if (precision == "fp16") {
-    if (!ctx.info().fp16_storage) throw Error("--precision fp16: " + ctx.info().name + " has no 16-bit storage buffers");
-    return DType::F16;
-  }
-  if (precision == "fp32") return DType::F32;
-  return preferred_dtype(ctx);
-}
-
-nlohmann::json scheduler_config(const WeightSet& weights) {
-  nlohmann::json c = weights.scheduler_config();
-  if (!c.is_object()) throw Error(weights.path() + ": no scheduler config (a diffusers folder has scheduler/scheduler_config.json)");
-  c["steps_offset"] = 1;
-  if (c.contains("clip_sample")) c["clip_sample"] = false;
-  return c;
 }
 
 }  // namespace sdvk::gen

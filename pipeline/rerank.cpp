@@ -1,21 +1,17 @@
-#include "gen/rerank.h"
+#include "pipeline/rerank.h"
 
 #include "clip/scorer.h"
 #include "core/error.h"
-#include "gen/image_output.h"
+#include "pipeline/images.h"
 
-namespace sdvk::gen {
+namespace sdvk::pipeline {
 
 struct Reranker::Impl {
   std::unique_ptr<ClipScorer> scorer;
 };
 
 Reranker::Reranker(Context& ctx, const std::string& clip_path, DType dtype) : impl_(std::make_unique<Impl>()) {
-  try {
-    impl_->scorer = ClipScorer::open(ctx, clip_path, dtype);
-  } catch (const Error& e) {
-    throw Error(std::string("--rerank-clip: ") + e.what());
-  }
+  impl_->scorer = ClipScorer::open(ctx, clip_path, dtype);
 }
 
 Reranker::~Reranker() = default;
@@ -29,4 +25,4 @@ std::vector<float> Reranker::scores(const HostTensor& images, const std::string&
   return out;
 }
 
-}  // namespace sdvk::gen
+}  // namespace sdvk::pipeline

@@ -1,10 +1,10 @@
-#include "gen/progress.h"
+#include "pipeline/progress.h"
 
 #include <unistd.h>
 
 #include <cstdio>
 
-namespace sdvk::gen {
+namespace sdvk::pipeline {
 
 Progress::Progress(bool quiet) : quiet_(quiet), tty_(isatty(STDERR_FILENO)) {}
 
@@ -48,4 +48,4 @@ void Progress::draw(bool final_line) {
   std::fflush(stderr);
 }
 
-}  // namespace sdvk::gen
+}  // namespace sdvk::pipeline

@@ -7,7 +7,7 @@
 #include <map>
 #include <string>
 
-namespace sdvk::gen {
+namespace sdvk::pipeline {
 
 class Progress {
  public:
@@ -30,4 +30,4 @@ class Progress {
   std::map<std::string, double> seconds_;
 };
 
-}  // namespace sdvk::gen
+}  // namespace sdvk::pipeline

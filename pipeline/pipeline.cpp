@@ -1,4 +1,4 @@
-#include "gen/pipeline.h"
+#include "pipeline/pipeline.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,7 +7,7 @@
 #include "text_encoder/prompt_weights.h"
 #include "vk/sequence.h"
 
-namespace sdvk::gen {
+namespace sdvk::pipeline {
 
 namespace {
 
@@ -77,13 +77,18 @@ float Pipeline::scaling_factor() const {
   return c.contains("scaling_factor") && c["scaling_factor"].is_number() ? c["scaling_factor"].get<float>() : 0.18215f;
 }
 
+int Pipeline::text_encoder_layers() {
+  if (!text_encoder_) text_encoder_ = std::make_unique<ClipTextModel>(ctx_, weights_.component("text_encoder"), dtype_);
+  return text_encoder_->num_layers();
+}
+
 Conditioning Pipeline::encode(const std::vector<std::string>& prompts, const std::vector<std::string>& negatives,
                               bool guidance, int clip_skip) {
-  if (!text_encoder_) text_encoder_ = std::make_unique<ClipTextModel>(ctx_, weights_.component("text_encoder"), dtype_);
+  const int layers = text_encoder_layers();
   const ClipTextModel& te = *text_encoder_;
-  if (clip_skip < 0 || clip_skip >= te.num_layers())
-    throw Error("--clip-skip " + std::to_string(clip_skip) + ": expected 0 to " + std::to_string(te.num_layers() - 1) +
-                " (the text encoder has " + std::to_string(te.num_layers()) + " layers)");
+  if (clip_skip < 0 || clip_skip >= layers)
+    throw Error("clip skip " + std::to_string(clip_skip) + ": expected 0 to " + std::to_string(layers - 1) +
+                " (the text encoder has " + std::to_string(layers) + " layers)");
   std::vector<std::string> texts;
   if (guidance) texts = negatives;
   texts.insert(texts.end(), prompts.begin(), prompts.end());
@@ -204,16 +209,16 @@ HostTensor Pipeline::decode(const HostTensor& latents, const vae::TileOptions& t
     std::vector<float> z(latents.values.begin() + ptrdiff_t(size_t(b) * per_latent),
                          latents.values.begin() + ptrdiff_t(size_t(b + 1) * per_latent));
     for (float& v : z) v *= inv_scale;  // diffusers: vae.decode(latents / scaling_factor)
-    vae::Image img;
+    HostTensor img;
     try {
       img = vae::decode_latents(ctx_, *decoder_, z, one, tiles,
                                 [&](int done, int) { progress_.advance(int(b) * tiles_per_image + done); });
     } catch (const Error& e) {
       throw Error("decode image " + std::to_string(b + 1) + ": " + e.what() + " (nothing was written)");
     }
-    for (float& v : img.pixels) v = std::clamp(v / 2 + 0.5f, 0.0f, 1.0f);  // (image / 2 + 0.5).clamp(0, 1)
+    for (float& v : img.values) v = std::clamp(v / 2 + 0.5f, 0.0f, 1.0f);  // (image / 2 + 0.5).clamp(0, 1)
     images.shape = img.shape;
-    images.values.insert(images.values.end(), img.pixels.begin(), img.pixels.end());
+    images.values.insert(images.values.end(), img.values.begin(), img.values.end());
   }
   images.shape[0] = B;
   progress_.end();
@@ -268,4 +273,4 @@ HostTensor initial_noise(TorchGenerator& generator, const Shape& shape) {
   return t;
 }
 
-}  // namespace sdvk::gen
+}  // namespace sdvk::pipeline

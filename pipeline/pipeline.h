@@ -14,8 +14,9 @@
 #include <vector>
 
 #include "clip/text_model.h"
-#include "gen/progress.h"
+#include "core/host_tensor.h"
 #include "model/weights.h"
+#include "pipeline/progress.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/torch_rng.h"
 #include "text_encoder/tokenizer.h"
@@ -25,13 +26,7 @@
 #include "vae/tiled_decoder.h"
 #include "vk/context.h"
 
-namespace sdvk::gen {
-
-// Latents and images on the host, float32 row-major.
-struct HostTensor {
-  Shape shape;
-  std::vector<float> values;
-};
+namespace sdvk::pipeline {
 
 struct Conditioning {
   HostTensor embeddings;  // [rows, windows * T, C]: negatives first, then prompts
@@ -49,6 +44,8 @@ class Pipeline {
   int latent_channels() const;  // 4 for SD
   int default_size() const;     // the UNet's sample_size * latent_factor (512 for SD 1.5)
   float scaling_factor() const;
+  // Layers of the text encoder (loads it): encode's clip_skip must be below this.
+  int text_encoder_layers();
 
   // Embeddings of each image's prompt (and negative prompt when `guidance`), with emphasis
   // weights and long prompts in several 75-token windows (text_encoder/prompt_weights.h).
@@ -100,4 +97,4 @@ class Pipeline {
 // (seeded by the caller), so image k matches a diffusers batch with a CPU generator.
 HostTensor initial_noise(TorchGenerator& generator, const Shape& shape);
 
-}  // namespace sdvk::gen
+}  // namespace sdvk::pipeline

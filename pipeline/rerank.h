@@ -1,13 +1,15 @@
-// --best-of N --rerank-clip PATH: scores generated images against their prompt with a CLIP
-// model (clip/scorer.h), so the best can be kept.
+// Best-of-N: scores generated images against their prompt with a CLIP model (clip/scorer.h),
+// so the best can be kept.
 #pragma once
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "gen/pipeline.h"
+#include "core/host_tensor.h"
+#include "vk/context.h"
+#include "vk/tensor.h"
 
-namespace sdvk::gen {
+namespace sdvk::pipeline {
 
 class Reranker {
  public:
@@ -22,4 +24,4 @@ class Reranker {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace sdvk::gen
+}  // namespace sdvk::pipeline

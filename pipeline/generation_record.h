@@ -1,0 +1,25 @@
+// What made a prompt's images, written into each PNG's "parameters" chunk (AUTOMATIC1111's
+// format, image/parameters.h) so an image can be regenerated and other tools can read it.
+// The one record of a run: the command fills it once per prompt, and each image adds only its
+// position in the batch and its CLIP score when it is written.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "image/parameters.h"
+
+namespace sdvk::pipeline {
+
+struct GenerationRecord {
+  std::string prompt, negative_prompt, scheduler, init_image;
+  std::string model;  // the model's path; the record states its file or folder name
+  int steps = 0, width = 0, height = 0, batch = 1, clip_skip = 0;
+  double cfg_scale = 0, strength = 0;
+  uint64_t seed = 0;
+
+  // The record of image `batch_pos`, CLIP score `clip_score` (< 0: not scored), in A1111's
+  // fields and its extra keys (Batch size/pos, Clip skip, Denoising strength, CLIP score).
+  GenerationParameters parameters(int batch_pos, double clip_score) const;
+};
+
+}  // namespace sdvk::pipeline

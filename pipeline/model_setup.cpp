@@ -1,0 +1,30 @@
+#include "pipeline/model_setup.h"
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "vk/error.h"
+
+namespace sdvk::pipeline {
+
+namespace fs = std::filesystem;
+
+std::string data_dir() {
+  if (const char* env = std::getenv("SDVK_DATA_DIR"); env && *env) return env;
+  return SDVK_DEFAULT_DATA_DIR;
+}
+
+std::string tokenizer_path(const WeightSet& weights) {
+  if (!weights.tokenizer_dir().empty()) return weights.tokenizer_dir();
+  return (fs::path(data_dir()) / "clip-tokenizer").string();
+}
+
+nlohmann::json scheduler_config(const WeightSet& weights) {
+  nlohmann::json c = weights.scheduler_config();
+  if (!c.is_object()) throw Error(weights.path() + ": no scheduler config (a diffusers folder has scheduler/scheduler_config.json)");
+  c["steps_offset"] = 1;
+  if (c.contains("clip_sample")) c["clip_sample"] = false;
+  return c;
+}
+
+}  // namespace sdvk::pipeline
