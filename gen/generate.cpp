@@ -18,6 +18,7 @@
 #include "pipeline/model_setup.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/rerank.h"
+#include "model/lora.h"
 #include "model/safetensors.h"
 #include "model/tensor_convert.h"
 #include "text_encoder/prompt_weights.h"
@@ -73,6 +74,12 @@ const char* kGenerateUsage =
     "                          a bare word), e.g.\n"
     "                          text_encoder.num_attention_heads=12 (a single-file checkpoint carries no\n"
     "                          config; see sdvk inspect for what was assumed); repeatable\n"
+    "  --lora FILE[:WEIGHT]    merge a LoRA (.safetensors, kohya or diffusers/PEFT keys) into the UNet and\n"
+    "                          text encoder at WEIGHT (default 1); repeatable. Prompts may also name\n"
+    "                          LoRAs as <lora:NAME:WEIGHT>, read from --lora-dir as NAME.safetensors\n"
+    "  --lora-dir DIR          the folder <lora:NAME> tags are read from\n"
+    "  --lora-lenient          skip LoRA keys that match no layer or do not fit (counted on stderr)\n"
+    "                          instead of refusing the file\n"
     "  --best-of N             generate N candidates per prompt and rank them with --rerank-clip\n"
     "  --rerank-clip PATH      CLIP model folder used to score candidates against the prompt\n"
     "                          (default: the bundled demo CLIP, models/demo-clip, when present)\n"
@@ -81,7 +88,8 @@ const char* kGenerateUsage =
     "  --json                  print one JSON summary line (files, seeds, scores, timings) on stdout\n";
 
 struct Job {
-  std::string prompt;
+  std::string prompt;  // as given: what the PNG record states
+  std::string text;    // without <lora:...> tags: what is encoded and scored
   uint64_t seed = 0;
   int prompt_index = 0;
 };
@@ -141,12 +149,14 @@ struct Request {
   LoadOptions load;
   pipeline::GenerationRecord record;
   std::string model, prompt, prompts_file, output;
-  std::string init_noise, save_latents, tokenizer_dir, rerank_clip;
+  std::string init_noise, save_latents, tokenizer_dir, rerank_clip, lora_dir;
+  std::vector<LoraSpec> loras;  // --lora, in order
   Precision precision = Precision::Auto;  // resolved to a DType once the device is known
   vae::TileOptions tiles;
   int width = 0, height = 0, best_of = 0, keep = 0;
   uint64_t seed = 0;
   bool seed_given = false, strength_given = false, quiet = false, json = false, overwrite = false;
+  bool lora_lenient = false;
 };
 
 Request parse_request(Args& args) {
@@ -164,6 +174,15 @@ Request parse_request(Args& args) {
   r.record.init_image = args.take("--init-image");
   r.tokenizer_dir = args.take("--tokenizer");
   r.rerank_clip = args.take("--rerank-clip");
+  for (const std::string& spec : args.take_all("--lora")) {
+    try {
+      r.loras.push_back(parse_lora_spec(spec));
+    } catch (const Error& e) {
+      throw Error("--lora " + spec + ": " + e.what());
+    }
+  }
+  r.lora_dir = args.take("--lora-dir");
+  r.lora_lenient = args.take_flag("--lora-lenient");
   r.tiles = vae::parse_tile_option(args.take("--tile", "auto"));
   for (const std::string& spec : args.take_all("--config-override"))
     gen::add_config_override(&r.load.config_overrides, spec, "");
@@ -244,12 +263,32 @@ HostTensor starting_latents(pipeline::Pipeline& pipe, Scheduler& scheduler, cons
   return image_latents;
 }
 
-// One job per prompt, prompt p seeded with seed + p.
-std::vector<Job> make_jobs(const Request& req) {
+// One job per prompt, prompt p seeded with seed + p, its <lora:...> tags taken out. The
+// weights are merged once per run, so every prompt must name the same LoRAs; they are appended
+// to *loras (after --lora's).
+std::vector<Job> make_jobs(const Request& req, std::vector<LoraSpec>* loras) {
   std::vector<std::string> prompts =
       req.prompts_file.empty() ? std::vector<std::string>{req.prompt} : read_prompts_file(req.prompts_file);
   std::vector<Job> jobs;
-  for (size_t p = 0; p < prompts.size(); p++) jobs.push_back({prompts[p], req.seed + p, int(p)});
+  std::vector<LoraSpec> first;
+  for (size_t p = 0; p < prompts.size(); p++) {
+    const std::string where = req.prompts_file.empty() ? "--prompt" : "--prompts-file prompt " + std::to_string(p + 1);
+    Job job{prompts[p], prompts[p], req.seed + p, int(p)};
+    std::vector<LoraSpec> tags;
+    try {
+      tags = take_prompt_loras(job.text, req.lora_dir);
+    } catch (const Error& e) {
+      throw Error(where + ": " + e.what());
+    }
+    auto same = [](const LoraSpec& a, const LoraSpec& b) { return a.path == b.path && a.weight == b.weight; };
+    if (p == 0)
+      first = tags;
+    else if (!std::equal(tags.begin(), tags.end(), first.begin(), first.end(), same))
+      throw Error(where + ": names other LoRAs (<lora:...> tags) than prompt 1; the weights are merged once per "
+                  "run, so run such prompts separately");
+    jobs.push_back(job);
+  }
+  loras->insert(loras->end(), first.begin(), first.end());
   return jobs;
 }
 
@@ -268,8 +307,13 @@ gen::OutputPaths check_outputs(const Request& req, const std::vector<Job>& jobs)
 
 // The model's weights, after checking what can be checked without the device: the scheduler
 // config, and that every prompt fits the tokenizer's windows. Sets *tokenizer when not given.
-WeightSet load_model(const Request& req, const std::vector<Job>& jobs, std::unique_ptr<Tokenizer>* tokenizer) {
+WeightSet load_model(const Request& req, const std::vector<Job>& jobs, const std::vector<LoraSpec>& loras,
+                     std::unique_ptr<Tokenizer>* tokenizer) {
   WeightSet weights = WeightSet::load(req.model, req.load);
+  for (const LoraApplied& a : apply_loras(weights, loras, req.lora_lenient))
+    if (!a.skipped.empty())
+      std::fprintf(stderr, "warning: %s: skipped %zu keys (--lora-lenient), first: %s\n", a.path.c_str(),
+                   a.skipped.size(), a.skipped.front().c_str());
   try {  // the scheduler config is checked now, not after the text encoder ran
     Scheduler::create(pipeline::scheduler_config(weights), req.record.scheduler)->set_timesteps(req.record.steps);
   } catch (const Error& e) {
@@ -278,7 +322,7 @@ WeightSet load_model(const Request& req, const std::vector<Job>& jobs, std::uniq
   if (!*tokenizer) *tokenizer = load_tokenizer(pipeline::tokenizer_path(weights));
   for (const Job& job : jobs) {  // a prompt over the window limit is refused before the device starts
     try {
-      encode_weighted_prompt(**tokenizer, job.prompt);
+      encode_weighted_prompt(**tokenizer, job.text);
     } catch (const Error& e) {
       throw Error((req.prompts_file.empty() ? "--prompt" : "--prompts-file prompt " + std::to_string(job.prompt_index + 1)) +
                   ": " + e.what());
@@ -331,7 +375,7 @@ std::vector<pipeline::Conditioning> encode_prompts(pipeline::Pipeline& pipe, con
                 " (the text encoder has " + std::to_string(layers) + " layers)");
   std::vector<pipeline::Conditioning> conds;
   for (const Job& job : jobs)
-    conds.push_back(pipe.encode(std::vector<std::string>(size_t(batch), job.prompt),
+    conds.push_back(pipe.encode(std::vector<std::string>(size_t(batch), job.text),
                                 std::vector<std::string>(size_t(batch), req.record.negative_prompt), guidance, clip_skip));
   return conds;
 }
@@ -358,8 +402,10 @@ HostTensor denoise_job(pipeline::Pipeline& pipe, Scheduler& scheduler, const Req
 
 // The request's record completed with what this prompt's images share.
 pipeline::GenerationRecord job_record(const Request& req, const Job& job, ImageSize size, const std::string& model,
-                                      const std::string& scheduler_class) {
+                                      const pipeline::ModelHashes& hashes, const std::string& scheduler_class) {
   pipeline::GenerationRecord record = req.record;
+  record.model_hash = hashes.model;
+  record.lora_hashes = hashes.loras;
   record.prompt = job.prompt;
   record.seed = job.seed;
   record.width = size.width;
@@ -387,8 +433,8 @@ void write_images(const HostTensor& images, const Ranking& ranking, const pipeli
 }
 
 // The --json line: files, settings, stage times, memory and queue submissions.
-void print_summary(const Request& req, const nlohmann::json& files, ImageSize size, DType dtype, Context& ctx,
-                   const pipeline::Pipeline& pipe, const pipeline::Progress& progress,
+void print_summary(const Request& req, const nlohmann::json& files, const std::vector<LoraSpec>& loras, ImageSize size,
+                   DType dtype, Context& ctx, const pipeline::Pipeline& pipe, const pipeline::Progress& progress,
                    std::chrono::steady_clock::time_point t_start) {
   nlohmann::json summary = {{"files", files},
                             {"seed", req.seed},
@@ -398,6 +444,8 @@ void print_summary(const Request& req, const nlohmann::json& files, ImageSize si
                             {"height", size.height},
                             {"precision", dtype == DType::F16 ? "fp16" : "fp32"},
                             {"device", ctx.info().name}};
+  summary["loras"] = nlohmann::json::array();
+  for (const LoraSpec& l : loras) summary["loras"].push_back({{"path", l.path}, {"weight", l.weight}});
   nlohmann::json timings = nlohmann::json::object();
   for (auto& [stage, seconds] : progress.seconds()) timings[stage] = seconds;
   timings["total"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
@@ -419,7 +467,8 @@ int cmd_generate(Args& args) {
   const auto t_start = std::chrono::steady_clock::now();
   const Request req = parse_request(args);
   // Everything about the request is checked before any model is loaded.
-  const std::vector<Job> jobs = make_jobs(req);
+  std::vector<LoraSpec> loras = req.loras;
+  const std::vector<Job> jobs = make_jobs(req, &loras);
   gen::OutputPaths paths = check_outputs(req, jobs);
   if (!req.init_noise.empty() && !SafetensorsFile(req.init_noise).find("noise"))  // its shape is checked after load
     throw Error("--init-noise " + req.init_noise + ": no tensor 'noise'");
@@ -431,7 +480,8 @@ int cmd_generate(Args& args) {
 
   pipeline::Progress progress(req.quiet);
   progress.begin("load", 1);
-  WeightSet weights = load_model(req, jobs, &tokenizer);
+  WeightSet weights = load_model(req, jobs, loras, &tokenizer);
+  const pipeline::ModelHashes hashes = pipeline::model_hashes(req.model, loras);
   Context ctx(req.device);
   const DType dtype = precision_dtype(req.precision, ctx);
   pipeline::Pipeline pipe(ctx, weights, *tokenizer, dtype, progress);
@@ -456,13 +506,13 @@ int cmd_generate(Args& args) {
     if (&job == &jobs.back()) pipe.release_unet();  // the decoder gets its memory
     all_latents.push_back(latents);
     HostTensor images = pipe.decode(latents, req.tiles);
-    Ranking ranking = rank(reranker.get(), images, job.prompt, progress);
-    write_images(images, ranking, job_record(req, job, size, weights.path(), scheduler->class_name()), job, req,
-                 reranker != nullptr, paths, &files);
+    Ranking ranking = rank(reranker.get(), images, job.text, progress);
+    write_images(images, ranking, job_record(req, job, size, weights.path(), hashes, scheduler->class_name()), job,
+                 req, reranker != nullptr, paths, &files);
   }
   if (!req.save_latents.empty()) write_latents(req.save_latents, all_latents);
   if (!req.seed_given && !req.json) std::printf("seed %llu\n", (unsigned long long)req.seed);
-  if (req.json) print_summary(req, files, size, dtype, ctx, pipe, progress, t_start);
+  if (req.json) print_summary(req, files, loras, size, dtype, ctx, pipe, progress, t_start);
   return 0;
 }
 

@@ -172,11 +172,11 @@ LoraSpec parse_lora_spec(const std::string& text) {
     char* end = nullptr;
     float w = std::strtof(tail.c_str(), &end);
     if (!tail.empty() && end && *end == '\0') {
-      if (!std::isfinite(w)) throw Error("--lora " + text + ": the weight is not a finite number");
+      if (!std::isfinite(w)) throw Error("the weight is not a finite number");
       spec = {text.substr(0, colon), w};
     }
   }
-  if (spec.path.empty()) throw Error("--lora " + text + ": no file named");
+  if (spec.path.empty()) throw Error("no file named");
   return spec;
 }
 
@@ -185,7 +185,7 @@ std::vector<LoraSpec> take_prompt_loras(std::string& prompt, const std::string& 
   size_t at;
   while ((at = prompt.find("<lora:")) != std::string::npos) {
     size_t end = prompt.find('>', at);
-    if (end == std::string::npos) throw Error("prompt: \"" + printable(prompt.substr(at, 40)) + "\" has no closing '>'");
+    if (end == std::string::npos) throw Error("\"" + printable(prompt.substr(at, 40)) + "\" has no closing '>'");
     const std::string tag = prompt.substr(at, end + 1 - at), body = tag.substr(6, tag.size() - 7);
     size_t colon = body.find(':');
     std::string name = body.substr(0, colon);
@@ -195,11 +195,11 @@ std::vector<LoraSpec> take_prompt_loras(std::string& prompt, const std::string& 
       char* stop = nullptr;
       weight = std::strtof(w.c_str(), &stop);
       if (w.empty() || *stop != '\0' || !std::isfinite(weight))
-        throw Error("prompt: " + printable(tag) + ": the weight is not a number");
+        throw Error(printable(tag) + ": the weight is not a number");
     }
     if (name.empty() || name == "." || name == ".." || name.find_first_of("/\\") != std::string::npos)
-      throw Error("prompt: " + printable(tag) + ": a LoRA is named by its file name in --lora-dir, without a path");
-    if (lora_dir.empty()) throw Error("prompt: " + printable(tag) + " needs --lora-dir (the folder of LoRA files)");
+      throw Error(printable(tag) + ": a LoRA is named by its file name in the LoRA folder, without a path");
+    if (lora_dir.empty()) throw Error(printable(tag) + " needs a LoRA folder (--lora-dir)");
     out.push_back({lora_dir + "/" + name + ".safetensors", weight});
     prompt.erase(at, tag.size());
   }

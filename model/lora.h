@@ -26,12 +26,13 @@ struct LoraSpec {
   float weight = 1.0f;
 };
 
-// "FILE" or "FILE:WEIGHT" (the last ':' followed by a number), as --lora takes it.
+// "FILE" or "FILE:WEIGHT" (the last ':' followed by a number), as --lora takes it. Throws Error
+// (without the flag's name) for an empty file name or a weight that is not finite.
 LoraSpec parse_lora_spec(const std::string& text);
 
 // AUTOMATIC1111's prompt syntax: removes every <lora:NAME> and <lora:NAME:WEIGHT> from `prompt`
 // and returns them as <lora_dir>/NAME.safetensors. A name with a path separator or "..", a
-// weight that is not a number, or a tag without --lora-dir is an Error quoting the tag.
+// weight that is not a number, or a tag without a LoRA folder is an Error quoting the tag.
 std::vector<LoraSpec> take_prompt_loras(std::string& prompt, const std::string& lora_dir);
 
 struct LoraApplied {

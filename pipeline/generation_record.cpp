@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "model/file_hash.h"
+
 namespace sdvk::pipeline {
 
 namespace {
@@ -26,6 +28,7 @@ GenerationParameters GenerationRecord::parameters(int batch_pos, double clip_sco
   p.width = width;
   p.height = height;
   p.model = std::filesystem::path(model).filename().string();
+  p.model_hash = model_hash;
   p.version = std::string("sdvk ") + SDVK_VERSION;
   if (batch > 1) {
     p.extra.push_back({"Batch size", std::to_string(batch)});
@@ -33,8 +36,19 @@ GenerationParameters GenerationRecord::parameters(int batch_pos, double clip_sco
   }
   if (clip_skip > 0) p.extra.push_back({"Clip skip", std::to_string(clip_skip + 1)});  // A1111 counts from 1
   if (!init_image.empty()) p.extra.push_back({"Denoising strength", number(strength)});
+  if (!lora_hashes.empty()) p.extra.push_back({"Lora hashes", lora_hashes});
   if (clip_score >= 0) p.extra.push_back({"CLIP score", number(clip_score)});
   return p;
+}
+
+ModelHashes model_hashes(const std::string& model_path, const std::vector<LoraSpec>& loras) {
+  ModelHashes h;
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(model_path, ec)) h.model = short_file_hash(model_path);
+  for (const LoraSpec& l : loras)
+    h.loras += (h.loras.empty() ? "" : ", ") + std::filesystem::path(l.path).stem().string() + ": " +
+               short_file_hash(l.path);
+  return h;
 }
 
 }  // namespace sdvk::pipeline

@@ -6,13 +6,18 @@
 #include <cstdint>
 #include <string>
 
+#include <vector>
+
 #include "image/parameters.h"
+#include "model/lora.h"
 
 namespace sdvk::pipeline {
 
 struct GenerationRecord {
   std::string prompt, negative_prompt, scheduler, init_image;
   std::string model;  // the model's path; the record states its file or folder name
+  std::string model_hash;   // "Model hash": 10 hex digits of the checkpoint file's SHA-256, "" for folders
+  std::string lora_hashes;  // "Lora hashes": "NAME: HASH, ..." of the merged LoRAs, "" for none
   int steps = 0, width = 0, height = 0, batch = 1, clip_skip = 0;
   double cfg_scale = 0, strength = 0;
   uint64_t seed = 0;
@@ -21,5 +26,12 @@ struct GenerationRecord {
   // fields and its extra keys (Batch size/pos, Clip skip, Denoising strength, CLIP score).
   GenerationParameters parameters(int batch_pos, double clip_score) const;
 };
+
+// The hashes AUTOMATIC1111 writes for a model and its LoRAs (model/file_hash.h: cached, so a
+// checkpoint is read in full once).
+struct ModelHashes {
+  std::string model, loras;
+};
+ModelHashes model_hashes(const std::string& model_path, const std::vector<LoraSpec>& loras);
 
 }  // namespace sdvk::pipeline

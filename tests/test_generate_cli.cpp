@@ -14,6 +14,7 @@
 
 #include "image/image.h"
 #include "image/parameters.h"
+#include "model/file_hash.h"
 #include "tests/support/cli_run.h"
 #include "tests/support/vk_test.h"
 
@@ -248,11 +249,57 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"wrong-size init noise",
                  kOk + "--prompt x --init-noise " + kRuns + "dpmpp2m_karras_6.safetensors --output DIR/a.png", "noise"},
         BadInput{"unknown flag", kOk + "--prompt x --frobnicate --output DIR/a.png", "--frobnicate"},
+        BadInput{"missing lora", kOk + "--prompt x --lora DIR/none.safetensors --output DIR/a.png", "none.safetensors"},
+        BadInput{"lora weight", kOk + "--prompt x --lora a.safetensors:nan --output DIR/a.png", "--lora a.safetensors:nan"},
+        BadInput{"not a lora", kOk + "--prompt x --lora " + kFolder + "/vae/diffusion_pytorch_model.safetensors --output DIR/a.png",
+                 "not a LoRA file"},
+        BadInput{"lora tag without a folder", kOk + "--prompt 'x <lora:kohya>' --output DIR/a.png", "--prompt: <lora:kohya>"},
+        BadInput{"lora tag with a path", kOk + "--prompt 'x <lora:../y>' --lora-dir DIR --output DIR/a.png", "without a path"},
         BadInput{"same name for a batch", kOk + "--prompt x --batch 2 --output DIR/a.png", "several images"},
         // A zero scaling factor makes the decoder's input infinite: the NaN check names the
         // stage instead of writing a black image.
         BadInput{"non-finite image", kOk + "--prompt x --config-override vae.scaling_factor=0 --output DIR/a.png",
                  "decode image 1"}));
+
+// LoRA (tests/data/lora, see test_lora for the merge itself): weight 0 leaves the run bit-identical,
+// a <lora:NAME:W> tag does what --lora FILE:W does and stays in the recorded prompt, and the PNG
+// records the LoRA's and (for a single file) the model's hash as AUTOMATIC1111 writes them.
+TEST(GenerateCli, LoraFlagsTagsAndHashes) {
+  test::TempDir dir("gen-lora");
+  const std::string lora = kData + "/lora/kohya.safetensors";
+  auto run = [&](const std::string& name, const std::string& model, const std::string& prompt, const std::string& extra) {
+    auto r = run_cli("generate --quiet --precision fp32 --steps 2 --seed 5 --width 32 --height 32 --model " + model +
+                     " --prompt '" + prompt + "' --output " + (dir / (name + ".png")) + " --save-latents " +
+                     (dir / (name + ".safetensors")) + " " + extra);
+    EXPECT_EQ(r.exit_code, 0) << name << ": " << r.err;
+    return test::tensor_values(dir / (name + ".safetensors"), "latents");
+  };
+  auto base = run("base", kFolder, "a cat", "");
+  EXPECT_EQ(run("zero", kFolder, "a cat", "--lora " + lora + ":0"), base);
+  auto flag = run("flag", kFolder, "a cat", "--lora " + lora + ":0.7");
+  EXPECT_NE(flag, base);
+  EXPECT_EQ(run("tag", kFolder, "a cat <lora:kohya:0.7>", "--lora-dir " + kData + "/lora"), flag);
+
+  std::map<std::string, std::string> text;
+  read_image(dir / "tag.png", &text);
+  GenerationParameters p = parse_parameters(text.at("parameters"));
+  EXPECT_EQ(p.prompt, "a cat <lora:kohya:0.7>");
+  EXPECT_TRUE(p.model_hash.empty()) << "a folder has no file hash";
+  bool recorded = false;
+  for (auto& [k, v] : p.extra) recorded |= k == "Lora hashes" && v == "kohya: " + sha256_file(lora).substr(0, 10);
+  EXPECT_TRUE(recorded) << text.at("parameters");
+
+  run("single", kSingleFile, "a cat", kSingleFileConfig);
+  read_image(dir / "single.png", &text);
+  EXPECT_EQ(parse_parameters(text.at("parameters")).model_hash, sha256_file(kSingleFile).substr(0, 10));
+
+  std::ofstream(dir / "prompts.txt") << "a <lora:kohya:0.5>\nb <lora:kohya:0.7>\n";
+  auto r = run_cli("generate --quiet --model " + kFolder + " --lora-dir " + kData + "/lora --prompts-file " +
+                   (dir / "prompts.txt") + " --output " + (dir / "never-{n}.png"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("prompt 2: names other LoRAs"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "never-00001.png"));
+}
 
 TEST(GenerateCli, BestOfKeepsTheTopRankedByClip) {
   // A CLIP folder in Hugging Face layout: clip_tiny's weights with the CLIP BPE tokenizer.
