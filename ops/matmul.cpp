@@ -7,9 +7,7 @@ namespace {
 
 // Outputs per workgroup of each kernel family (see shaders/matmul.comp, matmul_tiled.comp).
 constexpr int64_t kCpuRows = 8, kCpuCols = 8 * 8;  // TM rows; LANES invocations x TN columns
-// GPU family (matmul_tiled.comp): 64x64 output tiles, or 128x128 when those still make at
-// least kGpuFillGroups workgroups (enough to keep a large GPU's compute units busy).
-constexpr int64_t kGpuTile = 64, kGpuBigTile = 128, kGpuFillGroups = 256;
+constexpr int64_t kGpuTile = 64;
 
 // One product c[z] = epilogue(alpha * a[z] @ bt[z] + bias) for z < batch, with sizes in elements.
 struct Problem {
@@ -45,10 +43,7 @@ void record(Sequence& s, const std::string& op, const Tensor& a, const Tensor& b
   // Vector loads (see the shaders) read units of 8 elements in the CPU kernel, 4 in the tiled one.
   int64_t unit = cpu ? 8 : 4;
   bool vec_a = vec_ok(a, pr.K, unit), vec_b = vec_ok(b, pr.trans_b ? pr.K : pr.N, unit);
-  const int64_t big_groups = (pr.N + kGpuBigTile - 1) / kGpuBigTile * ((pr.M + kGpuBigTile - 1) / kGpuBigTile) * pr.batch;
-  const int64_t tile = !cpu && big_groups >= kGpuFillGroups ? kGpuBigTile : kGpuTile;
   std::vector<uint32_t> spec = {pr.trans_b, vec_a, vec_b};
-  if (!cpu) spec.push_back(uint32_t(tile / 16));  // R: outputs per invocation per dimension
   uint32_t flags = (bias ? 1u : 0u) | (ep.residual ? 2u : 0u) |
                    (ep.has_activation ? (1 + uint32_t(ep.activation)) << 2 : 0u);
   std::string shader = cpu ? "matmul" : "matmul_tiled";
@@ -60,7 +55,7 @@ void record(Sequence& s, const std::string& op, const Tensor& a, const Tensor& b
   } push{uint32_t(pr.M), uint32_t(pr.N), uint32_t(pr.K), uint32_t(pr.batch > 1 ? pr.M * pr.K : 0),
          uint32_t(pr.batch > 1 ? pr.N * pr.K : 0), uint32_t(pr.batch > 1 ? pr.M * pr.N : 0), pr.alpha, flags};
   Groups g = cpu ? Groups{groups_for(pr.N, kCpuCols), groups_for(pr.M, kCpuRows), uint32_t(pr.batch)}
-                 : Groups{groups_for(pr.N, tile), groups_for(pr.M, tile), uint32_t(pr.batch)};
+                 : Groups{groups_for(pr.N, kGpuTile), groups_for(pr.M, kGpuTile), uint32_t(pr.batch)};
   // Absent bias / residual bindings get a (never read) stand-in.
   s.dispatch(k, {in(a), in(b), in(bias ? *bias : a), in(ep.residual ? *ep.residual : a), out(c)}, push, g, op);
 }

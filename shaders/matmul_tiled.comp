@@ -1,18 +1,14 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-#extension GL_EXT_control_flow_attributes : require
 //! variant f32
 //! variant f16 FP16=1
-// Shared-memory tiled matmul for GPUs: a 16x16 workgroup computes a TILE x TILE tile of c
-// (TILE = 16 R), each invocation R x R outputs (rows ty + 16i, columns tx + 16j, so neighbouring
-// invocations touch neighbouring addresses). K advances 16 at a time through shared a and b
-// tiles. R = 8 loads 2 shared values per 8 products where R = 4 loads 2 per 4; the host takes
-// R = 4 when the larger tiles would leave too few workgroups to fill a GPU.
+// Shared-memory tiled matmul for GPUs: a 16x16 workgroup computes a 64x64 tile of c, each
+// invocation 4x4 outputs (rows ty + 16i, columns tx + 16j, so neighbouring invocations touch
+// neighbouring addresses). K advances 16 at a time through shared a and b tiles.
 #include "common.glsl"
 #include "matmul_io.glsl"
 
-layout(constant_id = 3) const uint R = 4;  // 4 or 8
-const uint TILE = 16 * R;
+#define TILE 64
 #define KSTEP 16
 
 #ifdef FP16
@@ -55,40 +51,36 @@ vec4 b_quad(uint off, uint row, uint rows, uint col, uint len) {
 void main() {
   const uint tx = gl_LocalInvocationID.x, ty = gl_LocalInvocationID.y, t = ty * 16 + tx;
   const uint z = gl_WorkGroupID.z, m0 = gl_WorkGroupID.y * TILE, n0 = gl_WorkGroupID.x * TILE;
-  float acc[R][R];
-  [[unroll]] for (uint i = 0; i < R; i++)
-    [[unroll]] for (uint j = 0; j < R; j++) acc[i][j] = 0.0;
+  float acc[4][4];
+  for (uint i = 0; i < 4; i++)
+    for (uint j = 0; j < 4; j++) acc[i][j] = 0.0;
 
   for (uint k0 = 0; k0 < p.K; k0 += KSTEP) {
-    // Each invocation stages R/4 quads of each tile.
-    [[unroll]] for (uint s = 0; s < R / 4; s++) {
-      const uint e = t + 256 * s;
-      // a tile [TILE rows][16 k]: quad e is row e/4, k 4*(e%4)..+3.
-      const uint r = e / 4, kq = (e % 4) * 4;
-      vec4 av = a_quad(z * p.sa, m0 + r, p.M, k0 + kq, p.K);
-      [[unroll]] for (uint q = 0; q < 4; q++) as_[kq + q][r] = av[q];
-      if (TRANS_B) {  // b [N,K]: same pattern as a
-        vec4 bv = b_quad(z * p.sb, n0 + r, p.N, k0 + kq, p.K);
-        [[unroll]] for (uint q = 0; q < 4; q++) bs_[kq + q][r] = bv[q];
-      } else {  // b [K,N]: quad e is k e/(TILE/4), columns 4*(e%(TILE/4))..+3
-        const uint kr = e / (TILE / 4), nq = (e % (TILE / 4)) * 4;
-        vec4 bv = b_quad(z * p.sb, k0 + kr, p.K, n0 + nq, p.N);
-        [[unroll]] for (uint q = 0; q < 4; q++) bs_[kr][nq + q] = bv[q];
-      }
+    // a tile [64 rows][16 k]: invocation t loads row t/4, k 4*(t%4)..+3.
+    const uint r = t / 4, kq = (t % 4) * 4;
+    vec4 av = a_quad(z * p.sa, m0 + r, p.M, k0 + kq, p.K);
+    for (uint q = 0; q < 4; q++) as_[kq + q][r] = av[q];
+    if (TRANS_B) {  // b [N,K]: same pattern as a
+      vec4 bv = b_quad(z * p.sb, n0 + r, p.N, k0 + kq, p.K);
+      for (uint q = 0; q < 4; q++) bs_[kq + q][r] = bv[q];
+    } else {  // b [K,N]: invocation t loads k t/16, columns 4*(t%16)..+3
+      const uint kr = t / 16, nq = (t % 16) * 4;
+      vec4 bv = b_quad(z * p.sb, k0 + kr, p.K, n0 + nq, p.N);
+      for (uint q = 0; q < 4; q++) bs_[kr][nq + q] = bv[q];
     }
     barrier();
     for (uint kk = 0; kk < KSTEP; kk++) {
-      float am[R], bn[R];
-      [[unroll]] for (uint i = 0; i < R; i++) am[i] = as_[kk][ty + 16 * i];
-      [[unroll]] for (uint j = 0; j < R; j++) bn[j] = bs_[kk][tx + 16 * j];
-      [[unroll]] for (uint i = 0; i < R; i++)
-        [[unroll]] for (uint j = 0; j < R; j++) acc[i][j] += am[i] * bn[j];
+      float am[4], bn[4];
+      for (uint i = 0; i < 4; i++) am[i] = as_[kk][ty + 16 * i];
+      for (uint j = 0; j < 4; j++) bn[j] = bs_[kk][tx + 16 * j];
+      for (uint i = 0; i < 4; i++)
+        for (uint j = 0; j < 4; j++) acc[i][j] += am[i] * bn[j];
     }
     barrier();
   }
 
-  [[unroll]] for (uint i = 0; i < R; i++)
-    [[unroll]] for (uint j = 0; j < R; j++) {
+  for (uint i = 0; i < 4; i++)
+    for (uint j = 0; j < 4; j++) {
       uint m = m0 + ty + 16 * i, n = n0 + tx + 16 * j;
       if (m < p.M && n < p.N) store_c(z * p.sc + m * p.N + n, n, acc[i][j]);
     }

@@ -91,7 +91,6 @@ const LinearCase kLinearCases[] = {
     {"residual", {100, 48}, 64, true, std::nullopt, true},
     {"gelu_residual", {13, 40}, 127, true, Activation::GeluErf, true},
     {"in_place_residual", {64, 320}, 320, true, std::nullopt, true, true},
-    {"big_tiles", {2000, 24}, 2050},  // GPU family: 16 x 17 workgroups of 128x128, ragged edges
 };
 
 std::string linear_name(const ::testing::TestParamInfo<LinearTest::ParamType>& info) {
@@ -144,9 +143,6 @@ const BmmCase kBmmCases[] = {
     {"awkward_t", 3, 13, 127, 1, true, 2.0f},
     {"awkward_n", 3, 127, 13, 13, false, -0.5f},
     {"one", 1, 1, 1, 13, false, 1.0f},
-    // GPU family: 3 x 3 x 36 workgroups of 128x128 (a Winograd GEMM's 36 points), ragged edges.
-    {"big_tiles", 36, 300, 70, 257, false, 1.0f},
-    {"big_tiles_t", 36, 300, 70, 257, true, 1.0f},
 };
 
 std::string bmm_name(const ::testing::TestParamInfo<BmmTest::ParamType>& info) {
