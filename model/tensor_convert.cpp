@@ -28,6 +28,38 @@ float element(const TensorInfo& t, size_t i) {
   return t.dtype == FileDType::F16 ? half_to_float(h) : bf16_to_float(h);
 }
 
+// Converts n elements to float16 bits (into `out` when given) and notes what float16 loses, in
+// one pass with the storage type fixed outside the loop: loading a float32 checkpoint as
+// float16 converts about a billion values.
+template <class Load>
+F16RangeReport to_half_checked(size_t n, Load load, uint16_t* out) {
+  F16RangeReport r;
+  float largest = 0.0f;
+  for (size_t i = 0; i < n; i++) {
+    const float f = load(i);
+    const uint16_t h = float_to_half(f);
+    if (out) out[i] = h;
+    const float a = std::fabs(f);
+    if (!(a <= 3.4028235e38f)) continue;  // NaN and Inf stay what they are
+    largest = std::max(largest, a);
+    if ((h & 0x7c00u) == 0x7c00u)
+      r.overflow++;
+    else if ((h & 0x7fffu) == 0 && f != 0.0f)
+      r.underflow++;
+  }
+  r.largest = largest;
+  return r;
+}
+
+// A float32 or bfloat16 tensor through to_half_checked.
+F16RangeReport convert_to_f16(const TensorInfo& t, uint16_t* out) {
+  const size_t n = size_t(t.numel());
+  const uint8_t* d = t.data;
+  if (t.dtype == FileDType::F32)
+    return to_half_checked(n, [d](size_t i) { float f; std::memcpy(&f, d + 4 * i, 4); return f; }, out);
+  return to_half_checked(n, [d](size_t i) { uint16_t b; std::memcpy(&b, d + 2 * i, 2); return bf16_to_float(b); }, out);
+}
+
 void require_float(const TensorInfo& t) {
   if (!t.is_float()) fail(t, std::string("dtype ") + file_dtype_name(t.dtype) + " is not a float format (F32, F16, BF16)");
 }
@@ -55,20 +87,8 @@ std::vector<float> to_f32(const TensorInfo& t) {
 
 F16RangeReport check_f16_range(const TensorInfo& t) {
   require_float(t);
-  F16RangeReport r;
-  if (t.dtype == FileDType::F16) return r;  // already float16: nothing to lose
-  size_t n = size_t(t.numel());
-  for (size_t i = 0; i < n; i++) {
-    float f = element(t, i);
-    if (!std::isfinite(f)) continue;
-    r.largest = std::max(r.largest, double(std::fabs(f)));
-    uint16_t h = float_to_half(f);
-    if ((h & 0x7c00u) == 0x7c00u)
-      r.overflow++;
-    else if ((h & 0x7fffu) == 0 && f != 0.0f)
-      r.underflow++;
-  }
-  return r;
+  if (t.dtype == FileDType::F16) return {};  // already float16: nothing to lose
+  return convert_to_f16(t, nullptr);
 }
 
 std::vector<float> ids_to_f32(const TensorInfo& t) {
@@ -99,7 +119,7 @@ std::vector<uint16_t> to_f16(const TensorInfo& t) {
     if (n) std::memcpy(out.data(), t.data, 2 * n);
     return out;
   }
-  F16RangeReport r = check_f16_range(t);
+  F16RangeReport r = convert_to_f16(t, out.data());
   if (r.overflow) {
     char largest[32];
     std::snprintf(largest, sizeof largest, "%.6g", r.largest);
@@ -107,7 +127,6 @@ std::vector<uint16_t> to_f16(const TensorInfo& t) {
                 " values are outside the float16 range (largest magnitude " + largest +
                 "); keep this tensor in float32");
   }
-  for (size_t i = 0; i < n; i++) out[i] = float_to_half(element(t, i));
   return out;
 }
 
