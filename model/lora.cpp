@@ -172,11 +172,11 @@ LoraSpec parse_lora_spec(const std::string& text) {
     char* end = nullptr;
     float w = std::strtof(tail.c_str(), &end);
     if (!tail.empty() && end && *end == '\0') {
-      if (!std::isfinite(w)) throw Error("--lora " + text + ": the weight is not a finite number");
+      if (!std::isfinite(w)) throw Error("LoRA " + text + ": the weight is not a finite number");
       spec = {text.substr(0, colon), w};
     }
   }
-  if (spec.path.empty()) throw Error("--lora " + text + ": no file named");
+  if (spec.path.empty()) throw Error("LoRA " + text + ": no file named");
   return spec;
 }
 
@@ -198,8 +198,8 @@ std::vector<LoraSpec> take_prompt_loras(std::string& prompt, const std::string& 
         throw Error("prompt: " + printable(tag) + ": the weight is not a number");
     }
     if (name.empty() || name == "." || name == ".." || name.find_first_of("/\\") != std::string::npos)
-      throw Error("prompt: " + printable(tag) + ": a LoRA is named by its file name in --lora-dir, without a path");
-    if (lora_dir.empty()) throw Error("prompt: " + printable(tag) + " needs --lora-dir (the folder of LoRA files)");
+      throw Error("prompt: " + printable(tag) + ": a LoRA is named by its file name in the LoRA folder, without a path");
+    if (lora_dir.empty()) throw Error("prompt: " + printable(tag) + " needs a LoRA folder (lora_dir) to find it in");
     out.push_back({lora_dir + "/" + name + ".safetensors", weight});
     prompt.erase(at, tag.size());
   }

@@ -31,7 +31,7 @@ LoraSpec parse_lora_spec(const std::string& text);
 
 // AUTOMATIC1111's prompt syntax: removes every <lora:NAME> and <lora:NAME:WEIGHT> from `prompt`
 // and returns them as <lora_dir>/NAME.safetensors. A name with a path separator or "..", a
-// weight that is not a number, or a tag without --lora-dir is an Error quoting the tag.
+// weight that is not a number, or a tag with `lora_dir` empty is an Error quoting the tag.
 std::vector<LoraSpec> take_prompt_loras(std::string& prompt, const std::string& lora_dir);
 
 struct LoraApplied {

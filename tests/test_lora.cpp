@@ -93,7 +93,7 @@ TEST(Lora, TakesPromptTags) {
     EXPECT_NE(error_of([&] { take_prompt_loras(prompt, "/loras"); }).find(contains), std::string::npos) << prompt;
   }
   std::string p2 = "x <lora:ink>";
-  EXPECT_NE(error_of([&] { take_prompt_loras(p2, ""); }).find("needs --lora-dir"), std::string::npos);
+  EXPECT_NE(error_of([&] { take_prompt_loras(p2, ""); }).find("needs a LoRA folder"), std::string::npos);
 }
 
 // Weight 0 checks the file and changes nothing.
