@@ -4,14 +4,14 @@
 
 #include "bench/bench.h"
 #include "ops/attention.h"
+#include "ops/binary.h"
 #include "ops/concat.h"
 #include "ops/conv2d.h"
-#include "ops/elementwise.h"
+#include "ops/group_norm.h"
 #include "ops/matmul.h"
-#include "ops/norm.h"
 #include "ops/permute.h"
 #include "ops/unary.h"
-#include "ops/upsample.h"
+#include "ops/upsample_nearest.h"
 
 namespace sdvk::bench {
 namespace {

@@ -13,6 +13,7 @@
 #include "gen/cli.h"
 #include "gen/precision_flag.h"
 #include "gen/profile.h"
+#include "gen/tile_flag.h"
 #include "model/random_component.h"
 #include "unet/unet.h"
 #include "vae/tiled_decoder.h"
@@ -186,7 +187,7 @@ int cmd_bench_sd15(Args& args) {
   const Precision choice = check_precision(args.command(), precision);
   if (part != "unet" && part != "vae" && part != "all")
     throw Error("bench sd15: --part " + part + ": expected unet, vae or all");
-  vae::TileOptions tiled = vae::parse_tile_option(tile);
+  vae::TileOptions tiled = parse_tile_flag(tile);
   if (tiled.mode == vae::TileOptions::Mode::Off) throw Error("bench sd15: --tile off: use a tile size or auto");
   if (size != 256 && size != 512) throw Error("bench sd15: --size " + std::to_string(size) + ": expected 256 or 512");
 

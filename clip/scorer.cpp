@@ -115,7 +115,7 @@ std::vector<float> ClipScorer::embed_token_ids(const std::vector<float>& ids, in
 
 std::vector<float> ClipScorer::embed_texts(const std::vector<std::string>& prompts) const {
   if (!tokenizer_)
-    throw Error(name_ + ": no tokenizer (vocab.json and merges.txt) beside the CLIP model; give its folder with --tokenizer");
+    throw Error(name_ + ": no tokenizer (vocab.json and merges.txt) beside the CLIP model, so only token ids can be scored");
   const int T = int(text_.max_positions());
   std::vector<float> ids;
   ids.reserve(prompts.size() * size_t(T));

@@ -3,10 +3,11 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "ops/attention.h"
-#include "ops/elementwise.h"
+#include "ops/binary.h"
 #include "ops/embedding.h"
+#include "ops/layer_norm.h"
 #include "ops/matmul.h"
-#include "ops/norm.h"
+#include "ops/nonfinite.h"
 #include "ops/permute.h"
 
 namespace sdvk {

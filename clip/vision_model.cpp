@@ -6,12 +6,13 @@
 #include "core/json.h"
 #include "nn/params.h"
 #include "ops/attention.h"
+#include "ops/binary.h"
 #include "ops/concat.h"
 #include "ops/conv2d.h"
-#include "ops/elementwise.h"
 #include "ops/embedding.h"
+#include "ops/layer_norm.h"
 #include "ops/matmul.h"
-#include "ops/norm.h"
+#include "ops/nonfinite.h"
 #include "ops/permute.h"
 
 namespace sdvk {

@@ -12,6 +12,7 @@
 #include "gen/output_paths.h"
 #include "gen/precision_flag.h"
 #include "gen/profile.h"
+#include "gen/tile_flag.h"
 #include "model/safetensors.h"
 #include "model/tensor_convert.h"
 #include "model/weights.h"
@@ -110,7 +111,7 @@ ComponentRequest parse_component_request(Args& args) {
   const std::string tile = args.take("--tile");
   args.expect_empty();
   if (!tile.empty() && r.kind != "vae-decode") throw Error("component: --tile applies to vae-decode only");
-  r.tiles = vae::parse_tile_option(tile.empty() ? "auto" : tile);
+  r.tiles = parse_tile_flag(tile.empty() ? "auto" : tile);
   if (r.model.empty()) throw Error("component: --model is required");
   if (r.input.empty()) throw Error("component: --input is required");
   if (r.output.empty()) throw Error("component: --output is required");

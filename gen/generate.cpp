@@ -14,6 +14,7 @@
 #include "gen/model_flags.h"
 #include "gen/output_paths.h"
 #include "gen/precision_flag.h"
+#include "gen/tile_flag.h"
 #include "pipeline/generation_record.h"
 #include "pipeline/model_setup.h"
 #include "pipeline/pipeline.h"
@@ -183,7 +184,7 @@ Request parse_request(Args& args) {
   }
   r.lora_dir = args.take("--lora-dir");
   r.lora_lenient = args.take_flag("--lora-lenient");
-  r.tiles = vae::parse_tile_option(args.take("--tile", "auto"));
+  r.tiles = parse_tile_flag(args.take("--tile", "auto"));
   for (const std::string& spec : args.take_all("--config-override"))
     gen::add_config_override(&r.load.config_overrides, spec, "");
   r.record.steps = args.take_int("--steps", 25, 1, 1000);

@@ -1,6 +1,7 @@
 #include "nn/layers.h"
 
-#include "ops/norm.h"
+#include "ops/group_norm.h"
+#include "ops/layer_norm.h"
 
 namespace sdvk::nn {
 

@@ -1,7 +1,7 @@
 #include "nn/resnet_block_2d.h"
 
 #include "core/error.h"
-#include "ops/elementwise.h"
+#include "ops/binary.h"
 
 namespace sdvk::nn {
 

@@ -1,7 +1,7 @@
 #include "nn/transformer_2d.h"
 
 #include "core/error.h"
-#include "ops/elementwise.h"
+#include "ops/binary.h"
 #include "ops/geglu.h"
 #include "ops/permute.h"
 

@@ -1,6 +1,6 @@
 #include "nn/upsample_2d.h"
 
-#include "ops/upsample.h"
+#include "ops/upsample_nearest.h"
 
 namespace sdvk::nn {
 

@@ -21,4 +21,21 @@ void check_same_shape(const std::string& op, const Tensor& a, const Tensor& b) {
   check(a.shape() == b.shape(), op, "shapes differ (" + shape_str(a.shape()) + " vs " + shape_str(b.shape()) + ")");
 }
 
+std::string describe(const Tensor& t) { return shape_str(t.shape()) + " " + dtype_name(t.dtype()); }
+
+void check_size(const std::string& op, const Tensor& t) {
+  check(t.numel() < (int64_t(1) << 31), op, shape_str(t.shape()) + " has 2^31 elements or more");
+}
+
+void check_alias(const std::string& op, const Tensor& x, const Tensor& y) {
+  check(!x.overlaps(y) || (x.same_start(y) && x.shape() == y.shape() && x.dtype() == y.dtype()), op,
+        "output " + shape_str(y.shape()) + " overlaps input " + shape_str(x.shape()) + " without being it");
+}
+
+bool vec4_ok(int64_t n, std::initializer_list<Tensor> ts) {
+  bool ok = n % 4 == 0;
+  for (const Tensor& t : ts) ok = ok && t.aligned_to(4 * dtype_bytes(t.dtype()));
+  return ok;
+}
+
 }  // namespace sdvk::ops

@@ -3,7 +3,7 @@
 //! variant f32
 //! variant f16 FP16=1
 // First pass of a group norm whose rows are split over several workgroups (GPU family, few
-// rows: see ops/norm.cpp): the moments of one chunk of a row about the row's first value, which
+// rows: see ops/group_norm.cpp): the moments of one chunk of a row about the row's first value, which
 // group_norm.comp's split variant merges. Workgroup (chunk, row).
 #include "common.glsl"
 

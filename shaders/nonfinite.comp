@@ -44,7 +44,7 @@ void main() {
 #define bits_t bits1_t
 #define N 1u
 #endif
-const uint LOADS = 16u / N;  // ops/elementwise.cpp: kCountPerGroup = 256 * 16
+const uint LOADS = 16u / N;  // ops/nonfinite.cpp: kCountPerGroup = 256 * 16
 
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer X { bits_t x[]; };

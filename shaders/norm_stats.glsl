@@ -5,7 +5,7 @@
 //
 // Row loops take 4 values per invocation per iteration: lavapipe stops a shader after 65535
 // loop iterations in all (gallivm's loop limiter, shared by every loop in the shader), without
-// an error, so the host sizes the workgroup from the row length (see ops/norm.cpp).
+// an error, so the host sizes the workgroup from the row length (see ops/norm_rows.cpp).
 #ifndef SDVK_NORM_STATS_GLSL
 #define SDVK_NORM_STATS_GLSL
 #include "norm_reduce.glsl"

@@ -1,11 +1,11 @@
 // Ops recorded on planned temporaries (Sequence::temp), as networks use them: argument checks
 // and kernel choices must work before the temporaries have memory, and results must match.
 #include "ops/attention.h"
+#include "ops/binary.h"
 #include "ops/concat.h"
 #include "ops/conv2d.h"
-#include "ops/elementwise.h"
 #include "ops/matmul.h"
-#include "ops/upsample.h"
+#include "ops/upsample_nearest.h"
 #include "tests/support/vk_test.h"
 
 using namespace sdvk;

@@ -2,7 +2,7 @@
 
 #include "core/error.h"
 #include "ops/concat.h"
-#include "ops/elementwise.h"
+#include "ops/nonfinite.h"
 #include "ops/timestep_embedding.h"
 
 namespace sdvk::unet {

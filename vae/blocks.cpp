@@ -1,7 +1,7 @@
 #include "vae/blocks.h"
 
 #include "core/error.h"
-#include "ops/elementwise.h"
+#include "ops/nonfinite.h"
 
 namespace sdvk::vae {
 

@@ -2,7 +2,7 @@
 
 #include "core/error.h"
 #include "ops/conv2d.h"
-#include "ops/elementwise.h"
+#include "ops/nonfinite.h"
 
 namespace sdvk::vae {
 

@@ -48,7 +48,7 @@ TileOptions parse_tile_option(const std::string& value) {
     used = 0;
   }
   if (used != value.size() || n < 2 || n > 4096)
-    throw Error("--tile " + value + ": expected auto, off or a tile size in latent pixels (2..4096)");
+    throw Error(value + ": expected auto, off or a tile size in latent pixels (2..4096)");
   t.mode = TileOptions::Mode::On;
   t.tile = n;
   t.overlap = n / 4;

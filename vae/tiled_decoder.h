@@ -26,7 +26,8 @@ struct TileOptions {
   int overlap = 16;  // latent pixels shared by neighbouring tiles
 };
 
-// "auto", "off" or a tile size N (latent pixels, overlap N/4); Error naming --tile otherwise.
+// "auto", "off" or a tile size N (latent pixels, overlap N/4); otherwise an Error quoting `value`
+// ("4x: expected auto, off or ..."; the CLI prefixes its flag, gen/tile_flag.h).
 TileOptions parse_tile_option(const std::string& value);
 
 // Whether decode_latents tiles `latent` [N,C,h,w]: On tiles whenever the latent is larger than one

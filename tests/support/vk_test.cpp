@@ -1,6 +1,7 @@
 #include "tests/support/vk_test.h"
 
 #include <cmath>
+#include <cstring>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -62,6 +63,33 @@ void VkTest::TearDown() {
   EXPECT_EQ(g_messages.size(), messages_before_) << "Vulkan validation reported messages (see stderr)";
 }
 
+void SmallDispatchLimit::SetUp() {
+  VkTest::SetUp();
+  ctx().set_dispatch_limit(7);
+}
+
+void SmallDispatchLimit::TearDown() {
+  ctx().set_dispatch_limit(UINT32_MAX);  // back to the device's own limit
+  VkTest::TearDown();
+}
+
+std::vector<float> split_grid_values() {
+  std::vector<float> a = random_vector(size_t(shape_numel(kSplitGridShape)), 21);
+  a.back() = kNaN;
+  return a;
+}
+
+void expect_same_values(const std::vector<float>& got, const std::vector<float>& want, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  size_t bad = 0;
+  for (size_t i = 0; i < got.size(); i++) {
+    bool same = std::isnan(want[i]) ? std::isnan(got[i]) : std::memcmp(&got[i], &want[i], 4) == 0;
+    if (!same && bad++ < 5)
+      ADD_FAILURE() << what << ": element " << i << " got " << got[i] << ", want " << want[i] << " (input index)";
+  }
+  EXPECT_EQ(bad, 0u) << what << ": mismatches";
+}
+
 std::vector<float> random_vector(size_t n, uint32_t seed, float lo, float hi) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> dist(lo, hi);
@@ -73,6 +101,11 @@ std::vector<float> random_vector(size_t n, uint32_t seed, float lo, float hi) {
 std::vector<float> round_to_half(std::vector<float> v) {
   for (auto& x : v) x = sdvk::round_to_half(x);
   return v;
+}
+
+std::vector<float> random_stored(int64_t n, uint32_t seed, DType dtype, float lo, float hi) {
+  auto v = random_vector(size_t(n), seed, lo, hi);
+  return dtype == DType::F16 ? round_to_half(v) : v;
 }
 
 double relative_error(const std::vector<float>& got, const std::vector<float>& ref) {

@@ -1,8 +1,6 @@
-#include "ops/elementwise.h"
+#include "ops/binary.h"
 
 #include <algorithm>
-#include <cmath>
-#include <limits>
 
 #include "ops/op_util.h"
 
@@ -11,35 +9,6 @@ namespace sdvk::ops {
 namespace {
 
 constexpr int kMaxDims = 6;
-constexpr uint32_t kCountPerGroup = 256 * 16;  // nonfinite.comp: 256 invocations x 16 elements
-// Indices are uint32 in the shaders and binary.comp's division needs them below 2^31.
-constexpr int64_t kMaxElements = int64_t(1) << 31;
-
-void check_size(const std::string& op, const Tensor& t) {
-  check(t.numel() < kMaxElements, op, shape_str(t.shape()) + " has 2^31 elements or more");
-}
-
-std::string describe(const Tensor& t) { return shape_str(t.shape()) + " " + dtype_name(t.dtype()); }
-
-bool overlaps(const Tensor& x, const Tensor& y) {
-  return x.overlaps(y);
-}
-
-// y may be one of the inputs exactly (same bytes, shape and dtype), but not overlap one
-// otherwise: the shaders read each input element before writing the same index of y only.
-void check_alias(const std::string& op, const Tensor& x, const Tensor& y) {
-  check(!overlaps(x, y) || (x.same_start(y) && x.shape() == y.shape() && x.dtype() == y.dtype()), op,
-        "output " + shape_str(y.shape()) + " overlaps input " + shape_str(x.shape()) + " without being it");
-}
-
-// The *_vec4 kernels move 4 elements per access: n a multiple of 4 (for binary, the innermost
-// collapsed dim) and every tensor starting on a 4-element boundary (so far always true: views
-// are aligned to the device's minimum storage offset, 16 bytes or more on common devices).
-bool vec4_ok(int64_t n, std::initializer_list<Tensor> ts) {
-  bool ok = n % 4 == 0;
-  for (const Tensor& t : ts) ok = ok && t.aligned_to(4 * dtype_bytes(t.dtype()));
-  return ok;
-}
 
 // binary.comp's push constants: the broadcast as up to 6 collapsed dims, outermost first.
 struct BinaryPush {
@@ -130,61 +99,6 @@ void binary(Sequence& s, BinaryOp op, const Tensor& a, const Tensor& b, const Te
   s.dispatch(k, {in(a), in(b), out(y)}, p, {groups_for(y.numel(), vec4 ? 1024 : 256), 1, 1}, "binary");
 }
 
-void scale(Sequence& s, const Tensor& x, const Tensor& y, float alpha, float beta) {
-  check_same_shape("scale", x, y);
-  check_same_dtype("scale", x, y);
-  check_size("scale", x);
-  check_alias("scale", x, y);
-  Context& ctx = s.context();
-  bool vec4 = vec4_ok(x.numel(), {x, y});
-  const Kernel& k = ctx.kernels().get(variant(ctx, "scale", x.dtype()) + (vec4 ? "_vec4" : ""), 2);
-  struct {
-    uint32_t n;
-    float alpha, beta;
-  } p{uint32_t(x.numel()), alpha, beta};
-  s.dispatch(k, {in(x), out(y)}, p, {groups_for(x.numel(), vec4 ? 1024 : 256), 1, 1}, "scale");
-}
-
-void cast(Sequence& s, const Tensor& x, const Tensor& y) {
-  check_same_shape("cast", x, y);
-  check_size("cast", x);
-  check_alias("cast", x, y);
-  Context& ctx = s.context();
-  variant(ctx, "cast", x.dtype());  // these throw without float16 storage
-  variant(ctx, "cast", y.dtype());
-  auto tag = [](DType t) { return t == DType::F32 ? "f32" : "f16"; };
-  bool vec4 = vec4_ok(x.numel(), {x, y});
-  std::string name = std::string("cast_") + tag(x.dtype()) + "_" + tag(y.dtype()) + (vec4 ? "_vec4" : "");
-  const Kernel& k = ctx.kernels().get(name, 2);
-  struct {
-    uint32_t n;
-  } p{uint32_t(x.numel())};
-  s.dispatch(k, {in(x), out(y)}, p, {groups_for(x.numel(), vec4 ? 1024 : 256), 1, 1}, "cast");
-}
-
-void nonfinite(Sequence& s, const Tensor& x, const Tensor& count) {
-  check(count.shape() == Shape{1} && count.dtype() == DType::F32, "nonfinite",
-        "count must be [1] F32, got " + describe(count));
-  check_size("nonfinite", x);
-  check(!overlaps(x, count), "nonfinite", "count overlaps x " + shape_str(x.shape()));
-  Context& ctx = s.context();
-  struct {
-    uint32_t n;
-  } p{uint32_t(x.numel())};
-  // Zero, count as a uint, convert to float; the Sequence puts barriers between them.
-  s.dispatch(ctx.kernels().get("nonfinite_zero", 1), {out(count)}, p, {1, 1, 1}, "nonfinite zero");
-  bool vec4 = vec4_ok(x.numel(), {x});
-  const Kernel& k = ctx.kernels().get(variant(ctx, "nonfinite", x.dtype()) + (vec4 ? "_vec4" : ""), 2);
-  s.dispatch(k, {in(x), inout(count)}, p, {groups_for(x.numel(), kCountPerGroup), 1, 1}, "nonfinite");
-  s.dispatch(ctx.kernels().get("nonfinite_finish", 1), {inout(count)}, p, {1, 1, 1}, "nonfinite finish");
-}
-
-uint64_t read_count(Context& ctx, const Tensor& count) {
-  check(count.shape() == Shape{1} && count.dtype() == DType::F32, "read_count",
-        "count must be [1] F32, got " + describe(count));
-  return uint64_t(count.download(ctx).at(0));
-}
-
 namespace ref {
 
 std::vector<float> binary(BinaryOp op, const std::vector<float>& a, const Shape& as, const std::vector<float>& b,
@@ -211,29 +125,6 @@ std::vector<float> binary(BinaryOp op, const std::vector<float>& a, const Shape&
     }
   }
   return y;
-}
-
-std::vector<float> scale(const std::vector<float>& x, float alpha, float beta) {
-  std::vector<float> y(x.size());
-  for (size_t i = 0; i < x.size(); i++) y[i] = float(double(alpha) * x[i] + beta);
-  return y;
-}
-
-float to_half(float x) {
-  if (std::isnan(x) || x == 0) return x;
-  double m = std::fabs(double(x));
-  // 65520 lies halfway between 65504 and 2^16 (not a float16) and rounds to even: Inf.
-  if (m >= 65520.0) return std::copysign(std::numeric_limits<float>::infinity(), x);
-  // float16 spacing near m: 2^(e-10) for the exponent e of m, 2^-24 below the normals (e < -14).
-  int e = std::max(std::ilogb(m), -14);
-  double ulp = std::ldexp(1.0, e - 10);
-  return float(std::copysign(std::nearbyint(m / ulp) * ulp, double(x)));  // nearbyint: ties to even
-}
-
-uint64_t nonfinite(const std::vector<float>& x) {
-  uint64_t n = 0;
-  for (float v : x) n += !std::isfinite(v);
-  return n;
 }
 
 }  // namespace ref

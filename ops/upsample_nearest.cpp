@@ -1,4 +1,4 @@
-#include "ops/upsample.h"
+#include "ops/upsample_nearest.h"
 
 #include <algorithm>
 #include <cmath>
