@@ -1,9 +1,12 @@
 #include "clip/scorer.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <map>
 
 #include "core/error.h"
+#include "model/tensor_convert.h"
 
 namespace fs = std::filesystem;
 
@@ -36,6 +39,15 @@ ClipScorer::ClipScorer(Context& ctx, const Component& clip, std::shared_ptr<cons
     throw Error(name_ + ": text projection " + std::to_string(text_.projection_dim()) + " != visual projection " +
                 std::to_string(vision_.projection_dim()));
   preprocess_ = load_clip_preprocess_config(component_dir(clip), int(vision_.image_size()), &preprocess_note_);
+  float log_scale = clip.config.value("logit_scale_init_value", 2.6592f);
+  auto it = clip.tensors.find("logit_scale");
+  if (it != clip.tensors.end()) {
+    std::vector<float> v = to_f32(it->second);
+    if (v.size() != 1) throw Error(name_ + ": logit_scale holds " + std::to_string(v.size()) + " values, expected 1");
+    log_scale = v[0];
+  }
+  if (!std::isfinite(log_scale)) throw Error(name_ + ": logit_scale is not finite");
+  logit_scale_ = std::min(std::exp(log_scale), 100.0f);
 }
 
 std::unique_ptr<ClipScorer> ClipScorer::open(Context& ctx, const std::string& path, DType dtype, const LoadOptions& options,

@@ -54,6 +54,10 @@ class ClipScorer {
 
   static float clip_score(float cosine) { return 100.0f * (cosine > 0 ? cosine : 0.0f); }
 
+  // exp(logit_scale) of the checkpoint, capped at 100 as CLIP's training clamps it (from
+  // logit_scale_init_value when the file has no logit_scale): the temperature of zero-shot softmax.
+  float logit_scale() const { return logit_scale_; }
+
   int64_t projection_dim() const { return vision_.projection_dim(); }
   int64_t image_size() const { return vision_.image_size(); }
   const ClipPreprocessConfig& preprocess() const { return preprocess_; }
@@ -69,6 +73,7 @@ class ClipScorer {
   ClipVisionModel vision_;
   ClipPreprocessConfig preprocess_;
   std::string preprocess_note_;
+  float logit_scale_ = 100.0f;
 };
 
 }  // namespace sdvk

@@ -38,5 +38,6 @@ int cmd_inspect(Args& args);
 int cmd_component(Args& args);
 int cmd_generate(Args& args);
 int cmd_score(Args& args);
+int cmd_classify(Args& args);
 
 }  // namespace sdvk::cli

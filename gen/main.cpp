@@ -22,6 +22,7 @@ const char* kUsage =
     "  component KIND       run one network on named tensors from a file (sdvk component --help)\n"
     "  inspect FILE|DIR     format, model family, architecture and tensors of a checkpoint or folder\n"
     "  score IMAGES...      CLIP score of images against prompts, ranked (sdvk score --help)\n"
+    "  classify IMAGES...   zero-shot labels of images with CLIP (sdvk classify --help)\n"
     "\n"
     "common options:\n"
     "  --device N|NAME      Vulkan device by index or name substring (default: first discrete GPU,\n"
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
     if (command == "inspect") return sdvk::cli::cmd_inspect(args);
     if (command == "component") return sdvk::cli::cmd_component(args);
     if (command == "score") return sdvk::cli::cmd_score(args);
+    if (command == "classify") return sdvk::cli::cmd_classify(args);
     std::fprintf(stderr, "error: unknown command '%s' (see sdvk --help)\n", command.c_str());
     return 2;
   } catch (const sdvk::DeviceSelectorError& e) {  // the selector came from --device or SDVK_DEVICE

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "clip/scorer.h"
@@ -15,6 +16,7 @@
 #include "gen/cli.h"
 #include "gen/model_flags.h"
 #include "gen/precision_flag.h"
+#include "image/contact_sheet.h"
 #include "image/image.h"
 #include "image/parameters.h"
 #include "model/safetensors.h"
@@ -40,6 +42,8 @@ const char* kScoreUsage =
     "                       its file name); blank lines and lines starting with # are skipped\n"
     "                       (neither: each PNG's prompt from its \"parameters\" text chunk)\n"
     "  --json | --csv       machine-readable output instead of the table\n"
+    "  --sheet OUT.png      also write a contact sheet: the images ranked in a grid, score and prompt\n"
+    "                       under each (font: DejaVu Sans from fonts-dejavu-core, or $SDVK_FONT)\n"
     "  --precision P        fp16 or fp32 storage (default fp16 where the device supports it)\n"
     "  --tokenizer DIR      folder with vocab.json + merges.txt (default: found beside the model)\n"
     "  --config-override K=V  set a value of the model's config.json, e.g. vision_config.num_attention_heads=1\n"
@@ -126,6 +130,31 @@ struct Row {
   ClipScore s;
 };
 
+// Per-prompt statistics over the rows sharing a prompt, in order of first appearance.
+struct PromptSummary {
+  std::string prompt, best_image, worst_image;
+  size_t n = 0;
+  double mean = 0, best = 0, worst = 0;
+};
+
+// Rows are ranked best first, so each prompt's first row is its best and its last its worst.
+std::vector<PromptSummary> per_prompt(const std::vector<Row>& rows) {
+  std::vector<PromptSummary> out;
+  std::map<std::string, size_t> at;
+  for (auto& r : rows) {
+    auto [it, fresh] = at.emplace(r.prompt, out.size());
+    if (fresh) out.push_back({r.prompt, r.image, r.image, 0, 0, r.s.score, r.s.score});
+    PromptSummary& p = out[it->second];
+    p.n++;
+    p.mean += r.s.score;
+    p.worst = r.s.score;
+    p.worst_image = r.image;
+  }
+  for (auto& p : out) p.mean /= double(p.n);
+  std::stable_sort(out.begin(), out.end(), [](const PromptSummary& a, const PromptSummary& b) { return a.mean > b.mean; });
+  return out;
+}
+
 void print_rows(std::vector<Row> rows, const std::string& format) {
   std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.s.cosine > b.s.cosine; });
   double sum = 0, lo = rows.front().s.score, hi = rows.front().s.score;
@@ -135,6 +164,10 @@ void print_rows(std::vector<Row> rows, const std::string& format) {
     hi = std::max<double>(hi, r.s.score);
   }
   const double mean = sum / double(rows.size());
+  // Only a batch of several prompts, some with several images, gets the per-prompt summary: with
+  // one image per prompt it would repeat the rows, with one prompt the summary line.
+  const std::vector<PromptSummary> prompts = per_prompt(rows);
+  const bool summarise = prompts.size() > 1 && prompts.size() < rows.size();
   if (format == "json") {
     nlohmann::json j;
     j["results"] = nlohmann::json::array();
@@ -142,12 +175,28 @@ void print_rows(std::vector<Row> rows, const std::string& format) {
       j["results"].push_back({{"rank", i + 1}, {"image", rows[i].image}, {"prompt", rows[i].prompt},
                               {"score", rows[i].s.score}, {"cosine", rows[i].s.cosine}});
     j["summary"] = {{"n", rows.size()}, {"mean", mean}, {"min", lo}, {"max", hi}};
+    if (summarise) {
+      j["prompts"] = nlohmann::json::array();
+      for (auto& p : prompts)
+        j["prompts"].push_back({{"prompt", p.prompt}, {"n", p.n}, {"mean", p.mean}, {"best", p.best}, {"worst", p.worst},
+                                {"best_image", p.best_image}, {"worst_image", p.worst_image}});
+    }
     std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else if (format == "csv") {
-    std::printf("rank,score,cosine,image,prompt\n");
-    for (size_t i = 0; i < rows.size(); i++)
-      std::printf("%zu,%.4f,%.6f,%s,%s\n", i + 1, rows[i].s.score, rows[i].s.cosine, csv_field(rows[i].image).c_str(),
+    // One table stays one table: the prompt's statistics are extra columns on each row.
+    std::map<std::string, const PromptSummary*> of;
+    for (auto& p : prompts) of[p.prompt] = &p;
+    std::printf(summarise ? "rank,score,cosine,image,prompt,prompt_n,prompt_mean,prompt_best,prompt_worst\n"
+                          : "rank,score,cosine,image,prompt\n");
+    for (size_t i = 0; i < rows.size(); i++) {
+      std::printf("%zu,%.4f,%.6f,%s,%s", i + 1, rows[i].s.score, rows[i].s.cosine, csv_field(rows[i].image).c_str(),
                   csv_field(rows[i].prompt).c_str());
+      if (summarise) {
+        const PromptSummary& p = *of.at(rows[i].prompt);
+        std::printf(",%zu,%.4f,%.4f,%.4f", p.n, p.mean, p.best, p.worst);
+      }
+      std::printf("\n");
+    }
   } else {
     size_t w = 5;
     for (auto& r : rows) w = std::max(w, r.image.size());
@@ -156,7 +205,26 @@ void print_rows(std::vector<Row> rows, const std::string& format) {
       std::printf("%4zu %7.2f %8.4f  %-*s  %s\n", i + 1, rows[i].s.score, rows[i].s.cosine, int(w), rows[i].image.c_str(),
                   one_line(rows[i].prompt).c_str());
     std::printf("n %zu, mean %.2f, min %.2f, max %.2f\n", rows.size(), mean, lo, hi);
+    if (summarise) {
+      std::printf("\nper prompt, best mean first:\n%4s %7s %7s %7s  %s\n", "n", "mean", "best", "worst", "prompt");
+      for (auto& p : prompts)
+        std::printf("%4zu %7.2f %7.2f %7.2f  %s\n", p.n, p.mean, p.best, p.worst, one_line(p.prompt).c_str());
+    }
   }
+}
+
+// The images ranked best first, "#rank  score" and the prompt under each.
+void write_sheet(const std::string& path, const std::vector<Row>& rows, const std::vector<Image>& images, const Font& font) {
+  std::vector<size_t> order(rows.size());
+  for (size_t i = 0; i < order.size(); i++) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return rows[a].s.cosine > rows[b].s.cosine; });
+  std::vector<SheetItem> items;
+  char title[64];
+  for (size_t k = 0; k < order.size(); k++) {
+    std::snprintf(title, sizeof title, "#%zu  %.2f", k + 1, rows[order[k]].s.score);
+    items.push_back({&images[order[k]], title, one_line(rows[order[k]].prompt)});
+  }
+  write_png(path, contact_sheet(items, font), {{"Software", "sdvk score --sheet"}});
 }
 
 void print_matrix(const std::vector<float>& cos, int64_t n, int64_t t, const std::vector<std::string>& texts,
@@ -248,6 +316,7 @@ int cmd_score(Args& args) {
   const std::string pixel_values = args.take("--pixel-values");
   const bool want_ids = args.take_flag("--input-ids");
   const bool json = args.take_flag("--json"), csv = args.take_flag("--csv");
+  const std::string sheet = args.take("--sheet");
   LoadOptions load;
   for (const std::string& spec : args.take_all("--config-override"))
     gen::add_config_override(&load.config_overrides, spec, "clip");
@@ -265,8 +334,10 @@ int cmd_score(Args& args) {
     if (!images.empty()) throw Error("score: --pixel-values takes no image files (got " + images.front() + ")");
     if (!prompts_file.empty()) throw Error("score: --prompts-file maps image files; with --pixel-values use --input-ids or --prompt");
     if (want_ids && has_prompt) throw Error("score: --input-ids and --prompt exclude each other");
+    if (!sheet.empty()) throw Error("score: --sheet draws image files; --pixel-values has none");
   } else {
     if (want_ids) throw Error("score: --input-ids needs --pixel-values");
+    if (!sheet.empty() && sheet == prompts_file) throw Error("score: --sheet " + sheet + " would overwrite the prompts file");
     if (images.empty()) throw Error("score: no images given (see --help)");
   }
 
@@ -284,6 +355,18 @@ int cmd_score(Args& args) {
     for (size_t i = 0; i < images.size(); i++) check_prompt_text(prompts[i], "prompt of " + images[i]);
   }
 
+  std::unique_ptr<Font> font;  // read before the model loads: a missing font fails fast
+  if (!sheet.empty()) {
+    for (auto& path : images)
+      if (fs::path(path).lexically_normal() == fs::path(sheet).lexically_normal())
+        throw Error("score: --sheet " + sheet + " would overwrite an input image");
+    const std::string font_path = Font::default_path();
+    std::error_code ec;
+    if (!fs::is_regular_file(font_path, ec))
+      throw Error("score: --sheet draws its text in " + font_path + ", which is missing (install fonts-dejavu-core, or set SDVK_FONT to a .ttf file)");
+    font = std::make_unique<Font>(font_path);
+  }
+
   Context ctx(opt);
   DType dt = precision_dtype(choice, ctx);
   // Token ids from a file need no tokenizer; prompts do.
@@ -296,6 +379,8 @@ int cmd_score(Args& args) {
     std::vector<ClipScore> s = scorer.scores(decoded, prompts);
     std::vector<Row> rows;
     for (size_t i = 0; i < images.size(); i++) rows.push_back({images[i], prompts[i], s[i]});
+    // The sheet is written (whole, or not at all) before anything is printed.
+    if (!sheet.empty()) write_sheet(sheet, rows, decoded, *font);
     print_rows(rows, format);
     return 0;
   }

@@ -11,7 +11,9 @@
 #   libgtest-dev                  the test framework
 #   nlohmann-json3-dev            model configs and tokenizer files are JSON
 #   libsentencepiece-dev          SentencePiece tokenizers
-#   libstb-dev, libpng-dev        image reading and PNG writing with text chunks
+#   libstb-dev, libpng-dev        image reading and PNG writing with text chunks; stb_truetype
+#                                 rasterises the text of `score --sheet`
+#   fonts-dejavu-core             the TrueType font (DejaVu Sans) that text is drawn in
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
@@ -34,6 +36,7 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake ninja-build pkg-config \
   libvulkan-dev glslang-tools vulkan-validationlayers vulkan-tools \
-  libgtest-dev nlohmann-json3-dev libsentencepiece-dev libstb-dev libpng-dev >/dev/null
+  libgtest-dev nlohmann-json3-dev libsentencepiece-dev libstb-dev libpng-dev \
+  fonts-dejavu-core >/dev/null
 $SUDO apt-get install -y -qq --no-install-recommends "${MESA_SUITE[@]}" mesa-vulkan-drivers >/dev/null
 dpkg-query -W -f='mesa-vulkan-drivers ${Version}\n' mesa-vulkan-drivers

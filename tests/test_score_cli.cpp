@@ -3,7 +3,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
+#include <numeric>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -185,6 +188,59 @@ TEST_F(ScoreFixture, ImagesRankedWithPromptsFromEachSource) {
   EXPECT_EQ(out.rfind("rank   score   cosine  image", 0), 0u) << out;
   EXPECT_NE(out.find("n 2, mean "), std::string::npos) << out;
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 4) << out;
+}
+
+// Several images per prompt: a per-prompt summary (n, mean, best, worst) in each format.
+TEST_F(ScoreFixture, PerPromptSummaryForBatches) {
+  fs::path pf = dir_ / "batch.tsv";
+  std::ofstream(pf) << "img0.png\ta cat\nimg1.png\ta cat\nimg2.png\ta cat\nimg3.png\ta dog\n";
+  const std::string base = "--clip " + model() + " --precision fp32 --prompts-file " + pf.string() + " " + img(0) + " " +
+                           img(1) + " " + img(2) + " " + img(3);
+  std::string out, err;
+  ASSERT_EQ(run_cli(base + " --json", &err, &out), 0) << err;
+  nlohmann::json j = nlohmann::json::parse(out);
+  ASSERT_EQ(j["prompts"].size(), 2u) << out;
+  std::map<std::string, std::vector<double>> by_prompt;
+  for (auto& r : j["results"]) by_prompt[r["prompt"]].push_back(r["score"].get<double>());
+  for (auto& p : j["prompts"]) {
+    const std::vector<double>& v = by_prompt[p["prompt"]];
+    EXPECT_EQ(p["n"].get<size_t>(), v.size());
+    EXPECT_NEAR(p["mean"].get<double>(), std::accumulate(v.begin(), v.end(), 0.0) / double(v.size()), 1e-9);
+    EXPECT_EQ(p["best"].get<double>(), *std::max_element(v.begin(), v.end()));
+    EXPECT_EQ(p["worst"].get<double>(), *std::min_element(v.begin(), v.end()));
+  }
+  EXPECT_GE(j["prompts"][0]["mean"].get<double>(), j["prompts"][1]["mean"].get<double>());  // best mean first
+  // The table: the summary lines after the rows; CSV: the prompt's statistics as extra columns.
+  ASSERT_EQ(run_cli(base, &err, &out), 0) << err;
+  EXPECT_NE(out.find("\nper prompt, best mean first:\n   n    mean    best   worst  prompt\n   "), std::string::npos) << out;
+  EXPECT_NE(out.find("  a cat\n"), std::string::npos) << out;
+  ASSERT_EQ(run_cli(base + " --csv", &err, &out), 0) << err;
+  EXPECT_EQ(out.substr(0, out.find('\n')), "rank,score,cosine,image,prompt,prompt_n,prompt_mean,prompt_best,prompt_worst");
+  EXPECT_NE(out.find(",a dog,1,"), std::string::npos) << out;
+  EXPECT_NE(out.find(",a cat,3,"), std::string::npos) << out;
+  // One image per prompt: no per-prompt summary (the rows say it all).
+  ASSERT_EQ(run_cli("--clip " + model() + " --json " + img(0) + " " + img(1) + " " + img(2), &err, &out), 0) << err;
+  EXPECT_FALSE(nlohmann::json::parse(out).contains("prompts")) << out;
+}
+
+// --sheet: a PNG grid written before the table is printed; without a font, nothing at all.
+TEST_F(ScoreFixture, ContactSheet) {
+  const std::string sheet = (dir_ / "sheet.png").string();
+  const std::string args = "score --clip " + model() + " --prompt 'a cat' --sheet " + sheet + " " + img(0) + " " + img(1) + " " + img(2);
+  test::CliResult r = test::run_cli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Image png = read_image(sheet);
+  EXPECT_EQ(png.width, 2 * 144);  // three images: 2 columns, 2 rows (layout: tests/test_contact_sheet.cpp)
+  EXPECT_EQ(png.height, 2 * 195);
+  fs::remove(sheet);
+  r = test::run_cli(args, "SDVK_FONT=/nonexistent/font.ttf");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.err, "error: score: --sheet draws its text in /nonexistent/font.ttf, which is missing (install "
+                   "fonts-dejavu-core, or set SDVK_FONT to a .ttf file)\n");
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  EXPECT_FALSE(fs::exists(sheet));
+  EXPECT_NE(run_cli("--clip " + model() + " --prompt x --sheet " + img(0) + " " + img(0), &r.err), 0);
+  EXPECT_NE(r.err.find("would overwrite an input image"), std::string::npos) << r.err;
 }
 
 TEST_F(ScoreFixture, BadInputIsOneLineErrorAndNonZeroExit) {
