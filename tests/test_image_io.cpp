@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "image/image.h"
 #include "image/parameters.h"
+#include "tests/support/error_of.h"
 
 using namespace sdvk;
 namespace fs = std::filesystem;
@@ -37,14 +38,7 @@ Image pattern(int w, int h, int c) {
   return img;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 TEST(ImageIo, PngRoundTripsPixelsAndTextChunks) {
   fs::path d = temp_dir("roundtrip");

@@ -8,6 +8,7 @@
 #include "model/tensor_convert.h"
 #include "tests/support/cli_run.h"
 #include "tests/support/vk_test.h"
+#include "tests/support/error_of.h"
 #include "unet/unet.h"
 #include "vk/error.h"
 
@@ -28,14 +29,7 @@ std::map<std::string, std::vector<float>> reference_merges(const std::string& fo
   return out;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 // Both formats: exactly the layers PyTorch merged change, to PyTorch's values; every other
 // tensor keeps its bytes in the file mapping.

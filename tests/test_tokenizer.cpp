@@ -16,6 +16,7 @@
 #include "text_encoder/prompt_weights.h"
 #include "text_encoder/sentencepiece_tokenizer.h"
 #include "text_encoder/unicode.h"
+#include "tests/support/error_of.h"
 
 namespace sdvk {
 namespace {
@@ -58,16 +59,7 @@ void copy_clip_files(const TempDir& dir) {
   fs::copy_file(kClipDir + "/merges.txt", dir.path / "merges.txt");
 }
 
-// The message of the sdvk::Error `f` throws ("" when it throws nothing).
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 // ---- CLIP ids ----
 
