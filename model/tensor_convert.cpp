@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 #include "core/error.h"
 #include "core/half.h"
@@ -32,10 +33,10 @@ float element(const TensorInfo& t, size_t i) {
 // one pass with the storage type fixed outside the loop: loading a float32 checkpoint as
 // float16 converts about a billion values.
 template <class Load>
-F16RangeReport to_half_checked(size_t n, Load load, uint16_t* out) {
+F16RangeReport to_half_checked(size_t first, size_t last, Load load, uint16_t* out) {
   F16RangeReport r;
   float largest = 0.0f;
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = first; i < last; i++) {
     const float f = load(i);
     const uint16_t h = float_to_half(f);
     if (out) out[i] = h;
@@ -51,13 +52,33 @@ F16RangeReport to_half_checked(size_t n, Load load, uint16_t* out) {
   return r;
 }
 
-// A float32 or bfloat16 tensor through to_half_checked.
-F16RangeReport convert_to_f16(const TensorInfo& t, uint16_t* out) {
-  const size_t n = size_t(t.numel());
+// Elements [first, last) of a float32 or bfloat16 tensor through to_half_checked.
+F16RangeReport convert_range(const TensorInfo& t, size_t first, size_t last, uint16_t* out) {
   const uint8_t* d = t.data;
   if (t.dtype == FileDType::F32)
-    return to_half_checked(n, [d](size_t i) { float f; std::memcpy(&f, d + 4 * i, 4); return f; }, out);
-  return to_half_checked(n, [d](size_t i) { uint16_t b; std::memcpy(&b, d + 2 * i, 2); return bf16_to_float(b); }, out);
+    return to_half_checked(first, last, [d](size_t i) { float f; std::memcpy(&f, d + 4 * i, 4); return f; }, out);
+  return to_half_checked(first, last, [d](size_t i) { uint16_t b; std::memcpy(&b, d + 2 * i, 2); return bf16_to_float(b); }, out);
+}
+
+// The whole tensor, large ones split over the machine's cores (a UNet's big tensors have
+// millions of values; the reports add up in a fixed order, so the result does not depend on
+// the thread count).
+F16RangeReport convert_to_f16(const TensorInfo& t, uint16_t* out) {
+  const size_t n = size_t(t.numel()), kMinPerThread = size_t(1) << 18;
+  const size_t threads = std::max<size_t>(1, std::min<size_t>(std::thread::hardware_concurrency(), n / kMinPerThread));
+  if (threads == 1) return convert_range(t, 0, n, out);
+  std::vector<F16RangeReport> parts(threads);
+  std::vector<std::thread> workers;
+  for (size_t k = 0; k < threads; k++)
+    workers.emplace_back([&, k] { parts[k] = convert_range(t, n * k / threads, n * (k + 1) / threads, out); });
+  for (auto& w : workers) w.join();
+  F16RangeReport r;
+  for (const F16RangeReport& p : parts) {
+    r.overflow += p.overflow;
+    r.underflow += p.underflow;
+    r.largest = std::max(r.largest, p.largest);
+  }
+  return r;
 }
 
 void require_float(const TensorInfo& t) {

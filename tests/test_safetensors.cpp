@@ -135,6 +135,31 @@ TEST_F(Safetensors, ConvertsToHalfAndReportsWhatDoesNotFit) {
   EXPECT_EQ(to_f16(*f.find("fits")), (std::vector<uint16_t>{float_to_half(1.5f), float_to_half(-2.0f)}));
 }
 
+// A tensor large enough to be converted on several threads: every value lands in its place
+// and the reports of all parts add up (out-of-range values in the first and the last part).
+TEST_F(Safetensors, LargeTensorsConvertInPartsAndReportEveryPart) {
+  const size_t n = (size_t(1) << 20) + 7;
+  std::vector<float> x(n);
+  for (size_t i = 0; i < n; i++) x[i] = float(int(i % 2001) - 1000) * 0.01f;
+  x[3] = 1e5f;
+  x[n - 2] = -2e5f;
+  x[n / 2] = 1e-9f;
+  std::string p = path("large.safetensors");
+  write_safetensors(p, {{"x", FileDType::F32, {int64_t(n)}, x.data(), n * 4}});
+  SafetensorsFile f(p);
+  F16RangeReport r = check_f16_range(*f.find("x"));
+  EXPECT_EQ(r.overflow, 2u);
+  EXPECT_EQ(r.underflow, 1u);
+  EXPECT_EQ(r.largest, 2e5);
+  x[3] = x[n - 2] = 0.0f;
+  write_safetensors(p, {{"x", FileDType::F32, {int64_t(n)}, x.data(), n * 4}});
+  SafetensorsFile g(p);
+  std::vector<uint16_t> h = to_f16(*g.find("x"));
+  ASSERT_EQ(h.size(), n);
+  for (size_t i = 0; i < n; i += 997) ASSERT_EQ(h[i], float_to_half(x[i])) << i;
+  EXPECT_EQ(h[n - 1], float_to_half(x[n - 1]));
+}
+
 TEST_F(Safetensors, IntegerTensorsAreNotConverted) {
   std::vector<int64_t> ids = {1, 2};
   std::string p = path("ids.safetensors");
