@@ -1,8 +1,6 @@
 // The transfer paths of GPUs whose memory the host cannot map, run on lavapipe: a context with
 // forced staging and the validation layer's synchronization checks, batched uploads, host
 // inputs/outputs inside one submission, and lowered allocation / binding limits.
-#include <memory>
-
 #include "core/error.h"
 #include "ops/unary.h"
 #include "tests/support/vk_test.h"
@@ -13,39 +11,12 @@ using namespace sdvk;
 
 namespace {
 
-std::vector<std::string> g_messages;
-
-// A second context on the same device: device memory unmappable, sync validation on.
-Context& staged(uint64_t max_allocation = 0, uint64_t max_range = 0) {
-  static std::map<std::pair<uint64_t, uint64_t>, std::unique_ptr<Context>> contexts;
-  auto& c = contexts[{max_allocation, max_range}];
-  if (!c) {
-    ContextOptions o;
-    o.validation = true;
-    o.sync_validation = true;
-    o.force_staging = true;
-    o.max_allocation_bytes = max_allocation;
-    o.max_storage_buffer_range = max_range;
-    o.on_validation_message = [](const std::string& m) {
-      g_messages.push_back(m);
-      std::cerr << "VALIDATION (staged): " << m << "\n";
-    };
-    c = std::make_unique<Context>(o);
-  }
-  return *c;
-}
-
-class Staging : public test::VkTest {
- protected:
-  void TearDown() override {
-    EXPECT_TRUE(g_messages.empty()) << "validation messages in the staged context (see stderr)";
-    g_messages.clear();
-    test::VkTest::TearDown();
-  }
-};
+// Each test runs on a context with device memory unmappable and sync validation on
+// (test::constrained_ctx); its validation messages fail the test.
+using Staging = test::VkTest;
 
 TEST_F(Staging, DeviceMemoryIsNotMappedAndTensorsRoundTrip) {
-  Context& c = staged();
+  Context& c = test::constrained_ctx(0, 0);
   EXPECT_FALSE(c.allocator().device_memory_mappable());
   auto v = test::random_vector(100000, 1);
   Tensor t = Tensor::from_floats(c, {100000}, DType::F32, v);
@@ -57,7 +28,7 @@ TEST_F(Staging, DeviceMemoryIsNotMappedAndTensorsRoundTrip) {
 
 // Larger than the staging ring: chunked both ways.
 TEST_F(Staging, TransfersLargerThanTheRingAreChunked) {
-  Context& c = staged();
+  Context& c = test::constrained_ctx(0, 0);
   const size_t n = size_t(c.transfers().ring_bytes() / 4 + 12345);
   auto v = test::random_vector(n, 2);
   Tensor t = Tensor::from_floats(c, {int64_t(n)}, DType::F32, v);
@@ -66,7 +37,7 @@ TEST_F(Staging, TransfersLargerThanTheRingAreChunked) {
 
 // Uploads wait in the batch and travel with the next submission: many tensors, one submit.
 TEST_F(Staging, UploadsAreBatchedIntoTheNextSubmission) {
-  Context& c = staged();
+  Context& c = test::constrained_ctx(0, 0);
   std::vector<Tensor> weights;
   std::vector<std::vector<float>> values;
   const uint64_t before = c.submissions();
@@ -86,7 +57,7 @@ TEST_F(Staging, UploadsAreBatchedIntoTheNextSubmission) {
 
 // The step loop's shape: input written, sequence run, output read: one submission per run.
 TEST_F(Staging, HostInputsAndOutputsTravelInOneSubmission) {
-  Context& c = staged();
+  Context& c = test::constrained_ctx(0, 0);
   Tensor x = Tensor::empty(c, {5000}, DType::F32, "x");
   Sequence s(c);
   Tensor mid = s.temp({5000}, DType::F32, "mid"), out = s.temp({5000}, DType::F32, "out");
@@ -127,7 +98,7 @@ TEST_F(Staging, HostInputsAndOutputsOnMappedMemory) {
 // With a 1 MiB allocation limit a chain of 600 KB temporaries needs two arena pieces, and
 // blocks stay within the limit; results are unchanged.
 TEST_F(Staging, LoweredAllocationLimitSpreadsTheArena) {
-  Context& c = staged(1 << 20);
+  Context& c = test::constrained_ctx(1 << 20, 0);
   EXPECT_EQ(c.allocator().max_allocation_bytes(), 1u << 20);
   const int64_t n = 150000;  // 600 KB in float32
   auto v = test::random_vector(size_t(n), 6);
@@ -152,7 +123,7 @@ TEST_F(Staging, LoweredAllocationLimitSpreadsTheArena) {
 
 // A binding beyond maxStorageBufferRange is refused at recording, naming the tensor.
 TEST_F(Staging, BindingsBeyondTheStorageRangeAreAClearError) {
-  Context& c = staged(0, 64 << 10);
+  Context& c = test::constrained_ctx(0, 64 << 10);
   Tensor x = Tensor::empty(c, {8192}, DType::F32, "x");  // 32 KiB: fits
   Sequence s(c);
   Tensor big = s.temp({32768}, DType::F32, "big_temp");  // 128 KiB: does not

@@ -14,7 +14,7 @@ namespace sdvk::test {
 namespace {
 std::vector<std::string> g_messages;
 std::unique_ptr<Context> g_ctx;
-std::map<uint64_t, std::unique_ptr<Context>> g_constrained;  // by limit
+std::map<std::pair<uint64_t, uint64_t>, std::unique_ptr<Context>> g_constrained;  // by limits
 
 void record_message(const std::string& m) {
   g_messages.push_back(m);
@@ -32,15 +32,15 @@ Context& ctx() {
   return *g_ctx;
 }
 
-Context& constrained_ctx(uint64_t limit) {
-  std::unique_ptr<Context>& c = g_constrained[limit];
+Context& constrained_ctx(uint64_t max_allocation, uint64_t max_range) {
+  std::unique_ptr<Context>& c = g_constrained[{max_allocation, max_range}];
   if (!c) {
     ContextOptions o;
     o.validation = true;
     o.sync_validation = true;
     o.force_staging = true;
-    o.max_allocation_bytes = limit;
-    o.max_storage_buffer_range = limit;
+    o.max_allocation_bytes = max_allocation;
+    o.max_storage_buffer_range = max_range;
     o.on_validation_message = record_message;
     c = std::make_unique<Context>(o);
   }

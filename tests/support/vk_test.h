@@ -20,9 +20,12 @@ Context& ctx();
 const std::vector<std::string>& validation_messages();
 // A second context on the same device shaped like a discrete GPU without Resizable BAR and
 // with small limits: device memory unmappable (every transfer staged), synchronization
-// validation on, allocations and bindings of at most `limit` bytes (so arenas spread over
-// several pieces). One per limit; its validation messages fail tests like ctx()'s.
-Context& constrained_ctx(uint64_t limit);
+// validation on, allocations of at most `max_allocation` bytes and bindings of at most
+// `max_range` (0: the device's own limit). One per pair of limits; its validation messages
+// fail tests like ctx()'s.
+Context& constrained_ctx(uint64_t max_allocation, uint64_t max_range);
+// Both limits `limit` (so arenas spread over several pieces).
+inline Context& constrained_ctx(uint64_t limit) { return constrained_ctx(limit, limit); }
 // Destroys the process-wide context (main does, before exit).
 void destroy_ctx();
 
