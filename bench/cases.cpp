@@ -116,29 +116,26 @@ std::vector<Case> sd15_cases(Context& ctx) {
                      },
                      [x, xs] { ops::ref::concat({*x, *x}, {xs, xs}, 1); }});
   }
-  {  // a resnet's first norm: group norm (32 groups) + SiLU on [1,320,64,64]
-    Shape xs{1, 320, 64, 64};
-    auto x = std::make_shared<std::vector<float>>(random_values(size_t(shape_numel(xs)), 6));
-    auto g = std::make_shared<std::vector<float>>(random_values(320, 7));
-    cases.push_back({"group_norm+silu 320x64x64 g32", double(shape_numel(xs)) * 2, true,
-                     [&ctx, x, g, xs](Sequence& s, DType dt) {
-                       Tensor tg = Tensor::from_floats(ctx, {320}, dt, *g);
+  // Group norm (32 groups) + SiLU: a resnet's first norm on [1,320,64,64], and the VAE decoder's
+  // full-resolution one on [1,128,256,256] (32 long rows, too few to fill a GPU in one pass each).
+  struct NormCase {
+    int64_t c, hw;
+    float eps;
+    uint32_t seed;
+  };
+  for (const NormCase& k : {NormCase{320, 64, 1e-5f, 6}, NormCase{128, 256, 1e-6f, 8}}) {
+    Shape xs{1, k.c, k.hw, k.hw};
+    auto x = std::make_shared<std::vector<float>>(random_values(size_t(shape_numel(xs)), k.seed));
+    auto g = std::make_shared<std::vector<float>>(random_values(size_t(k.c), k.seed + 1));
+    std::string name = "group_norm+silu " + std::to_string(k.c) + "x" + std::to_string(k.hw) + "x" +
+                       std::to_string(k.hw) + " g32";
+    cases.push_back({name, double(shape_numel(xs)) * 2, true,
+                     [&ctx, x, g, xs, k](Sequence& s, DType dt) {
+                       Tensor tg = Tensor::from_floats(ctx, {k.c}, dt, *g);
                        ops::group_norm(s, Tensor::from_floats(ctx, xs, dt, *x), tg, tg, Tensor::empty(ctx, xs, dt), 32,
-                                       1e-5f, true);
+                                       k.eps, true);
                      },
-                     [x, g] { ops::ref::group_norm(*x, *g, *g, 1, 320, 64 * 64, 32, 1e-5f, true); }});
-  }
-  {  // the VAE decoder's full-resolution norm: 32 long rows, too few to fill a GPU in one pass each
-    Shape xs{1, 128, 256, 256};
-    auto x = std::make_shared<std::vector<float>>(random_values(size_t(shape_numel(xs)), 8));
-    auto g = std::make_shared<std::vector<float>>(random_values(128, 9));
-    cases.push_back({"group_norm+silu 128x256x256 g32", double(shape_numel(xs)) * 2, true,
-                     [&ctx, x, g, xs](Sequence& s, DType dt) {
-                       Tensor tg = Tensor::from_floats(ctx, {128}, dt, *g);
-                       ops::group_norm(s, Tensor::from_floats(ctx, xs, dt, *x), tg, tg, Tensor::empty(ctx, xs, dt), 32,
-                                       1e-6f, true);
-                     },
-                     [x, g] { ops::ref::group_norm(*x, *g, *g, 1, 128, 256 * 256, 32, 1e-6f, true); }});
+                     [x, g, k] { ops::ref::group_norm(*x, *g, *g, 1, k.c, k.hw * k.hw, 32, k.eps, true); }});
   }
   {  // a transformer's input: [2,320,64,64] NCHW -> NHWC tokens
     Shape xs{2, 320, 64, 64};
