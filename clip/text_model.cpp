@@ -4,6 +4,7 @@
 #include "core/json.h"
 #include "ops/attention.h"
 #include "ops/binary.h"
+#include "ops/cast.h"
 #include "ops/embedding.h"
 #include "ops/layer_norm.h"
 #include "ops/matmul.h"
@@ -11,10 +12,6 @@
 #include "ops/permute.h"
 
 namespace sdvk {
-
-namespace {
-
-}  // namespace
 
 ClipTextModel::ClipTextModel(Context& ctx, const Component& component, DType dtype) : dtype_(dtype) {
   const bool whole = component.config.contains("text_config");
@@ -71,7 +68,7 @@ std::vector<float> ClipTextModel::pooled_rows(const std::vector<float>& ids, int
 }
 
 ClipTextOutputs ClipTextModel::forward(Sequence& s, const Tensor& input_ids, const Tensor& pooled_rows,
-                                       int clip_skip) const {
+                                       int clip_skip, bool raw) const {
   if (clip_skip < 1 || clip_skip > layers_)
     throw Error("clip text: clip skip " + std::to_string(clip_skip) + " outside 1.." + std::to_string(layers_) +
                 " (the model has " + std::to_string(layers_) + " layers)");
@@ -89,14 +86,17 @@ ClipTextOutputs ClipTextModel::forward(Sequence& s, const Tensor& input_ids, con
   ops::embedding(s, input_ids, token_embedding, h);                                  // [B,T,W]
   ops::binary(s, ops::BinaryOp::Add, h, position_embedding.view(0, {T, W}, ctx), h);  // [B,T,W] + [T,W]
   out.penultimate_hidden_state_normed = s.temp({B, T, W}, dtype_, "clip.penultimate_hidden_state_normed");
-  const int skipped_after = layers_ - 1 - clip_skip;  // -1: the embeddings' output
-  if (skipped_after < 0)
+  if (raw) out.penultimate_hidden_state = s.temp({B, T, W}, dtype_, "clip.penultimate_hidden_state");
+  // The chosen layer's output, normalised (and copied as it is when asked).
+  auto take_skip = [&] {
     ops::layer_norm(s, h, final_layer_norm.weight, final_layer_norm.bias, out.penultimate_hidden_state_normed, eps_);
+    if (raw) ops::cast(s, h, out.penultimate_hidden_state);                           // a copy: same dtype
+  };
+  const int skipped_after = layers_ - 1 - clip_skip;  // -1: the embeddings' output
+  if (skipped_after < 0) take_skip();
   for (int i = 0; i < layers_; i++) {
     layers[i].forward(s, h, {heads_, true, act_, eps_, "clip"});                     // [B,T,W]
-    if (i == skipped_after)
-      ops::layer_norm(s, h, final_layer_norm.weight, final_layer_norm.bias, out.penultimate_hidden_state_normed,
-                      eps_);                                                         // [B,T,W]
+    if (i == skipped_after) take_skip();                                             // [B,T,W]
   }
   out.last_hidden_state = s.temp({B, T, W}, dtype_, "clip.last_hidden_state");
   ops::layer_norm(s, h, final_layer_norm.weight, final_layer_norm.bias, out.last_hidden_state, eps_);  // [B,T,W]
@@ -110,7 +110,8 @@ ClipTextOutputs ClipTextModel::forward(Sequence& s, const Tensor& input_ids, con
   out.nonfinite_penultimate = s.temp({1}, DType::F32, "clip.nonfinite_penultimate");
   ops::nonfinite(s, out.last_hidden_state, out.nonfinite_last);
   ops::nonfinite(s, out.penultimate_hidden_state_normed, out.nonfinite_penultimate);
-  for (const Tensor* t : {&out.last_hidden_state, &out.penultimate_hidden_state_normed, &out.pooler_output,
+  for (const Tensor* t : {&out.last_hidden_state, &out.penultimate_hidden_state_normed,
+                          &out.penultimate_hidden_state, &out.pooler_output,
                           &out.text_embeds, &out.nonfinite_last, &out.nonfinite_penultimate})
     if (t->defined()) s.keep(*t);
   return out;

@@ -19,6 +19,9 @@ struct ClipTextOutputs {
   // [B,T,W] hidden_states[-(1 + clip_skip)] -> final_layer_norm; with the default clip_skip 1
   // the second-to-last layer's output ("clip skip", what SD 2.x's original code conditions on)
   Tensor penultimate_hidden_state_normed;
+  // [B,T,W] the same hidden state without the final norm (what SDXL conditions on); only when
+  // forward() is asked for it
+  Tensor penultimate_hidden_state;
   Tensor pooler_output;                    // [B,W] last_hidden_state at each row's first eos
   Tensor text_embeds;                      // [B,P] pooler_output @ text_projection^T (undefined without one)
   Tensor nonfinite_last, nonfinite_penultimate;  // [1] F32 NaN/Inf counts, see check()
@@ -53,8 +56,10 @@ class ClipTextModel {
   // Records the forward pass. input_ids: F32 [B,T] exact ids (T <= max_positions);
   // pooled_rows: F32 [B] holding pooled_rows(ids) (upload it before each run). All outputs are
   // kept (downloadable after s.run()). clip_skip (1 to num_layers) picks the layer whose
-  // normalised output fills penultimate_hidden_state_normed, counted back from the last.
-  ClipTextOutputs forward(Sequence& s, const Tensor& input_ids, const Tensor& pooled_rows, int clip_skip = 1) const;
+  // normalised output fills penultimate_hidden_state_normed, counted back from the last; with
+  // `raw`, penultimate_hidden_state holds it before the norm as well.
+  ClipTextOutputs forward(Sequence& s, const Tensor& input_ids, const Tensor& pooled_rows, int clip_skip = 1,
+                          bool raw = false) const;
 
   // After s.run(): throws Error naming the stage when an output holds NaN or Inf.
   static void check(Context& ctx, const ClipTextOutputs& o);

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "gen/cli.h"
 #include "gen/image_output.h"
+#include "gen/micro_conditioning_flags.h"
 #include "gen/model_flags.h"
 #include "gen/output_paths.h"
 #include "gen/precision_flag.h"
@@ -37,7 +38,7 @@ uint64_t peak_rss_bytes() {
 
 const char* kGenerateUsage =
     "usage: sdvk generate --prompt TEXT [options]\n"
-    "Generates images from a text prompt with a Stable Diffusion model (SD 1.x / 2.x).\n"
+    "Generates images from a text prompt with a Stable Diffusion model (SD 1.x / 2.x / XL).\n"
     "  --model PATH            diffusers pipeline folder or single-file checkpoint (.safetensors)\n"
     "                          (default: the bundled demo model, models/demo-sd, when present)\n"
     "  --prompt TEXT           what to draw; (word:1.3) / (word) / [word] set emphasis, BREAK starts a\n"
@@ -45,15 +46,18 @@ const char* kGenerateUsage =
     "  --prompts-file FILE     one prompt per line (empty lines skipped); prompt p uses seed + p\n"
     "  --negative-prompt TEXT  what to steer away from (default empty)\n"
     "  --steps N               scheduler steps (default 25)\n"
-    "  --cfg-scale X           classifier-free guidance scale (default 7.5, or 3 for the bundled demo\n"
-    "                          model; 1 = no guidance, one UNet pass)\n"
+    "  --cfg-scale X           classifier-free guidance scale (default 7.5, 5 for SDXL, 3 for the bundled\n"
+    "                          demo model; 1 = no guidance, one UNet pass)\n"
     "  --scheduler NAME        ddim, ddpm, dpmpp_2m, dpmpp_2m_karras, euler, euler_a, heun, lcm, lms,\n"
     "                          pndm, unipc (default: the model's scheduler_config.json)\n"
     "  --seed S                64-bit seed (default: random, printed); the starting noise is\n"
     "                          torch.randn([batch,4,h,w]) from torch.Generator().manual_seed(S), as a\n"
     "                          diffusers script with a CPU generator draws it\n"
     "  --width W --height H    image size, multiples of the VAE factor (8 for SD; default: the\n"
-    "                          model's native size, 512 for SD 1.5)\n"
+    "                          model's native size, 512 for SD 1.5, 1024 for SDXL)\n"
+    "  --original-size WxH     SDXL micro-conditioning: the size the image is said to come from\n"
+    "                          (default: the image size)\n"
+    "  --crop-top-left Y,X     SDXL micro-conditioning: the crop offset it is said to have (default 0,0)\n"
     "  --batch B               images per prompt, drawn as one batch (default 1)\n"
     "  --clip-skip K           condition on the K-th text encoder layer from the end (default 0: the\n"
     "                          last; 1 = penultimate, A1111's \"clip skip 2\")\n"
@@ -154,10 +158,11 @@ struct Request {
   std::vector<LoraSpec> loras;  // --lora, in order
   Precision precision = Precision::Auto;  // resolved to a DType once the device is known
   vae::TileOptions tiles;
+  MicroConditioning micro;  // SDXL only
   int width = 0, height = 0, best_of = 0, keep = 0;
   uint64_t seed = 0;
   bool seed_given = false, strength_given = false, quiet = false, json = false, overwrite = false;
-  bool lora_lenient = false;
+  bool lora_lenient = false, cfg_given = false;
 };
 
 Request parse_request(Args& args) {
@@ -190,7 +195,9 @@ Request parse_request(Args& args) {
   r.record.steps = args.take_int("--steps", 25, 1, 1000);
   // diffusers' 7.5 for checkpoints; the bundled demo model (no --model) follows its prompts best
   // at 3 (train/adherence.py: whole-prompt 34% at 3, 25% at 5 on its seen prompts).
-  r.record.cfg_scale = args.take_double("--cfg-scale", r.model.empty() ? kDemoModelCfgScale : 7.5, 0.0, 100.0);
+  r.record.cfg_scale =
+      args.take_double("--cfg-scale", r.model.empty() ? kDemoModelCfgScale : 7.5, 0.0, 100.0, &r.cfg_given);
+  r.micro = take_micro_conditioning(args);
   r.record.strength = args.take_double("--strength", 0.8, 0.0, 1.0, &r.strength_given);
   r.seed = args.take_u64("--seed", 0, &r.seed_given);
   r.width = args.take_int("--width", 0, 8, 16384);
@@ -309,7 +316,7 @@ gen::OutputPaths check_outputs(const Request& req, const std::vector<Job>& jobs)
 // The model's weights, after checking what can be checked without the device: the scheduler
 // config, and that every prompt fits the tokenizer's windows. Sets *tokenizer when not given.
 WeightSet load_model(const Request& req, const std::vector<Job>& jobs, const std::vector<LoraSpec>& loras,
-                     std::unique_ptr<Tokenizer>* tokenizer) {
+                     std::unique_ptr<Tokenizer>* tokenizer, std::unique_ptr<Tokenizer>* tokenizer_2) {
   WeightSet weights = WeightSet::load(req.model, req.load);
   for (const LoraApplied& a : apply_loras(weights, loras, req.lora_lenient))
     if (!a.skipped.empty())
@@ -321,6 +328,10 @@ WeightSet load_model(const Request& req, const std::vector<Job>& jobs, const std
     throw Error(weights.path() + ": " + e.what());
   }
   if (!*tokenizer) *tokenizer = load_tokenizer(pipeline::tokenizer_path(weights));
+  if (weights.has("text_encoder_2")) *tokenizer_2 = load_tokenizer(pipeline::tokenizer_2_path(weights));
+  if (req.micro.given && !weights.has("text_encoder_2"))
+    throw Error("--original-size / --crop-top-left: only SDXL models take micro-conditioning (" + weights.path() +
+                " is " + weights.family() + ")");
   for (const Job& job : jobs) {  // a prompt over the window limit is refused before the device starts
     try {
       encode_weighted_prompt(**tokenizer, job.text);
@@ -466,7 +477,7 @@ int cmd_generate(Args& args) {
     return 0;
   }
   const auto t_start = std::chrono::steady_clock::now();
-  const Request req = parse_request(args);
+  Request req = parse_request(args);
   // Everything about the request is checked before any model is loaded.
   std::vector<LoraSpec> loras = req.loras;
   const std::vector<Job> jobs = make_jobs(req, &loras);
@@ -481,11 +492,13 @@ int cmd_generate(Args& args) {
 
   pipeline::Progress progress(req.quiet);
   progress.begin("load", 1);
-  WeightSet weights = load_model(req, jobs, loras, &tokenizer);
+  std::unique_ptr<Tokenizer> tokenizer_2;
+  WeightSet weights = load_model(req, jobs, loras, &tokenizer, &tokenizer_2);
   const pipeline::ModelHashes hashes = pipeline::model_hashes(req.model, loras);
+  if (weights.has("text_encoder_2") && !req.cfg_given) req.record.cfg_scale = 5.0;  // StableDiffusionXLPipeline's
   Context ctx(req.device);
   const DType dtype = precision_dtype(req.precision, ctx);
-  pipeline::Pipeline pipe(ctx, weights, *tokenizer, dtype, progress);
+  pipeline::Pipeline pipe(ctx, weights, *tokenizer, dtype, progress, tokenizer_2.get());
   progress.end();
 
   const ImageSize size = image_size(req, pipe, init_pixels);
@@ -495,7 +508,9 @@ int cmd_generate(Args& args) {
   if (!req.init_noise.empty()) noise_file = read_tensor(req.init_noise, "--init-noise", "noise", latent_shape);
   std::unique_ptr<pipeline::Reranker> reranker = open_reranker(ctx, req, dtype);
 
-  const std::vector<pipeline::Conditioning> conds = encode_prompts(pipe, req, jobs);
+  std::vector<pipeline::Conditioning> conds = encode_prompts(pipe, req, jobs);
+  if (pipe.is_sdxl())
+    for (pipeline::Conditioning& c : conds) c.time_ids = req.micro.time_ids(size.width, size.height);
   pipe.release_text_encoder();
 
   std::vector<HostTensor> all_latents;

@@ -111,11 +111,23 @@ TensorSpecs unet_tensor_specs(const nlohmann::json& config, const std::string& w
   auto heads =
       c.per_block(c.has("num_attention_heads") ? "num_attention_heads" : "attention_head_dim", levels, 1, 4096);
   int64_t temb = c.has("time_embedding_dim") ? c.integer("time_embedding_dim", 1, 4 * kMaxChannels) : 4 * ch[0];
-  for (const char* k :
-       {"class_embed_type", "addition_embed_type", "encoder_hid_dim", "num_class_embeds", "time_cond_proj_dim",
-        "time_embedding_act_fn", "timestep_post_act", "cross_attention_norm", "encoder_hid_dim_type",
-        "addition_time_embed_dim", "projection_class_embeddings_input_dim"})
+  for (const char* k : {"class_embed_type", "encoder_hid_dim", "num_class_embeds", "time_cond_proj_dim",
+                        "time_embedding_act_fn", "timestep_post_act", "cross_attention_norm", "encoder_hid_dim_type"})
     c.expect_null(k);
+  // SDXL's micro-conditioning: add_embedding takes the pooled text embedding and the sinusoids
+  // of the six add_time_ids.
+  const bool text_time = c.has("addition_embed_type");
+  int64_t add_in = 0;
+  if (text_time) {
+    if (c.string("addition_embed_type") != "text_time")
+      c.fail("addition_embed_type", "'" + printable(c.string("addition_embed_type")) + "' is not supported (text_time)");
+    const int64_t time_dim = c.integer("addition_time_embed_dim", 2, kMaxChannels);
+    if (time_dim % 2) c.fail("addition_time_embed_dim", "must be even");
+    add_in = c.integer("projection_class_embeddings_input_dim", 6 * time_dim + 1, 4 * kMaxChannels);
+  } else {
+    c.expect_null("addition_time_embed_dim");
+    c.expect_null("projection_class_embeddings_input_dim");
+  }
   if (c.has("only_cross_attention") && config["only_cross_attention"] != false)
     c.fail("only_cross_attention", "must be false");
   if (c.has("dual_cross_attention") && c.boolean("dual_cross_attention"))
@@ -129,8 +141,6 @@ TensorSpecs unet_tensor_specs(const nlohmann::json& config, const std::string& w
   if (c.string("act_fn") != "silu") c.fail("act_fn", "'" + printable(c.string("act_fn")) + "' is not supported (silu)");
   c.number("norm_eps", 1e-12, 1.0);
   if (c.has("sample_size")) c.integer("sample_size", 1, kMaxSampleSize);
-  if (std::adjacent_find(depth.begin(), depth.end(), std::not_equal_to<>()) != depth.end())
-    c.fail("transformer_layers_per_block", "differs between levels: not supported");
   c.boolean("flip_sin_to_cos");
   c.number("freq_shift", 0, double(ch[0] / 2 - 1));  // the sinusoid has ch[0] / 2 frequencies
   if (c.has("center_input_sample") && c.boolean("center_input_sample")) c.fail("center_input_sample", "must be false");
@@ -147,6 +157,10 @@ TensorSpecs unet_tensor_specs(const nlohmann::json& config, const std::string& w
   add_weight_bias(s, "conv_in.", {ch[0], in, k_in, k_in}, ch[0]);
   add_weight_bias(s, "time_embedding.linear_1.", {temb, ch[0]}, temb);
   add_weight_bias(s, "time_embedding.linear_2.", {temb, temb}, temb);
+  if (text_time) {
+    add_weight_bias(s, "add_embedding.linear_1.", {temb, add_in}, temb);
+    add_weight_bias(s, "add_embedding.linear_2.", {temb, temb}, temb);
+  }
   int64_t prev = ch[0];
   for (size_t i = 0; i < levels; i++) {
     std::string b = "down_blocks." + std::to_string(i) + ".";
@@ -249,6 +263,13 @@ nlohmann::json infer_unet_config(const TensorMap& t, const std::string& where, s
   cfg["transformer_layers_per_block"] = uniform ? nlohmann::json(depth[0]) : nlohmann::json(depth);
   cfg["attention_head_dim"] = heads;
   if (temb.shape[0] != 4 * ch[0]) cfg["time_embedding_dim"] = temb.shape[0];
+  if (has("add_embedding.linear_1.weight")) {  // SDXL
+    cfg["addition_embed_type"] = "text_time";
+    cfg["projection_class_embeddings_input_dim"] =
+        read_layout_tensor(t, "add_embedding.linear_1.weight", where, 2, "UNet").shape[1];
+    cfg["addition_time_embed_dim"] = 256;
+    assumptions->push_back("unet addition_time_embed_dim 256 (not stored in the file; SDXL's)");
+  }
   return cfg;
 }
 

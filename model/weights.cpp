@@ -153,15 +153,21 @@ bool is_plain_name(const std::string& s) {
 }
 
 // The pipelines whose networks this engine runs. Their parts are always this folder's unet/,
-// vae/, text_encoder/, tokenizer/ and scheduler/: entries name classes, and one that looks
-// like a path is refused rather than ignored, so nothing outside the folder is ever named.
-void check_model_index(const nlohmann::json& index, const std::string& where) {
-  static const std::set<std::string> kPipelines = {"StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline"};
+// vae/, text_encoder/ (and text_encoder_2/), tokenizer/ (tokenizer_2/) and scheduler/: entries
+// name classes, and one that looks like a path is refused rather than ignored, so nothing
+// outside the folder is ever named. Returns whether it is an SDXL pipeline.
+bool check_model_index(const nlohmann::json& index, const std::string& where) {
+  static const std::set<std::string> kSD = {"StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline"};
+  static const std::set<std::string> kSDXL = {"StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline"};
   const auto cls = index.find("_class_name");
   std::string name = cls != index.end() && cls->is_string() ? cls->get<std::string>() : "";
-  if (!kPipelines.count(name))
+  if (!kSD.count(name) && !kSDXL.count(name)) {
+    const bool later = starts_with(name, "StableDiffusion3") || starts_with(name, "Flux");
     throw Error(where + ": _class_name '" + printable(cls == index.end() ? "" : cls->is_string() ? name : cls->dump()) +
-                "' is not a supported pipeline (StableDiffusionPipeline, StableDiffusionImg2ImgPipeline)");
+                "' is not a supported pipeline (" +
+                (later ? "SD 3 and Flux are a different architecture, out of scope; " : "") +
+                "StableDiffusionPipeline, StableDiffusionXLPipeline and their Img2Img variants)");
+  }
   for (auto& [key, value] : index.items()) {
     if (starts_with(key, "_")) continue;
     bool ok = is_plain_name(key);
@@ -169,6 +175,16 @@ void check_model_index(const nlohmann::json& index, const std::string& where) {
       for (auto& part : value) ok = ok && (part.is_null() || (part.is_string() && is_plain_name(part.get<std::string>())));
     if (!ok) throw Error(where + ": entry '" + printable(key) + "': " + printable(value.dump()) + " is not a [library, class] pair of names");
   }
+  const bool sdxl = kSDXL.count(name) > 0;
+  auto listed = [&](const char* part) {
+    return index.contains(part) && index[part].is_array() && index[part].size() == 2 && !index[part][1].is_null();
+  };
+  if (sdxl && !listed("text_encoder"))
+    throw Error(where + ": an SDXL refiner (no text_encoder, only text_encoder_2): not supported (the base model is)");
+  if (sdxl && !listed("text_encoder_2")) throw Error(where + ": an SDXL pipeline that lists no text_encoder_2");
+  if (!sdxl && listed("text_encoder_2"))
+    throw Error(where + ": lists text_encoder_2 but names the pipeline " + name + " (SDXL pipelines need it)");
+  return sdxl;
 }
 
 }  // namespace
@@ -258,9 +274,11 @@ WeightSet WeightSet::load(const std::string& path, const LoadOptions& options) {
   if (!options.config_overrides.is_object()) throw Error("config overrides must be a JSON object");
   for (auto& [name, value] : options.config_overrides.items())
     if (!value.is_object() ||
-        (name != "unet" && name != "vae" && name != "text_encoder" && name != "clip" && name != "scheduler"))
+        (name != "unet" && name != "vae" && name != "text_encoder" && name != "text_encoder_2" && name != "clip" &&
+         name != "scheduler"))
       throw Error("config override '" + printable(name) +
-                  "': expected {\"unet\"|\"vae\"|\"text_encoder\"|\"clip\"|\"scheduler\": {key: value}}");
+                  "': expected {\"unet\"|\"vae\"|\"text_encoder\"|\"text_encoder_2\"|\"clip\"|\"scheduler\": "
+                  "{key: value}}");
   WeightSet w;
   w.path_ = path;
   std::error_code ec;
@@ -345,11 +363,11 @@ void WeightSet::load_pipeline_folder(const LoadOptions& options) {
   nlohmann::json index = read_json_file((root / "model_index.json").string());
   std::string where = (root / "model_index.json").string();
   if (!index.is_object()) throw Error(where + ": not a JSON object");
-  if (index.contains("text_encoder_2")) throw Error(where + ": SDXL pipelines (text_encoder_2) are not supported yet");
-  check_model_index(index, where);
-  static const std::map<std::string, ComponentKind> kNetworks = {
+  const bool sdxl = check_model_index(index, where);
+  std::map<std::string, ComponentKind> networks = {
       {"unet", ComponentKind::UNet}, {"vae", ComponentKind::VAE}, {"text_encoder", ComponentKind::TextEncoder}};
-  for (auto& [name, kind] : kNetworks) {
+  if (sdxl) networks["text_encoder_2"] = ComponentKind::TextEncoderWithProjection;
+  for (auto& [name, kind] : networks) {
     if (!index.contains(name) || index[name].is_null() ||
         (index[name].is_array() && index[name].size() == 2 && index[name][1].is_null()))
       throw Error(where + ": lists no " + name);
@@ -364,7 +382,9 @@ void WeightSet::load_pipeline_folder(const LoadOptions& options) {
     components_[name] = std::move(c);
   }
   for (auto& [name, value] : index.items()) {
-    if (starts_with(name, "_") || kNetworks.count(name) || name == "scheduler" || name == "tokenizer") continue;
+    if (starts_with(name, "_") || networks.count(name) || name == "scheduler" || name == "tokenizer" ||
+        (sdxl && name == "tokenizer_2") || name == "force_zeros_for_empty_prompt")
+      continue;
     bool present = value.is_array() && value.size() == 2 && !value[1].is_null();
     if (present) warnings_.push_back(where + ": component '" + printable(name) + "' is not loaded");
   }
@@ -379,6 +399,17 @@ void WeightSet::load_pipeline_folder(const LoadOptions& options) {
     tokenizer_dir_ = (root / "tokenizer").string();
   else
     warnings_.push_back(path_ + ": no tokenizer/ folder");
+  if (sdxl && is_dir(root / "tokenizer_2"))
+    tokenizer_2_dir_ = (root / "tokenizer_2").string();
+  else if (sdxl)
+    warnings_.push_back(path_ + ": no tokenizer_2/ folder");
+  if (sdxl) {
+    family_ = "SDXL";
+    // diffusers' StableDiffusionXLPipeline default: zero uncond embeddings without a negative prompt.
+    const auto zeros = index.find("force_zeros_for_empty_prompt");
+    force_zeros_for_empty_prompt_ = zeros == index.end() || !zeros->is_boolean() || zeros->get<bool>();
+    return;
+  }
   // OpenCLIP (SD 2.x) uses gelu, OpenAI CLIP (SD 1.x) quick_gelu.
   family_ = components_.at("text_encoder").config.value("hidden_act", "") == "gelu" ? "SD 2.x" : "SD 1.x";
 }

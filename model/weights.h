@@ -66,7 +66,7 @@ class WeightSet {
 
   WeightFormat format() const { return format_; }
   const std::string& path() const { return path_; }
-  // "SD 1.x" or "SD 2.x" for pipelines and checkpoints; "UNet", "VAE", "CLIP text encoder" or
+  // "SD 1.x", "SD 2.x" or "SDXL" for pipelines and checkpoints; "UNet", "VAE", "CLIP text encoder" or
   // "CLIP" for a single network.
   const std::string& family() const { return family_; }
 
@@ -78,6 +78,9 @@ class WeightSet {
   // diffusers' single-file loader builds (PNDM, scaled_linear betas). Null when neither applies.
   const nlohmann::json& scheduler_config() const { return scheduler_config_; }
   const std::string& tokenizer_dir() const { return tokenizer_dir_; }  // "" when there is none
+  const std::string& tokenizer_2_dir() const { return tokenizer_2_dir_; }  // SDXL's second; "" when none
+  // SDXL: without a negative prompt the uncond embeddings are zeros, not the encoding of "".
+  bool force_zeros_for_empty_prompt() const { return force_zeros_for_empty_prompt_; }
 
   const std::vector<std::string>& warnings() const { return warnings_; }        // unexpected tensors, skipped parts
   const std::vector<std::string>& assumptions() const { return assumptions_; }  // config values no file states
@@ -103,7 +106,8 @@ class WeightSet {
   void finish_component(Component& c, const LoadOptions& options);
 
   WeightFormat format_ = WeightFormat::SingleFile;
-  std::string path_, family_, tokenizer_dir_;
+  std::string path_, family_, tokenizer_dir_, tokenizer_2_dir_;
+  bool force_zeros_for_empty_prompt_ = false;
   std::map<std::string, Component> components_;
   nlohmann::json scheduler_config_;
   std::vector<std::string> warnings_, assumptions_, ignored_;

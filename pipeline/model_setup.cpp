@@ -19,6 +19,18 @@ std::string tokenizer_path(const WeightSet& weights) {
   return (fs::path(data_dir()) / "clip-tokenizer").string();
 }
 
+int tokenizer_pad(const WeightSet& weights, const std::string& encoder) {
+  const Component& c = weights.component(encoder);
+  if (!c.config_inferred || !c.config.contains("pad_token_id") || !c.config["pad_token_id"].is_number_integer())
+    return -1;
+  return c.config["pad_token_id"].get<int>();
+}
+
+std::string tokenizer_2_path(const WeightSet& weights) {
+  if (!weights.tokenizer_2_dir().empty()) return weights.tokenizer_2_dir();
+  return (fs::path(data_dir()) / "clip-tokenizer").string();
+}
+
 nlohmann::json scheduler_config(const WeightSet& weights) {
   nlohmann::json c = weights.scheduler_config();
   if (!c.is_object()) throw Error(weights.path() + ": no scheduler config (a diffusers folder has scheduler/scheduler_config.json)");

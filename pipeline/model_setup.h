@@ -12,6 +12,13 @@ std::string data_dir();
 // The model's tokenizer/ folder, else the bundled CLIP BPE tokenizer (single-file SD
 // checkpoints carry none; SD 1.x and 2.x both use CLIP's vocabulary).
 std::string tokenizer_path(const WeightSet& weights);
+// SDXL's second tokenizer: the model's tokenizer_2/ folder, else the same bundled one (its "!"
+// padding comes from tokenizer_pad).
+std::string tokenizer_2_path(const WeightSet& weights);
+// The id text `encoder`'s windows are padded with: -1 (the tokenizer's own) except for single
+// files, which carry no tokenizer: there the pad the released tokenizer uses, which the loader
+// put in the encoder's pad_token_id (SD 2.x's and SDXL's OpenCLIP pad with "!", id 0).
+int tokenizer_pad(const WeightSet& weights, const std::string& encoder);
 // The model's scheduler config with what StableDiffusionPipeline forces on old configs:
 // steps_offset 1 and clip_sample false. Error when the model has none.
 nlohmann::json scheduler_config(const WeightSet& weights);

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "pipeline/model_setup.h"
 #include "text_encoder/prompt_weights.h"
 #include "vk/sequence.h"
 
@@ -38,20 +39,31 @@ struct Pipeline::UNetRun {
   Shape sample_shape;  // [rows, C, h, w]
   int64_t tokens = 0;
   Tensor sample, timestep, encoder_hidden_states, out;
+  unet::UNet2DConditionModel::TextTime text_time;  // SDXL only
   std::unique_ptr<Sequence> sequence;
 };
 
 Pipeline::Pipeline(Context& ctx, const WeightSet& weights, const Tokenizer& tokenizer, DType dtype,
-                   Progress& progress)
-    : ctx_(ctx), weights_(weights), tokenizer_(tokenizer), dtype_(dtype), progress_(progress) {
+                   Progress& progress, const Tokenizer* tokenizer_2)
+    : ctx_(ctx), weights_(weights), tokenizer_(tokenizer), tokenizer_2_(tokenizer_2), dtype_(dtype),
+      progress_(progress) {
   for (const char* name : {"unet", "vae", "text_encoder"})
     if (!weights.has(name))
       throw Error(weights.path() + ": no " + name + " in this model (generate needs unet, vae and text_encoder)");
+  if (is_sdxl() && !tokenizer_2) throw Error(weights.path() + ": SDXL needs a second tokenizer (tokenizer_2)");
+  const nlohmann::json& unet = weights.component("unet").config;
+  const bool text_time = unet.contains("addition_embed_type") && unet["addition_embed_type"] == "text_time";
+  if (text_time != is_sdxl())
+    throw Error(weights.path() + (is_sdxl() ? ": SDXL's UNet needs addition_embed_type text_time"
+                                            : ": a UNet with SDXL's text_time embedding but no text_encoder_2"));
 }
 
 Pipeline::~Pipeline() = default;
 
-void Pipeline::release_text_encoder() { text_encoder_.reset(); }
+void Pipeline::release_text_encoder() {
+  text_encoder_.reset();
+  text_encoder_2_.reset();
+}
 
 void Pipeline::release_unet() {
   unet_run_.reset();
@@ -77,15 +89,85 @@ float Pipeline::scaling_factor() const {
   return c.contains("scaling_factor") && c["scaling_factor"].is_number() ? c["scaling_factor"].get<float>() : 0.18215f;
 }
 
-int Pipeline::text_encoder_layers() {
+void Pipeline::load_text_encoders() {
   if (!text_encoder_) text_encoder_ = std::make_unique<ClipTextModel>(ctx_, weights_.component("text_encoder"), dtype_);
-  return text_encoder_->num_layers();
+  if (is_sdxl() && !text_encoder_2_) {
+    text_encoder_2_ = std::make_unique<ClipTextModel>(ctx_, weights_.component("text_encoder_2"), dtype_);
+    if (!text_encoder_2_->has_projection())
+      throw Error(weights_.path() + ": SDXL's text_encoder_2 has no text_projection");
+  }
+}
+
+int Pipeline::text_encoder_layers() {
+  load_text_encoders();
+  return std::min(text_encoder_->num_layers(), is_sdxl() ? text_encoder_2_->num_layers() : 1 << 30);
+}
+
+struct Pipeline::EncodedText {
+  std::vector<float> hidden;  // [rows, windows * T, W]
+  std::vector<float> pooled;  // [rows, P] or empty
+  int64_t width = 0, projection = 0;
+};
+
+std::vector<std::vector<PromptWindow>> Pipeline::windows_of(const Tokenizer& tokenizer, const std::string& encoder,
+                                                            const std::vector<std::string>& texts,
+                                                            size_t* windows) const {
+  WindowOptions window;
+  window.length = int(std::min<int64_t>(tokenizer.context_length(),
+                                        weights_.component(encoder).config.value("max_position_embeddings", 77)));
+  window.pad = tokenizer_pad(weights_, encoder);
+  std::vector<std::vector<PromptWindow>> rows;
+  for (const std::string& text : texts) {
+    rows.push_back(encode_weighted_prompt(tokenizer, text, window));
+    *windows = std::max(*windows, rows.back().size());
+  }
+  // Rows of fewer windows are padded with empty-prompt windows, as A1111 does, so all rows
+  // have the same length for the batched UNet call.
+  const PromptWindow empty = encode_weighted_prompt(tokenizer, "", window).front();
+  for (auto& r : rows) r.resize(*windows, empty);
+  return rows;
+}
+
+Pipeline::EncodedText Pipeline::encode_with(const ClipTextModel& te, const std::vector<std::vector<PromptWindow>>& rows,
+                                            int clip_skip, bool sdxl, bool pooled) {
+  const size_t windows = rows.front().size();
+  const int64_t R = int64_t(rows.size()), N = R * int64_t(windows), T = int64_t(rows.front().front().ids.size());
+  std::vector<float> ids;
+  ids.reserve(size_t(N * T));
+  for (auto& r : rows)
+    for (auto& w : r)
+      for (int id : w.ids) ids.push_back(float(id));
+
+  Sequence s(ctx_);
+  Tensor ids_t = Tensor::from_floats(ctx_, {N, T}, DType::F32, ids, "input_ids");
+  Tensor pooled_rows = Tensor::from_floats(ctx_, {N}, DType::F32, te.pooled_rows(ids, N, T), "pooled_rows");
+  // SDXL conditions on hidden_states[-(2 + clip_skip)] before the final norm.
+  ClipTextOutputs out = te.forward(s, ids_t, pooled_rows, sdxl ? clip_skip + 1 : std::max(clip_skip, 1), sdxl);
+  s.run();
+  ClipTextModel::check(ctx_, out);
+  EncodedText e;
+  e.width = te.width();
+  const Tensor& hidden = sdxl ? out.penultimate_hidden_state
+                              : clip_skip > 0 ? out.penultimate_hidden_state_normed : out.last_hidden_state;
+  e.hidden = hidden.download(ctx_);
+  for (int64_t r = 0; r < R; r++)
+    for (size_t w = 0; w < windows; w++)
+      apply_emphasis(e.hidden.data() + (r * int64_t(windows) + int64_t(w)) * T * e.width, rows[size_t(r)][w].weights,
+                     e.width);
+  if (pooled) {  // the first window's projected eos state, as A1111 takes it for long prompts
+    e.projection = te.projection_dim();
+    std::vector<float> all = out.text_embeds.download(ctx_);  // [N, P]
+    for (int64_t r = 0; r < R; r++) {
+      auto first = all.begin() + ptrdiff_t(r * int64_t(windows) * e.projection);
+      e.pooled.insert(e.pooled.end(), first, first + ptrdiff_t(e.projection));
+    }
+  }
+  return e;
 }
 
 Conditioning Pipeline::encode(const std::vector<std::string>& prompts, const std::vector<std::string>& negatives,
                               bool guidance, int clip_skip) {
   const int layers = text_encoder_layers();
-  const ClipTextModel& te = *text_encoder_;
   if (clip_skip < 0 || clip_skip >= layers)
     throw Error("clip skip " + std::to_string(clip_skip) + ": expected 0 to " + std::to_string(layers - 1) +
                 " (the text encoder has " + std::to_string(layers) + " layers)");
@@ -93,42 +175,45 @@ Conditioning Pipeline::encode(const std::vector<std::string>& prompts, const std
   if (guidance) texts = negatives;
   texts.insert(texts.end(), prompts.begin(), prompts.end());
 
-  WindowOptions window;
-  window.length = int(std::min<int64_t>(tokenizer_.context_length(), te.max_positions()));
-  std::vector<std::vector<PromptWindow>> rows;
   size_t windows = 1;
-  for (const std::string& text : texts) {
-    rows.push_back(encode_weighted_prompt(tokenizer_, text, window));
-    windows = std::max(windows, rows.back().size());
-  }
-  // Rows of fewer windows are padded with empty-prompt windows, as A1111 does, so all rows
-  // have the same length for the batched UNet call.
-  const PromptWindow empty = encode_weighted_prompt(tokenizer_, "", window).front();
-  for (auto& r : rows) r.resize(windows, empty);
-
-  const int64_t R = int64_t(rows.size()), N = R * int64_t(windows), T = window.length;
-  std::vector<float> ids;
-  ids.reserve(size_t(N * T));
-  for (auto& r : rows)
-    for (auto& w : r)
-      for (int id : w.ids) ids.push_back(float(id));
-
+  const auto rows = windows_of(tokenizer_, "text_encoder", texts, &windows);
+  const auto rows_2 = is_sdxl() ? windows_of(*tokenizer_2_, "text_encoder_2", texts, &windows)
+                                : std::vector<std::vector<PromptWindow>>{};
   progress_.begin("encode", 1);
-  Sequence s(ctx_);
-  Tensor ids_t = Tensor::from_floats(ctx_, {N, T}, DType::F32, ids, "input_ids");
-  Tensor pooled = Tensor::from_floats(ctx_, {N}, DType::F32, te.pooled_rows(ids, N, T), "pooled_rows");
-  ClipTextOutputs out = te.forward(s, ids_t, pooled, std::max(clip_skip, 1));
-  s.run();
-  ClipTextModel::check(ctx_, out);
   Conditioning cond;
-  const int64_t C = te.width();
-  cond.embeddings.shape = {R, int64_t(windows) * T, C};
-  cond.embeddings.values = (clip_skip > 0 ? out.penultimate_hidden_state_normed : out.last_hidden_state).download(ctx_);
-  for (int64_t r = 0; r < R; r++)
-    for (size_t w = 0; w < windows; w++)
-      apply_emphasis(cond.embeddings.values.data() + (r * int64_t(windows) + int64_t(w)) * T * C,
-                     rows[size_t(r)][w].weights, C);
+  const int64_t R = int64_t(texts.size()), T = int64_t(rows.front().front().ids.size());
   cond.images = int(guidance ? R / 2 : R);
+  if (!is_sdxl()) {
+    EncodedText e = encode_with(*text_encoder_, rows, clip_skip, false, false);
+    cond.embeddings.shape = {R, int64_t(windows) * T, e.width};
+    cond.embeddings.values = std::move(e.hidden);
+    progress_.end();
+    return cond;
+  }
+  // SDXL: both encoders over the same number of windows, joined on the feature axis.
+  auto pad_to = [&](std::vector<std::vector<PromptWindow>> r, const Tokenizer& tok, const std::string& encoder) {
+    if (r.front().size() < windows) r = windows_of(tok, encoder, texts, &windows);
+    return r;
+  };
+  EncodedText e1 = encode_with(*text_encoder_, pad_to(rows, tokenizer_, "text_encoder"), clip_skip, true, false);
+  EncodedText e2 = encode_with(*text_encoder_2_, pad_to(rows_2, *tokenizer_2_, "text_encoder_2"), clip_skip, true, true);
+  if (e2.hidden.size() / size_t(e2.width) != e1.hidden.size() / size_t(e1.width))
+    throw Error(weights_.path() + ": the two text encoders' windows differ in length");
+  const int64_t W1 = e1.width, W2 = e2.width, positions = R * int64_t(windows) * T;
+  cond.embeddings.shape = {R, int64_t(windows) * T, W1 + W2};
+  cond.embeddings.values.resize(size_t(positions * (W1 + W2)));
+  for (int64_t i = 0; i < positions; i++) {
+    std::copy_n(e1.hidden.begin() + ptrdiff_t(i * W1), W1, cond.embeddings.values.begin() + ptrdiff_t(i * (W1 + W2)));
+    std::copy_n(e2.hidden.begin() + ptrdiff_t(i * W2), W2,
+                cond.embeddings.values.begin() + ptrdiff_t(i * (W1 + W2) + W1));
+  }
+  cond.pooled.shape = {R, e2.projection};
+  cond.pooled.values = std::move(e2.pooled);
+  const bool no_negative = std::all_of(negatives.begin(), negatives.end(), [](const std::string& n) { return n.empty(); });
+  if (guidance && no_negative && weights_.force_zeros_for_empty_prompt()) {  // uncond rows come first
+    std::fill_n(cond.embeddings.values.begin(), size_t(R / 2 * int64_t(windows) * T * (W1 + W2)), 0.0f);
+    std::fill_n(cond.pooled.values.begin(), size_t(R / 2 * e2.projection), 0.0f);
+  }
   progress_.end();
   return cond;
 }
@@ -150,7 +235,12 @@ HostTensor Pipeline::denoise(Scheduler& scheduler, HostTensor latents, const Con
     run->sample = Tensor::empty(ctx_, sample_shape, dtype_, "unet.sample");
     run->timestep = Tensor::empty(ctx_, {rows}, DType::F32, "unet.timestep");
     run->encoder_hidden_states = Tensor::empty(ctx_, cond.embeddings.shape, dtype_, "unet.encoder_hidden_states");
-    run->out = unet_->forward(*run->sequence, run->sample, run->timestep, run->encoder_hidden_states);
+    if (unet_->has_text_time()) {
+      run->text_time.text_embeds = Tensor::empty(ctx_, {rows, unet_->text_embeds_dim()}, dtype_, "unet.text_embeds");
+      run->text_time.time_ids = Tensor::empty(ctx_, {rows, 6}, DType::F32, "unet.time_ids");
+    }
+    run->out = unet_->forward(*run->sequence, run->sample, run->timestep, run->encoder_hidden_states,
+                              unet_->has_text_time() ? &run->text_time : nullptr);
     // The step's host traffic rides in its one submission (staged on non-mappable memory).
     run->sequence->input(run->sample);
     run->sequence->input(run->timestep);
@@ -159,6 +249,15 @@ HostTensor Pipeline::denoise(Scheduler& scheduler, HostTensor latents, const Con
   }
   UNetRun& run = *unet_run_;
   run.encoder_hidden_states.upload(ctx_, cond.embeddings.values);
+  if (unet_->has_text_time()) {
+    if (cond.pooled.shape != Shape{rows, unet_->text_embeds_dim()} || cond.time_ids.size() != 6)
+      throw Error("denoise: SDXL needs the pooled text embedding [" + std::to_string(rows) + "," +
+                  std::to_string(unet_->text_embeds_dim()) + "] and six add_time_ids");
+    run.text_time.text_embeds.upload(ctx_, cond.pooled.values);
+    std::vector<float> ids;
+    for (int64_t r = 0; r < rows; r++) ids.insert(ids.end(), cond.time_ids.begin(), cond.time_ids.end());
+    run.text_time.time_ids.upload(ctx_, ids);
+  }
 
   const size_t calls = scheduler.model_calls(), n = latents.values.size();
   progress_.begin("denoise", int(calls - first_call));
@@ -195,7 +294,7 @@ HostTensor Pipeline::denoise(Scheduler& scheduler, HostTensor latents, const Con
 }
 
 HostTensor Pipeline::decode(const HostTensor& latents, const vae::TileOptions& tiles) {
-  if (!decoder_) decoder_ = std::make_unique<vae::Decoder>(ctx_, weights_.component("vae"), dtype_);
+  if (!decoder_) decoder_ = std::make_unique<vae::Decoder>(ctx_, weights_.component("vae"), vae_dtype());
   const int64_t B = latents.shape.at(0);
   Shape one = latents.shape;
   one[0] = 1;
@@ -226,12 +325,12 @@ HostTensor Pipeline::decode(const HostTensor& latents, const vae::TileOptions& t
 }
 
 HostTensor Pipeline::encode_images(const HostTensor& images, TorchGenerator& generator) {
-  vae::Encoder encoder(ctx_, weights_.component("vae"), dtype_);
+  vae::Encoder encoder(ctx_, weights_.component("vae"), vae_dtype());
   const int64_t B = images.shape.at(0);
   Shape one = images.shape;
   one[0] = 1;
   Sequence s(ctx_);
-  Tensor image = Tensor::empty(ctx_, one, dtype_, "vae.image");
+  Tensor image = Tensor::empty(ctx_, one, vae_dtype(), "vae.image");
   Tensor moments = encoder.forward(s, image);
   s.input(image);  // each image: one submission carrying it in and its moments out
   s.output(moments);
@@ -264,6 +363,20 @@ HostTensor Pipeline::encode_images(const HostTensor& images, TorchGenerator& gen
     latents.values[i] = scale * (mean[i] + std_dev * z[i]);
   }
   return latents;
+}
+
+DType Pipeline::vae_dtype() const {
+  // StableDiffusionXLPipeline runs a float16 VAE in float32 when its config says force_upcast
+  // (the released SDXL VAE overflows float16); SD 1.x / 2.x pipelines ignore the key.
+  const nlohmann::json& c = weights_.component("vae").config;
+  const bool upcast = is_sdxl() && c.contains("force_upcast") && c["force_upcast"] == true;
+  return upcast ? DType::F32 : dtype_;
+}
+
+std::vector<float> sdxl_time_ids(int original_height, int original_width, int crop_top, int crop_left,
+                                 int target_height, int target_width) {
+  return {float(original_height), float(original_width), float(crop_top),
+          float(crop_left),       float(target_height),  float(target_width)};
 }
 
 HostTensor initial_noise(TorchGenerator& generator, const Shape& shape) {

@@ -454,7 +454,8 @@ TEST_F(Weights, FolderVariantsAndRefusals) {
   });
   expect_same_tensors(WeightSet::load(kData + "/vae_tiny").component("vae"), WeightSet::load(legacy).component("vae"));
 
-  // Pipelines: a listed component without its folder; SDXL.
+  // Pipelines: a listed component without its folder; SDXL parts under the wrong class; a
+  // refiner; SD 3.
   fs::path pipe = dir_ / "pipe";
   fs::create_directories(pipe);
   json index = read_json_file(kPipeline + "/model_index.json");
@@ -462,7 +463,14 @@ TEST_F(Weights, FolderVariantsAndRefusals) {
   EXPECT_TRUE(contains(load_error(pipe.string()), "lists text_encoder but there is no folder"));
   index["text_encoder_2"] = {"transformers", "CLIPTextModelWithProjection"};
   std::ofstream(pipe / "model_index.json") << index.dump();
-  EXPECT_TRUE(contains(load_error(pipe.string()), "SDXL pipelines (text_encoder_2) are not supported"));
+  EXPECT_TRUE(contains(load_error(pipe.string()), "lists text_encoder_2 but names the pipeline StableDiffusionPipeline"));
+  index["_class_name"] = "StableDiffusionXLImg2ImgPipeline";
+  index["text_encoder"] = {nullptr, nullptr};
+  std::ofstream(pipe / "model_index.json") << index.dump();
+  EXPECT_TRUE(contains(load_error(pipe.string()), "an SDXL refiner (no text_encoder, only text_encoder_2): not supported"));
+  index["_class_name"] = "StableDiffusion3Pipeline";
+  std::ofstream(pipe / "model_index.json") << index.dump();
+  EXPECT_TRUE(contains(load_error(pipe.string()), "SD 3 and Flux are a different architecture, out of scope"));
 
   EXPECT_TRUE(contains(load_error(path("nothing")), "no such file or directory"));
   EXPECT_TRUE(contains(load_error(kPipeline + "/tokenizer"), "not a diffusers pipeline (no model_index.json)"));

@@ -144,7 +144,7 @@ std::vector<PromptWindow> encode_weighted_prompt(const Tokenizer& tokenizer, con
   long last_comma = -1;  // position of the last comma in the current window
   const auto close_window = [&] {
     PromptWindow window;
-    window.ids = tokenizer.wrap_window(ids, length, tokenizer.pad_id());
+    window.ids = tokenizer.wrap_window(ids, length, options.pad >= 0 ? options.pad : tokenizer.pad_id());
     if (tokenizer.bos_id() >= 0) window.weights.push_back(1.0f);
     window.weights.insert(window.weights.end(), weights.begin(), weights.end());
     window.weights.resize(window.ids.size(), 1.0f);

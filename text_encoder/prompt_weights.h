@@ -46,6 +46,7 @@ struct PromptWindow {
 struct WindowOptions {
   int length = 0;           // window length; 0: the tokenizer's context_length()
   int comma_backtrack = 0;  // see above; 0: off
+  int pad = -1;             // the id windows are padded with; -1: the tokenizer's pad_id()
 };
 
 // Limits far beyond any real prompt (A1111 prompts run to a few hundred tokens), so a hostile

@@ -4,6 +4,7 @@
 #include "ops/concat.h"
 #include "ops/nonfinite.h"
 #include "ops/timestep_embedding.h"
+#include "ops/unary.h"
 
 namespace sdvk::unet {
 
@@ -42,17 +43,22 @@ UNet2DConditionModel::UNet2DConditionModel(Context& ctx, const Component& compon
   cross_dim_ = c.at("cross_attention_dim").get<int64_t>();
   temb_dim_ = channels_[0] * 4;
   layers_ = c.at("layers_per_block").get<int>();
-  transformer_layers_ = per_block(c.at("transformer_layers_per_block"), n, "transformer_layers_per_block")[0];  // one for all levels (checked at load)
+  transformer_layers_ = per_block(c.at("transformer_layers_per_block"), n, "transformer_layers_per_block");
   // diffusers 0.21: num_attention_heads = num_attention_heads or attention_head_dim (the
   // historical naming quirk: for SD configs attention_head_dim holds the head count).
   const auto& h = c.contains("num_attention_heads") && !c["num_attention_heads"].is_null() ? c["num_attention_heads"]
                                                                                             : c.at("attention_head_dim");
   heads_ = per_block(h, n, "attention_head_dim");
+  const nlohmann::json added = c.value("addition_embed_type", nlohmann::json());
   if (c.value("time_embedding_type", std::string("positional")) != "positional" ||
-      !c.value("class_embed_type", nlohmann::json()).is_null() ||
-      !c.value("addition_embed_type", nlohmann::json()).is_null() ||
+      !c.value("class_embed_type", nlohmann::json()).is_null() || !(added.is_null() || added == "text_time") ||
       c.value("resnet_time_scale_shift", std::string("default")) != "default")
-    throw Error("unet: only SD 1.x / 2.x configs are supported (positional time embedding, no class/added embeddings)");
+    throw Error("unet: only SD 1.x / 2.x / XL configs are supported (positional time embedding, no class "
+                "embeddings, added embeddings text_time only)");
+  if (added == "text_time") {  // checked at load (model/unet_config.cpp)
+    add_time_dim_ = c.at("addition_time_embed_dim").get<int64_t>();
+    add_in_dim_ = c.at("projection_class_embeddings_input_dim").get<int64_t>();
+  }
   nonfinite_ = Tensor::empty(ctx, {1}, DType::F32, "unet.nonfinite");
 }
 
@@ -67,14 +73,20 @@ UNet2DConditionModel::Modules UNet2DConditionModel::load() const {
   auto resnet = [&](const std::string& name, int64_t in, int64_t out) {
     return nn::ResnetBlock2D::load(p.at(name), in, out, temb_dim_, groups_, eps_);
   };
-  auto transformer = [&](const std::string& name, int64_t C, int heads) {
+  auto transformer = [&](const std::string& name, int64_t C, size_t level) {
+    const int heads = heads_[level];
     if (C % heads != 0)
       throw Error("unet: " + name + ": " + str(C) + " channels do not split into " + str(heads) + " heads");
-    return nn::Transformer2DModel::load(p.at(name), C, cross_dim_, heads, transformer_layers_, groups_, linear_proj_);
+    return nn::Transformer2DModel::load(p.at(name), C, cross_dim_, heads, transformer_layers_[level], groups_,
+                                        linear_proj_);
   };
   Modules m;
   m.time_embedding.linear_1 = nn::Linear::load(p.at("time_embedding.linear_1"), temb_dim_, c0);
   m.time_embedding.linear_2 = nn::Linear::load(p.at("time_embedding.linear_2"), temb_dim_, temb_dim_);
+  if (has_text_time()) {
+    m.add_embedding.linear_1 = nn::Linear::load(p.at("add_embedding.linear_1"), temb_dim_, add_in_dim_);
+    m.add_embedding.linear_2 = nn::Linear::load(p.at("add_embedding.linear_2"), temb_dim_, temb_dim_);
+  }
   m.conv_in = nn::Conv2d::load(p.at("conv_in"), c0, in_ch, 3);
 
   std::vector<int64_t> skip_channels = {c0};  // what each skip pushed in forward() holds
@@ -86,7 +98,7 @@ UNet2DConditionModel::Modules UNet2DConditionModel::load() const {
     Block b;
     for (int j = 0; j < layers_; ++j) {
       b.resnets.push_back(resnet(pre + ".resnets." + str(j), j == 0 ? skip_channels.back() : channels_[i], channels_[i]));
-      if (cross) b.attentions.push_back(transformer(pre + ".attentions." + str(j), channels_[i], heads_[i]));
+      if (cross) b.attentions.push_back(transformer(pre + ".attentions." + str(j), channels_[i], i));
       skip_channels.push_back(channels_[i]);
     }
     if (i + 1 < n) {
@@ -100,7 +112,7 @@ UNet2DConditionModel::Modules UNet2DConditionModel::load() const {
     throw Error("unet: unsupported mid block type");
   const int64_t top = channels_[n - 1];
   m.mid_block.resnets.push_back(resnet("mid_block.resnets.0", top, top));
-  m.mid_block.attentions.push_back(transformer("mid_block.attentions.0", top, heads_[n - 1]));
+  m.mid_block.attentions.push_back(transformer("mid_block.attentions.0", top, n - 1));
   m.mid_block.resnets.push_back(resnet("mid_block.resnets.1", top, top));
 
   int64_t h_channels = top;
@@ -115,7 +127,7 @@ UNet2DConditionModel::Modules UNet2DConditionModel::load() const {
       const int64_t skip = skip_channels.back();
       skip_channels.pop_back();
       b.resnets.push_back(resnet(pre + ".resnets." + str(j), h_channels + skip, out_c));
-      if (cross) b.attentions.push_back(transformer(pre + ".attentions." + str(j), out_c, heads_[n - 1 - i]));
+      if (cross) b.attentions.push_back(transformer(pre + ".attentions." + str(j), out_c, n - 1 - i));
       h_channels = out_c;
     }
     if (i + 1 < n) b.upsamplers.push_back(nn::Upsample2D::load(p.at(pre + ".upsamplers.0"), out_c));
@@ -128,7 +140,7 @@ UNet2DConditionModel::Modules UNet2DConditionModel::load() const {
 }
 
 Tensor UNet2DConditionModel::forward(Sequence& s, const Tensor& sample, const Tensor& timestep,
-                                     const Tensor& encoder_hidden_states) {
+                                     const Tensor& encoder_hidden_states, const TextTime* text_time) {
   const auto& c = config_;
   const int64_t B = sample.dim(0), in_ch = c.at("in_channels").get<int64_t>();
   const int64_t out_ch = c.at("out_channels").get<int64_t>();
@@ -144,12 +156,23 @@ Tensor UNet2DConditionModel::forward(Sequence& s, const Tensor& sample, const Te
   if (ehs.ndim() != 3 || ehs.dim(0) != B || ehs.dim(2) != cross_dim_ || ehs.dtype() != dtype_)
     throw Error("unet: encoder_hidden_states must be [" + str(B) + ",T," + str(cross_dim_) + "] " +
                 dtype_name(dtype_) + ", got " + shape_str(ehs.shape()));
+  if (has_text_time() != (text_time != nullptr))
+    throw Error(has_text_time() ? "unet: this SDXL UNet needs the pooled text embedding and add_time_ids"
+                                : "unet: text embeds and time ids given to a UNet without addition_embed_type text_time");
+  if (text_time) {
+    const Shape embeds = {B, text_embeds_dim()}, ids = {B, 6};
+    if (text_time->text_embeds.shape() != embeds || text_time->text_embeds.dtype() != dtype_)
+      throw Error("unet: text_embeds must be " + shape_str(embeds) + " " + dtype_name(dtype_) + ", got " +
+                  shape_str(text_time->text_embeds.shape()));
+    if (text_time->time_ids.shape() != ids || text_time->time_ids.dtype() != DType::F32)
+      throw Error("unet: time_ids must be " + shape_str(ids) + " F32, got " + shape_str(text_time->time_ids.shape()));
+  }
 
   if (!modules_) modules_ = std::make_unique<Modules>(load());
   const Modules& m = *modules_;
 
   // Time embedding: time_proj -> linear_1 -> SiLU -> linear_2; every resnet applies SiLU to the
-  // result before its time_emb_proj, so linear_2 carries that SiLU in its epilogue.
+  // result before its time_emb_proj, so that SiLU is taken once here.
   const int64_t c0 = channels_[0];
   Tensor tp = act(s, {B, c0}, dtype_, "time_proj");                                   // [B,c0]
   ops::TimestepEmbeddingParams tparams;
@@ -160,7 +183,22 @@ Tensor UNet2DConditionModel::forward(Sequence& s, const Tensor& sample, const Te
   Tensor t1 = act(s, {B, temb_dim_}, dtype_, "time_embedding.linear_1");               // [B,4c0]
   m.time_embedding.linear_1.forward(s, tp, t1, silu);
   Tensor temb = act(s, {B, temb_dim_}, dtype_, "time_embedding.silu");                // [B,4c0] = silu(emb)
-  m.time_embedding.linear_2.forward(s, t1, temb, silu);
+  if (!text_time) {
+    m.time_embedding.linear_2.forward(s, t1, temb, silu);
+  } else {
+    // SDXL: emb += add_embedding(cat(text_embeds, add_time_proj(time_ids).reshape(B, -1))).
+    Tensor emb = act(s, {B, temb_dim_}, dtype_, "time_embedding.linear_2");            // [B,4c0]
+    m.time_embedding.linear_2.forward(s, t1, emb);
+    Tensor ids = text_time->time_ids.reshape({B * 6});
+    Tensor time_embeds = act(s, {B * 6, add_time_dim_}, dtype_, "add_time_proj");      // [6B,add_time_dim]
+    ops::timestep_embedding(s, ids, time_embeds, tparams);
+    Tensor add_embeds = act(s, {B, add_in_dim_}, dtype_, "add_embeds");                // [B,P+6*add_time_dim]
+    ops::concat(s, {text_time->text_embeds, time_embeds.reshape({B, 6 * add_time_dim_})}, 1, add_embeds);
+    Tensor a1 = act(s, {B, temb_dim_}, dtype_, "add_embedding.linear_1");              // [B,4c0]
+    m.add_embedding.linear_1.forward(s, add_embeds, a1, silu);
+    m.add_embedding.linear_2.forward(s, a1, temb, {.residual = &emb});                  // [B,4c0] = emb + aug_emb
+    ops::unary(s, ops::Activation::SiLU, temb, temb);
+  }
 
   // conv_in
   Tensor h = act(s, {B, c0, sample.dim(2), sample.dim(3)}, dtype_, "conv_in");        // [B,c0,H,W]

@@ -1,7 +1,8 @@
-// UNet2DConditionModel (diffusers v0.21.4), the Stable Diffusion 1.x / 2.x subset: positional
-// timestep embedding, CrossAttnDownBlock2D / DownBlock2D, UNetMidBlock2DCrossAttn,
-// CrossAttnUpBlock2D / UpBlock2D, ResnetBlock2D, Transformer2DModel (conv or linear
-// projections) with one BasicTransformerBlock (self-attention, cross-attention, GEGLU).
+// UNet2DConditionModel (diffusers v0.21.4), the Stable Diffusion 1.x / 2.x / XL subset:
+// positional timestep embedding (plus SDXL's text_time add_embedding), CrossAttnDownBlock2D /
+// DownBlock2D, UNetMidBlock2DCrossAttn, CrossAttnUpBlock2D / UpBlock2D, ResnetBlock2D,
+// Transformer2DModel (conv or linear projections) with a per-level number of
+// BasicTransformerBlocks (self-attention, cross-attention, GEGLU).
 // Every op runs on the device; forward() only records into a Sequence.
 #pragma once
 #include <memory>
@@ -26,13 +27,25 @@ class UNet2DConditionModel {
   // once, on first use, in `dtype` storage. `component` must outlive the model.
   UNet2DConditionModel(Context& ctx, const Component& component, DType dtype);
 
+  // SDXL's micro-conditioning (addition_embed_type "text_time"), one row per sample row:
+  struct TextTime {
+    Tensor text_embeds;  // [B,P] pooled text embedding (model dtype)
+    Tensor time_ids;     // [B,6] float32: original size (h,w), crop top-left (y,x), target size (h,w)
+  };
+
   // Records the forward pass into s:
   //   sample [B,in_channels,H,W] (model dtype), timestep [B] float32,
-  //   encoder_hidden_states [B,T,cross_attention_dim] (model dtype)
+  //   encoder_hidden_states [B,T,cross_attention_dim] (model dtype), text_time (SDXL configs
+  //   only, required there)
   //   -> [B,out_channels,H,W] (model dtype, a kept temporary of s).
-  // H and W must be divisible by 2^(number of down blocks - 1). Also records a NaN/Inf count
-  // of the output; call check_output() after s.run().
-  Tensor forward(Sequence& s, const Tensor& sample, const Tensor& timestep, const Tensor& encoder_hidden_states);
+  // Any H and W: each up block upsamples to its skip connection's size. Also records a NaN/Inf
+  // count of the output; call check_output() after s.run().
+  Tensor forward(Sequence& s, const Tensor& sample, const Tensor& timestep, const Tensor& encoder_hidden_states,
+                 const TextTime* text_time = nullptr);
+
+  // Whether forward() needs text_time (SDXL), and the pooled width P it takes.
+  bool has_text_time() const { return add_in_dim_ > 0; }
+  int64_t text_embeds_dim() const { return add_in_dim_ - 6 * add_time_dim_; }
 
   // Throws Error("unet: ... non-finite values in the output") when the last run produced any.
   void check_output() const;
@@ -56,6 +69,7 @@ class UNet2DConditionModel {
   };
   struct Modules {
     TimestepEmbedding time_embedding;
+    TimestepEmbedding add_embedding;  // SDXL: [4c0,P+6*add_time_dim], [4c0,4c0]
     nn::Conv2d conv_in;
     std::vector<Block> down_blocks;  // CrossAttnDownBlock2D / DownBlock2D
     Block mid_block;                 // UNetMidBlock2DCrossAttn
@@ -75,8 +89,10 @@ class UNet2DConditionModel {
   bool linear_proj_;
   int64_t temb_dim_, cross_dim_;
   std::vector<int64_t> channels_;  // block_out_channels
-  std::vector<int> heads_;         // per down block
-  int layers_, transformer_layers_;
+  std::vector<int> heads_;               // per down block
+  std::vector<int> transformer_layers_;  // per down block; the mid block takes the last
+  int layers_;
+  int64_t add_in_dim_ = 0, add_time_dim_ = 0;  // SDXL's add_embedding input and sinusoid widths
   // Loaded by the first forward(), so the weights upload (and their errors surface) there.
   std::unique_ptr<Modules> modules_;
   Tensor nonfinite_;
