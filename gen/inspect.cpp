@@ -1,5 +1,6 @@
 // `sdvk inspect FILE|DIR [--tensors]`: what a weights file or folder holds (format, model family,
 // architecture as loaded) and its tensor statistics, without touching a GPU.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -173,13 +174,16 @@ int cmd_inspect(Args& args) {
   std::printf("family:       %s\n", w.family().c_str());
   print_stats(stats);
   for (auto& [name, c] : w.components()) {
-    std::printf("%-14s%s, %s parameters%s\n", (name + ":").c_str(), component_class_name(c.kind),
+    std::string label = name + ":";
+    label.resize(std::max<size_t>(14, label.size() + 1), ' ');  // text_encoder_2 is wider than the column
+    std::printf("%s%s, %s parameters%s\n", label.c_str(), component_class_name(c.kind),
                 human_count(c.parameters()).c_str(), c.config_inferred ? " (config read off the tensor shapes)" : "");
     std::printf("              %s\n", summary(c).c_str());
   }
   if (!w.scheduler_config().is_null())
     std::printf("scheduler:    %s\n", w.scheduler_config().value("_class_name", std::string("?")).c_str());
   if (!w.tokenizer_dir().empty()) std::printf("tokenizer:    %s\n", w.tokenizer_dir().c_str());
+  if (!w.tokenizer_2_dir().empty()) std::printf("tokenizer_2:  %s\n", w.tokenizer_2_dir().c_str());
   print_notes("config values not stored in the file (override when they differ):", w.assumptions());
   if (!w.ignored().empty())
     std::printf("ignored:      %zu tensor%s the networks do not use (buffers, EMA copies, ...)\n", w.ignored().size(),

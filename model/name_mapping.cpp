@@ -111,6 +111,10 @@ TensorMap ldm_unet_to_diffusers(const TensorMap& ldm, const std::string& where, 
       to = "time_embedding.linear_1." + c.rest();
     } else if (c.literal("time_embed.2.")) {
       to = "time_embedding.linear_2." + c.rest();
+    } else if (c.literal("label_emb.0.0.")) {  // SDXL's add_embedding
+      to = "add_embedding.linear_1." + c.rest();
+    } else if (c.literal("label_emb.0.2.")) {
+      to = "add_embedding.linear_2." + c.rest();
     } else if (c.literal("out.0.")) {
       to = "conv_norm_out." + c.rest();
     } else if (c.literal("out.2.")) {
@@ -239,8 +243,8 @@ TensorMap ldm_clip_to_diffusers(const TensorMap& ldm, std::vector<std::string>* 
   return out;
 }
 
-TensorMap open_clip_to_diffusers(const TensorMap& ldm, const std::string& where, std::vector<std::string>* unknown,
-                                 std::vector<std::string>* ignored) {
+TensorMap open_clip_to_diffusers(const TensorMap& ldm, const std::string& where, bool keep_last_layer,
+                                 std::vector<std::string>* unknown, std::vector<std::string>* ignored) {
   int last_layer = -1;
   for (auto& [name, t] : ldm) {
     NameCursor c{name};
@@ -262,10 +266,10 @@ TensorMap open_clip_to_diffusers(const TensorMap& ldm, const std::string& where,
       out["text_model.embeddings.token_embedding.weight"] = t;
     } else if (c.literal("ln_final.")) {
       out["text_model.final_layer_norm." + c.rest()] = t;
-    } else if (name == "text_projection" || name == "logit_scale") {
-      ignored->push_back(t.name);
+    } else if (name == "text_projection" || name == "logit_scale" || name == "text_model.embeddings.position_ids") {
+      ignored->push_back(t.name);  // the last: a buffer SDXL's released file carries
     } else if (c.literal("transformer.resblocks.") && c.index(&i)) {
-      if (i == last_layer) {
+      if (i == last_layer && !keep_last_layer) {
         ignored->push_back(t.name);
         continue;
       }

@@ -27,10 +27,13 @@ TensorMap ldm_vae_to_diffusers(const TensorMap& ldm, const std::string& where, s
 TensorMap ldm_clip_to_diffusers(const TensorMap& ldm, std::vector<std::string>* unknown,
                                 std::vector<std::string>* ignored);
 
-// SD 2.x OpenCLIP text encoder ("cond_stage_model.model.*"): resblocks -> encoder.layers with
-// the fused in_proj split into q / k / v. The last layer, text_projection and logit_scale are
-// ignored: SD 2.x conditions on the penultimate layer, so diffusers' text encoder stops there.
-TensorMap open_clip_to_diffusers(const TensorMap& ldm, const std::string& where, std::vector<std::string>* unknown,
+// An OpenCLIP text encoder (SD 2.x "cond_stage_model.model.*", SDXL "conditioner.embedders.1.model.*"):
+// resblocks -> encoder.layers with the fused in_proj split into q / k / v. text_projection
+// ([W,P], applied as x @ P) and logit_scale are left out (the caller transposes the projection
+// where it is used). Without keep_last_layer the last layer is ignored too: SD 2.x conditions on
+// the penultimate layer, so diffusers' text encoder stops there; SDXL's pooled output needs it.
+TensorMap open_clip_to_diffusers(const TensorMap& ldm, const std::string& where, bool keep_last_layer,
+                                 std::vector<std::string>* unknown,
                                  std::vector<std::string>* ignored);
 
 // diffusers folders written before 0.14 name the VAE mid-block attention query / key / value /

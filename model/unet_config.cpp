@@ -241,7 +241,7 @@ nlohmann::json infer_unet_config(const TensorMap& t, const std::string& where, s
   if (linear) {  // SD 2.x: 64-wide heads per level (diffusers: model_channels / num_head_channels * mult)
     for (int64_t c : ch) heads.push_back(std::max<int64_t>(1, c / 64));
     assumptions->push_back("unet attention_head_dim " + heads.dump() +
-                           " (heads are not stored in the file; SD 2.x uses 64 channels per head)");
+                           " (heads are not stored in the file; SD 2.x and SDXL use 64 channels per head)");
     assumptions->push_back("unet upcast_attention false (not stored in the file; diffusers' single-file default)");
   } else {
     heads = 8;

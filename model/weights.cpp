@@ -9,6 +9,7 @@
 #include "core/json.h"
 #include "model/clip_config.h"
 #include "model/name_mapping.h"
+#include "model/tensor_convert.h"
 #include "model/unet_config.h"
 #include "model/vae_config.h"
 
@@ -432,8 +433,6 @@ void WeightSet::load_single_file(const LoadOptions& options) {
       throw Error(path_ + ": no Stable Diffusion, UNet, VAE or CLIP tensor names recognised (" +
                   std::to_string(file->tensors().size()) + " tensors, " + first + ")");
     }
-    case FileContent::SDXLCheckpoint:
-      throw Error(path_ + ": an SDXL checkpoint (conditioner.embedders.*): not supported yet");
     case FileContent::DiffusersUNet:
     case FileContent::DiffusersVAE:
     case FileContent::CLIPText:
@@ -442,6 +441,7 @@ void WeightSet::load_single_file(const LoadOptions& options) {
       return;
     case FileContent::LdmVAE:
     case FileContent::SDCheckpoint:
+    case FileContent::SDXLCheckpoint:
       load_sd_checkpoint(*file, content, options);
       return;
   }
@@ -494,13 +494,15 @@ void WeightSet::load_diffusers_network(const SafetensorsFile& file, FileContent 
   }
 }
 
-// An original Stable Diffusion checkpoint (or a stand-alone VAE in its layout): split by
+// An original Stable Diffusion (or SDXL) checkpoint, or a stand-alone VAE in its layout: split by
 // prefix, rename each part, infer each config.
 void WeightSet::load_sd_checkpoint(const SafetensorsFile& file, FileContent content, const LoadOptions& options) {
   TensorMap unet, vae, clip, open_clip;
   std::vector<std::string> unknown;
+  const bool xl = content == FileContent::SDXLCheckpoint;
   const std::string kUnet = "model.diffusion_model.", kVae = "first_stage_model.",
-                    kClip = "cond_stage_model.transformer.", kOpenClip = "cond_stage_model.model.";
+                    kClip = xl ? "conditioner.embedders.0.transformer." : "cond_stage_model.transformer.",
+                    kOpenClip = xl ? "conditioner.embedders.1.model." : "cond_stage_model.model.";
   bool vae_prefixed = false;
   for (auto& t : file.tensors()) vae_prefixed = vae_prefixed || starts_with(t.name, kVae);
   for (auto& t : file.tensors()) {
@@ -524,21 +526,43 @@ void WeightSet::load_sd_checkpoint(const SafetensorsFile& file, FileContent cont
     Component c{"unet", ComponentKind::UNet};
     c.tensors = ldm_unet_to_diffusers(unet, path_ + ": unet", &unknown);
     c.config = infer_unet_config(c.tensors, path_ + ": unet", &assumptions_);
+    // SDXL: add_embedding takes the pooled width P and six sinusoids: the latter's width follows.
+    const TensorInfo* proj = file.find(kOpenClip + "text_projection");
+    if (xl) {
+      c.config["sample_size"] = 128;
+      assumptions_.push_back("unet sample_size 128 (not stored in the file; SDXL's 1024x1024 images)");
+    }
+    if (xl && c.config.contains("projection_class_embeddings_input_dim") && proj && proj->shape.size() == 2) {
+      const int64_t extra = c.config["projection_class_embeddings_input_dim"].get<int64_t>() - proj->shape[1];
+      if (extra > 0 && extra % 12 == 0) {
+        c.config["addition_time_embed_dim"] = extra / 6;
+        std::erase_if(assumptions_, [](const std::string& a) { return starts_with(a, "unet addition_time_embed_dim"); });
+      }
+    }
     add_inferred(std::move(c), options);
   }
   if (!vae.empty()) {
     Component c{"vae", ComponentKind::VAE};
     c.tensors = ldm_vae_to_diffusers(vae, path_ + ": vae", &unknown, &ignored_);
     c.config = infer_vae_config(c.tensors, path_ + ": vae", &assumptions_);
+    if (xl) {
+      std::erase_if(assumptions_, [](const std::string& a) { return starts_with(a, "vae scaling_factor"); });
+      c.config["scaling_factor"] = 0.13025;
+      c.config["force_upcast"] = true;
+      assumptions_.push_back("vae scaling_factor 0.13025 and force_upcast (not stored in the file; SDXL's VAE runs in "
+                             "float32 since it overflows float16; override force_upcast=false for an fp16-fix VAE)");
+    }
     add_inferred(std::move(c), options);
   } else if (content == FileContent::SDCheckpoint) {
     warnings_.push_back(path_ + ": no VAE in the checkpoint (first_stage_model.*)");
   }
-  bool sd2 = !open_clip.empty();
-  if (!clip.empty() || sd2) {
+  bool sd2 = !open_clip.empty() && !xl;
+  if (xl) {
+    add_sdxl_text_encoders(file, clip, open_clip, kOpenClip, options, &unknown);
+  } else if (!clip.empty() || sd2) {
     Component c{"text_encoder", ComponentKind::TextEncoder};
     if (sd2) {
-      c.tensors = open_clip_to_diffusers(open_clip, path_ + ": text_encoder", &unknown, &ignored_);
+      c.tensors = open_clip_to_diffusers(open_clip, path_ + ": text_encoder", false, &unknown, &ignored_);
       c.config = infer_clip_text_config(c.tensors, path_ + ": text_encoder", "gelu", &assumptions_);
       c.config["pad_token_id"] = 0;  // SD 2.x tokenizers pad with "!"
       assumptions_.push_back("text_encoder pad_token_id 0 (SD 2.x tokenizers pad with '!')");
@@ -559,6 +583,16 @@ void WeightSet::load_sd_checkpoint(const SafetensorsFile& file, FileContent cont
     family_ = "VAE";
     return;
   }
+  if (xl) {  // diffusers' single-file loader: Euler with leading spacing, zero uncond embeddings
+    family_ = "SDXL";
+    force_zeros_for_empty_prompt_ = true;
+    scheduler_config_ = checkpoint_scheduler_config(false);
+    scheduler_config_["_class_name"] = "EulerDiscreteScheduler";
+    scheduler_config_["timestep_spacing"] = "leading";
+    scheduler_config_["interpolation_type"] = "linear";
+    scheduler_config_.erase("skip_prk_steps");
+    return;
+  }
   bool linear = components_.at("unet").config.value("use_linear_projection", false);
   bool v2 = sd2 || (open_clip.empty() && clip.empty() && linear);
   family_ = v2 ? "SD 2.x" : "SD 1.x";
@@ -568,6 +602,50 @@ void WeightSet::load_sd_checkpoint(const SafetensorsFile& file, FileContent cont
     assumptions_.push_back(
         "scheduler prediction_type v_prediction (not stored in the file; SD 2.x 768-v; SD 2.x base models need "
         "epsilon)");
+}
+
+// SDXL's two text encoders: OpenAI CLIP ViT-L in transformers naming (embedders.0) and
+// OpenCLIP bigG (embedders.1) with its last layer kept (the pooled output needs it) and its
+// text_projection [W,P] (applied as x @ P) stored transposed as transformers' [P,W] weight.
+void WeightSet::add_sdxl_text_encoders(const SafetensorsFile& file, const TensorMap& clip, const TensorMap& open_clip,
+                                       const std::string& open_clip_prefix, const LoadOptions& options,
+                                       std::vector<std::string>* unknown) {
+  if (clip.empty() || open_clip.empty())
+    throw Error(path_ + ": an SDXL checkpoint needs both text encoders (conditioner.embedders.0 and .1)");
+  Component c1{"text_encoder", ComponentKind::TextEncoder};
+  c1.tensors = ldm_clip_to_diffusers(clip, unknown, &ignored_);
+  c1.config = infer_clip_text_config(c1.tensors, path_ + ": text_encoder", "quick_gelu", &assumptions_);
+  c1.config["pad_token_id"] = 49407;  // CLIP ViT-L's tokenizer pads with end-of-text
+  add_inferred(std::move(c1), options);
+
+  Component c2{"text_encoder_2", ComponentKind::TextEncoderWithProjection};
+  c2.tensors = open_clip_to_diffusers(open_clip, path_ + ": text_encoder_2", true, unknown, &ignored_);
+  const std::string proj_name = open_clip_prefix + "text_projection";
+  const TensorInfo* proj = file.find(proj_name);
+  const auto width = c2.tensors.find("text_model.final_layer_norm.weight");
+  if (!proj || proj->shape.size() != 2 || width == c2.tensors.end() || width->second.shape.size() != 1 ||
+      proj->shape[0] != width->second.shape[0])
+    throw Error(path_ + ": tensor '" + proj_name + "' " + (proj ? shape_string(proj->shape) : "missing") +
+                ": expected [W, P] with W the width of text encoder 2");
+  const int64_t W = proj->shape[0], P = proj->shape[1];
+  const std::vector<float> src = to_f32(*proj);
+  auto values = std::make_shared<std::vector<float>>(size_t(W * P));
+  for (int64_t w = 0; w < W; w++)
+    for (int64_t p = 0; p < P; p++) (*values)[size_t(p * W + w)] = src[size_t(w * P + p)];
+  TensorInfo t;
+  t.name = "text_projection.weight";
+  t.dtype = FileDType::F32;
+  t.shape = {P, W};
+  t.data = reinterpret_cast<const uint8_t*>(values->data());
+  t.size = values->size() * sizeof(float);
+  t.file = path_ + " (" + proj_name + ", transposed)";
+  c2.tensors[t.name] = t;
+  c2.owned.push_back(std::move(values));
+  c2.config = infer_clip_text_config(c2.tensors, path_ + ": text_encoder_2", "gelu", &assumptions_, "text_encoder_2");
+  c2.config["pad_token_id"] = 0;  // OpenCLIP's tokenizer_2 pads with "!"
+  c2.config["projection_dim"] = P;
+  assumptions_.push_back("text_encoder_2 pad_token_id 0 (SDXL's tokenizer_2 pads with '!')");
+  add_inferred(std::move(c2), options);
 }
 
 }  // namespace sdvk

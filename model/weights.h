@@ -99,6 +99,9 @@ class WeightSet {
   // transformers naming, or an original SD checkpoint (or a stand-alone VAE in its layout).
   void load_diffusers_network(const SafetensorsFile& file, FileContent content, const LoadOptions& options);
   void load_sd_checkpoint(const SafetensorsFile& file, FileContent content, const LoadOptions& options);
+  void add_sdxl_text_encoders(const SafetensorsFile& file, const TensorMap& clip, const TensorMap& open_clip,
+                              const std::string& open_clip_prefix, const LoadOptions& options,
+                              std::vector<std::string>* unknown);
   // Adds a component whose config was read off its tensor shapes.
   void add_inferred(Component c, const LoadOptions& options);
   Component load_component_folder(const std::string& dir, const std::string& name, const LoadOptions& options);

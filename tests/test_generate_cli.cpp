@@ -16,6 +16,7 @@
 #include "image/parameters.h"
 #include "model/file_hash.h"
 #include "tests/support/cli_run.h"
+#include "tests/support/golden_run.h"
 #include "tests/support/vk_test.h"
 
 using namespace sdvk;
@@ -29,10 +30,7 @@ const std::string kFolder = kData + "/pipeline/tiny-sd";
 const std::string kSingleFile = kData + "/pipeline/tiny-sd.safetensors";
 const std::string kRuns = kData + "/pipeline/runs/";
 
-struct GoldenRun {
-  std::string name, args;  // the flags that describe the run (its .json)
-  int batch;
-};
+using test::GoldenRun;
 
 // The two golden runs, as flags.
 const GoldenRun kDdim = {"ddim_8",
@@ -52,39 +50,12 @@ const GoldenRun kOddSize = {"ddim_6_72x48",
 // The single file carries no config; the text encoder's head count is not in the tensor shapes.
 const std::string kSingleFileConfig = " --config-override text_encoder.num_attention_heads=4";
 
-// Max relative error of the latents and max pixel difference of the PNGs against the run.
-struct Diff {
-  double latent_rel = 0;
-  int pixel = 0;
-};
+using Diff = test::GoldenDiff;
 
-Diff compare(const GoldenRun& run, const test::TempDir& dir) {
-  Diff d;
-  std::vector<float> want = test::tensor_values(kRuns + run.name + ".safetensors", "latents");
-  std::vector<float> got = test::tensor_values(dir / "latents.safetensors", "latents");
-  EXPECT_EQ(got.size(), want.size());
-  double peak = 0, err = 0;
-  for (size_t i = 0; i < want.size() && i < got.size(); i++) {
-    peak = std::max(peak, double(std::fabs(want[i])));
-    err = std::max(err, double(std::fabs(got[i] - want[i])));
-  }
-  d.latent_rel = err / peak;
-  std::vector<float> u8 = test::tensor_values(kRuns + run.name + ".safetensors", "image_u8");  // [B,3,H,W]
-  for (int k = 0; k < run.batch; k++) {
-    Image img = read_image(dir / ("img-" + std::to_string(k) + ".png"));
-    const size_t H = size_t(img.height), W = size_t(img.width), per = 3 * H * W;
-    EXPECT_EQ(u8.size(), per * size_t(run.batch));
-    for (size_t c = 0; c < 3; c++)
-      for (size_t y = 0; y < H; y++)
-        for (size_t x = 0; x < W; x++)
-          d.pixel = std::max(d.pixel, std::abs(int(img.pixels[(y * W + x) * 3 + c]) - int(u8[size_t(k) * per + (c * H + y) * W + x])));
-  }
-  return d;
-}
+Diff compare(const GoldenRun& run, const test::TempDir& dir) { return test::compare_run(kRuns, run, dir); }
 
 test::CliResult generate(const std::string& model, const GoldenRun& run, const test::TempDir& dir, const std::string& extra) {
-  return run_cli("generate --quiet --model " + model + " " + run.args + " --output " + (dir / "img-{index}.png") +
-                 " --save-latents " + (dir / "latents.safetensors") + " " + extra);
+  return test::generate_run(model, run, dir, extra);
 }
 
 // `run` in float32 on `model` (the single file with its config override): diffusers' latents
@@ -448,8 +419,9 @@ INSTANTIATE_TEST_SUITE_P(
         ModelCase{"huge sample_size", "", "", "--config-override unet.sample_size=100000000",
                   "unet/config.json: \"sample_size\" must be at most 2048"},
         ModelCase{"zero sample_size", "", "", "--config-override unet.sample_size=0", "\"sample_size\" is 0"},
-        ModelCase{"per-level transformer depth", "", "", "--config-override 'unet.transformer_layers_per_block=[1,2,1]'",
-                  "\"transformer_layers_per_block\" differs between levels"},
+        ModelCase{"per-level transformer depth the file lacks", "", "",
+                  "--config-override 'unet.transformer_layers_per_block=[1,2,1]'",
+                  "tensors missing: 'down_blocks.1.attentions.0.transformer_blocks.1."},
         ModelCase{"huge freq_shift", "", "", "--config-override unet.freq_shift=99999999", "\"freq_shift\" is 99999999"},
         ModelCase{"centred input", "", "", "--config-override unet.center_input_sample=true", "\"center_input_sample\" must be false"},
         ModelCase{"unknown override key", "", "", "--config-override unet.sampel_size=8", "unet.sampel_size: no such key"},
@@ -461,8 +433,8 @@ INSTANTIATE_TEST_SUITE_P(
         ModelCase{"beta_end below beta_start", "scheduler/scheduler_config.json",
                   with_key("scheduler/scheduler_config.json", "beta_start", "0.5"), "", "beta_end: 0.012000 is below beta_start"},
         ModelCase{"unknown pipeline class", "model_index.json",
-                  R"({"_class_name": "StableDiffusionXLPipeline", "unet": ["diffusers", "UNet2DConditionModel"]})", "",
-                  "model_index.json: _class_name 'StableDiffusionXLPipeline' is not a supported pipeline"},
+                  R"({"_class_name": "FluxPipeline", "transformer": ["diffusers", "FluxTransformer2DModel"]})", "",
+                  "model_index.json: _class_name 'FluxPipeline' is not a supported pipeline (SD 3 and Flux"},
         ModelCase{"entry naming a path", "model_index.json",
                   with_key("model_index.json", "evil", R"(["../../..", "UNet2DConditionModel"])"), "",
                   "entry 'evil'"}));
