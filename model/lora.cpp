@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 
+#include "model/name_mapping.h"
 #include "model/tensor_convert.h"
 #include "core/error.h"
 
@@ -105,19 +106,34 @@ std::vector<LoraLayer> read_layers(const SafetensorsFile& file, LoraFormat forma
 }
 
 // Module name as a LoRA file writes it -> the component's weight tensor name. kohya writes the
-// module path with '.' as '_', so every "<module>.weight" of the component is indexed that way.
+// module path with '.' as '_', so every "<module>.weight" of the component is indexed that way;
+// its SDXL files name UNet layers as the original checkpoint does (input_blocks_4_1_...), so
+// the UNet's layers are indexed under those names too.
 class LayerIndex {
  public:
   LayerIndex(const Component& c, LoraFormat format) {
+    int layers = 0;
+    std::vector<bool> up_attention;
+    if (c.kind == ComponentKind::UNet) {
+      layers = c.config.value("layers_per_block", 0);
+      for (const auto& t : c.config.value("up_block_types", nlohmann::json::array()))
+        up_attention.push_back(t == "CrossAttnUpBlock2D");
+    }
     for (auto& [name, _] : c.tensors) {
       if (!ends_with(name, ".weight")) continue;
-      std::string module = name.substr(0, name.size() - 7);
-      if (format == LoraFormat::Kohya)
-        for (char& ch : module)
-          if (ch == '.') ch = '_';
-      auto [it, fresh] = index_.emplace(module, name);
-      if (!fresh) it->second.clear();  // two layers under one underscored name: ambiguous
+      add(name.substr(0, name.size() - 7), name, format);
+      if (format == LoraFormat::Kohya && c.kind == ComponentKind::UNet) {
+        const std::string ldm = diffusers_unet_name_to_ldm(name, layers, up_attention);
+        if (!ldm.empty()) add(ldm.substr(0, ldm.size() - 7), name, format);
+      }
     }
+  }
+  void add(std::string module, const std::string& name, LoraFormat format) {
+    if (format == LoraFormat::Kohya)
+      for (char& ch : module)
+        if (ch == '.') ch = '_';
+    auto [it, fresh] = index_.emplace(module, name);
+    if (!fresh && it->second != name) it->second.clear();  // two layers under one underscored name: ambiguous
   }
   // "" when no layer (or more than one) has that name.
   std::string find(const std::string& module) const {

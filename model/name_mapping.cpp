@@ -158,6 +158,48 @@ TensorMap ldm_unet_to_diffusers(const TensorMap& ldm, const std::string& where, 
   return out;
 }
 
+std::string diffusers_unet_name_to_ldm(const std::string& name, int layers_per_block,
+                                       const std::vector<bool>& up_has_attention) {
+  static const std::pair<const char*, const char*> kFixed[] = {
+      {"conv_in.", "input_blocks.0.0."},          {"time_embedding.linear_1.", "time_embed.0."},
+      {"time_embedding.linear_2.", "time_embed.2."}, {"add_embedding.linear_1.", "label_emb.0.0."},
+      {"add_embedding.linear_2.", "label_emb.0.2."}, {"conv_norm_out.", "out.0."},
+      {"conv_out.", "out.2."}};
+  static const std::pair<const char*, const char*> kResnet[] = {
+      {"norm1.", "in_layers.0."},  {"conv1.", "in_layers.2."},  {"time_emb_proj.", "emb_layers.1."},
+      {"norm2.", "out_layers.0."}, {"conv2.", "out_layers.3."}, {"conv_shortcut.", "skip_connection."}};
+  for (auto& [from, to] : kFixed)
+    if (starts_with(name, from)) return to + name.substr(std::string(from).size());
+  auto resnet = [&](const std::string& r) {
+    for (auto& [from, to] : kResnet)
+      if (starts_with(r, from)) return to + r.substr(std::string(from).size());
+    return std::string();
+  };
+  const int per_level = layers_per_block + 1;  // resnets and a downsampler (down) / resnets (up)
+  NameCursor c{name};
+  int i = 0, j = 0;
+  auto str = [](int v) { return std::to_string(v); };
+  if (c.literal("down_blocks.") && c.index(&i)) {
+    if (c.literal("resnets.") && c.index(&j) && !resnet(c.rest()).empty())
+      return "input_blocks." + str(1 + i * per_level + j) + ".0." + resnet(c.rest());
+    if (c.literal("attentions.") && c.index(&j)) return "input_blocks." + str(1 + i * per_level + j) + ".1." + c.rest();
+    if (c.literal("downsamplers.0.conv.")) return "input_blocks." + str((i + 1) * per_level) + ".0.op." + c.rest();
+  } else if (c.literal("mid_block.")) {
+    if (c.literal("resnets.") && c.index(&j) && j < 2 && !resnet(c.rest()).empty())
+      return "middle_block." + str(2 * j) + "." + resnet(c.rest());
+    if (c.literal("attentions.0.")) return "middle_block.1." + c.rest();
+  } else if (c.literal("up_blocks.") && c.index(&i)) {
+    if (c.literal("resnets.") && c.index(&j) && !resnet(c.rest()).empty())
+      return "output_blocks." + str(i * per_level + j) + ".0." + resnet(c.rest());
+    if (c.literal("attentions.") && c.index(&j)) return "output_blocks." + str(i * per_level + j) + ".1." + c.rest();
+    const bool attention = size_t(i) < up_has_attention.size() && up_has_attention[size_t(i)];
+    if (c.literal("upsamplers.0.conv."))
+      return "output_blocks." + str(i * per_level + layers_per_block) + "." + (attention ? "2" : "1") + ".conv." +
+             c.rest();
+  }
+  return "";
+}
+
 TensorMap ldm_vae_to_diffusers(const TensorMap& ldm, const std::string& where, std::vector<std::string>* unknown,
                                std::vector<std::string>* ignored) {
   // The decoder lists its levels from the output side: up.0 is the last diffusers up block.

@@ -16,6 +16,13 @@ namespace sdvk {
 // (1x1 conv in SD 1.x, linear in SD 2.x): the config's use_linear_projection follows it.
 TensorMap ldm_unet_to_diffusers(const TensorMap& ldm, const std::string& where, std::vector<std::string>* unknown);
 
+// The reverse for one name of a UNet whose blocks hold `layers_per_block` resnets, with
+// `up_has_attention[i]` for each up block: "down_blocks.1.attentions.0.proj_in.weight" ->
+// "input_blocks.4.1.proj_in.weight" (layers_per_block 2). "" for a name with no LDM form.
+// kohya's SDXL LoRA files name UNet layers this way.
+std::string diffusers_unet_name_to_ldm(const std::string& name, int layers_per_block,
+                                       const std::vector<bool>& up_has_attention);
+
 // Original VAE ("first_stage_model.*" or a stand-alone VAE file): down / mid / up with the
 // decoder's levels in reverse order; mid-block attention q, k, v, proj_out -> to_q, to_k,
 // to_v, to_out.0 with 1x1 conv weights [C, C, 1, 1] reshaped to linear [C, C].
