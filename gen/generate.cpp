@@ -350,7 +350,11 @@ gen::OutputPaths check_outputs(const Request& req, const std::vector<Job>& jobs)
     for (int k = 0; k < images_written(req); k++) {
       const gen::OutputFields fields{j.seed, k, req.best_of ? k + 1 : 0, j.prompt_index};
       if (req.sharded) all_shards.next(fields);
-      if (req.shard.has(j.prompt_index)) dry.next(fields);
+      if (!req.shard.has(j.prompt_index)) continue;
+      std::error_code ec;  // a shard's files exist when it ran before: say how to resume
+      if (req.sharded && !req.overwrite && !req.skip_existing && std::filesystem::exists(dry.name(fields), ec))
+        throw Error("--output " + dry.name(fields) + ": file exists (pass --skip-existing to resume the shard)");
+      dry.next(fields);
     }
   return paths;
 }

@@ -192,10 +192,11 @@ class ShardBadInput : public ::testing::TestWithParam<BadCase> {};
 TEST_P(ShardBadInput, OneLineErrorAndNothingWritten) {
   test::TempDir dir("shard-bad");
   write_prompts(dir / "prompts.txt");
-  // Two manifests of runs with other steps (the last case's inputs).
+  // Two manifests of runs with other steps and an earlier run's file (inputs of the cases).
   const std::string line = R"({"prompt_index":0,"batch_pos":0,"prompt":"x","seed":1,"file":"a.png","steps":)";
   std::ofstream(dir / "in-a.jsonl") << line << "2}\n";
   std::ofstream(dir / "in-b.jsonl") << line << "3}\n";
+  std::ofstream(dir / "in-0-0.png") << "a file of an earlier run";
   const BadCase& b = GetParam();
   std::string args = b.args;
   for (size_t at; (at = args.find("DIR")) != std::string::npos;) args.replace(at, 3, dir.path());
@@ -228,6 +229,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"index after ranking", kGen + "--skip-existing --best-of 2", "{rank}"},
         BadCase{"one name for all prompts", "generate --seed 1 --prompts-file DIR/prompts.txt --output DIR/a-{index}.png --shard 4/5",
                 "several images"},
+        BadCase{"shard ran before", "generate --seed 1 --prompts-file DIR/prompts.txt --shard 0/2 --output DIR/in-{prompt}-{index}.png",
+                "pass --skip-existing"},
         BadCase{"merged without manifests", "score --merged DIR/m.jsonl DIR/prompts.txt", "--merged needs --manifest"},
         BadCase{"manifest not json", "score --manifest DIR/prompts.txt", "prompts.txt:1: not a JSON object"},
         BadCase{"manifests of two runs", "score --manifest DIR/in-a.jsonl DIR/in-b.jsonl", "different runs"}));
