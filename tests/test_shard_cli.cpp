@@ -163,11 +163,14 @@ TEST(ShardCli, CutShortMissingAndUnfinishedOutputsAreRedone) {
   nlohmann::json j = nlohmann::json::parse(s.out);
   EXPECT_EQ(j["skipped_prompts"], 0);
   EXPECT_EQ(j["files"].size(), 4u);  // prompts 0 and 3 again, whole
-  for (const char* n : {"p0-0.png", "p0-1.png", "p3-0.png", "p3-1.png"}) EXPECT_EQ(test::slurp(dir / n), test::slurp(r.three / n)) << n;
+  for (const char* n : {"p0-0.png", "p0-1.png", "p3-0.png", "p3-1.png"})
+    EXPECT_EQ(test::slurp(dir / n), test::slurp(r.three / n)) << n;
   // The repeated lines merge away: the same manifest as the first runs'.
-  score_manifests(dir, (dir / "m0.jsonl") + " " + (r.three / "manifest-1.jsonl") + " " + (r.three / "manifest-2.jsonl"));
+  score_manifests(dir, (dir / "m0.jsonl") + " " + (r.three / "manifest-1.jsonl") + " " +
+                           (r.three / "manifest-2.jsonl"));
   score_manifests(r.three, r.manifests);
-  EXPECT_EQ(replaced(test::slurp(dir / "merged.jsonl"), dir.path(), r.three.path()), test::slurp(r.three / "merged.jsonl"));
+  EXPECT_EQ(replaced(test::slurp(dir / "merged.jsonl"), dir.path(), r.three.path()),
+            test::slurp(r.three / "merged.jsonl"));
 }
 
 TEST(ShardCli, AnotherRunsFileIsNotReplaced) {
@@ -227,9 +230,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"counter names on resume", "generate --seed 1 --prompt x --skip-existing --output DIR/o-{n}.png", "{n}"},
         BadCase{"skip and overwrite", kGen + "--skip-existing --overwrite", "exclude each other"},
         BadCase{"index after ranking", kGen + "--skip-existing --best-of 2", "{rank}"},
-        BadCase{"one name for all prompts", "generate --seed 1 --prompts-file DIR/prompts.txt --output DIR/a-{index}.png --shard 4/5",
+        BadCase{"one name for all prompts",
+                "generate --seed 1 --prompts-file DIR/prompts.txt --output DIR/a-{index}.png --shard 4/5",
                 "several images"},
-        BadCase{"shard ran before", "generate --seed 1 --prompts-file DIR/prompts.txt --shard 0/2 --output DIR/in-{prompt}-{index}.png",
+        BadCase{"shard ran before",
+                "generate --seed 1 --prompts-file DIR/prompts.txt --shard 0/2 --output DIR/in-{prompt}-{index}.png",
                 "pass --skip-existing"},
         BadCase{"merged without manifests", "score --merged DIR/m.jsonl DIR/prompts.txt", "--merged needs --manifest"},
         BadCase{"manifest not json", "score --manifest DIR/prompts.txt", "prompts.txt:1: not a JSON object"},
