@@ -4,18 +4,24 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <random>
+#include <set>
 
 #include <sys/resource.h>
 
 #include "core/error.h"
 #include "gen/cli.h"
 #include "gen/image_output.h"
+#include "gen/manifest.h"
 #include "gen/micro_conditioning_flags.h"
 #include "gen/model_flags.h"
 #include "gen/output_paths.h"
 #include "gen/precision_flag.h"
+#include "gen/shard.h"
 #include "gen/tile_flag.h"
+#include "image/image.h"
 #include "pipeline/generation_record.h"
 #include "pipeline/model_setup.h"
 #include "pipeline/pipeline.h"
@@ -67,6 +73,14 @@ const char* kGenerateUsage =
     "                          (default sdvk-{n}.png); existing files are never overwritten silently\n"
     "  --overwrite             allow replacing existing files named without {n} and --save-latents;\n"
     "                          only regular files are replaced (a symlink is written through)\n"
+    "  --shard I/N             with --prompts-file: do only the prompts p with p mod N == I (needs --seed\n"
+    "                          and an --output without {n}: seeds and names depend on p alone, so N\n"
+    "                          shards write the files one run would)\n"
+    "  --skip-existing         resume: skip the prompts whose files all exist (and, with --manifest, are\n"
+    "                          listed in it); a prompt with a file missing or unreadable is generated\n"
+    "                          again whole, its other files replaced (needs --seed, no {n})\n"
+    "  --manifest FILE         append one JSON line per image written: prompt index, prompt, seed, file,\n"
+    "                          CLIP score, settings (sdvk score --manifest merges and scores them)\n"
     "  --tile auto|off|N       VAE decode in overlapping tiles of N latent pixels (overlap N/4), blended;\n"
     "                          auto (default) tiles latents over 64 a side or decodes too big for the device\n"
     "  --init-noise FILE       starting noise from a safetensors file (tensor 'noise', [B,4,h,w])\n"
@@ -154,7 +168,8 @@ struct Request {
   LoadOptions load;
   pipeline::GenerationRecord record;
   std::string model, prompt, prompts_file, output;
-  std::string init_noise, save_latents, tokenizer_dir, rerank_clip, lora_dir;
+  std::string init_noise, save_latents, tokenizer_dir, rerank_clip, lora_dir, manifest;
+  gen::Shard shard;  // 0/1 unless --shard
   std::vector<LoraSpec> loras;  // --lora, in order
   Precision precision = Precision::Auto;  // resolved to a DType once the device is known
   vae::TileOptions tiles;
@@ -162,8 +177,28 @@ struct Request {
   int width = 0, height = 0, best_of = 0, keep = 0;
   uint64_t seed = 0;
   bool seed_given = false, strength_given = false, quiet = false, json = false, overwrite = false;
-  bool lora_lenient = false, cfg_given = false;
+  bool lora_lenient = false, cfg_given = false, sharded = false, skip_existing = false;
 };
+
+// --shard and --skip-existing need a run whose seeds and file names depend on the prompt alone.
+void check_resumable(const Request& r) {
+  if (r.sharded && r.prompts_file.empty())
+    throw Error("generate: --shard needs --prompts-file (it splits the file's prompts)");
+  if (!r.sharded && !r.skip_existing) return;
+  const std::string flag = r.sharded ? "--shard" : "--skip-existing";
+  if (r.skip_existing && r.overwrite) throw Error("generate: --skip-existing and --overwrite exclude each other");
+  if (!r.seed_given)
+    throw Error("generate: " + flag + " needs --seed S (every shard and every rerun must draw the same seeds)");
+  if (r.output.find("{n}") != std::string::npos)
+    throw Error("generate: " + flag + ": --output " + r.output + " numbers files with {n} in the order they are "
+                "written, which differs between shards and reruns; name them by {prompt} and {index} (or {rank}), "
+                "e.g. --output out/p{prompt}-{index}.png");
+  if (!r.save_latents.empty())
+    throw Error("generate: " + flag + ": --save-latents stacks every prompt's latents in one file; leave it out");
+  if (r.skip_existing && r.best_of && r.output.find("{index}") != std::string::npos)
+    throw Error("generate: --skip-existing: with --best-of, which {index} is written depends on the ranking, so "
+                "whether a prompt is done cannot be told from its names; name the files by {rank}");
+}
 
 Request parse_request(Args& args) {
   Request r;
@@ -209,6 +244,9 @@ Request parse_request(Args& args) {
   r.quiet = args.take_flag("--quiet");
   r.json = args.take_flag("--json");
   r.overwrite = args.take_flag("--overwrite");
+  const std::string shard = args.take("--shard");
+  r.skip_existing = args.take_flag("--skip-existing");
+  r.manifest = args.take("--manifest");
   args.expect_empty();
 
   if (r.prompt.empty() == r.prompts_file.empty())
@@ -226,8 +264,15 @@ Request parse_request(Args& args) {
   if (r.keep > r.best_of && r.best_of) throw Error("generate: --keep " + std::to_string(r.keep) + " is more than --best-of");
   if (r.best_of && r.record.batch != 1) throw Error("generate: --best-of N sets the batch; leave --batch out");
   if (r.best_of) r.record.batch = r.best_of;
+  if (!shard.empty()) {
+    r.shard = gen::parse_shard(shard);
+    r.sharded = true;
+  }
+  check_resumable(r);
   if (r.best_of && r.rerank_clip.empty()) r.rerank_clip = gen::default_model_path("--rerank-clip", "demo-clip");
   if (r.model.empty()) r.model = gen::default_model_path("--model", "demo-sd");
+  // Known before the model loads, so --skip-existing compares the guidance the run will use.
+  if (!r.cfg_given && pipeline::looks_like_sdxl(r.model)) r.record.cfg_scale = 5.0;  // StableDiffusionXLPipeline's
   if (!r.seed_given) r.seed = random_seed();
   return r;
 }
@@ -304,13 +349,78 @@ std::vector<Job> make_jobs(const Request& req, std::vector<LoraSpec>* loras) {
 int images_written(const Request& req) { return req.keep ? req.keep : req.record.batch; }
 
 // The output paths, after checking every file name the run will write, before minutes of work.
+// With --shard, every prompt's names are checked to differ (two shards must not write one file),
+// and only this shard's for existing files (the other shards may have written theirs).
 gen::OutputPaths check_outputs(const Request& req, const std::vector<Job>& jobs) {
   if (!req.save_latents.empty()) gen::check_output_file(req.save_latents, "--save-latents", req.overwrite);
-  gen::OutputPaths paths(req.output, req.overwrite);
-  gen::OutputPaths dry = paths;
+  gen::OutputPaths paths(req.output, req.overwrite || req.skip_existing);
+  gen::OutputPaths dry = paths, all_shards(req.output, true);
   for (auto& j : jobs)
-    for (int k = 0; k < images_written(req); k++) dry.next({j.seed, k, req.best_of ? k + 1 : 0, j.prompt_index});
+    for (int k = 0; k < images_written(req); k++) {
+      const gen::OutputFields fields{j.seed, k, req.best_of ? k + 1 : 0, j.prompt_index};
+      if (req.sharded) all_shards.next(fields);
+      if (!req.shard.has(j.prompt_index)) continue;
+      std::error_code ec;  // a shard's files exist when it ran before: say how to resume
+      if (req.sharded && !req.overwrite && !req.skip_existing && std::filesystem::exists(dry.name(fields), ec))
+        throw Error("--output " + dry.name(fields) + ": file exists (pass --skip-existing to resume the shard)");
+      dry.next(fields);
+    }
   return paths;
+}
+
+// Whether an earlier run wrote all of this job's files (each a readable PNG, and each listed in
+// the manifest when there is one). A file that is there but unreadable (cut short by a lost node)
+// makes the job be done again; a readable one of another prompt, seed or settings is an Error:
+// replacing it could destroy another run's work.
+bool job_done(const Request& req, const Job& job, const gen::OutputPaths& paths, const std::set<std::string>& listed) {
+  bool done = true;
+  for (int r = 0; r < images_written(req); r++) {
+    const std::string path = paths.name({job.seed, r, req.best_of ? r + 1 : 0, job.prompt_index});
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) {
+      done = false;
+      continue;
+    }
+    std::map<std::string, std::string> text;
+    GenerationParameters p;
+    try {
+      read_image(path, &text);
+      p = parse_parameters(text.count("parameters") ? text.at("parameters") : "");
+    } catch (const Error& e) {
+      if (!req.quiet) std::fprintf(stderr, "note: %s is unreadable, generated again (%s)\n", path.c_str(), e.what());
+      done = false;
+      continue;
+    }
+    if (p.prompt != job.prompt || p.seed != job.seed || p.steps != req.record.steps ||
+        p.cfg_scale != req.record.cfg_scale || p.negative_prompt != req.record.negative_prompt)
+      throw Error("--skip-existing: " + path + " holds another image than prompt " +
+                  std::to_string(job.prompt_index + 1) +
+                  " of this run would write (its prompt, seed, steps or guidance differ); move it away or write to "
+                  "another folder");
+    if (!req.manifest.empty() && !listed.count(path)) done = false;
+  }
+  return done;
+}
+
+// This shard's jobs, less those --skip-existing finds done (counted in *skipped).
+std::vector<Job> jobs_to_run(const Request& req, const std::vector<Job>& all, const gen::OutputPaths& paths,
+                             int* skipped) {
+  std::set<std::string> listed;  // the files the manifest names
+  if (req.skip_existing && !req.manifest.empty())
+    for (const gen::ManifestLine& m : gen::read_manifest(req.manifest)) listed.insert(m.file);
+  std::vector<Job> jobs;
+  *skipped = 0;
+  for (const Job& job : all) {
+    if (!req.shard.has(job.prompt_index)) continue;
+    if (req.skip_existing && job_done(req, job, paths, listed))
+      ++*skipped;
+    else
+      jobs.push_back(job);
+  }
+  if ((req.sharded || req.skip_existing) && !req.quiet)
+    std::fprintf(stderr, "shard %d/%d: %zu of %zu prompts, %d done already\n", req.shard.index, req.shard.count,
+                 jobs.size() + size_t(*skipped), all.size(), *skipped);
+  return jobs;
 }
 
 // The model's weights, after checking what can be checked without the device: the scheduler
@@ -427,27 +537,67 @@ pipeline::GenerationRecord job_record(const Request& req, const Job& job, ImageS
   return record;
 }
 
-// Writes the ranked images of one prompt (all names first: a clash writes nothing) and adds each
-// to `files`, the JSON summary's list.
+// What every manifest line states of the run (gen/manifest.h): the request's settings, with the
+// size, model and scheduler as resolved for `record`.
+nlohmann::json run_settings(const Request& req, const pipeline::GenerationRecord& record,
+                            const std::vector<LoraSpec>& loras, DType dtype, size_t prompt_count) {
+  nlohmann::json s = {{"model", record.model},
+                      {"prompt_count", prompt_count},
+                      {"negative_prompt", record.negative_prompt},
+                      {"scheduler", record.scheduler},
+                      {"steps", record.steps},
+                      {"cfg_scale", record.cfg_scale},
+                      {"width", record.width},
+                      {"height", record.height},
+                      {"batch", record.batch},
+                      {"clip_skip", record.clip_skip},
+                      {"base_seed", req.seed},
+                      {"precision", dtype == DType::F16 ? "fp16" : "fp32"}};
+  if (!record.model_hash.empty()) s["model_hash"] = record.model_hash;
+  for (const LoraSpec& l : loras) s["loras"].push_back({{"path", l.path}, {"weight", l.weight}});
+  if (!record.init_image.empty()) {
+    s["init_image"] = record.init_image;
+    s["strength"] = record.strength;
+  }
+  if (req.best_of) {
+    s["best_of"] = req.best_of;
+    s["rerank_clip"] = req.rerank_clip;
+  }
+  return s;
+}
+
+// Writes the ranked images of one prompt (all names first: a clash writes nothing), adds each
+// to `files`, the JSON summary's list, and appends its line to the manifest, if any.
 void write_images(const HostTensor& images, const Ranking& ranking, const pipeline::GenerationRecord& record,
-                  const Job& job, const Request& req, bool reranked, gen::OutputPaths& paths, nlohmann::json* files) {
+                  const Job& job, const Request& req, bool reranked, gen::OutputPaths& paths, nlohmann::json* files,
+                  gen::ManifestWriter* manifest, const nlohmann::json& settings) {
   std::vector<std::pair<std::string, int>> to_write;
   for (int r = 0; r < images_written(req); r++) {
     const int k = ranking.order[size_t(r)];
     to_write.push_back({paths.next({job.seed, k, reranked ? r + 1 : 0, job.prompt_index}), k});
   }
-  for (auto& [path, k] : to_write) {
+  for (size_t r = 0; r < to_write.size(); r++) {
+    const auto& [path, k] = to_write[r];
     gen::write_image_png(path, images, k, record.parameters(k, ranking.scores.empty() ? -1 : ranking.scores[size_t(k)]));
     if (!req.json) std::printf("wrote %s\n", path.c_str());
     files->push_back({{"path", path}, {"seed", job.seed}, {"batch_pos", k}, {"prompt", job.prompt}});
     if (!ranking.scores.empty()) files->back()["clip_score"] = ranking.scores[size_t(k)];
+    if (!manifest) continue;
+    nlohmann::json line = settings;
+    line.update({{"prompt_index", job.prompt_index}, {"batch_pos", k}, {"prompt", job.prompt}, {"seed", job.seed},
+                 {"file", path}});
+    if (reranked) {
+      line["rank"] = r + 1;
+      line["clip_score"] = ranking.scores[size_t(k)];
+    }
+    manifest->append(line);
   }
 }
 
 // The --json line: files, settings, stage times, memory and queue submissions.
-void print_summary(const Request& req, const nlohmann::json& files, const std::vector<LoraSpec>& loras, ImageSize size,
-                   DType dtype, Context& ctx, const pipeline::Pipeline& pipe, const pipeline::Progress& progress,
-                   std::chrono::steady_clock::time_point t_start) {
+void print_summary(const Request& req, const nlohmann::json& files, int skipped, const std::vector<LoraSpec>& loras,
+                   ImageSize size, DType dtype, Context& ctx, const pipeline::Pipeline& pipe,
+                   const pipeline::Progress& progress, std::chrono::steady_clock::time_point t_start) {
   nlohmann::json summary = {{"files", files},
                             {"seed", req.seed},
                             {"steps", req.record.steps},
@@ -456,6 +606,7 @@ void print_summary(const Request& req, const nlohmann::json& files, const std::v
                             {"height", size.height},
                             {"precision", dtype == DType::F16 ? "fp16" : "fp32"},
                             {"device", ctx.info().name}};
+  if (req.skip_existing) summary["skipped_prompts"] = skipped;
   summary["loras"] = nlohmann::json::array();
   for (const LoraSpec& l : loras) summary["loras"].push_back({{"path", l.path}, {"weight", l.weight}});
   nlohmann::json timings = nlohmann::json::object();
@@ -480,8 +631,8 @@ int cmd_generate(Args& args) {
   Request req = parse_request(args);
   // Everything about the request is checked before any model is loaded.
   std::vector<LoraSpec> loras = req.loras;
-  const std::vector<Job> jobs = make_jobs(req, &loras);
-  gen::OutputPaths paths = check_outputs(req, jobs);
+  const std::vector<Job> all_jobs = make_jobs(req, &loras);
+  gen::OutputPaths paths = check_outputs(req, all_jobs);
   if (!req.init_noise.empty() && !SafetensorsFile(req.init_noise).find("noise"))  // its shape is checked after load
     throw Error("--init-noise " + req.init_noise + ": no tensor 'noise'");
   HostTensor init_pixels;
@@ -489,13 +640,22 @@ int cmd_generate(Args& args) {
     init_pixels = gen::read_init_image(req.record.init_image, req.width, req.height, req.record.batch);
   std::unique_ptr<Tokenizer> tokenizer;  // a given --tokenizer is checked before the model loads
   if (!req.tokenizer_dir.empty()) tokenizer = load_tokenizer(req.tokenizer_dir);
+  std::unique_ptr<gen::ManifestWriter> manifest;  // opened first: it may cut a line a killed run left
+  if (!req.manifest.empty()) manifest = std::make_unique<gen::ManifestWriter>(req.manifest);
+  int skipped = 0;
+  const std::vector<Job> jobs = jobs_to_run(req, all_jobs, paths, &skipped);
+  if (jobs.empty()) {  // nothing left to do: no model is loaded
+    if (req.json)
+      std::printf("%s\n", nlohmann::json({{"files", nlohmann::json::array()}, {"seed", req.seed},
+                                          {"skipped_prompts", skipped}}).dump().c_str());
+    return 0;
+  }
 
   pipeline::Progress progress(req.quiet);
   progress.begin("load", 1);
   std::unique_ptr<Tokenizer> tokenizer_2;
-  WeightSet weights = load_model(req, jobs, loras, &tokenizer, &tokenizer_2);
+  WeightSet weights = load_model(req, all_jobs, loras, &tokenizer, &tokenizer_2);
   const pipeline::ModelHashes hashes = pipeline::model_hashes(req.model, loras);
-  if (weights.has("text_encoder_2") && !req.cfg_given) req.record.cfg_scale = 5.0;  // StableDiffusionXLPipeline's
   Context ctx(req.device);
   const DType dtype = precision_dtype(req.precision, ctx);
   pipeline::Pipeline pipe(ctx, weights, *tokenizer, dtype, progress, tokenizer_2.get());
@@ -515,20 +675,22 @@ int cmd_generate(Args& args) {
 
   std::vector<HostTensor> all_latents;
   nlohmann::json files = nlohmann::json::array();
-  for (const Job& job : jobs) {
+  for (size_t i = 0; i < jobs.size(); i++) {
+    const Job& job = jobs[i];
     std::unique_ptr<Scheduler> scheduler = make_scheduler(weights, req);
-    HostTensor latents = denoise_job(pipe, *scheduler, req, job, conds[size_t(job.prompt_index)], latent_shape,
-                                     noise_file, init_pixels);
+    HostTensor latents = denoise_job(pipe, *scheduler, req, job, conds[i], latent_shape, noise_file, init_pixels);
     if (&job == &jobs.back()) pipe.release_unet();  // the decoder gets its memory
     all_latents.push_back(latents);
     HostTensor images = pipe.decode(latents, req.tiles);
     Ranking ranking = rank(reranker.get(), images, job.text, progress);
-    write_images(images, ranking, job_record(req, job, size, weights.path(), hashes, scheduler->class_name()), job,
-                 req, reranker != nullptr, paths, &files);
+    const pipeline::GenerationRecord record =
+        job_record(req, job, size, weights.path(), hashes, scheduler->class_name());
+    write_images(images, ranking, record, job, req, reranker != nullptr, paths, &files, manifest.get(),
+                 manifest ? run_settings(req, record, loras, dtype, all_jobs.size()) : nlohmann::json());
   }
   if (!req.save_latents.empty()) write_latents(req.save_latents, all_latents);
   if (!req.seed_given && !req.json) std::printf("seed %llu\n", (unsigned long long)req.seed);
-  if (req.json) print_summary(req, files, loras, size, dtype, ctx, pipe, progress, t_start);
+  if (req.json) print_summary(req, files, skipped, loras, size, dtype, ctx, pipe, progress, t_start);
   return 0;
 }
 

@@ -24,6 +24,8 @@ class OutputPaths {
   OutputPaths(std::string pattern, bool overwrite);
   // The path for one image; Error when it would overwrite.
   std::string next(const OutputFields& fields);
+  // The path of one image named without {n}, unchecked (what next() would return).
+  std::string name(const OutputFields& fields) const { return expand(fields, 0); }
 
  private:
   std::string expand(const OutputFields& fields, int counter) const;

@@ -14,7 +14,9 @@
 #include "clip/scorer.h"
 #include "core/error.h"
 #include "gen/cli.h"
+#include "gen/manifest.h"
 #include "gen/model_flags.h"
+#include "gen/output_paths.h"
 #include "gen/precision_flag.h"
 #include "image/contact_sheet.h"
 #include "image/image.h"
@@ -33,6 +35,7 @@ namespace fs = std::filesystem;
 const char* kScoreUsage =
     "usage: sdvk score --clip PATH [--prompt TEXT | --prompts-file FILE] [--json | --csv]\n"
     "                  [--precision fp32|fp16] [--tokenizer DIR] [--config-override KEY=VALUE] [--device D] IMAGES...\n"
+    "       sdvk score --clip PATH --manifest [--merged OUT.jsonl] [options] MANIFESTS...\n"
     "       sdvk score --clip PATH --pixel-values FILE.safetensors [--input-ids | --prompt TEXT] [...]\n"
     "CLIP score of each image against its prompt: 100 * max(cosine(image, text), 0), ranked best first.\n"
     "  --clip PATH          a Hugging Face CLIPModel folder (config.json, model.safetensors, vocab.json,\n"
@@ -41,6 +44,10 @@ const char* kScoreUsage =
     "  --prompts-file FILE  one line per image: IMAGE<TAB>PROMPT (IMAGE as given on the command line, or\n"
     "                       its file name); blank lines and lines starting with # are skipped\n"
     "                       (neither: each PNG's prompt from its \"parameters\" text chunk)\n"
+    "  --manifest           the arguments are manifests of generate --manifest (e.g. one per shard): their\n"
+    "                       images and prompts, merged (by prompt index, then batch position; a line a\n"
+    "                       rerun wrote again counted once), relative paths read from the current folder\n"
+    "  --merged OUT.jsonl   with --manifest: also write the merged lines to OUT (before the model loads)\n"
     "  --json | --csv       machine-readable output instead of the table\n"
     "  --sheet OUT.png      also write a contact sheet: the images ranked in a grid, score and prompt\n"
     "                       under each (font: DejaVu Sans from fonts-dejavu-core, or $SDVK_FONT)\n"
@@ -317,6 +324,8 @@ int cmd_score(Args& args) {
   const bool want_ids = args.take_flag("--input-ids");
   const bool json = args.take_flag("--json"), csv = args.take_flag("--csv");
   const std::string sheet = args.take("--sheet");
+  const bool manifests = args.take_flag("--manifest");
+  const std::string merged = args.take("--merged");
   LoadOptions load;
   for (const std::string& spec : args.take_all("--config-override"))
     gen::add_config_override(&load.config_overrides, spec, "clip");
@@ -335,24 +344,55 @@ int cmd_score(Args& args) {
     if (!prompts_file.empty()) throw Error("score: --prompts-file maps image files; with --pixel-values use --input-ids or --prompt");
     if (want_ids && has_prompt) throw Error("score: --input-ids and --prompt exclude each other");
     if (!sheet.empty()) throw Error("score: --sheet draws image files; --pixel-values has none");
+    if (manifests) throw Error("score: --manifest and --pixel-values exclude each other");
   } else {
+    if (manifests && (has_prompt || !prompts_file.empty()))
+      throw Error("score: --manifest takes each image's prompt from its manifest line; leave --prompt and "
+                  "--prompts-file out");
+    if (!merged.empty() && !manifests) throw Error("score: --merged needs --manifest");
     if (want_ids) throw Error("score: --input-ids needs --pixel-values");
     if (!sheet.empty() && sheet == prompts_file) throw Error("score: --sheet " + sheet + " would overwrite the prompts file");
-    if (images.empty()) throw Error("score: no images given (see --help)");
+    if (images.empty())
+      throw Error(manifests ? "score: --manifest: no manifests given" : "score: no images given (see --help)");
   }
+  for (auto& path : images)
+    if (!merged.empty() && fs::path(path).lexically_normal() == fs::path(merged).lexically_normal())
+      throw Error("score: --merged " + merged + " would overwrite an input manifest");
 
   // Everything about the inputs is checked before the model loads.
   std::vector<Image> decoded;
   std::vector<std::string> prompts;
+  std::vector<gen::ManifestLine> lines;
+  if (manifests) {  // the merged lines name the images and their prompts
+    lines = gen::merge_manifests(images);
+    const std::vector<int> missing = gen::missing_prompts(lines);
+    if (!missing.empty())
+      std::fprintf(stderr, "warning: %zu of the run's prompts have no line (a shard not run or not finished), the "
+                   "first: prompt index %d\n", missing.size(), missing.front());
+    images.clear();
+    for (const gen::ManifestLine& m : lines) {
+      images.push_back(m.file);
+      prompts.push_back(m.prompt);
+    }
+  }
   if (pixel_values.empty()) {
     if (!prompts_file.empty()) prompts = prompts_from_file(prompts_file, images);
-    for (auto& path : images) {
+    for (size_t i = 0; i < images.size(); i++) {
       std::map<std::string, std::string> text;
-      decoded.push_back(read_image(path, &text));
+      try {
+        decoded.push_back(read_image(images[i], &text));
+      } catch (const Error& e) {
+        if (!manifests) throw;
+        throw Error(lines[i].where + ": " + e.what());
+      }
       if (has_prompt) prompts.push_back(prompt);
-      else if (prompts_file.empty()) prompts.push_back(prompt_from_metadata(path, text));
+      else if (prompts_file.empty() && !manifests) prompts.push_back(prompt_from_metadata(images[i], text));
     }
     for (size_t i = 0; i < images.size(); i++) check_prompt_text(prompts[i], "prompt of " + images[i]);
+  }
+  if (!merged.empty()) {  // every image was read: the merged manifest names only files that are there
+    gen::check_output_file(merged, "--merged", true);
+    gen::write_manifest(merged, lines);
   }
 
   std::unique_ptr<Font> font;  // read before the model loads: a missing font fails fast

@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "core/error.h"
+#include "core/json.h"
 #include "vk/error.h"
 
 namespace sdvk::pipeline {
@@ -12,6 +14,19 @@ namespace fs = std::filesystem;
 std::string data_dir() {
   if (const char* env = std::getenv("SDVK_DATA_DIR"); env && *env) return env;
   return SDVK_DEFAULT_DATA_DIR;
+}
+
+bool looks_like_sdxl(const std::string& path) {
+  try {
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) {
+      const fs::path index = fs::path(path) / "model_index.json";
+      return fs::is_regular_file(index, ec) && read_json_file(index.string()).contains("text_encoder_2");
+    }
+    return fs::is_regular_file(path, ec) && classify_safetensors(SafetensorsFile(path)) == FileContent::SDXLCheckpoint;
+  } catch (const Error&) {
+    return false;
+  }
 }
 
 std::string tokenizer_path(const WeightSet& weights) {

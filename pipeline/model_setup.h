@@ -9,6 +9,10 @@ namespace sdvk::pipeline {
 
 // The folder bundled models live in: $SDVK_DATA_DIR, else the source tree's models/.
 std::string data_dir();
+// Whether `path` names an SDXL model (a pipeline folder listing text_encoder_2, or a single
+// file with conditioner.embedders.* tensors), from its index or header alone; false when it
+// cannot tell (loading reports what is wrong).
+bool looks_like_sdxl(const std::string& path);
 // The model's tokenizer/ folder, else the bundled CLIP BPE tokenizer (single-file SD
 // checkpoints carry none; SD 1.x and 2.x both use CLIP's vocabulary).
 std::string tokenizer_path(const WeightSet& weights);
