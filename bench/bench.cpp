@@ -15,6 +15,7 @@ namespace {
 
 const char* kBenchUsage =
     "usage: sdvk bench sd15 ...   (SD 1.5-sized networks with random weights; sdvk bench sd15 --help)\n"
+    "usage: sdvk bench sdxl ...   (SDXL-sized networks with random weights; sdvk bench sdxl --help)\n"
     "       sdvk bench [--device D] [--precision fp32|fp16|both] [--runs N] [--only TEXT]\n"
     "                  [--kernels auto|cpu|gpu] [--no-reference]\n"
     "Times the core ops at Stable Diffusion 1.5 shapes on the device (median of N replays of\n"
@@ -43,12 +44,14 @@ std::string rate(const bench::Case& c, uint64_t element_bytes, double seconds) {
 
 }  // namespace
 
-int cmd_bench_sd15(Args& args);  // bench/sd15.cpp
+int cmd_bench_sd15(Args& args);  // bench/sd_networks.cpp
+int cmd_bench_sdxl(Args& args);
 
 int cmd_bench(Args& args) {
-  if (!args.rest().empty() && args.rest().front() == "sd15") {
-    Args sub("bench sd15", std::vector<std::string>(args.rest().begin() + 1, args.rest().end()));
-    return cmd_bench_sd15(sub);
+  if (!args.rest().empty() && (args.rest().front() == "sd15" || args.rest().front() == "sdxl")) {
+    const std::string family = args.rest().front();
+    Args sub("bench " + family, std::vector<std::string>(args.rest().begin() + 1, args.rest().end()));
+    return family == "sd15" ? cmd_bench_sd15(sub) : cmd_bench_sdxl(sub);
   }
   if (args.take_flag("--help")) {
     std::fputs(kBenchUsage, stdout);

@@ -26,6 +26,7 @@ const std::vector<PrecisionFlag>& flags() {
       {"component", "fp32", {"fp32", "fp16"}},
       {"bench", "both", {"fp32", "fp16", "both"}},
       {"bench sd15", "fp32", {"fp32", "fp16"}},
+      {"bench sdxl", "fp16", {"fp32", "fp16"}},  // SDXL is run in fp16: its 8 GB target
   };
   return table;
 }

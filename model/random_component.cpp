@@ -59,6 +59,33 @@ nlohmann::json sd15_vae_config() {
           {"scaling_factor", 0.18215}};
 }
 
+nlohmann::json sdxl_unet_config() {
+  return {{"_class_name", "UNet2DConditionModel"},
+          {"block_out_channels", {320, 640, 1280}},
+          {"down_block_types", {"DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"}},
+          {"up_block_types", {"CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"}},
+          {"layers_per_block", 2},
+          {"attention_head_dim", {5, 10, 20}},
+          {"transformer_layers_per_block", {1, 2, 10}},
+          {"cross_attention_dim", 2048},
+          {"use_linear_projection", true},
+          {"addition_embed_type", "text_time"},
+          {"addition_time_embed_dim", 256},
+          {"projection_class_embeddings_input_dim", 2816},
+          {"in_channels", 4},
+          {"out_channels", 4},
+          {"norm_num_groups", 32},
+          {"sample_size", 128}};
+}
+
+nlohmann::json sdxl_vae_config() {
+  nlohmann::json c = sd15_vae_config();
+  c["sample_size"] = 1024;
+  c["scaling_factor"] = 0.13025;
+  c["force_upcast"] = true;
+  return c;
+}
+
 RandomComponent random_component(const std::string& name, ComponentKind kind, const nlohmann::json& config,
                                  uint64_t seed, float stddev) {
   RandomComponent r;

@@ -1,6 +1,6 @@
 // A network built in memory with deterministic random weights, under the real checkpoint names
 // and the shapes its config implies (model/unet_config.h, model/vae_config.h): for benchmarks
-// and smoke tests at sizes no test file has (SD 1.5's real dimensions), without a download.
+// and smoke tests at sizes no test file has (SD 1.5's and SDXL's real dimensions), without a download.
 //   RandomComponent u = random_component("unet", ComponentKind::UNet, sd15_unet_config(), 1);
 //   unet::UNet2DConditionModel m(ctx, u.component, DType::F16);
 // Weights: N(0, stddev), norm weights 1 and norm biases 0 (so activations keep their scale).
@@ -30,5 +30,10 @@ RandomComponent random_component(const std::string& name, ComponentKind kind, co
 // from the class defaults.
 nlohmann::json sd15_unet_config();  // 320/640/1280/1280, 2 layers, 8 heads, context 768, sample 64
 nlohmann::json sd15_vae_config();   // 128/256/512/512, 2 layers, 32 groups, sample 512
+// stabilityai/stable-diffusion-xl-base-1.0's: UNet 320/640/1280, transformer depth 1/2/10,
+// 64-wide heads, context 2048, text_time add embedding (1280 + 6 x 256), sample 128; the VAE
+// is SD 1.5's with scaling 0.13025 and force_upcast.
+nlohmann::json sdxl_unet_config();
+nlohmann::json sdxl_vae_config();
 
 }  // namespace sdvk

@@ -1,8 +1,8 @@
-// `sdvk bench sd15`: the acceptance check at Stable Diffusion 1.5's real dimensions, without a
-// download: a UNet and a VAE with SD 1.5's configs and deterministic random weights built in
-// memory (model/random_component.h) run batch-2 UNet calls (CFG) and one decode at 256 or 512
-// pixels (tiled, and whole when its largest activation fits one storage binding), check that
-// the outputs are finite, and report seconds, GFLOP/s, peak device memory and peak RSS.
+// `sdvk bench sd15` and `sdvk bench sdxl`: the networks at Stable Diffusion 1.5's and SDXL's real
+// dimensions, without a download: a UNet and a VAE with the released configs and deterministic
+// random weights built in memory (model/random_component.h) run batch-2 UNet calls (CFG) and one
+// decode (tiled, and whole when its largest activation fits one storage binding), check that the
+// outputs are finite, and report seconds, GFLOP/s, peak device memory and peak RSS.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -22,17 +22,40 @@
 namespace sdvk::cli {
 namespace {
 
-const char* kSd15Usage =
-    "usage: sdvk bench sd15 [--size 256|512] [--precision fp32|fp16] [--part unet|vae|all]\n"
-    "                       [--runs N] [--profile] [--device D] [--tile N|auto] [--no-full]\n"
-    "Runs SD 1.5-sized networks with random weights built in memory: UNet calls as one CFG\n"
-    "step makes them (batch 2, a size/8 latent, 77x768 context; the first call, then the best\n"
-    "of --runs more, default 1) and one VAE decode to size x size pixels, tiled (--tile, default\n"
-    "40 latent pixels, overlap 1/4) and whole when its largest activation fits the device's\n"
-    "storage-buffer range (--no-full skips it). Prints seconds, GFLOP/s (direct-algorithm FLOPs:\n"
-    "1.6 TFLOP per UNet call at 512), peak device memory and peak RSS per part; --profile adds\n"
-    "the GPU time per op kind of a UNet call and of a whole decode. Default size 512: minutes on\n"
-    "a CPU device.\n";
+// One model family's networks at their real dimensions, and how generate runs them.
+struct Family {
+  std::string name, title;  // "sd15", "SD 1.5"
+  nlohmann::json (*unet_config)();
+  nlohmann::json (*vae_config)();
+  int64_t context_width = 768;  // encoder_hidden_states [2,77,W]
+  int64_t pooled_width = 0;     // SDXL's text_embeds [2,P]; 0: no text_time inputs
+  int min_size = 256, max_size = 512, default_size = 512;
+  std::string default_tile = "40";
+  bool vae_float32 = false;  // SDXL's force_upcast: generate decodes in float32
+  std::string flops_note;    // the UNet's FLOPs at the default size
+};
+
+const Family kSd15 = {"sd15", "SD 1.5", sd15_unet_config, sd15_vae_config, 768, 0, 256, 512, 512, "40", false,
+                      "1.6 TFLOP per UNet call at 512"};
+const Family kSdxl = {"sdxl", "SDXL", sdxl_unet_config, sdxl_vae_config, 2048, 1280, 512, 1024, 1024, "auto", true,
+                      "6.0 TFLOP per UNet call at 1024"};
+
+std::string usage(const Family& f) {
+  const std::string sizes = "--size " + std::to_string(f.min_size) + "|" + std::to_string(f.max_size);
+  const std::string tile = f.default_tile == "auto" ? "auto, as generate" : f.default_tile + " latent pixels";
+  return "usage: sdvk bench " + f.name + " [" + sizes + "] [--precision fp32|fp16] [--part unet|vae|all]\n"
+         "                       [--runs N] [--profile] [--device D] [--tile N|auto] [--no-full]\n"
+         "Runs " + f.title + "-sized networks with random weights built in memory:\n"
+         "  - UNet calls as one CFG step makes them: batch 2, a size/8 latent, 77x" + std::to_string(f.context_width) +
+         " context" + (f.pooled_width ? ",\n    the pooled text embedding and add_time_ids" : "") +
+         "; the first call, then the best of --runs more (default 1);\n"
+         "  - one VAE decode to size x size pixels" + (f.vae_float32 ? " in float32 (force_upcast, as generate)" : "") +
+         ",\n    tiled (--tile, default " + tile + "; overlap 1/4) and whole when its largest activation\n"
+         "    fits the device's storage-buffer range (--no-full skips it).\n"
+         "Prints seconds, GFLOP/s (direct-algorithm FLOPs: " + f.flops_note + "), peak device\n"
+         "memory and peak RSS per part; --profile adds the GPU time per op kind of a UNet call and of a\n"
+         "whole decode. Default size " + std::to_string(f.default_size) + ": minutes on a CPU device.\n";
+}
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -57,7 +80,7 @@ std::vector<float> gaussian(size_t n, uint64_t seed) {
 void check_finite(const std::vector<float>& v, const std::string& what) {
   size_t bad = 0;
   for (float x : v) bad += !std::isfinite(x);
-  if (bad) throw Error("bench sd15: " + what + " has " + std::to_string(bad) + " non-finite values");
+  if (bad) throw Error("bench: " + what + " has " + std::to_string(bad) + " non-finite values");
 }
 
 void report(const char* part, const char* what, double seconds, Allocator& a) {
@@ -66,8 +89,8 @@ void report(const char* part, const char* what, double seconds, Allocator& a) {
   std::fflush(stdout);
 }
 
-void run_unet(Context& ctx, DType dt, int64_t latent, int runs, bool profile) {
-  RandomComponent u = random_component("unet", ComponentKind::UNet, sd15_unet_config(), 1);
+void run_unet(Context& ctx, const Family& f, DType dt, int64_t latent, int runs, bool profile) {
+  RandomComponent u = random_component("unet", ComponentKind::UNet, f.unet_config(), 1);
   std::printf("unet: %.0fM parameters, %.0f MiB as %s\n", double(u.component.parameters()) * 1e-6,
               mib(u.component.parameters() * dtype_bytes(dt)), dtype_name(dt));
   Allocator& a = ctx.allocator();
@@ -77,9 +100,18 @@ void run_unet(Context& ctx, DType dt, int64_t latent, int runs, bool profile) {
   Tensor x = Tensor::from_floats(ctx, {2, 4, latent, latent}, dt, gaussian(size_t(2 * 4 * latent * latent), 11),
                                  "sample");
   Tensor t = Tensor::from_floats(ctx, {2}, DType::F32, {981.0f, 981.0f}, "timestep");
-  Tensor c = Tensor::from_floats(ctx, {2, 77, 768}, dt, gaussian(2 * 77 * 768, 12), "encoder_hidden_states");
+  const int64_t W = f.context_width;
+  Tensor c = Tensor::from_floats(ctx, {2, 77, W}, dt, gaussian(size_t(2 * 77 * W), 12), "encoder_hidden_states");
+  unet::UNet2DConditionModel::TextTime text_time;  // SDXL: a square image, uncropped
+  if (f.pooled_width) {
+    text_time.text_embeds = Tensor::from_floats(ctx, {2, f.pooled_width}, dt, gaussian(size_t(2 * f.pooled_width), 14),
+                                                "text_embeds");
+    const float px = float(latent * 8);
+    text_time.time_ids = Tensor::from_floats(ctx, {2, 6}, DType::F32, {px, px, 0, 0, px, px, px, px, 0, 0, px, px},
+                                             "time_ids");
+  }
   Sequence s(ctx, profile && ctx.info().timestamps);
-  Tensor y = m.forward(s, x, t, c);  // uploads the weights as it records
+  Tensor y = m.forward(s, x, t, c, f.pooled_width ? &text_time : nullptr);  // uploads the weights as it records
   report("unet", "upload + record", seconds_since(t0), a);
   const std::string size = std::to_string(latent) + "x" + std::to_string(latent);
   double best = 0;
@@ -121,9 +153,10 @@ void profile_vae(Context& ctx, vae::Decoder& dec, const Shape& shape, const std:
   print_profile(s);
 }
 
-void run_vae(Context& ctx, DType dt, int64_t side, const vae::TileOptions& tiled, bool full, bool profile) {
-  RandomComponent v = random_component("vae", ComponentKind::VAE, sd15_vae_config(), 2);
-  vae::Decoder dec(ctx, v.component, dt);
+void run_vae(Context& ctx, const Family& f, DType dt, int64_t side, const vae::TileOptions& tiled, bool full,
+             bool profile) {
+  RandomComponent v = random_component("vae", ComponentKind::VAE, f.vae_config(), 2);
+  vae::Decoder dec(ctx, v.component, f.vae_float32 ? DType::F32 : dt);
   const Shape shape{1, 4, side, side};
   const std::string px = std::to_string(side * 8), size = px + "x" + px;
   std::vector<float> latent = gaussian(size_t(shape_numel(shape)), 13);
@@ -170,26 +203,31 @@ void run_vae(Context& ctx, DType dt, int64_t side, const vae::TileOptions& tiled
 
 }  // namespace
 
-int cmd_bench_sd15(Args& args) {
+namespace {
+
+int bench_family(Args& args, const Family& f) {
   if (args.take_flag("--help")) {
-    std::fputs(kSd15Usage, stdout);
+    std::fputs(usage(f).c_str(), stdout);
     return 0;
   }
   ContextOptions opt;
   opt.device = args.take("--device");
   std::string precision = take_precision(args), part = args.take("--part", "all");
-  std::string tile = args.take("--tile", "40");
-  const int size = args.take_int("--size", 512, 256, 512);
+  std::string tile = args.take("--tile", f.default_tile);
+  const int size = args.take_int("--size", f.default_size, f.min_size, f.max_size);
   const int runs = args.take_int("--runs", 1, 0, 100);
   const bool profile = args.take_flag("--profile");
   bool full = !args.take_flag("--no-full");
   args.expect_empty();
   const Precision choice = check_precision(args.command(), precision);
+  const std::string where = "bench " + f.name;
   if (part != "unet" && part != "vae" && part != "all")
-    throw Error("bench sd15: --part " + part + ": expected unet, vae or all");
+    throw Error(where + ": --part " + part + ": expected unet, vae or all");
   vae::TileOptions tiled = parse_tile_flag(tile);
-  if (tiled.mode == vae::TileOptions::Mode::Off) throw Error("bench sd15: --tile off: use a tile size or auto");
-  if (size != 256 && size != 512) throw Error("bench sd15: --size " + std::to_string(size) + ": expected 256 or 512");
+  if (tiled.mode == vae::TileOptions::Mode::Off) throw Error(where + ": --tile off: use a tile size or auto");
+  if (size != f.min_size && size != f.max_size)
+    throw Error(where + ": --size " + std::to_string(size) + ": expected " + std::to_string(f.min_size) + " or " +
+                std::to_string(f.max_size));
 
   Context ctx(opt);
   const DType dt = precision_dtype(choice, ctx);
@@ -197,9 +235,15 @@ int cmd_bench_sd15(Args& args) {
               ctx.info().name.c_str(), device_class_name(ctx.info().device_class), dtype_name(dt),
               mib(ctx.info().device_local_bytes), mib(ctx.info().max_storage_buffer_range));
   std::fflush(stdout);
-  if (part != "vae") run_unet(ctx, dt, size / 8, runs, profile);
-  if (part != "unet") run_vae(ctx, dt, size / 8, tiled, full, profile);
+  // As generate: the UNet is freed (run_unet's scope) before the decode.
+  if (part != "vae") run_unet(ctx, f, dt, size / 8, runs, profile);
+  if (part != "unet") run_vae(ctx, f, dt, size / 8, tiled, full, profile);
   return 0;
 }
+
+}  // namespace
+
+int cmd_bench_sd15(Args& args) { return bench_family(args, kSd15); }
+int cmd_bench_sdxl(Args& args) { return bench_family(args, kSdxl); }
 
 }  // namespace sdvk::cli
