@@ -55,6 +55,18 @@ double max_rel(const std::vector<float>& got, const std::vector<float>& want) {
 
 class SdxlConditioning : public test::VkTest {};
 
+// Runs `run` on `model` with `extra` flags and checks its latents and pixels against diffusers'.
+void expect_run_within(const std::string& model, const GoldenRun& run, const std::string& extra, double latent_rel,
+                       int pixel) {
+  test::TempDir dir("sdxl-" + run.name);
+  auto r = test::generate_run(model, run, dir, extra + (model == kSingleFile ? kSingleFileConfig : ""));
+  if (r.exit_code != 0 && r.err.find("16-bit storage") != std::string::npos) GTEST_SKIP() << r.err;
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  test::GoldenDiff d = test::compare_run(kRuns, run, dir);
+  EXPECT_LE(d.latent_rel, latent_rel);
+  EXPECT_LE(d.pixel, pixel);
+}
+
 }  // namespace
 
 // prompt_embeds [2,77,96] (encoder 1's hidden_states[-2] ++ encoder 2's, no final norm),
@@ -115,23 +127,13 @@ TEST(SdxlCli, Float32FolderMatchesDiffusersEuler6) {
 TEST(SdxlCli, Float32MicroConditioningMatchesDiffusersFolderAndSingleFile) {
   for (const std::string& model : {kFolder, kSingleFile}) {
     SCOPED_TRACE(model);
-    test::TempDir dir("sdxl-euler4");
-    auto r = test::generate_run(model, kEuler4Neg, dir, "--precision fp32" + (model == kSingleFile ? kSingleFileConfig : ""));
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    test::GoldenDiff d = test::compare_run(kRuns, kEuler4Neg, dir);
-    EXPECT_LE(d.latent_rel, 1e-4);
-    EXPECT_LE(d.pixel, 1);
+    expect_run_within(model, kEuler4Neg, "--precision fp32", 1e-4, 1);
   }
 }
 
 TEST(SdxlCli, Float32SingleFileMatchesDiffusersEuler6) {
-  test::TempDir dir("sdxl-single");
   // The file states no sample_size: SDXL's 128 (1024x1024 images) is assumed, so the size is given.
-  auto r = test::generate_run(kSingleFile, kEuler6, dir, "--precision fp32 --width 64 --height 64" + kSingleFileConfig);
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  test::GoldenDiff d = test::compare_run(kRuns, kEuler6, dir);
-  EXPECT_LE(d.latent_rel, 1e-4);
-  EXPECT_LE(d.pixel, 1);
+  expect_run_within(kSingleFile, kEuler6, "--precision fp32 --width 64 --height 64", 1e-4, 1);
 }
 
 TEST(SdxlCli, Float16StaysNearTheReference) {
@@ -139,13 +141,7 @@ TEST(SdxlCli, Float16StaysNearTheReference) {
   // guidance step multiplies the UNet's error by the cfg scale (5) and 6 steps carry it along:
   // measured 1.4e-3 relative on lavapipe. 1e-2 leaves room for other devices' rounding order.
   // The VAE runs in float32 (force_upcast), so the image stays within 2 levels.
-  test::TempDir dir("sdxl-fp16");
-  auto r = test::generate_run(kFolder, kEuler6, dir, "--precision fp16");
-  if (r.exit_code != 0 && r.err.find("16-bit storage") != std::string::npos) GTEST_SKIP() << r.err;
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  test::GoldenDiff d = test::compare_run(kRuns, kEuler6, dir);
-  EXPECT_LE(d.latent_rel, 1e-2);
-  EXPECT_LE(d.pixel, 2);
+  expect_run_within(kFolder, kEuler6, "--precision fp16", 1e-2, 2);
 }
 
 TEST(SdxlCli, BadMicroConditioningFlagsAreOneLineErrors) {
