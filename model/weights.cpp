@@ -422,10 +422,30 @@ void WeightSet::add_inferred(Component c, const LoadOptions& options) {
   components_[c.name] = std::move(c);
 }
 
+namespace {
+
+// Checkpoints of architectures out of scope, named rather than failing on a missing tensor.
+void refuse_other_architectures(const SafetensorsFile& file) {
+  for (const TensorInfo& t : file.tensors()) {
+    const std::string& n = t.name;
+    if (n.find("joint_blocks.") != std::string::npos)
+      throw Error(file.path() + ": an SD 3 checkpoint (joint_blocks): a different architecture, out of scope");
+    if (n.find("double_blocks.") != std::string::npos || n.find("single_blocks.") != std::string::npos)
+      throw Error(file.path() + ": a Flux checkpoint (double_blocks / single_blocks): a different architecture, "
+                  "out of scope");
+    if (starts_with(n, "conditioner.embedders.0.model."))
+      throw Error(file.path() + ": an SDXL refiner (OpenCLIP is its only text encoder): not supported (the base "
+                  "model is)");
+  }
+}
+
+}  // namespace
+
 void WeightSet::load_single_file(const LoadOptions& options) {
   refuse_pickle_checkpoint(path_);
   auto file = std::make_shared<const SafetensorsFile>(path_);
   files_.push_back(file);
+  refuse_other_architectures(*file);
   const FileContent content = classify_safetensors(*file);
   switch (content) {
     case FileContent::Unknown: {

@@ -478,6 +478,14 @@ TEST_F(Weights, FolderVariantsAndRefusals) {
   write_safetensors(path("plain.safetensors"), {{"latent", FileDType::F32, {2}, x.data(), 8}});
   EXPECT_TRUE(contains(load_error(path("plain.safetensors")),
                        "no Stable Diffusion, UNet, VAE or CLIP tensor names recognised (1 tensors, first 'latent')"));
+  // Single files of other architectures are named.
+  for (auto [name, message] : std::vector<std::pair<std::string, std::string>>{
+           {"model.diffusion_model.joint_blocks.0.x_block.attn.qkv.weight", "an SD 3 checkpoint (joint_blocks)"},
+           {"double_blocks.0.img_attn.qkv.weight", "a Flux checkpoint"},
+           {"conditioner.embedders.0.model.ln_final.weight", "an SDXL refiner (OpenCLIP is its only text encoder)"}}) {
+    write_safetensors(path("other.safetensors"), {{name, FileDType::F32, {2}, x.data(), 8}});
+    EXPECT_TRUE(contains(load_error(path("other.safetensors")), message)) << name;
+  }
 }
 
 }  // namespace
