@@ -39,5 +39,7 @@ int cmd_component(Args& args);
 int cmd_generate(Args& args);
 int cmd_score(Args& args);
 int cmd_classify(Args& args);
+int cmd_index(Args& args);
+int cmd_search(Args& args);
 
 }  // namespace sdvk::cli
