@@ -55,8 +55,8 @@ std::vector<Hit> rank(const IndexRows& rows, const std::vector<float>& q, size_t
     hits[i] = {i, std::inner_product(e, e + P, q.data(), 0.0f)};
   }
   k = std::min(k, n);
-  std::partial_sort(hits.begin(), hits.begin() + long(k), hits.end(), [](const Hit& a, const Hit& b) {
-    return a.cosine != b.cosine ? a.cosine > b.cosine : a.row < b.row;
+  std::partial_sort(hits.begin(), hits.begin() + long(k), hits.end(), [&](const Hit& a, const Hit& b) {
+    return a.cosine != b.cosine ? a.cosine > b.cosine : rows.paths[a.row] < rows.paths[b.row];
   });
   hits.resize(k);
   return hits;

@@ -147,7 +147,7 @@ std::map<std::string, FileStamp> ImageIndex::stamps() const {
 }
 
 IndexRows ImageIndex::rows(int64_t dim) const {
-  Stmt q{prepare("SELECT path, embedding FROM images ORDER BY path")};
+  Stmt q{prepare("SELECT path, embedding FROM images")};
   IndexRows out;
   out.embeddings.reserve(size_t(count() * dim));
   int rc;

@@ -46,7 +46,9 @@ class ImageIndex {
 
   int64_t count() const;
   std::map<std::string, FileStamp> stamps() const;  // path -> stamp of every row
-  IndexRows rows(int64_t dim) const;                 // Error naming a row whose blob is not dim floats
+  // Every row, in storage order (a table scan: no index lookups); Error naming a row whose blob
+  // is not dim floats.
+  IndexRows rows(int64_t dim) const;
 
   void begin();
   void commit();
