@@ -101,6 +101,7 @@ void embed(ImageIndex& index, const std::function<const ClipScorer&()>& scorer, 
       index.put(read[i]->path, read[i]->stamp, model_id, row);
     }
     for (auto& g : gone) index.remove(g);
+    sum->removed += gone.size();
     sum->embedded += read.size();
     if (sum->embedded > stop) std::raise(SIGKILL);
     index.commit();
@@ -129,19 +130,14 @@ void print(const std::string& db, const std::string& model_id, const Summary& s,
 }  // namespace
 
 int cmd_index(Args& args) {
-  if (args.take_flag("--help") || args.rest().empty()) {
-    std::fputs(kIndexUsage, args.rest().empty() ? stderr : stdout);
-    return args.rest().empty() ? 2 : 0;
-  }
+  if (int status; args.usage(kIndexUsage, &status)) return status;
   ContextOptions opt;
   opt.device = args.take("--device");
   const std::string db = args.take("--db");
   std::string clip = args.take("--clip");
   const std::string precision = take_precision(args);
   const bool json = args.take_flag("--json"), quiet = args.take_flag("--quiet");
-  const std::vector<std::string> dirs = args.rest();
-  for (auto& a : dirs)
-    if (a.rfind("--", 0) == 0) throw Error("index: unknown argument '" + a + "' (see --help)");
+  const std::vector<std::string> dirs = args.positional();
   if (db.empty()) throw Error("index: --db FILE is required (the index to create or update)");
   if (dirs.empty()) throw Error("index: no folders given (see --help)");
   if (clip.empty()) clip = gen::default_model_path("index: --clip", "demo-clip");
@@ -187,7 +183,7 @@ int cmd_index(Args& args) {
     index.begin();
     for (auto& g : gone) index.remove(g);
     index.commit();
-    sum.removed = gone.size();
+    sum.removed += gone.size();
   }
 
   // The device only when an image needs embedding: an unchanged folder costs no CLIP work at all.

@@ -65,10 +65,7 @@ std::vector<Hit> rank(const IndexRows& rows, const std::vector<float>& q, size_t
 }  // namespace
 
 int cmd_search(Args& args) {
-  if (args.take_flag("--help") || args.rest().empty()) {
-    std::fputs(kSearchUsage, args.rest().empty() ? stderr : stdout);
-    return args.rest().empty() ? 2 : 0;
-  }
+  if (int status; args.usage(kSearchUsage, &status)) return status;
   ContextOptions opt;
   opt.device = args.take("--device");
   const std::string db = args.take("--db"), image = args.take("--image");
@@ -77,9 +74,7 @@ int cmd_search(Args& args) {
   const std::string precision = take_precision(args);
   const std::string tokenizer_path = args.take("--tokenizer");
   const bool json = args.take_flag("--json");
-  const std::vector<std::string> words = args.rest();
-  for (auto& a : words)
-    if (a.rfind("--", 0) == 0) throw Error("search: unknown argument '" + a + "' (see --help)");
+  const std::vector<std::string> words = args.positional();
   if (db.empty()) throw Error("search: --db FILE is required (an index made by sdvk index)");
   if (words.size() > 1) throw Error("search: one text query at a time (quote it: \"" + words[0] + " " + words[1] + "\")");
   const std::string text = words.empty() ? "" : words[0];
