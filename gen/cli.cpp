@@ -1,6 +1,7 @@
 #include "gen/cli.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <string>
 
 #include "core/error.h"
@@ -95,6 +96,19 @@ std::vector<std::string> Args::take_all(const std::string& name) {
 
 void Args::expect_empty() const {
   if (!args_.empty()) throw Error(command_ + ": unknown argument '" + args_[0] + "' (see --help)");
+}
+
+bool Args::usage(const char* text, int* status) {
+  if (!take_flag("--help") && !args_.empty()) return false;
+  std::fputs(text, args_.empty() ? stderr : stdout);
+  *status = args_.empty() ? 2 : 0;
+  return true;
+}
+
+std::vector<std::string> Args::positional() const {
+  for (auto& a : args_)
+    if (a.rfind("--", 0) == 0) throw Error(command_ + ": unknown argument '" + a + "' (see --help)");
+  return args_;
 }
 
 }  // namespace sdvk::cli

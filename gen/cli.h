@@ -20,6 +20,11 @@ class Args {
   std::vector<std::string> take_all(const std::string& name);  // every value of a repeatable flag
   // Throws Error naming the first argument nobody took.
   void expect_empty() const;
+  // For --help, or no arguments at all: prints `usage` (stdout for --help, else stderr), sets
+  // *status (0, or 2) and returns true.
+  bool usage(const char* text, int* status);
+  // The arguments nobody took, as positional ones; Error naming the first that looks like a flag.
+  std::vector<std::string> positional() const;
   const std::vector<std::string>& rest() const { return args_; }
   const std::string& command() const { return command_; }  // as error messages name it
 
@@ -39,5 +44,7 @@ int cmd_component(Args& args);
 int cmd_generate(Args& args);
 int cmd_score(Args& args);
 int cmd_classify(Args& args);
+int cmd_index(Args& args);
+int cmd_search(Args& args);
 
 }  // namespace sdvk::cli

@@ -23,6 +23,8 @@ const char* kUsage =
     "  inspect FILE|DIR     format, model family, architecture and tensors of a checkpoint or folder\n"
     "  score IMAGES...      CLIP score of images against prompts, ranked (sdvk score --help)\n"
     "  classify IMAGES...   zero-shot labels of images with CLIP (sdvk classify --help)\n"
+    "  index DIR...         embed the images under folders into a search index (sdvk index --help)\n"
+    "  search \"TEXT\"        the indexed images nearest to a text or an image (sdvk search --help)\n"
     "\n"
     "common options:\n"
     "  --device N|NAME      Vulkan device by index or name substring (default: first discrete GPU,\n"
@@ -52,6 +54,8 @@ int main(int argc, char** argv) {
     if (command == "component") return sdvk::cli::cmd_component(args);
     if (command == "score") return sdvk::cli::cmd_score(args);
     if (command == "classify") return sdvk::cli::cmd_classify(args);
+    if (command == "index") return sdvk::cli::cmd_index(args);
+    if (command == "search") return sdvk::cli::cmd_search(args);
     std::fprintf(stderr, "error: unknown command '%s' (see sdvk --help)\n", command.c_str());
     return 2;
   } catch (const sdvk::DeviceSelectorError& e) {  // the selector came from --device or SDVK_DEVICE

@@ -23,6 +23,8 @@ const std::vector<PrecisionFlag>& flags() {
       {"generate", "auto", {"fp16", "fp32", "auto"}},
       {"score", "auto", {"fp32", "fp16"}},
       {"classify", "auto", {"fp32", "fp16"}},
+      {"index", "auto", {"fp32", "fp16"}},
+      {"search", "auto", {"fp32", "fp16"}},
       {"component", "fp32", {"fp32", "fp16"}},
       {"bench", "both", {"fp32", "fp16", "both"}},
       {"bench sd15", "fp32", {"fp32", "fp16"}},

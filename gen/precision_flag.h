@@ -1,5 +1,5 @@
-// --precision, the storage type of weights and activations, for the six commands that take it
-// (generate, score, classify, component, bench, bench sd15). What each accepts and its default are stated
+// --precision, the storage type of weights and activations, for the commands that take it
+// (generate, score, classify, index, search, component, bench, bench sd15). What each accepts and its default are stated
 // once, in the table in precision_flag.cpp; the op layer never names the flag.
 //   std::string p = take_precision(args);                       // the command's default if absent
 //   ... other flags ...

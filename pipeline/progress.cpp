@@ -8,8 +8,9 @@ namespace sdvk::pipeline {
 
 Progress::Progress(bool quiet) : quiet_(quiet), tty_(isatty(STDERR_FILENO)) {}
 
-void Progress::begin(const std::string& stage, int total) {
+void Progress::begin(const std::string& stage, int total, const std::string& unit) {
   stage_ = stage;
+  unit_ = unit;
   total_ = total > 0 ? total : 1;
   done_ = 0;
   start_ = Clock::now();
@@ -37,9 +38,9 @@ void Progress::draw(bool final_line) {
   if (total_ > 1 && done_ > 0 && elapsed > 0) {
     double per_s = done_ / elapsed;
     if (final_line)
-      std::snprintf(rate, sizeof rate, "  %.2f it/s  %.1fs", per_s, elapsed);
+      std::snprintf(rate, sizeof rate, "  %.2f %s/s  %.1fs", per_s, unit_.c_str(), elapsed);
     else
-      std::snprintf(rate, sizeof rate, "  %.2f it/s  ETA %.0fs", per_s, (total_ - done_) / per_s);
+      std::snprintf(rate, sizeof rate, "  %.2f %s/s  ETA %.0fs", per_s, unit_.c_str(), (total_ - done_) / per_s);
   } else if (final_line) {
     std::snprintf(rate, sizeof rate, "  %.1fs", elapsed);
   }

@@ -12,8 +12,8 @@ namespace sdvk::pipeline {
 class Progress {
  public:
   explicit Progress(bool quiet);
-  // Starts a stage of `total` units (total 1 for a stage without steps).
-  void begin(const std::string& stage, int total);
+  // Starts a stage of `total` units (total 1 for a stage without steps), rated in `unit`/s.
+  void begin(const std::string& stage, int total, const std::string& unit = "it");
   void advance(int done);  // `done` units of the current stage are finished
   void end();              // the stage is finished; its time is recorded
   // Seconds each finished stage took (summed when a stage runs several times).
@@ -24,7 +24,7 @@ class Progress {
   void draw(bool final_line);
 
   bool quiet_, tty_;
-  std::string stage_;
+  std::string stage_, unit_;
   int total_ = 0, done_ = 0;
   Clock::time_point start_;
   std::map<std::string, double> seconds_;

@@ -14,6 +14,8 @@
 #   libstb-dev, libpng-dev        image reading and PNG writing with text chunks; stb_truetype
 #                                 rasterises the text of `score --sheet`
 #   fonts-dejavu-core             the TrueType font (DejaVu Sans) that text is drawn in
+#   libsqlite3-dev                the image index of `sdvk index` / `sdvk search`: transactions
+#                                 make an interrupted run resumable
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
@@ -37,6 +39,6 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake ninja-build pkg-config \
   libvulkan-dev glslang-tools vulkan-validationlayers vulkan-tools \
   libgtest-dev nlohmann-json3-dev libsentencepiece-dev libstb-dev libpng-dev \
-  fonts-dejavu-core >/dev/null
+  fonts-dejavu-core libsqlite3-dev >/dev/null
 $SUDO apt-get install -y -qq --no-install-recommends "${MESA_SUITE[@]}" mesa-vulkan-drivers >/dev/null
 dpkg-query -W -f='mesa-vulkan-drivers ${Version}\n' mesa-vulkan-drivers
