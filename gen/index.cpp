@@ -1,4 +1,5 @@
-// `sdvk index DIR... --db FILE [--clip PATH]`: embeds every image under the folders with the
+// `sdvk index DIR... --db FILE [--clip PATH]` (or `--manifest MANIFEST...`: the images that
+// `generate --manifest` listed): embeds every image under the folders with the
 // CLIP vision tower into a SQLite index (index/image_index.h), incrementally: files whose size
 // and modification time the index already holds are not read again, changed files are
 // re-embedded, files gone from the folders are removed. Batches are committed one at a time, so
@@ -16,6 +17,7 @@
 #include "clip/scorer.h"
 #include "core/error.h"
 #include "gen/cli.h"
+#include "gen/manifest.h"
 #include "gen/model_flags.h"
 #include "gen/precision_flag.h"
 #include "image/image.h"
@@ -32,11 +34,15 @@ namespace fs = std::filesystem;
 
 const char* kIndexUsage =
     "usage: sdvk index DIR... --db FILE [--clip PATH] [--json] [--quiet] [--precision fp32|fp16] [--device D]\n"
+    "       sdvk index --manifest MANIFEST... --db FILE [options]\n"
     "Embeds every image (*.png, *.jpg, *.jpeg, *.bmp) under the folders, recursively, with the CLIP\n"
     "vision tower into a SQLite index for `sdvk search`. Incremental: an image whose size and\n"
     "modification time are unchanged is not embedded again; images gone from the folders are removed.\n"
     "  --db FILE            the index (created when missing); it holds one CLIP model's embeddings\n"
     "  --clip PATH          a CLIPModel folder or CLIP .safetensors file (default: the bundled demo CLIP)\n"
+    "  --manifest           the arguments are manifests of generate --manifest: their images are indexed\n"
+    "                       (paths as written, relative ones from the current folder); rows are removed\n"
+    "                       only for folders given as folders\n"
     "  --json               the summary as one JSON object\n"
     "  --quiet              no progress bar\n"
     "  --precision P        fp16 or fp32 storage (default fp16 where the device supports it)\n";
@@ -111,6 +117,14 @@ void embed(ImageIndex& index, const std::function<const ClipScorer&()>& scorer, 
   sum->seconds = progress.seconds().at("embed");
 }
 
+// The images the manifests list (any runs: unlike score, index does not merge them).
+std::vector<ImageFile> manifest_images(const std::vector<std::string>& manifests, std::vector<std::string>* missing) {
+  std::vector<std::string> paths;
+  for (const std::string& m : manifests)
+    for (const gen::ManifestLine& line : gen::read_manifest(m)) paths.push_back(line.file);
+  return listed_images(paths, missing);
+}
+
 void print(const std::string& db, const std::string& model_id, const Summary& s, bool json) {
   if (json) {
     nlohmann::json j = {{"db", db}, {"model_id", model_id}, {"embedded", s.embedded}, {"unchanged", s.unchanged},
@@ -137,15 +151,16 @@ int cmd_index(Args& args) {
   std::string clip = args.take("--clip");
   const std::string precision = take_precision(args);
   const bool json = args.take_flag("--json"), quiet = args.take_flag("--quiet");
+  const bool manifests = args.take_flag("--manifest");
   const std::vector<std::string> dirs = args.positional();
   if (db.empty()) throw Error("index: --db FILE is required (the index to create or update)");
-  if (dirs.empty()) throw Error("index: no folders given (see --help)");
+  if (dirs.empty()) throw Error(manifests ? "index: --manifest: no manifests given" : "index: no folders given (see --help)");
   if (clip.empty()) clip = gen::default_model_path("index: --clip", "demo-clip");
   const Precision choice = check_precision(args.command(), precision);
 
   // The folders and the model's identity first: a typo costs no database and no device.
-  std::vector<std::string> roots;
-  const std::vector<ImageFile> files = find_images(dirs, &roots);
+  std::vector<std::string> roots, missing;
+  const std::vector<ImageFile> files = manifests ? manifest_images(dirs, &missing) : find_images(dirs, &roots);
   const std::string model_id = clip_model_id(clip);
   ImageIndex index(db, ImageIndex::Mode::Create);
   const std::string have = index.meta("model_id");
@@ -160,6 +175,10 @@ int cmd_index(Args& args) {
   }
 
   Summary sum;
+  for (const std::string& m : missing) {
+    sum.skipped.push_back({m, m + ": listed in a manifest, but no such file"});
+    if (!quiet) std::fprintf(stderr, "skipped: %s: listed in a manifest, but no such file\n", m.c_str());
+  }
   const std::map<std::string, FileStamp> stamps = index.stamps();
   std::set<std::string> present, indexed;
   std::vector<ImageFile> todo;

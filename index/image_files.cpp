@@ -58,6 +58,24 @@ std::vector<ImageFile> find_images(const std::vector<std::string>& dirs, std::ve
   return out;
 }
 
+std::vector<ImageFile> listed_images(const std::vector<std::string>& paths, std::vector<std::string>* missing) {
+  std::set<std::string> seen;
+  std::vector<ImageFile> out;
+  for (const std::string& path : paths) {
+    std::error_code ec;
+    fs::path file = fs::canonical(path, ec);
+    ImageFile f;
+    if (ec || !stamp_of(file.string(), &f.stamp)) {
+      missing->push_back(path);
+      continue;
+    }
+    f.path = file.string();
+    if (seen.insert(f.path).second) out.push_back(std::move(f));
+  }
+  std::sort(out.begin(), out.end(), [](const ImageFile& a, const ImageFile& b) { return a.path < b.path; });
+  return out;
+}
+
 bool is_under(const std::string& path, const std::string& root) {
   if (root == "/") return path.size() > 1 && path[0] == '/';
   return path.size() > root.size() && path.compare(0, root.size(), root) == 0 && path[root.size()] == '/';

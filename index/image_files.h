@@ -18,6 +18,10 @@ struct ImageFile {
 // missing or not a folder is an Error naming it; subfolders that cannot be read are skipped.
 std::vector<ImageFile> find_images(const std::vector<std::string>& dirs, std::vector<std::string>* roots);
 
+// The files `paths` names (the images of generate's manifests), canonical, each once, sorted by
+// path; a path that is missing or not a regular file goes to `missing` instead.
+std::vector<ImageFile> listed_images(const std::vector<std::string>& paths, std::vector<std::string>* missing);
+
 // Whether `path` lies under the folder `root` (both canonical).
 bool is_under(const std::string& path, const std::string& root);
 

@@ -114,6 +114,28 @@ TEST(IndexCli, IncrementalRunsAndSearch) {
   EXPECT_NE(r.err.find("12 images searched"), std::string::npos) << r.err;
 }
 
+// --manifest: the images generate's manifests list (absolute and relative paths, a file listed
+// twice counted once, a listed file that is gone skipped and counted); rows stay when files
+// leave a manifest, since no folder was given.
+TEST(IndexCli, IndexesTheImagesOfManifests) {
+  test::TempDir dir("index-manifest");
+  fill(dir);
+  auto line = [](int p, const std::string& file) {
+    return nlohmann::json({{"prompt_index", p}, {"batch_pos", 0}, {"prompt", "p"}, {"file", file}}).dump() + "\n";
+  };
+  std::ofstream(dir / "a.jsonl") << line(0, dir / "samples/0.png") << line(1, dir / "samples/1.png");
+  std::ofstream(dir / "b.jsonl") << line(0, dir / "samples/0.png") << line(2, dir / "samples/gone.png");
+  const std::string db = dir / "images.db";
+  nlohmann::json j = index("--db " + db + " --manifest " + (dir / "a.jsonl") + " " + (dir / "b.jsonl"));
+  expect_counts(j, 2, 0, 0, 1, 2);
+  EXPECT_NE(j["skipped_files"][0]["path"].get<std::string>().find("gone.png"), std::string::npos) << j;
+  std::ofstream(dir / "a.jsonl", std::ios::trunc) << line(0, dir / "samples/0.png");
+  expect_counts(index("--db " + db + " --manifest " + (dir / "a.jsonl")), 0, 1, 0, 0, 2);
+  expect_error(test::run_cli("index --db " + db + " --manifest"), "index: --manifest: no manifests given");
+  std::ofstream(dir / "bad.jsonl") << "{\"prompt_index\": 0}\n";
+  expect_error(test::run_cli("index --db " + db + " --manifest " + (dir / "bad.jsonl")), "bad.jsonl:1");
+}
+
 // SDVK_INDEX_KILL_AFTER kills the process inside the second batch's transaction: the first
 // batch stays, the index opens, and the next run embeds only the rest.
 TEST(IndexCli, KilledRunResumes) {
