@@ -149,10 +149,7 @@ void print(const std::vector<std::string>& images, const std::vector<std::vector
 }  // namespace
 
 int cmd_classify(Args& args) {
-  if (args.take_flag("--help") || args.rest().empty()) {
-    std::fputs(kClassifyUsage, args.rest().empty() ? stderr : stdout);
-    return args.rest().empty() ? 2 : 0;
-  }
+  if (int status; args.usage(kClassifyUsage, &status)) return status;
   ContextOptions opt;
   opt.device = args.take("--device");
   std::string clip = args.take("--clip");
@@ -162,9 +159,7 @@ int cmd_classify(Args& args) {
   const std::string precision = take_precision(args);
   const std::string tokenizer_path = args.take("--tokenizer");
   const bool json = args.take_flag("--json"), csv = args.take_flag("--csv");
-  std::vector<std::string> images = args.rest();
-  for (auto& a : images)
-    if (a.rfind("--", 0) == 0) throw Error("classify: unknown argument '" + a + "' (see --help)");
+  std::vector<std::string> images = args.positional();
 
   if (clip.empty()) clip = gen::default_model_path("classify: --clip", "demo-clip");
   const Precision choice = check_precision(args.command(), precision);

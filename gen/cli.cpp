@@ -99,9 +99,10 @@ void Args::expect_empty() const {
 }
 
 bool Args::usage(const char* text, int* status) {
-  if (!take_flag("--help") && !args_.empty()) return false;
-  std::fputs(text, args_.empty() ? stderr : stdout);
-  *status = args_.empty() ? 2 : 0;
+  const bool nothing = args_.empty();  // before --help is taken: `CMD --help` asked for it
+  if (!take_flag("--help") && !nothing) return false;
+  std::fputs(text, nothing ? stderr : stdout);
+  *status = nothing ? 2 : 0;
   return true;
 }
 

@@ -216,10 +216,7 @@ void run_vae_encode(Run& r, const WeightSet& weights) {
 }  // namespace
 
 int cmd_component(Args& args) {
-  if (args.take_flag("--help") || args.rest().empty()) {
-    std::fputs(kComponentUsage, stdout);
-    return args.rest().empty() ? 2 : 0;
-  }
+  if (int status; args.usage(kComponentUsage, &status)) return status;
   const ComponentRequest req = parse_component_request(args);
   Inputs in(req.input);
   WeightSet weights = WeightSet::load(req.model);

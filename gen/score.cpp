@@ -308,10 +308,7 @@ void score_pixel_values(const ClipScorer& scorer, const std::string& pixel_value
 }  // namespace
 
 int cmd_score(Args& args) {
-  if (args.take_flag("--help") || args.rest().empty()) {
-    std::fputs(kScoreUsage, args.rest().empty() ? stderr : stdout);
-    return args.rest().empty() ? 2 : 0;
-  }
+  if (int status; args.usage(kScoreUsage, &status)) return status;
   ContextOptions opt;
   opt.device = args.take("--device");
   std::string clip = args.take("--clip");
@@ -329,9 +326,7 @@ int cmd_score(Args& args) {
   LoadOptions load;
   for (const std::string& spec : args.take_all("--config-override"))
     gen::add_config_override(&load.config_overrides, spec, "clip");
-  std::vector<std::string> images = args.rest();
-  for (auto& a : images)
-    if (a.rfind("--", 0) == 0) throw Error("score: unknown argument '" + a + "' (see --help)");
+  std::vector<std::string> images = args.positional();
 
   if (clip.empty()) clip = gen::default_model_path("score: --clip", "demo-clip");
   const Precision choice = check_precision(args.command(), precision);
