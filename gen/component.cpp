@@ -28,12 +28,13 @@ const char* kComponentUsage =
     "usage: sdvk component KIND --model PATH --input IN.safetensors --output OUT.safetensors\n"
     "                      [--overwrite] [--precision fp32|fp16] [--device D] [--profile] [--tile auto|off|N]\n"
     "Runs one network on named inputs and writes named float32 outputs (the golden files' names):\n"
-    "  text-encoder  input_ids -> last_hidden_state, penultimate_hidden_state_normed, pooler_output\n"
-    "                (+ text_embeds when the model has a projection)\n"
+    "  text-encoder  input_ids -> last_hidden_state, penultimate_hidden_state (what SDXL conditions on),\n"
+    "                penultimate_hidden_state_normed, pooler_output (+ text_embeds when projected)\n"
+    "  text-encoder-2  the same for SDXL's second text encoder\n"
     "  clip          input_ids, pixel_values -> text_embeds, image_embeds, cosine_image_text\n"
     "  vae-decode    latent -> decoded        (no scaling factor applied)\n"
     "  vae-encode    image -> moments         (mean and log-variance on channels)\n"
-    "  unet          sample, timestep, encoder_hidden_states -> out\n"
+    "  unet          sample, timestep, encoder_hidden_states (SDXL: + text_embeds, time_ids) -> out\n"
     "PATH: a component folder, a diffusers pipeline folder or a single-file checkpoint.\n"
     "--overwrite: replace OUT.safetensors when it exists (otherwise an existing file is an error).\n"
     "--precision: storage type of weights and activations (default fp32; arithmetic is fp32).\n"
@@ -85,7 +86,7 @@ ClipTextOutputs run_text(Context& ctx, Sequence& s, const ClipTextModel& m, cons
   if (shape.size() != 2) throw Error("input_ids: expected [batch, tokens], got " + shape_str(shape));
   keep[0] = Tensor::from_floats(ctx, shape, DType::F32, ids, "input_ids");
   keep[1] = Tensor::from_floats(ctx, {shape[0]}, DType::F32, m.pooled_rows(ids, shape[0], shape[1]), "pooled_rows");
-  return m.forward(s, keep[0], keep[1]);
+  return m.forward(s, keep[0], keep[1], 1, true);
 }
 
 // The flags of one run, checked before anything is loaded.
@@ -117,8 +118,9 @@ ComponentRequest parse_component_request(Args& args) {
   if (r.output.empty()) throw Error("component: --output is required");
   r.precision = check_precision(args.command(), precision);
   const std::string& k = r.kind;
-  if (k != "text-encoder" && k != "clip" && k != "vae-decode" && k != "vae-encode" && k != "unet")
-    throw Error("component: unknown kind '" + k + "' (text-encoder, clip, vae-decode, vae-encode, unet)");
+  if (k != "text-encoder" && k != "text-encoder-2" && k != "clip" && k != "vae-decode" && k != "vae-encode" &&
+      k != "unet")
+    throw Error("component: unknown kind '" + k + "' (text-encoder, text-encoder-2, clip, vae-decode, vae-encode, unet)");
   gen::check_output_file(r.output, "--output", overwrite);
   return r;
 }
@@ -131,15 +133,16 @@ struct Run {
   Sequence& s;
   const Inputs& in;
   Outputs& out;
-  Tensor keep[3];
+  Tensor keep[5];
 };
 
-void run_text_encoder(Run& r, const WeightSet& weights) {
-  ClipTextModel m(r.ctx, pick(weights, {"text_encoder", "clip"}), r.dt);
+void run_text_encoder(Run& r, const WeightSet& weights, bool second) {
+  ClipTextModel m(r.ctx, second ? weights.component("text_encoder_2") : pick(weights, {"text_encoder", "clip"}), r.dt);
   ClipTextOutputs o = run_text(r.ctx, r.s, m, r.in, r.keep);
   r.s.run();
   ClipTextModel::check(r.ctx, o);
   r.out.add(r.ctx, "last_hidden_state", o.last_hidden_state);
+  r.out.add(r.ctx, "penultimate_hidden_state", o.penultimate_hidden_state);
   r.out.add(r.ctx, "penultimate_hidden_state_normed", o.penultimate_hidden_state_normed);
   r.out.add(r.ctx, "pooler_output", o.pooler_output);
   if (o.text_embeds.defined()) r.out.add(r.ctx, "text_embeds", o.text_embeds);
@@ -173,7 +176,14 @@ void run_unet(Run& r, const WeightSet& weights) {
   r.keep[0] = Tensor::from_floats(r.ctx, xs, r.dt, x, "sample");
   r.keep[1] = Tensor::from_floats(r.ctx, ts, DType::F32, t, "timestep");
   r.keep[2] = Tensor::from_floats(r.ctx, cs, r.dt, c, "encoder_hidden_states");
-  Tensor y = m.forward(r.s, r.keep[0], r.keep[1], r.keep[2]);
+  unet::UNet2DConditionModel::TextTime text_time;  // SDXL's micro-conditioning
+  if (m.has_text_time()) {
+    Shape es, is;
+    std::vector<float> e = r.in.get("text_embeds", &es), ids = r.in.get("time_ids", &is);
+    r.keep[3] = text_time.text_embeds = Tensor::from_floats(r.ctx, es, r.dt, e, "text_embeds");
+    r.keep[4] = text_time.time_ids = Tensor::from_floats(r.ctx, is, DType::F32, ids, "time_ids");
+  }
+  Tensor y = m.forward(r.s, r.keep[0], r.keep[1], r.keep[2], m.has_text_time() ? &text_time : nullptr);
   r.s.run();
   m.check_output();
   r.out.add(r.ctx, "out", y);
@@ -224,7 +234,7 @@ int cmd_component(Args& args) {
   Sequence s(ctx, req.profile);
   Outputs out;
   Run run{ctx, precision_dtype(req.precision, ctx), s, in, out, {}};
-  if (req.kind == "text-encoder") run_text_encoder(run, weights);
+  if (req.kind == "text-encoder" || req.kind == "text-encoder-2") run_text_encoder(run, weights, req.kind != "text-encoder");
   else if (req.kind == "clip") run_clip(run, weights);
   else if (req.kind == "unet") run_unet(run, weights);
   else if (req.kind == "vae-decode") run_vae_decode(run, weights, req.tiles, req.profile);

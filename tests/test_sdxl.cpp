@@ -10,6 +10,7 @@
 
 #include "image/image.h"
 #include "image/parameters.h"
+#include "model/safetensors.h"
 #include "model/weights.h"
 #include "pipeline/model_setup.h"
 #include "pipeline/pipeline.h"
@@ -164,6 +165,27 @@ TEST(SdxlCli, BadMicroConditioningFlagsAreOneLineErrors) {
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   }
   EXPECT_FALSE(std::filesystem::exists(dir / "x.png"));
+}
+
+// `component text-encoder-2` gives encoder 2's hidden_states[-2] (its 64 columns of the
+// golden prompt_embeds) and the pooled text_embeds.
+TEST(SdxlCli, ComponentRunsTheSecondTextEncoder) {
+  test::TempDir dir("sdxl-component");
+  auto tok = load_tokenizer(kFolder + "/tokenizer_2");
+  std::vector<int> ids = tok->encode_padded("a lighthouse on a cliff at dusk", 77);
+  std::vector<int64_t> ids64(ids.begin(), ids.end());
+  write_safetensors(dir / "in.safetensors", {{"input_ids", FileDType::I64, {1, 77}, ids64.data(), 77 * 8}});
+  auto r = run_cli("component text-encoder-2 --model " + kFolder + " --input " + dir / "in.safetensors" + " --output " +
+                   dir / "out.safetensors");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string golden = kRuns + "/euler_6.safetensors";
+  std::vector<float> embeds = test::tensor_values(golden, "prompt_embeds"), want;  // [2,77,96], row 1: the prompt
+  for (int t = 0; t < 77; t++)
+    want.insert(want.end(), embeds.begin() + (77 + t) * 96 + 32, embeds.begin() + (77 + t) * 96 + 96);
+  EXPECT_LE(max_rel(test::tensor_values(dir / "out.safetensors", "penultimate_hidden_state"), want), 1e-4);
+  std::vector<float> pooled = test::tensor_values(golden, "pooled_prompt_embeds");
+  EXPECT_LE(max_rel(test::tensor_values(dir / "out.safetensors", "text_embeds"),
+                    std::vector<float>(pooled.begin() + 48, pooled.end())), 1e-4);
 }
 
 TEST(SdxlCli, InspectNamesSdxlAndItsAssumptions) {
