@@ -491,10 +491,8 @@ std::unique_ptr<pipeline::Reranker> open_reranker(Context& ctx, const Request& r
 std::vector<pipeline::Conditioning> encode_prompts(pipeline::Pipeline& pipe, const Request& req,
                                                    const std::vector<Job>& jobs) {
   const bool guidance = req.record.cfg_scale != 1.0;
-  const int batch = req.record.batch, clip_skip = req.record.clip_skip, layers = pipe.text_encoder_layers();
-  if (clip_skip >= layers)
-    throw Error("--clip-skip " + std::to_string(clip_skip) + ": expected 0 to " + std::to_string(layers - 1) +
-                " (the text encoder has " + std::to_string(layers) + " layers)");
+  const int batch = req.record.batch, clip_skip = req.record.clip_skip;
+  pipe.check_clip_skip(clip_skip, "--clip-skip");
   std::vector<pipeline::Conditioning> conds;
   for (const Job& job : jobs)
     conds.push_back(pipe.encode(std::vector<std::string>(size_t(batch), job.text),

@@ -103,6 +103,14 @@ int Pipeline::text_encoder_layers() {
   return std::min(text_encoder_->num_layers(), is_sdxl() ? text_encoder_2_->num_layers() : 1 << 30);
 }
 
+void Pipeline::check_clip_skip(int clip_skip, const std::string& name) {
+  const int layers = text_encoder_layers();
+  if (clip_skip < 0 || clip_skip >= layers)
+    throw Error(name + " " + std::to_string(clip_skip) + ": expected 0 to " + std::to_string(layers - 1) +
+                (is_sdxl() ? " (the shallower of the two text encoders has " : " (the text encoder has ") +
+                std::to_string(layers) + " layers)");
+}
+
 struct Pipeline::EncodedText {
   std::vector<float> hidden;  // [rows, windows * T, W]
   std::vector<float> pooled;  // [rows, P] or empty
@@ -167,10 +175,7 @@ Pipeline::EncodedText Pipeline::encode_with(const ClipTextModel& te, const std::
 
 Conditioning Pipeline::encode(const std::vector<std::string>& prompts, const std::vector<std::string>& negatives,
                               bool guidance, int clip_skip) {
-  const int layers = text_encoder_layers();
-  if (clip_skip < 0 || clip_skip >= layers)
-    throw Error("clip skip " + std::to_string(clip_skip) + ": expected 0 to " + std::to_string(layers - 1) +
-                " (the text encoder has " + std::to_string(layers) + " layers)");
+  check_clip_skip(clip_skip, "clip skip");
   std::vector<std::string> texts;
   if (guidance) texts = negatives;
   texts.insert(texts.end(), prompts.begin(), prompts.end());

@@ -61,6 +61,8 @@ class Pipeline {
   // Layers of the text encoder(s) (loads them; the fewer of SDXL's two): encode's clip_skip
   // must be below this.
   int text_encoder_layers();
+  // Error("<name> K: expected 0 to L-1 (...)") unless 0 <= clip_skip < text_encoder_layers().
+  void check_clip_skip(int clip_skip, const std::string& name);
 
   // Embeddings of each image's prompt (and negative prompt when `guidance`), with emphasis
   // weights and long prompts in several 75-token windows (text_encoder/prompt_weights.h).
