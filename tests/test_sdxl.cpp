@@ -109,6 +109,17 @@ TEST_F(SdxlConditioning, MatchesDiffusersForBothRuns) {
   }
 }
 
+// Windows are padded as each release's tokenizer pads: a folder's own tokenizers decide (-1);
+// a single file, which carries none, pads encoder 1 with end-of-text and encoder 2 with "!".
+TEST(Sdxl, SingleFilePadsAsTheReleasedTokenizers) {
+  EXPECT_EQ(pipeline::tokenizer_pad(WeightSet::load(kFolder), "text_encoder_2"), -1);
+  WeightSet single = WeightSet::load(kSingleFile);
+  EXPECT_EQ(pipeline::tokenizer_pad(single, "text_encoder"), 49407);
+  EXPECT_EQ(pipeline::tokenizer_pad(single, "text_encoder_2"), 0);
+  EXPECT_TRUE(single.force_zeros_for_empty_prompt());
+  EXPECT_EQ(single.component("unet").config["addition_time_embed_dim"], 8);  // (96 - 48) / 6
+}
+
 TEST(SdxlCli, Float32FolderMatchesDiffusersEuler6) {
   test::TempDir dir("sdxl-euler6");
   auto r = test::generate_run(kFolder, kEuler6, dir, "--precision fp32");

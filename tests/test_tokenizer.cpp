@@ -324,6 +324,16 @@ TEST(PromptWindows, WeightsFollowTheirTokens) {
   EXPECT_EQ(encode_weighted_prompt(clip(), "photo(graph:2)")[0].ids[1], clip().encode_content("photo")[0]);
 }
 
+// WindowOptions::pad: the pad a single file's release tokenizer uses (OpenCLIP's "!", id 0)
+// instead of the bundled tokenizer's own.
+TEST(PromptWindows, PadOverride) {
+  WindowOptions bang;
+  bang.pad = 0;
+  std::vector<int> ids = {kBos, 320, 1125, kEos};
+  ids.resize(77, 0);
+  EXPECT_EQ(encode_weighted_prompt(clip(), "a photo", bang)[0].ids, ids);
+}
+
 TEST(PromptWindows, LongPromptsBecomeSeveralWindows) {
   std::string text;
   for (int i = 0; i < 160; i++) text += i < 80 ? "cat " : "(dog) ";
