@@ -64,6 +64,25 @@ std::vector<Case> sd15_cases(Context& ctx) {
                      },
                      [x, w, b, m, k, n] { ops::ref::linear(*x, *w, *b, m, k, n); }});
   }
+  // The batched GEMMs inside those Winograd convolutions (36 tile positions, U [Cout,K] @ V [K,
+  // tiles]), timed alone: the 128-channel one is most of a VAE decode's time. (The Winograd
+  // path runs them in float32 whatever the storage type.)
+  struct GemmShape {
+    const char* name;
+    int64_t batch, m, k, n;
+  };
+  for (GemmShape g : {GemmShape{"batched_matmul 36x 320x320 @ 320x512", 36, 320, 320, 512},
+                      GemmShape{"batched_matmul 36x 128x128 @ 128x4096", 36, 128, 128, 4096}}) {
+    auto a = std::make_shared<std::vector<float>>(random_values(size_t(g.batch * g.m * g.k), 17));
+    auto b = std::make_shared<std::vector<float>>(random_values(size_t(g.batch * g.k * g.n), 18));
+    cases.push_back({g.name, 2.0 * double(g.batch * g.m * g.k * g.n), false,
+                     [&ctx, a, b, g](Sequence& s, DType dt) {
+                       ops::batched_matmul(s, Tensor::from_floats(ctx, {g.batch, g.m, g.k}, dt, *a),
+                                           Tensor::from_floats(ctx, {g.batch, g.k, g.n}, dt, *b), false,
+                                           Tensor::empty(ctx, {g.batch, g.m, g.n}, dt));
+                     },
+                     [a, b, g] { ops::ref::batched_matmul(*a, *b, g.batch, g.m, g.k, g.n, false, 1.0f); }});
+  }
   {  // level-1 self-attention: 4096 tokens, 8 heads of 40
     const int64_t t = 4096, heads = 8, d = 40;
     Shape qs{1, t, heads * d};
