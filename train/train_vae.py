@@ -2,20 +2,50 @@
 """Trains the demo AutoencoderKL on generated shapes images (64x64 -> 16x16x4 latents).
 
 Loss: L1 + L2 reconstruction of x from a posterior sample (pixels away from the background
-weighted 1 + --object-weight), plus a small KL term keeping the
-latents near a unit Gaussian (as SD's VAE, without its GAN/perceptual terms: flat-coloured
-shapes do not need them). Images are drawn fresh every step from the seeded stream and
-cropped at random (--crop) to save time.
+weighted 1 + --object-weight, pixels next to an edge + --edge-weight), plus a small KL term
+keeping the latents near a unit Gaussian (as SD's VAE, without its GAN/perceptual terms:
+flat-coloured shapes do not need them). Images are drawn fresh every step from the seeded
+stream and cropped at random (--crop; --object-crops of them around an object) to save time.
+The learning rate warms up, stays constant and, with --lr-decay-from, decays on a cosine.
 
   nice -n 19 python3 train/train_vae.py --run-dir runs/vae [--resume] [--steps N] [--threads 2]
 """
 import argparse
+import math
 import os
 
 import torch
+import torch.nn.functional as F
 
 import common
 from vae_model import AutoencoderKL, vae_config
+
+
+def grow_from(vae, run_dir):
+    """Starts `vae` from another run's weights (fresh optimizer, step 0). `vae` may have more
+    layers per block than that run: every resnet the old model lacks gets a zero conv2, which
+    makes it an identity (same channels, no shortcut), so the grown model starts out computing
+    exactly what the old one did."""
+    import safetensors_io
+    old = {k[len("modules.vae."):]: torch.from_numpy(v) for k, v in
+           safetensors_io.load(os.path.join(run_dir, "ckpt.safetensors")).items() if k.startswith("modules.vae.")}
+    own = vae.state_dict()
+    extra = [k for k in old if k not in own]
+    if extra:
+        raise SystemExit(f"--init-from {run_dir}: keys this model does not have: {extra[:5]}")
+    new_resnets = set()
+    for k in own:
+        if k not in old:
+            if ".resnets." not in k:
+                raise SystemExit(f"--init-from {run_dir}: {k} is missing and is not in a resnet")
+            new_resnets.add(k.rsplit(".", 2)[0])  # ...resnets.N
+    vae.load_state_dict(old, strict=False)
+    with torch.no_grad():
+        for name in new_resnets:
+            conv2 = vae.get_submodule(name + ".conv2")
+            conv2.weight.zero_()
+            conv2.bias.zero_()
+    print(f"initialised from {run_dir}: {len(old)} tensors; new identity resnets: {len(new_resnets)}", flush=True)
 
 
 def main():
@@ -32,8 +62,25 @@ def main():
     ap.add_argument("--crop", type=int, default=32,
                     help="train on random CROPxCROP crops (the convs are local: 4x the images per second "
                          "at 32); 64 = whole images")
+    ap.add_argument("--init-from", help="start from this run's VAE weights (step 0, fresh optimizer); the "
+                    "config may have more --layers-per-block: the added resnets start as identities")
+    ap.add_argument("--object-crops", type=float, default=0.0,
+                    help="share of the crops placed around a random object pixel instead of anywhere")
+    ap.add_argument("--edge-weight", type=float, default=0.0,
+                    help="extra loss weight on pixels within 1 px of an edge in the target (where the 3x3 "
+                         "neighbourhood's colour range exceeds 0.1): corners and thin arms are a tiny part "
+                         "of the object pixels, and blurred ones turn stars into circles")
+    ap.add_argument("--sharpen-from", type=int, default=0,
+                    help="--object-crops and --edge-weight apply from this step on (the bundled VAE's "
+                         "first 2500 steps had neither)")
+    ap.add_argument("--lr-decay-from", type=int, default=-1,
+                    help="cosine-decay the learning rate from this step to --lr-min x lr at --steps "
+                         "(-1: constant after warm-up)")
+    ap.add_argument("--lr-min", type=float, default=0.02, help="final learning rate, a fraction of --lr")
+    ap.add_argument("--warmup", type=int, default=100, help="linear warm-up steps (from step 0)")
     args = ap.parse_args()
     device = common.setup(args)
+    print("args " + " ".join(f"{k}={v}" for k, v in sorted(vars(args).items())), flush=True)
 
     cfg_path = os.path.join(args.run_dir, "config.json")
     if args.resume:
@@ -43,6 +90,8 @@ def main():
         cfg = vae_config([int(w) for w in args.widths.split(",")], args.layers_per_block, args.groups)
         common.write_json(cfg_path, cfg)
     vae = AutoencoderKL(cfg).to(device)
+    if args.init_from and not args.resume:
+        grow_from(vae, args.init_from)
     opt = torch.optim.AdamW(vae.parameters(), lr=args.lr, weight_decay=0.0)
     step, _ = common.resume(args, {"vae": vae}, opt, device)
     print(f"vae parameters {sum(p.numel() for p in vae.parameters()) / 1e6:.3f}M", flush=True)
@@ -62,12 +111,32 @@ def main():
             # One crop offset per image, a multiple of 4 so the latent grid stays aligned.
             n = (x.shape[-1] - args.crop) // 4 + 1
             offs = torch.randint(0, n, (x.shape[0], 2)) * 4
+            if args.object_crops and step >= args.sharpen_from:
+                # Some crops centred near a random object pixel (+- a quarter crop), so more of
+                # the compute goes to shapes' edges and corners than to flat background.
+                obj = (x - bg.cpu()).abs().amax(1) > 0.1  # [B,S,S]
+                pick = torch.rand(x.shape[0]) < args.object_crops
+                jitter = torch.randint(-(args.crop // 4), args.crop // 4 + 1, (x.shape[0], 2))
+                u = torch.rand(x.shape[0])
+                for i in range(x.shape[0]):
+                    ys, xs = torch.nonzero(obj[i], as_tuple=True)
+                    if pick[i] and len(ys):
+                        k = min(int(u[i] * len(ys)), len(ys) - 1)
+                        c = torch.stack([ys[k], xs[k]]) - args.crop // 2 + jitter[i]
+                        offs[i] = (torch.div(c, 4, rounding_mode="floor") * 4).clamp(0, (n - 1) * 4)
             x = torch.stack([im[:, oy:oy + args.crop, ox:ox + args.crop] for im, (oy, ox) in zip(x, offs.tolist())])
         x = x.to(device)
         weight = 1.0 + args.object_weight * ((x - bg).abs().amax(1, keepdim=True) > 0.1).float()
+        if args.edge_weight and step >= args.sharpen_from:
+            local_range = F.max_pool2d(x, 3, 1, 1) + F.max_pool2d(-x, 3, 1, 1)  # 3x3 max - min
+            weight = weight + args.edge_weight * (local_range.amax(1, keepdim=True) > 0.1).float()
         # A short warm-up avoids the early blow-ups AdamW can have at full rate.
+        lr = args.lr * min(1.0, (step + 1) / args.warmup)
+        if 0 <= args.lr_decay_from <= step:
+            t = (step - args.lr_decay_from) / max(1, args.steps - args.lr_decay_from)
+            lr *= args.lr_min + (1 - args.lr_min) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
         for g in opt.param_groups:
-            g["lr"] = args.lr * min(1.0, (step + 1) / 100)
+            g["lr"] = lr
         mean, logvar = vae.encode(x)
         z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
         xr = vae.decode(z)
