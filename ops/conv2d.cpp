@@ -25,12 +25,7 @@ std::string params_str(const Conv2dParams& p) {
 }  // namespace
 
 bool conv2d_cpu_kernel_supported(const Context& ctx) {
-  VkPhysicalDeviceSubgroupProperties sg{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
-  VkPhysicalDeviceProperties2 props{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
-  props.pNext = &sg;
-  vkGetPhysicalDeviceProperties2(ctx.physical_device(), &props);
-  return sg.subgroupSize >= 8 && sg.subgroupSize <= kCpuLS && (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
-         (sg.supportedOperations & VK_SUBGROUP_FEATURE_BALLOT_BIT);
+  return compute_subgroups(ctx, 8, kCpuLS, VK_SUBGROUP_FEATURE_BALLOT_BIT);
 }
 
 Conv2dParams conv_params(int stride, int padding) {

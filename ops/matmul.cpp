@@ -26,11 +26,12 @@ bool vec_ok(const Tensor& t, int64_t row, int64_t unit) {
   return row % unit == 0 && t.aligned_to(unit * dtype_bytes(t.dtype()));
 }
 
-// The CPU kernel reads 64-bit words; without shaderInt64 the tiled kernel serves instead.
-bool has_int64(const Context& ctx) {
+// The CPU kernel reads 64-bit words and shares a's loads by subgroup shuffles within its
+// workgroup of 8, which must be one subgroup; else the tiled kernel serves.
+bool cpu_kernel_supported(const Context& ctx) {
   VkPhysicalDeviceFeatures f;
   vkGetPhysicalDeviceFeatures(ctx.physical_device(), &f);
-  return f.shaderInt64;
+  return f.shaderInt64 && compute_subgroups(ctx, 8, UINT32_MAX, VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
 }
 
 void record(Sequence& s, const std::string& op, const Tensor& a, const Tensor& b, const Tensor* bias,
@@ -39,7 +40,7 @@ void record(Sequence& s, const std::string& op, const Tensor& a, const Tensor& b
     if (t) check(t->numel() <= int64_t(UINT32_MAX), op, "tensor " + shape_str(t->shape()) + " over 2^32 elements");
   s.add_flops(2.0 * double(pr.batch) * double(pr.M) * double(pr.N) * double(pr.K));
   Context& ctx = s.context();
-  bool cpu = ctx.cpu_kernels() && has_int64(ctx);
+  bool cpu = ctx.cpu_kernels() && cpu_kernel_supported(ctx);
   // Vector loads (see the shaders) read units of 8 elements in the CPU kernel, 4 in the tiled one.
   int64_t unit = cpu ? 8 : 4;
   bool vec_a = vec_ok(a, pr.K, unit), vec_b = vec_ok(b, pr.trans_b ? pr.K : pr.N, unit);
@@ -54,7 +55,7 @@ void record(Sequence& s, const std::string& op, const Tensor& a, const Tensor& b
     uint32_t flags;
   } push{uint32_t(pr.M), uint32_t(pr.N), uint32_t(pr.K), uint32_t(pr.batch > 1 ? pr.M * pr.K : 0),
          uint32_t(pr.batch > 1 ? pr.N * pr.K : 0), uint32_t(pr.batch > 1 ? pr.M * pr.N : 0), pr.alpha, flags};
-  Groups g = cpu ? Groups{groups_for(pr.N, kCpuCols), groups_for(pr.M, kCpuRows), uint32_t(pr.batch)}
+  Groups g = cpu ? Groups{groups_for(pr.M, kCpuRows), groups_for(pr.N, kCpuCols), uint32_t(pr.batch)}
                  : Groups{groups_for(pr.N, kGpuTile), groups_for(pr.M, kGpuTile), uint32_t(pr.batch)};
   // Absent bias / residual bindings get a (never read) stand-in.
   s.dispatch(k, {in(a), in(b), in(bias ? *bias : a), in(ep.residual ? *ep.residual : a), out(c)}, push, g, op);

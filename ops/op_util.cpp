@@ -38,4 +38,13 @@ bool vec4_ok(int64_t n, std::initializer_list<Tensor> ts) {
   return ok;
 }
 
+bool compute_subgroups(const Context& ctx, uint32_t min_size, uint32_t max_size, uint32_t operations) {
+  VkPhysicalDeviceSubgroupProperties sg{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+  VkPhysicalDeviceProperties2 props{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+  props.pNext = &sg;
+  vkGetPhysicalDeviceProperties2(ctx.physical_device(), &props);
+  return sg.subgroupSize >= min_size && sg.subgroupSize <= max_size && (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+         (sg.supportedOperations & operations) == operations;
+}
+
 }  // namespace sdvk::ops

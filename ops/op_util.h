@@ -34,4 +34,8 @@ void check_alias(const std::string& op, const Tensor& x, const Tensor& y);
 // are aligned to the device's minimum storage offset, 16 bytes or more on common devices).
 bool vec4_ok(int64_t n, std::initializer_list<Tensor> ts);
 
+// Whether compute shaders get subgroups of min_size to max_size lanes with all of `operations`
+// (VK_SUBGROUP_FEATURE_*_BIT): the CPU-family kernels that share values by subgroup operations.
+bool compute_subgroups(const Context& ctx, uint32_t min_size, uint32_t max_size, uint32_t operations);
+
 }  // namespace sdvk::ops

@@ -1,16 +1,22 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_shader_explicit_arithmetic_types_int64 : require
+#extension GL_KHR_shader_subgroup_shuffle : require
+#extension GL_EXT_control_flow_attributes : require
 //! variant f32
 //! variant f16 FP16=1
 // Register-blocked matmul for CPU devices (lavapipe): each invocation keeps a TM x TN block of c
 // in registers; no shared memory, no barriers. A workgroup covers TM rows, LANES * TN columns.
-// Why this shape: llvmpipe runs the LANES invocations as one SIMD vector but reads a buffer
-// lane by lane, a bounds-checked scalar load per component (~12 x86 instructions), so loads,
-// not FMAs, set the speed: hence 64-bit components carrying two floats or four halves, and a
-// block of TM + TN loads per TM * TN FMAs. Measured on lavapipe (M=4096, K=320, N=320, f32):
-// 8x8 56 ms CPU, 16x8 63, 16x16 65 (fewer instructions, but spills), 4x8 75; bigger blocks
-// also compile much slower (16x16: 4x the time of 8x8).
+// Why this shape: llvmpipe runs the LANES invocations as one SIMD vector but, inside a loop,
+// reads a buffer lane by lane, a bounds-checked scalar load per component (~6 x86 instructions
+// and a branch; GALLIVM_DEBUG=asm shows it), so loads, not FMAs, set the speed: hence 64-bit
+// components carrying two floats or four halves, a's loads shared by shuffles (load_a_rows),
+// and a block of TM * TN FMAs per TN / 8 + 1 / LANES unit loads. Measured on lavapipe
+// (M=4096, K=320, N=320, f32, before the shuffles): 8x8 56 ms CPU, 16x8 63, 16x16 65 (fewer
+// instructions, but spills), 4x8 75; 16x8 is 3-5x slower again since (spills; unrolled or not).
+// Every loop of the k body must unroll: a loop left rolled keeps its values in memory, blended
+// with the lane mask at each write. NIR's size limit left the [K,N] path's q loop rolled,
+// hence [[unroll]] (+20% to +60%).
 #include "common.glsl"
 #include "matmul_io.glsl"
 
@@ -47,9 +53,24 @@ void unpack(UNIT u, out float v[8]) {
 #endif
 }
 
+// a's units at k of the block's rows, as av[i][q]. Every lane needs all of them, but llvmpipe
+// loads them lane by lane all the same, so lane i loads row i's unit alone and the others read
+// it from lane i by shuffle, a register move: 1/LANES of the loads (+24% to +38% on `sdvk bench
+// --only batched_matmul`). Needs TM == LANES and the workgroup one subgroup (the host checks).
+void load_a_rows(uint my_row, uint k, out float av[TM][8]) {
+  float mine[8];
+  unpack(a_u[(my_row + k) / 8], mine);
+  for (uint i = 0; i < TM; i++)
+    for (uint q = 0; q < 8; q++) av[i][q] = subgroupShuffle(mine[q], i);
+}
+
 void main() {
-  const uint z = gl_WorkGroupID.z, m0 = gl_WorkGroupID.y * TM, n0 = gl_GlobalInvocationID.x * TN;
-  if (n0 >= p.N) return;
+  // x walks row blocks: the row blocks that share a strip of b run one after another, so the
+  // strip stays in cache (llvmpipe hands out workgroups in x order).
+  const uint z = gl_WorkGroupID.z, m0 = gl_WorkGroupID.x * TM;
+  const uint n0 = (gl_WorkGroupID.y * LANES + gl_LocalInvocationID.x) * TN;
+  const uint my_row = z * p.sa + min(m0 + gl_SubgroupInvocationID, p.M - 1) * p.K;  // load_a_rows
+  // Lanes past the last column stay to the end: the others read their loads of a.
   // Rows and columns past the edge read the last valid one (no branches in the k loop) and are
   // not stored. Offsets in elements.
   uint arow[TM], bcol[TN];
@@ -64,7 +85,7 @@ void main() {
   if (TRANS_B && VEC_A && VEC_B) {  // a [M,K], b [N,K]: units along k from both
     for (uint k = 0; k < p.K; k += 8) {
       float av[TM][8], bv[TN][8];
-      for (uint i = 0; i < TM; i++) unpack(a_u[(arow[i] + k) / 8], av[i]);
+      load_a_rows(my_row, k, av);
       for (uint j = 0; j < TN; j++) unpack(b_u[(bcol[j] + k) / 8], bv[j]);
       for (uint i = 0; i < TM; i++)
         for (uint j = 0; j < TN; j++) {
@@ -79,8 +100,8 @@ void main() {
     for (uint u = 0; u < TN / 8; u++) bunit[u] = z * p.sb + min(n0 + 8 * u, p.N - 8);
     for (uint k = 0; k < p.K; k += 8) {
       float av[TM][8], s[TM][TN];
-      for (uint i = 0; i < TM; i++) unpack(a_u[(arow[i] + k) / 8], av[i]);
-      for (uint q = 0; q < 8; q++) {
+      load_a_rows(my_row, k, av);
+      [[unroll]] for (uint q = 0; q < 8; q++) {
         float bv[TN / 8][8];
         for (uint u = 0; u < TN / 8; u++) unpack(b_u[(bunit[u] + (k + q) * p.N) / 8], bv[u]);
         for (uint i = 0; i < TM; i++)
@@ -106,7 +127,7 @@ void main() {
   float out_v[TM * TN];
   for (uint i = 0; i < TM; i++)
     for (uint j = 0; j < TN; j++) out_v[i * TN + j] = acc[i][j];
-  const uint rows = min(TM, p.M - m0), cols = min(TN, p.N - n0);
+  const uint rows = min(TM, p.M - m0), cols = n0 < p.N ? min(TN, p.N - n0) : 0;
   for (uint i = 0; i < rows; i++)
     for (uint j = 0; j < cols; j++) store_c(z * p.sc + (m0 + i) * p.N + n0 + j, n0 + j, out_v[i * TN + j]);
 }
