@@ -14,6 +14,7 @@
 #include "clip/zero_shot.h"
 #include "core/error.h"
 #include "gen/cli.h"
+#include "gen/csv.h"
 #include "gen/model_flags.h"
 #include "gen/precision_flag.h"
 #include "image/image.h"
@@ -44,16 +45,6 @@ const char* kClassifyUsage =
 std::string trim(const std::string& s) {
   size_t a = s.find_first_not_of(" \t\r\n"), b = s.find_last_not_of(" \t\r\n");
   return a == std::string::npos ? "" : s.substr(a, b - a + 1);
-}
-
-std::string csv_field(const std::string& s) {  // as score.cpp writes them
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
 }
 
 // Non-blank lines that do not start with '#', trimmed.

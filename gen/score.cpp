@@ -14,6 +14,7 @@
 #include "clip/scorer.h"
 #include "core/error.h"
 #include "gen/cli.h"
+#include "gen/csv.h"
 #include "gen/manifest.h"
 #include "gen/model_flags.h"
 #include "gen/output_paths.h"
@@ -69,16 +70,6 @@ std::string one_line(std::string s) {
   std::replace(s.begin(), s.end(), '\n', ' ');
   std::replace(s.begin(), s.end(), '\r', ' ');
   return s;
-}
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
 }
 
 // IMAGE<TAB>PROMPT lines -> prompt per image argument.
