@@ -105,7 +105,9 @@ void attention(Sequence& s, const Tensor& q, const Tensor& k, const Tensor& v, c
     throw Error("attention: " + std::to_string(Tk) + " keys at head dim " + std::to_string(D) +
                 " exceed lavapipe's loop-iteration limit" + shapes());
   };
-  if (ctx.cpu_kernels()) {
+  // The CPU kernel shares K/V loads by subgroup shuffles (see attention_cpu.comp).
+  if (ctx.cpu_kernels() &&
+      compute_subgroups(ctx, 8, UINT32_MAX, VK_SUBGROUP_FEATURE_SHUFFLE_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT)) {
     // R query rows per invocation and KB keys per block (see attention_cpu.comp); R * KB fixes
     // the code size. Fewer, longer key blocks when the sequence would overrun llvmpipe's loops.
     const uint32_t vw = D % 4 == 0 ? 4 : 1;

@@ -1,6 +1,8 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
+#extension GL_KHR_shader_subgroup_shuffle : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
 //! variant f32
 //! variant f16 FP16=1
 //! variant f32_v4 VEC4=1
@@ -13,7 +15,10 @@
 // block of KB keys shares each pass over the q rows and accumulators. The head dim is a push
 // constant walked by a loop over arrays sized for DVMAX vectors: the unrolled code is R x KB
 // whatever the head dim (fully unrolled D-wide code took llvmpipe seconds to compile), and one
-// pipeline serves every head dim up to DVMAX * VW.
+// pipeline serves every head dim up to DVMAX * VW. Every lane needs the same K/V vectors, and
+// llvmpipe would load them once per lane: lane l of each 8 loads key l of each 8 alone, and the
+// others read it by shuffle (needs subgroups of >= 8 lanes in uniform control flow: no lane
+// leaves early, and the key loop's bound is the subgroup's).
 #include "common.glsl"
 
 #ifdef VEC4  // head dim % 4 == 0: K and V rows are read 4 channels per load
@@ -50,8 +55,8 @@ const float NEG = -3.0e38;  // masked score: exp2(NEG - m) == 0 without infiniti
 void main() {
   uint h = gl_WorkGroupID.y, b = gl_WorkGroupID.z;
   uint D = p.head_dim, DV = D / VW, C = p.heads * D;
-  uint row0 = gl_GlobalInvocationID.x * R;
-  if (row0 >= p.tq) return;
+  uint row0 = gl_GlobalInvocationID.x * R;  // rows past Tq compute the last one, not stored
+  const uint lane = gl_SubgroupInvocationID % 8;
   uint qbase = b * p.tq * C + h * D;            // q[b, 0, h*D] and o likewise
   uint kbase = (b * p.tk * C + h * D) / VW;     // k[b, 0, h*D] in VW-vectors
 
@@ -71,15 +76,17 @@ void main() {
     m[r] = NEG;
     l[r] = 0.0;
   }
-  uint nk = p.causal != 0 ? min(row0 + R, p.tk) : p.tk;  // causal: no row here sees past row0+R-1
+  // Causal: no row of this subgroup sees past its last row (masked per row below).
+  uint nk = p.causal != 0 ? min(subgroupMax(row0) + R, p.tk) : p.tk;
   for (uint j0 = 0; j0 < nk; j0 += KB) {
-    uint krow[KB];  // keys past nk repeat the last one and are masked
-    [[unroll]] for (uint jj = 0; jj < KB; jj++) krow[jj] = kbase + min(j0 + jj, nk - 1) * (C / VW);
+    uint krow[KB / 8];  // the keys this lane loads: lane + 8c; keys past nk repeat the last one, masked
+    [[unroll]] for (uint c = 0; c < KB / 8; c++) krow[c] = kbase + min(j0 + 8 * c + lane, nk - 1) * (C / VW);
     float s[R * KB];  // [R, KB] scores, then probabilities
     [[unroll]] for (uint e = 0; e < R * KB; e++) s[e] = 0.0;
     for (uint dv = 0; dv < DV; dv++) {
-      fvec kv[KB];
-      [[unroll]] for (uint jj = 0; jj < KB; jj++) kv[jj] = LOADV(k[krow[jj] + dv]);
+      fvec mine[KB / 8], kv[KB];
+      [[unroll]] for (uint c = 0; c < KB / 8; c++) mine[c] = LOADV(k[krow[c] + dv]);
+      [[unroll]] for (uint jj = 0; jj < KB; jj++) kv[jj] = subgroupShuffle(mine[jj / 8], jj % 8);
       [[unroll]] for (uint r = 0; r < R; r++) {
         fvec qv = qr[r * DVMAX + dv];
         [[unroll]] for (uint jj = 0; jj < KB; jj++) s[r * KB + jj] += dot(qv, kv[jj]);
@@ -103,8 +110,9 @@ void main() {
       l[r] = l[r] * corr[r] + sum;
     }
     for (uint dv = 0; dv < DV; dv++) {
-      fvec vv[KB];
-      [[unroll]] for (uint jj = 0; jj < KB; jj++) vv[jj] = LOADV(v[krow[jj] + dv]);
+      fvec mine[KB / 8], vv[KB];
+      [[unroll]] for (uint c = 0; c < KB / 8; c++) mine[c] = LOADV(v[krow[c] + dv]);
+      [[unroll]] for (uint jj = 0; jj < KB; jj++) vv[jj] = subgroupShuffle(mine[jj / 8], jj % 8);
       [[unroll]] for (uint r = 0; r < R; r++) {
         fvec a = acc[r * DVMAX + dv] * corr[r];
         [[unroll]] for (uint jj = 0; jj < KB; jj++) a += s[r * KB + jj] * vv[jj];
