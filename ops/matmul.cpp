@@ -5,8 +5,9 @@
 namespace sdvk::ops {
 namespace {
 
-// Outputs per workgroup of each kernel family (see shaders/matmul.comp, matmul_tiled.comp).
-constexpr int64_t kCpuRows = 8, kCpuCols = 8 * 8;  // TM rows; LANES invocations x TN columns
+// Outputs per workgroup of each kernel family (see shaders/matmul.comp, matmul_tiled.comp):
+// the CPU kernel's TM rows x (8 invocations x TN columns) for b [N,K] and, _kn, for b [K,N].
+constexpr int64_t kCpuRows = 8, kCpuCols = 8 * 8, kCpuKnRows = 16, kCpuKnCols = 8 * 4;
 constexpr int64_t kGpuTile = 64;
 
 // One product c[z] = epilogue(alpha * a[z] @ bt[z] + bias) for z < batch, with sizes in elements.
@@ -41,21 +42,24 @@ void record(Sequence& s, const std::string& op, const Tensor& a, const Tensor& b
   s.add_flops(2.0 * double(pr.batch) * double(pr.M) * double(pr.N) * double(pr.K));
   Context& ctx = s.context();
   bool cpu = ctx.cpu_kernels() && cpu_kernel_supported(ctx);
-  // Vector loads (see the shaders) read units of 8 elements in the CPU kernel, 4 in the tiled one.
-  int64_t unit = cpu ? 8 : 4;
-  bool vec_a = vec_ok(a, pr.K, unit), vec_b = vec_ok(b, pr.trans_b ? pr.K : pr.N, unit);
+  // Vector loads (see the shaders) read units of 8 elements in the CPU kernel (4 for b [K,N]), 4
+  // in the tiled one.
+  int64_t unit = cpu ? 8 : 4, b_unit = cpu && !pr.trans_b ? 4 : unit;
+  bool vec_a = vec_ok(a, pr.K, unit), vec_b = vec_ok(b, pr.trans_b ? pr.K : pr.N, b_unit);
   std::vector<uint32_t> spec = {pr.trans_b, vec_a, vec_b};
   uint32_t flags = (bias ? 1u : 0u) | (ep.residual ? 2u : 0u) |
                    (ep.has_activation ? (1 + uint32_t(ep.activation)) << 2 : 0u);
-  std::string shader = cpu ? "matmul" : "matmul_tiled";
-  const Kernel& k = ctx.kernels().get(variant(ctx, shader, c.dtype()), 5, spec);
+  const bool kn = cpu && !pr.trans_b;
+  const std::string name = cpu ? variant(ctx, "matmul", c.dtype()) + (kn ? "_kn" : "") : variant(ctx, "matmul_tiled", c.dtype());
+  const Kernel& k = ctx.kernels().get(name, 5, spec);
   struct {
     uint32_t M, N, K, sa, sb, sc;
     float alpha;
     uint32_t flags;
   } push{uint32_t(pr.M), uint32_t(pr.N), uint32_t(pr.K), uint32_t(pr.batch > 1 ? pr.M * pr.K : 0),
          uint32_t(pr.batch > 1 ? pr.N * pr.K : 0), uint32_t(pr.batch > 1 ? pr.M * pr.N : 0), pr.alpha, flags};
-  Groups g = cpu ? Groups{groups_for(pr.M, kCpuRows), groups_for(pr.N, kCpuCols), uint32_t(pr.batch)}
+  Groups g = kn    ? Groups{groups_for(pr.M, kCpuKnRows), groups_for(pr.N, kCpuKnCols), uint32_t(pr.batch)}
+             : cpu ? Groups{groups_for(pr.M, kCpuRows), groups_for(pr.N, kCpuCols), uint32_t(pr.batch)}
                  : Groups{groups_for(pr.N, kGpuTile), groups_for(pr.M, kGpuTile), uint32_t(pr.batch)};
   // Absent bias / residual bindings get a (never read) stand-in.
   s.dispatch(k, {in(a), in(b), in(bias ? *bias : a), in(ep.residual ? *ep.residual : a), out(c)}, push, g, op);

@@ -5,35 +5,49 @@
 #extension GL_EXT_control_flow_attributes : require
 //! variant f32
 //! variant f16 FP16=1
+//! variant f32_kn KN=1
+//! variant f16_kn FP16=1 KN=1
 // Register-blocked matmul for CPU devices (lavapipe): each invocation keeps a TM x TN block of c
 // in registers; no shared memory, no barriers. A workgroup covers TM rows, LANES * TN columns.
-// Why this shape: llvmpipe runs the LANES invocations as one SIMD vector but, inside a loop,
-// reads a buffer lane by lane, a bounds-checked scalar load per component (~6 x86 instructions
-// and a branch; GALLIVM_DEBUG=asm shows it), so loads, not FMAs, set the speed: hence 64-bit
-// components carrying two floats or four halves, a's loads shared by shuffles (load_a_rows),
-// and a block of TM * TN FMAs per TN / 8 + 1 / LANES unit loads. Measured on lavapipe
-// (M=4096, K=320, N=320, f32, before the shuffles): 8x8 56 ms CPU, 16x8 63, 16x16 65 (fewer
-// instructions, but spills), 4x8 75; 16x8 is 3-5x slower again since (spills; unrolled or not).
+// Variants: b [N,K] (TRANS_B: linear layers, q k^T) with 8x8 blocks; b [K,N] (_kn: the
+// Winograd GEMMs, p v) with 16x4 blocks.
+// Why these shapes: llvmpipe runs the LANES invocations as one SIMD vector but, inside a loop,
+// reads a buffer lane by lane, a bounds-checked scalar load per lane and component (~6 x86
+// instructions and a branch; GALLIVM_DEBUG=asm shows it), so loads, not FMAs, set the speed:
+// hence 64-bit components carrying two floats or four halves, and a's loads shared by shuffles
+// (load_a_rows), leaving TN / 8 units of b per lane per TM * TN * 8 FMAs. For b [K,N], 16x4
+// blocks halve b's loads per FMA at the same 64 accumulators (the Winograd GEMMs +15-20% on
+// `sdvk bench --only batched_matmul`); for b [N,K] they measured slower than 8x8. More
+// accumulators (16x8) spill: 3-5x slower.
 // Every loop of the k body must unroll: a loop left rolled keeps its values in memory, blended
 // with the lane mask at each write. NIR's size limit left the [K,N] path's q loop rolled,
 // hence [[unroll]] (+20% to +60%).
 #include "common.glsl"
 #include "matmul_io.glsl"
 
-#define TM 8
-#define TN 8  // a multiple of 8
 #define LANES 8
+#ifdef KN
+#define TM 16  // a multiple of LANES
+#define TN 4   // one half unit of b [K,N] per lane
+#else
+#define TM 8
+#define TN 8
+#endif
 
-// Vector loads read units of 8 consecutive elements (32 bytes of float, 16 of float16): along
-// k for a (VEC_A) and for b [N,K] (VEC_B with TRANS_B), along n for b [K,N] (VEC_B alone).
-// The host enables them only when the rows hold whole units and the buffers start on one.
+// Vector loads read units of 8 consecutive elements (32 bytes of float, 16 of float16) along k
+// for a (VEC_A) and for b [N,K] (VEC_B with TRANS_B), half units of 4 along n for b [K,N]
+// (VEC_B in the _kn variants). The host enables them only when the rows hold whole units and
+// the buffers start on one.
 #ifdef FP16
 #define UNIT u64vec2
+#define HALF_UNIT uint64_t
 #else
 #define UNIT u64vec4
+#define HALF_UNIT u64vec2
 #endif
 layout(std430, binding = 0) readonly buffer AU { UNIT a_u[]; };
 layout(std430, binding = 1) readonly buffer BU { UNIT b_u[]; };
+layout(std430, binding = 1) readonly buffer BH { HALF_UNIT b_h[]; };  // b [K,N]: 4 along n
 
 layout(local_size_x = LANES) in;
 
@@ -53,15 +67,31 @@ void unpack(UNIT u, out float v[8]) {
 #endif
 }
 
+// The 4 values of a half unit.
+void unpack4(HALF_UNIT u, out float v[4]) {
+#ifdef FP16
+  uvec2 w = unpackUint2x32(u);
+  vec2 lo = unpackHalf2x16(w.x), hi = unpackHalf2x16(w.y);
+  v[0] = lo.x, v[1] = lo.y, v[2] = hi.x, v[3] = hi.y;
+#else
+  for (uint h = 0; h < 2; h++) {
+    uvec2 w = unpackUint2x32(u[h]);
+    v[2 * h] = uintBitsToFloat(w.x), v[2 * h + 1] = uintBitsToFloat(w.y);
+  }
+#endif
+}
+
 // a's units at k of the block's rows, as av[i][q]. Every lane needs all of them, but llvmpipe
 // loads them lane by lane all the same, so lane i loads row i's unit alone and the others read
 // it from lane i by shuffle, a register move: 1/LANES of the loads (+24% to +38% on `sdvk bench
 // --only batched_matmul`). Needs TM == LANES and the workgroup one subgroup (the host checks).
-void load_a_rows(uint my_row, uint k, out float av[TM][8]) {
-  float mine[8];
-  unpack(a_u[(my_row + k) / 8], mine);
-  for (uint i = 0; i < TM; i++)
-    for (uint q = 0; q < 8; q++) av[i][q] = subgroupShuffle(mine[q], i);
+void load_a_rows(uint my_row[TM / LANES], uint k, out float av[TM][8]) {
+  [[unroll]] for (uint h = 0; h < TM / LANES; h++) {
+    float mine[8];
+    unpack(a_u[(my_row[h] + k) / 8], mine);
+    [[unroll]] for (uint i = 0; i < LANES; i++)
+      [[unroll]] for (uint q = 0; q < 8; q++) av[h * LANES + i][q] = subgroupShuffle(mine[q], i);
+  }
 }
 
 void main() {
@@ -69,7 +99,8 @@ void main() {
   // strip stays in cache (llvmpipe hands out workgroups in x order).
   const uint z = gl_WorkGroupID.z, m0 = gl_WorkGroupID.x * TM;
   const uint n0 = (gl_WorkGroupID.y * LANES + gl_LocalInvocationID.x) * TN;
-  const uint my_row = z * p.sa + min(m0 + gl_SubgroupInvocationID, p.M - 1) * p.K;  // load_a_rows
+  uint my_row[TM / LANES];  // load_a_rows
+  for (uint h = 0; h < TM / LANES; h++) my_row[h] = z * p.sa + min(m0 + h * LANES + gl_SubgroupInvocationID, p.M - 1) * p.K;
   // Lanes past the last column stay to the end: the others read their loads of a.
   // Rows and columns past the edge read the last valid one (no branches in the k loop) and are
   // not stored. Offsets in elements.
@@ -82,6 +113,7 @@ void main() {
   // llvmpipe blends every write of a loop-carried value with the loop mask, so the vector paths
   // sum the 8 products of a unit first and write acc once per unit.
 
+#ifndef KN
   if (TRANS_B && VEC_A && VEC_B) {  // a [M,K], b [N,K]: units along k from both
     for (uint k = 0; k < p.K; k += 8) {
       float av[TM][8], bv[TN][8];
@@ -94,23 +126,24 @@ void main() {
           acc[i][j] += s;
         }
     }
-  } else if (!TRANS_B && VEC_A && VEC_B) {  // b [K,N]: a along k, b along n
-    // A unit past the edge moves back inside the row (N % 8 == 0); its results are dropped.
-    uint bunit[TN / 8];
-    for (uint u = 0; u < TN / 8; u++) bunit[u] = z * p.sb + min(n0 + 8 * u, p.N - 8);
+#else
+  if (!TRANS_B && VEC_A && VEC_B) {  // b [K,N]: a along k, b along n in half units
+    // A half unit past the edge moves back inside the row (N % 4 == 0); its results are dropped.
+    const uint bunit = z * p.sb + min(n0, p.N - 4);
     for (uint k = 0; k < p.K; k += 8) {
       float av[TM][8], s[TM][TN];
       load_a_rows(my_row, k, av);
       [[unroll]] for (uint q = 0; q < 8; q++) {
-        float bv[TN / 8][8];
-        for (uint u = 0; u < TN / 8; u++) unpack(b_u[(bunit[u] + (k + q) * p.N) / 8], bv[u]);
-        for (uint i = 0; i < TM; i++)
-          for (uint j = 0; j < TN; j++)
-            s[i][j] = q == 0 ? av[i][0] * bv[j / 8][j % 8] : fma(av[i][q], bv[j / 8][j % 8], s[i][j]);
+        float bv[4];
+        unpack4(b_h[(bunit + (k + q) * p.N) / 4], bv);
+        [[unroll]] for (uint i = 0; i < TM; i++)
+          [[unroll]] for (uint j = 0; j < TN; j++)
+            s[i][j] = q == 0 ? av[i][0] * bv[j] : fma(av[i][q], bv[j], s[i][j]);
       }
-      for (uint i = 0; i < TM; i++)
-        for (uint j = 0; j < TN; j++) acc[i][j] += s[i][j];
+      [[unroll]] for (uint i = 0; i < TM; i++)
+        [[unroll]] for (uint j = 0; j < TN; j++) acc[i][j] += s[i][j];
     }
+#endif
   } else {  // any K, N and alignment: scalar loads
     const uint bstep = TRANS_B ? 1 : p.N;
     for (uint k = 0; k < p.K; k++) {
