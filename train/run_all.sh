@@ -1,7 +1,8 @@
 #!/bin/sh
-# Trains the whole demo model in the recommended order, resuming every stage that already has
-# a checkpoint: tokenizer -> VAE -> latent cache -> CLIP -> CLIP position fine-tune -> UNet -> export
-# to models/.
+# Trains the whole demo model in the order it was made, resuming every stage that already has
+# a checkpoint: tokenizer -> VAE (vae_base, then sharpened into vae) -> latent caches -> CLIP ->
+# CLIP position fine-tune -> UNet (unet_base on vae_base's latents, then fine-tuned into unet on
+# vae's) -> export of tokenizer, vae, clip_twins and unet to models/.
 # Each stage saves every --save-every steps and on SIGTERM; a stage stopped by a signal exits
 # 143, which stops this script too (set -e), so `kill -TERM <python pid>` pauses the chain and
 # running this script again continues it.
@@ -17,7 +18,8 @@ THREADS=${THREADS:-2}
 VAE_STEPS=${VAE_STEPS:-2500}
 CLIP_STEPS=${CLIP_STEPS:-1500}
 TWIN_STEPS=${TWIN_STEPS:-4500}
-UNET_STEPS=${UNET_STEPS:-20000}
+UNET_BASE_STEPS=${UNET_BASE_STEPS:-20000}
+UNET_STEPS=${UNET_STEPS:-3749}
 LATENTS=${LATENTS:-20000}
 
 resume() { if [ -f "$1/ckpt.safetensors" ]; then echo --resume; fi; }
@@ -26,7 +28,7 @@ stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 mkdir -p "$RUNS"
 # Stages trained in earlier sessions are committed under train/checkpoints/ (pickle-free
 # ckpt.safetensors): a fresh clone resumes from them instead of starting over.
-for stage in tokenizer vae clip clip_twins unet; do
+for stage in tokenizer vae_base vae clip clip_twins unet_base unet; do
   if [ -d "train/checkpoints/$stage" ] && [ ! -d "$RUNS/$stage" ]; then
     stamp "seeding $RUNS/$stage from train/checkpoints/$stage"
     cp -r "train/checkpoints/$stage" "$RUNS/$stage"
@@ -37,14 +39,28 @@ if [ ! -f "$RUNS/tokenizer/spiece.model" ]; then
   $PY train/train_tokenizer.py --out "$RUNS/tokenizer"
 fi
 
-stamp vae
-$PY train/train_vae.py --run-dir "$RUNS/vae" --steps "$VAE_STEPS" --batch 16 --lr 1e-3 --widths 16,32,32 \
-  --groups 8 --crop 32 --threads "$THREADS" $(resume "$RUNS/vae")
+stamp vae_base
+$PY train/train_vae.py --run-dir "$RUNS/vae_base" --steps "$VAE_STEPS" --batch 16 --lr 1e-3 --widths 16,32,32 \
+  --groups 8 --crop 32 --threads "$THREADS" $(resume "$RUNS/vae_base")
 
-if [ ! -f "$RUNS/latents/meta.json" ]; then
-  stamp latents
-  $PY train/cache_latents.py --vae "$RUNS/vae" --out "$RUNS/latents" --count "$LATENTS" --threads "$THREADS"
-fi
+# The sharper VAE: vae_base trained on with edge-weighted loss, crops around objects and four
+# cosine learning-rate cycles (train/README.md). A finished cycle returns at once.
+stamp vae
+if [ ! -f "$RUNS/vae/ckpt.safetensors" ]; then cp -r "$RUNS/vae_base" "$RUNS/vae"; fi
+V="--run-dir $RUNS/vae --batch 16 --widths 16,32,32 --groups 8 --crop 32 --edge-weight 6 --object-crops 0.75
+   --sharpen-from 2500 --threads $THREADS --resume"
+$PY train/train_vae.py $V --lr 1e-3 --lr-decay-from 5300 --steps 6200
+$PY train/train_vae.py $V --lr 5e-4 --lr-decay-from 6200 --steps 9200
+$PY train/train_vae.py $V --lr 3e-4 --lr-decay-from 9200 --steps 13200
+$PY train/train_vae.py $V --lr 2e-4 --lr-decay-from 13200 --steps 16000
+
+for v in vae_base vae; do
+  latents="$RUNS/latents${v#vae}"  # latents_base, latents
+  if [ ! -f "$latents/meta.json" ]; then
+    stamp "latents of $v"
+    $PY train/cache_latents.py --vae "$RUNS/$v" --out "$latents" --count "$LATENTS" --threads "$THREADS"
+  fi
+done
 
 stamp clip
 $PY train/train_clip.py --run-dir "$RUNS/clip" --tokenizer "$RUNS/tokenizer/spiece.model" --steps "$CLIP_STEPS" \
@@ -57,11 +73,17 @@ stamp clip_twins
 $PY train/train_clip.py --run-dir "$RUNS/clip_twins" --init-from "$RUNS/clip" --tokenizer "$RUNS/tokenizer/spiece.model" \
   --steps "$TWIN_STEPS" --batch 32 --threads "$THREADS" --position-twins --freeze-text-tower $(resume "$RUNS/clip_twins")
 
+# The first UNet, on vae_base's latents: plain noise, then offset + pyramid noise from step 11710.
+stamp unet_base
+$PY train/train_unet.py --run-dir "$RUNS/unet_base" --latents "$RUNS/latents_base" --clip "$RUNS/clip" \
+  --tokenizer "$RUNS/tokenizer/spiece.model" --steps "$UNET_BASE_STEPS" --threads "$THREADS" --save-every 100 \
+  --plain-noise-until 11710 $(resume "$RUNS/unet_base")
+
+# The exported UNet: unet_base's EMA weights trained on in the sharper VAE's latent space.
 stamp unet
 $PY train/train_unet.py --run-dir "$RUNS/unet" --latents "$RUNS/latents" --clip "$RUNS/clip" \
   --tokenizer "$RUNS/tokenizer/spiece.model" --steps "$UNET_STEPS" --threads "$THREADS" --save-every 100 \
-  --plain-noise-until 11710 \
-  $(resume "$RUNS/unet")
+  --init-from "$RUNS/unet_base" $(resume "$RUNS/unet")
 
 stamp export
 $PY train/export.py --runs "$RUNS" --out models

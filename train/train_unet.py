@@ -91,6 +91,10 @@ def main():
                     help="steps before this one use plain N(0,1) noise (the committed run switched to "
                          "offset + pyramid noise at step 11710; run_all.sh passes it so that a run from "
                          "scratch repeats that history)")
+    ap.add_argument("--init-from", default="",
+                    help="start from this run's EMA weights (its config; step 0, fresh optimizer and "
+                         "warm-up): a UNet trained on another VAE's latents relearns faster than one "
+                         "from scratch")
     args = ap.parse_args()
     device = common.setup(args)
     tok = SpmTokenizer(args.tokenizer)
@@ -106,6 +110,9 @@ def main():
     cfg_path = os.path.join(args.run_dir, "config.json")
     if args.resume:
         cfg = json.load(open(cfg_path))
+    elif args.init_from:
+        cfg = json.load(open(os.path.join(args.init_from, "config.json")))
+        common.write_json(cfg_path, cfg)
     else:
         cfg = unet_config([int(w) for w in args.widths.split(",")], args.layers_per_block, args.heads,
                           clip_cfg["text_config"]["hidden_size"], args.groups, lat_mean.shape[-1],
@@ -117,6 +124,12 @@ def main():
         p.requires_grad_(False)
     opt = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=0.01)
     step, _ = common.resume(args, {"unet": unet, "ema": ema}, opt, device)
+    if args.init_from and not args.resume:
+        init_ema = copy.deepcopy(ema)
+        init_step, _ = common.load_checkpoint(args.init_from, {"ema": init_ema}, None, device)
+        unet.load_state_dict(init_ema.state_dict())
+        ema.load_state_dict(init_ema.state_dict())
+        print(f"starting from {args.init_from}'s EMA weights (its step {init_step})", flush=True)
     print(f"unet parameters {sum(p.numel() for p in unet.parameters()) / 1e6:.3f}M, {n} cached latents, "
           f"scaling factor {scale:.5f}", flush=True)
     common.write_json(os.path.join(args.run_dir, "latents_meta.json"), meta)
