@@ -50,7 +50,8 @@ void record(Sequence& s, const std::string& op, const Tensor& a, const Tensor& b
   uint32_t flags = (bias ? 1u : 0u) | (ep.residual ? 2u : 0u) |
                    (ep.has_activation ? (1 + uint32_t(ep.activation)) << 2 : 0u);
   const bool kn = cpu && !pr.trans_b;
-  const std::string name = cpu ? variant(ctx, "matmul", c.dtype()) + (kn ? "_kn" : "") : variant(ctx, "matmul_tiled", c.dtype());
+  const std::string name =
+      cpu ? variant(ctx, "matmul", c.dtype()) + (kn ? "_kn" : "") : variant(ctx, "matmul_tiled", c.dtype());
   const Kernel& k = ctx.kernels().get(name, 5, spec);
   struct {
     uint32_t M, N, K, sa, sb, sc;

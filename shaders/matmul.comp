@@ -82,9 +82,10 @@ void unpack4(HALF_UNIT u, out float v[4]) {
 }
 
 // a's units at k of the block's rows, as av[i][q]. Every lane needs all of them, but llvmpipe
-// loads them lane by lane all the same, so lane i loads row i's unit alone and the others read
-// it from lane i by shuffle, a register move: 1/LANES of the loads (+24% to +38% on `sdvk bench
-// --only batched_matmul`). Needs TM == LANES and the workgroup one subgroup (the host checks).
+// loads them lane by lane all the same, so lane i loads rows i, i + LANES, ... alone and the
+// others read them from lane i by shuffle, a register move: 1/LANES of the loads (+24% to +38%
+// on `sdvk bench --only batched_matmul`). Needs TM a multiple of LANES and the workgroup one
+// subgroup (the host checks).
 void load_a_rows(uint my_row[TM / LANES], uint k, out float av[TM][8]) {
   [[unroll]] for (uint h = 0; h < TM / LANES; h++) {
     float mine[8];
@@ -99,8 +100,9 @@ void main() {
   // strip stays in cache (llvmpipe hands out workgroups in x order).
   const uint z = gl_WorkGroupID.z, m0 = gl_WorkGroupID.x * TM;
   const uint n0 = (gl_WorkGroupID.y * LANES + gl_LocalInvocationID.x) * TN;
-  uint my_row[TM / LANES];  // load_a_rows
-  for (uint h = 0; h < TM / LANES; h++) my_row[h] = z * p.sa + min(m0 + h * LANES + gl_SubgroupInvocationID, p.M - 1) * p.K;
+  uint my_row[TM / LANES];  // the rows of a this lane loads for load_a_rows
+  for (uint h = 0; h < TM / LANES; h++)
+    my_row[h] = z * p.sa + min(m0 + h * LANES + gl_SubgroupInvocationID, p.M - 1) * p.K;
   // Lanes past the last column stay to the end: the others read their loads of a.
   // Rows and columns past the edge read the last valid one (no branches in the k loop) and are
   // not stored. Offsets in elements.
