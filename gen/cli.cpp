@@ -25,10 +25,24 @@ bool Args::take_next(const std::string& name, std::string* value) {
   return false;
 }
 
-std::string Args::take(const std::string& name, const std::string& fallback) {
-  std::string value, again;
-  if (!take_next(name, &value)) return fallback;
+bool Args::take_once(const std::string& name, std::string* value) {
+  if (!take_next(name, value)) return false;
+  std::string again;
   if (take_next(name, &again)) throw Error(command_ + ": " + name + " is given more than once");
+  return true;
+}
+
+std::string Args::take(const std::string& name, const std::string& fallback) {
+  std::string value;
+  if (!take_once(name, &value)) return fallback;
+  // `--shard=` or `--steps ""` (an unset shell variable) must not quietly mean the default.
+  if (value.empty()) throw Error(command_ + ": " + name + " needs a value, got an empty one");
+  return value;
+}
+
+std::string Args::take_text(const std::string& name) {
+  std::string value;
+  take_once(name, &value);
   return value;
 }
 

@@ -10,8 +10,10 @@ class Args {
  public:
   Args(std::string command, std::vector<std::string> args) : command_(std::move(command)), args_(std::move(args)) {}
   // Removes and returns the value of --name (or `fallback` when absent); throws Error when the
-  // flag is given without a value or more than once.
+  // flag is given without a value, with an empty one or more than once.
   std::string take(const std::string& name, const std::string& fallback = "");
+  // take() for free text where "" is a value ("" when absent): --negative-prompt "".
+  std::string take_text(const std::string& name);
   bool take_flag(const std::string& name);  // removes --name, true if it was there (Error if twice)
   int take_int(const std::string& name, int fallback, int min, int max);
   double take_double(const std::string& name, double fallback, double min, double max, bool* present = nullptr);
@@ -31,6 +33,8 @@ class Args {
  private:
   // Removes the first --name VALUE or --name=VALUE; false when there is none.
   bool take_next(const std::string& name, std::string* value);
+  // take_next, with an Error when the flag is given again.
+  bool take_once(const std::string& name, std::string* value);
 
   std::string command_;
   std::vector<std::string> args_;

@@ -206,7 +206,7 @@ Request parse_request(Args& args) {
   r.model = args.take("--model");
   r.prompt = args.take("--prompt");
   r.prompts_file = args.take("--prompts-file");
-  r.record.negative_prompt = args.take("--negative-prompt");
+  r.record.negative_prompt = args.take_text("--negative-prompt");
   r.record.scheduler = args.take("--scheduler");
   const std::string precision = take_precision(args);
   r.output = args.take("--output", "sdvk-{n}.png");

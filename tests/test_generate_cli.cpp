@@ -383,6 +383,8 @@ INSTANTIATE_TEST_SUITE_P(
         EarlyCase{"prompts file is a folder", "--prompts-file DIR/folder --output DIR/a.png", "is a folder, not a file"},
         EarlyCase{"strength without init image", "--prompt x --strength 0.5 --output DIR/a.png", "--strength needs --init-image"},
         EarlyCase{"repeated flag", "--prompt x --steps 2 --steps 3 --output DIR/a.png", "--steps is given more than once"},
+        EarlyCase{"empty number", "--prompt x --cfg-scale= --output DIR/a.png", "--cfg-scale needs a value, got an empty one"},
+        EarlyCase{"empty seed", "--prompt x --seed '' --output DIR/a.png", "--seed needs a value, got an empty one"},
         EarlyCase{"existing latents file", "--prompt x --save-latents DIR/old.safetensors --output DIR/a.png",
                   "old.safetensors: file exists"},
         EarlyCase{"init noise is a folder", "--prompt x --init-noise DIR/folder --output DIR/a.png", "DIR/folder: is a directory"},

@@ -7,6 +7,7 @@ of (--seed, step), so a resumed run sees the same data as an uninterrupted one.
 """
 import copy
 import json
+import math
 import os
 import random
 import signal
@@ -31,6 +32,24 @@ def add_common_args(ap, steps, batch, lr, save_every=200):
     ap.add_argument("--save-every", type=int, default=save_every, help="checkpoint every N steps")
     ap.add_argument("--log-every", type=int, default=10)
     ap.add_argument("--resume", action="store_true", help="continue from RUN_DIR/ckpt.safetensors")
+
+
+def add_lr_schedule_args(ap, warmup):
+    ap.add_argument("--warmup", type=int, default=warmup, help="linear warm-up steps (from step 0)")
+    ap.add_argument("--lr-decay-from", type=int, default=-1,
+                    help="cosine-decay the learning rate from this step to --lr-min x lr at --steps "
+                         "(-1: constant after warm-up)")
+    ap.add_argument("--lr-min", type=float, default=0.02, help="final learning rate, a fraction of --lr")
+
+
+def learning_rate(args, step):
+    """--lr after a linear warm-up (it avoids the early blow-ups AdamW can have at full rate),
+    cosine-decayed from --lr-decay-from to --lr-min x --lr at --steps."""
+    lr = args.lr * min(1.0, (step + 1) / args.warmup)
+    if 0 <= args.lr_decay_from <= step:
+        t = (step - args.lr_decay_from) / max(1, args.steps - args.lr_decay_from)
+        lr *= args.lr_min + (1 - args.lr_min) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+    return lr
 
 
 def setup(args):

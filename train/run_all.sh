@@ -23,6 +23,11 @@ UNET_STEPS=${UNET_STEPS:-3749}
 LATENTS=${LATENTS:-20000}
 
 resume() { if [ -f "$1/ckpt.safetensors" ]; then echo --resume; fi; }
+# The step a run folder's checkpoint is at (0 without one).
+step_of() {
+  $PY -c 'import json, sys; sys.path.insert(0, "train"); import safetensors_io
+print(json.loads(safetensors_io.load_metadata(sys.argv[1])["state"])["step"])' "$1/ckpt.safetensors" 2>/dev/null || echo 0
+}
 stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 
 mkdir -p "$RUNS"
@@ -56,6 +61,8 @@ $PY train/train_vae.py $V --lr 2e-4 --lr-decay-from 13200 --steps 16000
 
 for v in vae_base vae; do
   latents="$RUNS/latents${v#vae}"  # latents_base, latents
+  # Only unet_base trains on vae_base's latents: a finished unet_base (as committed) needs none.
+  if [ "$v" = vae_base ] && [ "$(step_of "$RUNS/unet_base")" -ge "$UNET_BASE_STEPS" ]; then continue; fi
   if [ ! -f "$latents/meta.json" ]; then
     stamp "latents of $v"
     $PY train/cache_latents.py --vae "$RUNS/$v" --out "$latents" --count "$LATENTS" --threads "$THREADS"
@@ -74,10 +81,12 @@ $PY train/train_clip.py --run-dir "$RUNS/clip_twins" --init-from "$RUNS/clip" --
   --steps "$TWIN_STEPS" --batch 32 --threads "$THREADS" --position-twins --freeze-text-tower $(resume "$RUNS/clip_twins")
 
 # The first UNet, on vae_base's latents: plain noise, then offset + pyramid noise from step 11710.
-stamp unet_base
-$PY train/train_unet.py --run-dir "$RUNS/unet_base" --latents "$RUNS/latents_base" --clip "$RUNS/clip" \
-  --tokenizer "$RUNS/tokenizer/spiece.model" --steps "$UNET_BASE_STEPS" --threads "$THREADS" --save-every 100 \
-  --plain-noise-until 11710 $(resume "$RUNS/unet_base")
+if [ "$(step_of "$RUNS/unet_base")" -lt "$UNET_BASE_STEPS" ]; then
+  stamp unet_base
+  $PY train/train_unet.py --run-dir "$RUNS/unet_base" --latents "$RUNS/latents_base" --clip "$RUNS/clip" \
+    --tokenizer "$RUNS/tokenizer/spiece.model" --steps "$UNET_BASE_STEPS" --threads "$THREADS" --save-every 100 \
+    --plain-noise-until 11710 $(resume "$RUNS/unet_base")
+fi
 
 # The exported UNet: unet_base's EMA weights trained on in the sharper VAE's latent space.
 stamp unet

@@ -95,6 +95,7 @@ def main():
                     help="start from this run's EMA weights (its config; step 0, fresh optimizer and "
                          "warm-up): a UNet trained on another VAE's latents relearns faster than one "
                          "from scratch")
+    common.add_lr_schedule_args(ap, warmup=500)
     args = ap.parse_args()
     device = common.setup(args)
     tok = SpmTokenizer(args.tokenizer)
@@ -167,7 +168,7 @@ def main():
         noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
         ctx = contexts(caps)  # [B,77,W]
         for group in opt.param_groups:
-            group["lr"] = args.lr * min(1.0, (step + 1) / 500)
+            group["lr"] = common.learning_rate(args, step)
         pred = unet(noisy, t.float(), ctx)
         loss = F.mse_loss(pred, noise)
         opt.zero_grad(set_to_none=True)

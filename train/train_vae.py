@@ -11,7 +11,6 @@ The learning rate warms up, stays constant and, with --lr-decay-from, decays on 
   nice -n 19 python3 train/train_vae.py --run-dir runs/vae [--resume] [--steps N] [--threads 2]
 """
 import argparse
-import math
 import os
 
 import torch
@@ -73,11 +72,7 @@ def main():
     ap.add_argument("--sharpen-from", type=int, default=0,
                     help="--object-crops and --edge-weight apply from this step on (the bundled VAE's "
                          "first 2500 steps had neither)")
-    ap.add_argument("--lr-decay-from", type=int, default=-1,
-                    help="cosine-decay the learning rate from this step to --lr-min x lr at --steps "
-                         "(-1: constant after warm-up)")
-    ap.add_argument("--lr-min", type=float, default=0.02, help="final learning rate, a fraction of --lr")
-    ap.add_argument("--warmup", type=int, default=100, help="linear warm-up steps (from step 0)")
+    common.add_lr_schedule_args(ap, warmup=100)
     args = ap.parse_args()
     device = common.setup(args)
     print("args " + " ".join(f"{k}={v}" for k, v in sorted(vars(args).items())), flush=True)
@@ -130,11 +125,7 @@ def main():
         if args.edge_weight and step >= args.sharpen_from:
             local_range = F.max_pool2d(x, 3, 1, 1) + F.max_pool2d(-x, 3, 1, 1)  # 3x3 max - min
             weight = weight + args.edge_weight * (local_range.amax(1, keepdim=True) > 0.1).float()
-        # A short warm-up avoids the early blow-ups AdamW can have at full rate.
-        lr = args.lr * min(1.0, (step + 1) / args.warmup)
-        if 0 <= args.lr_decay_from <= step:
-            t = (step - args.lr_decay_from) / max(1, args.steps - args.lr_decay_from)
-            lr *= args.lr_min + (1 - args.lr_min) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+        lr = common.learning_rate(args, step)
         for g in opt.param_groups:
             g["lr"] = lr
         mean, logvar = vae.encode(x)
