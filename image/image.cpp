@@ -250,7 +250,9 @@ void write_png(const std::string& path, const Image& img,
   }
   char error[kErrorBytes] = {0};
   bool ok = png_encode(f, &img, texts.data(), int(texts.size()), rows.data(), error);
-  if (ok && std::fflush(f) != 0) {
+  // Synced before the rename: a manifest line (synced too) may name the file right after, and
+  // after a crash it must not point at an empty image that --skip-existing then keeps.
+  if (ok && (std::fflush(f) != 0 || ::fsync(fd) != 0)) {
     ok = false;
     std::snprintf(error, sizeof error, "%s", std::strerror(errno));
   }

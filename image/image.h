@@ -17,7 +17,7 @@ struct Image {
 // Writes `img` (1, 3 or 4 channels) as an 8-bit PNG with one text chunk per (keyword, value):
 // tEXt when the value is plain ASCII, else uncompressed iTXt holding UTF-8, so any prompt
 // round-trips. Keywords must be 1-79 printable Latin-1 characters. The file appears whole or
-// not at all: it is written to a temporary file next to `path` and renamed over it. Throws
+// not at all: it is written to a temporary file next to `path`, synced and renamed over it. Throws
 // Error("cannot write PATH: reason") on any failure, leaving nothing behind.
 void write_png(const std::string& path, const Image& img,
                const std::vector<std::pair<std::string, std::string>>& text_chunks);
