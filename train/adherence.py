@@ -6,9 +6,11 @@ programmatic detector against what its prompt states.
 
 Reports, per set: whole-prompt accuracy (every stated attribute right, no extra object),
 accuracy per attribute, mean CLIP score, each for the first candidate (batch position 0:
-the image plain `generate --seed S` gives) and for the CLIP-reranked best of N; and a chance
-line: the same detector checks of each prompt against images drawn for *other* prompts of
-the set (how often an image that ignores the prompt still passes).
+the image plain `generate --seed S` gives) and for the CLIP-reranked best of N; the
+detector's own best of N (a perfect reranker: the ceiling of reranking); every one of the N
+(the single-image accuracy again, from N times the images, so less noisy than "first"); and
+a chance line: the same detector checks of each prompt against images drawn for *other*
+prompts of the set (how often an image that ignores the prompt still passes).
 
   python3 train/adherence.py --sdvk build/sdvk [--model models/demo-sd] [--count 32] [--best-of 4]
       [--out runs/adherence] [--markdown table.md]
@@ -76,20 +78,27 @@ def evaluate(args, name, prompts):
     for f in summary["files"]:
         image = np.asarray(Image.open(f["path"]).convert("RGB"))
         by_prompt.setdefault(index_of[f["prompt"]], []).append((f["batch_pos"], f["clip_score"], image))
-    first, best, chance = [], [], []
-    clip_first, clip_best = [], []
+    first, best, ceiling, every, chance = [], [], [], [], []
+    clip_first, clip_best, clip_every = [], [], []
     for i, p in enumerate(prompts):
         spec = detector.parse_caption(p)
         cands = sorted(by_prompt[i], key=lambda c: c[0])
-        top = max(cands, key=lambda c: c[1])
-        first.append(detector.check(cands[0][2], spec))
-        best.append(detector.check(top[2], spec))
+        checks = [detector.check(c[2], spec) for c in cands]
+        top = max(range(len(cands)), key=lambda k: cands[k][1])
+        first.append(checks[0])
+        best.append(checks[top])
+        # What a perfect reranker would pick: a fully right candidate, else the most attributes.
+        ceiling.append(max(checks, key=lambda c: (c["correct"], sum(r for r, _ in c["attributes"].values()))))
+        every.extend(checks)
         clip_first.append(cands[0][1])
-        clip_best.append(top[1])
+        clip_best.append(cands[top][1])
+        clip_every.extend(c[1] for c in cands)
         other = by_prompt[(i + 1) % len(prompts)]  # an image drawn for the next prompt
         chance.append(detector.check(sorted(other, key=lambda c: c[0])[0][2], spec))
     rows = {}
     for label, checks, clip in (("first", first, clip_first), (f"best of {args.best_of}", best, clip_best),
+                                (f"detector's best of {args.best_of} (reranking's ceiling)", ceiling, None),
+                                (f"each of the {args.best_of}", every, clip_every),
                                 ("chance (other prompt's image)", chance, None)):
         whole, attrs = tally(checks)
         rows[label] = {"whole": whole, "attributes": attrs, "clip": float(np.mean(clip)) if clip else None}

@@ -106,11 +106,15 @@ def save_checkpoint(run_dir, step, modules, optimizer, extra=None):
     safetensors_io.save(os.path.join(run_dir, "ckpt.safetensors"), tensors, {"state": json.dumps(meta)})
 
 
+def checkpoint_state(run_dir):
+    """RUN_DIR/ckpt.safetensors' JSON metadata: step, extra, optimizer hyperparameters."""
+    return json.loads(safetensors_io.load_metadata(os.path.join(run_dir, "ckpt.safetensors"))["state"])
+
+
 def load_checkpoint(run_dir, modules, optimizer, device):
     """Restores modules/optimizer/RNG from RUN_DIR/ckpt.safetensors; returns (step, extra)."""
-    path = os.path.join(run_dir, "ckpt.safetensors")
-    tensors = safetensors_io.load(path)
-    meta = json.loads(safetensors_io.load_metadata(path)["state"])
+    tensors = safetensors_io.load(os.path.join(run_dir, "ckpt.safetensors"))
+    meta = checkpoint_state(run_dir)
     for name, m in modules.items():
         prefix = f"modules.{name}."
         m.load_state_dict({k[len(prefix):]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith(prefix)})

@@ -4,7 +4,9 @@
   models/demo-sd/    diffusers StableDiffusionPipeline folder
     model_index.json
     scheduler/scheduler_config.json   PNDM, SD 1.x settings (scaled_linear 0.00085..0.012)
-    text_encoder/config.json, model.safetensors      CLIPTextModel (the CLIP text tower)
+    text_encoder/config.json, model.safetensors      CLIPTextModel (the CLIP text tower, or the
+                                                     UNet run's EMA copy of it when that run
+                                                     trained it: --train-text-encoder)
     tokenizer/spiece.model, tokenizer_config.json    SentencePiece (pad 0, unk 1, bos 2, eos 3)
     unet/config.json, diffusion_pytorch_model.safetensors   EMA weights
     vae/config.json, diffusion_pytorch_model.safetensors    scaling_factor from the latents
@@ -112,6 +114,15 @@ def main():
         shutil.copyfile(spm, os.path.join(clip_dir, "spiece.model"))
         context = cfg["text_config"]["max_position_embeddings"]
         write_json(os.path.join(clip_dir, "tokenizer_config.json"), tokenizer_config(context))
+        # A UNet run with --train-text-encoder trained its own copy of the tower: the pipeline
+        # takes that (EMA) one; the scorer keeps its own.
+        unet_run = os.path.join(args.runs, "unet")
+        if os.path.exists(os.path.join(unet_run, "ckpt.safetensors")) and \
+                common.checkpoint_state(unet_run)["extra"].get("text_encoder_trained"):
+            tuned = CLIPModel(cfg)
+            text_step, _ = common.load_checkpoint(unet_run, {"ema_text": tuned.text_model}, None, cpu)
+            text_state = tuned.state_dict()
+            print(f"text encoder from {unet_run}'s EMA (step {text_step}), trained with the UNet")
         save_component(os.path.join(sd_dir, "text_encoder"), "model.safetensors", fp16_tensors(text_state, ["text_model."]),
                        dict(text_encoder_config(cfg), torch_dtype="float16"), text_step)
         tk = os.path.join(sd_dir, "tokenizer")

@@ -95,6 +95,12 @@ def main():
                     help="start from this run's EMA weights (its config; step 0, fresh optimizer and "
                          "warm-up): a UNet trained on another VAE's latents relearns faster than one "
                          "from scratch")
+    ap.add_argument("--train-text-encoder", action="store_true",
+                    help="train the text tower (from --clip) with the UNet, at --text-lr, with its own EMA: "
+                         "the contrastive tower was trained through its pooled output only, so its per-token "
+                         "states need not say which colour goes with which shape (export.py takes the "
+                         "pipeline's text encoder from this run's EMA; the scorer keeps --clip's)")
+    ap.add_argument("--text-lr", type=float, default=1e-4, help="with --train-text-encoder")
     common.add_lr_schedule_args(ap, warmup=500)
     args = ap.parse_args()
     device = common.setup(args)
@@ -123,8 +129,22 @@ def main():
     ema = copy.deepcopy(unet).eval()
     for p in ema.parameters():
         p.requires_grad_(False)
-    opt = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=0.01)
-    step, _ = common.resume(args, {"unet": unet, "ema": ema}, opt, device)
+    modules = {"unet": unet, "ema": ema}
+    groups = [{"params": list(unet.parameters()), "lr_scale": 1.0}]
+    if args.train_text_encoder:
+        ema_text = copy.deepcopy(text)
+        for p in text.parameters():
+            p.requires_grad_(True)
+        modules.update(text=text, ema_text=ema_text)
+        groups.append({"params": list(text.parameters()), "lr_scale": args.text_lr / args.lr})
+    trained = [p for g in groups for p in g["params"]]
+    opt = torch.optim.AdamW(groups, lr=args.lr, weight_decay=0.01)
+    if args.resume:
+        saved = common.checkpoint_state(args.run_dir)["extra"].get("text_encoder_trained", False)
+        if saved != args.train_text_encoder:
+            raise SystemExit(f"train_unet: {args.run_dir} was trained {'with' if saved else 'without'} "
+                             "--train-text-encoder: resume it the same way")
+    step, _ = common.resume(args, modules, opt, device)
     if args.init_from and not args.resume:
         init_ema = copy.deepcopy(ema)
         init_step, _ = common.load_checkpoint(args.init_from, {"ema": init_ema}, None, device)
@@ -141,6 +161,8 @@ def main():
     context_cache = {}
 
     def contexts(caps):
+        if args.train_text_encoder:
+            return text(tok.windows(caps).to(device))["last_hidden_state"]
         todo = sorted({c for c in caps if c not in context_cache})
         if todo:
             with torch.no_grad():
@@ -149,6 +171,7 @@ def main():
                 context_cache[c] = row
         return torch.stack([context_cache[c] for c in caps]).float()
 
+    extra = {"text_encoder_trained": args.train_text_encoder}
     stop = common.StopFlag()
     progress = common.Progress(args.log_every, args.steps)
     unet.train()
@@ -168,22 +191,25 @@ def main():
         noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
         ctx = contexts(caps)  # [B,77,W]
         for group in opt.param_groups:
-            group["lr"] = common.learning_rate(args, step)
+            group["lr"] = common.learning_rate(args, step) * group["lr_scale"]
         pred = unet(noisy, t.float(), ctx)
         loss = F.mse_loss(pred, noise)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
         opt.step()
         with torch.no_grad():
             d = min(args.ema, (1 + step) / (10 + step))  # warm-up: the EMA follows closely at first
             for pe, p in zip(ema.parameters(), unet.parameters()):
                 pe.mul_(d).add_(p.detach(), alpha=1 - d)
+            if args.train_text_encoder:
+                for pe, p in zip(ema_text.parameters(), text.parameters()):
+                    pe.mul_(d).add_(p.detach(), alpha=1 - d)
         step += 1
         progress.update(step, loss=loss.item())
         if step % args.save_every == 0:
-            common.save_checkpoint(args.run_dir, step, {"unet": unet, "ema": ema}, opt)
-    common.save_checkpoint(args.run_dir, step, {"unet": unet, "ema": ema}, opt)
+            common.save_checkpoint(args.run_dir, step, modules, opt, extra)
+    common.save_checkpoint(args.run_dir, step, modules, opt, extra)
     print(f"saved {args.run_dir}/ckpt.safetensors at step {step}", flush=True)
     if stop.stop:
         raise SystemExit(143)  # stopped by a signal: a driver script must not go on
