@@ -36,6 +36,14 @@ def prompt_set(split, count):
     return [sd.sample_truth(1000, i, split)["caption"] for i in range(count)]
 
 
+def prompt_kind(spec):
+    objects = spec["objects"]
+    if len(objects) == 1:
+        return "one object"
+    alike = all((o["shape"], o["colour"]) == (objects[0]["shape"], objects[0]["colour"]) for o in objects)
+    return "two alike" if alike else "two different"
+
+
 def tally(checks):
     """[check()] -> (whole-prompt accuracy, {attribute: accuracy})."""
     whole = sum(c["correct"] for c in checks) / max(len(checks), 1)
@@ -80,6 +88,7 @@ def evaluate(args, name, prompts):
         by_prompt.setdefault(index_of[f["prompt"]], []).append((f["batch_pos"], f["clip_score"], image))
     first, best, ceiling, every, chance = [], [], [], [], []
     clip_first, clip_best, clip_every = [], [], []
+    kinds = {}  # prompt kind -> [prompts, images right, images]
     for i, p in enumerate(prompts):
         spec = detector.parse_caption(p)
         cands = sorted(by_prompt[i], key=lambda c: c[0])
@@ -90,6 +99,10 @@ def evaluate(args, name, prompts):
         # What a perfect reranker would pick: a fully right candidate, else the most attributes.
         ceiling.append(max(checks, key=lambda c: (c["correct"], sum(r for r, _ in c["attributes"].values()))))
         every.extend(checks)
+        kind = kinds.setdefault(prompt_kind(spec), [0, 0, 0])
+        kind[0] += 1
+        kind[1] += sum(c["correct"] for c in checks)
+        kind[2] += len(checks)
         clip_first.append(cands[0][1])
         clip_best.append(cands[top][1])
         clip_every.extend(c[1] for c in cands)
@@ -102,7 +115,10 @@ def evaluate(args, name, prompts):
                                 ("chance (other prompt's image)", chance, None)):
         whole, attrs = tally(checks)
         rows[label] = {"whole": whole, "attributes": attrs, "clip": float(np.mean(clip)) if clip else None}
-    return {"prompts": len(prompts), "rows": rows, "seconds": summary.get("seconds", {}),
+    # Whole-prompt accuracy of each image by kind of prompt: two different objects need the
+    # colour and shape bound to the right one.
+    by_kind = {k: {"prompts": n, "whole": right / images} for k, (n, right, images) in sorted(kinds.items())}
+    return {"prompts": len(prompts), "rows": rows, "by_kind": by_kind, "seconds": summary.get("seconds", {}),
             "device": summary.get("device"), "precision": summary.get("precision")}
 
 
@@ -115,6 +131,11 @@ def markdown(report, best_of):
                                for k in ATTRIBUTES)
             clip = "-" if row["clip"] is None else f"{row['clip']:.1f}"
             lines.append(f"| {name} | {label} | {100 * row['whole']:.0f}% | {attrs} | {clip} |")
+    lines.append("")
+    lines.append(f"Whole prompt, each of the {best_of} images, by kind of prompt:")
+    for name, r in report.items():
+        kinds = ", ".join(f"{k} {100 * v['whole']:.0f}% ({v['prompts']} prompts)" for k, v in r["by_kind"].items())
+        lines.append(f"- {name}: {kinds}")
     return "\n".join(lines) + "\n"
 
 
