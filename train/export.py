@@ -8,7 +8,7 @@
                                                      UNet run's EMA copy of it when that run
                                                      trained it: --train-text-encoder)
     tokenizer/spiece.model, tokenizer_config.json    SentencePiece (pad 0, unk 1, bos 2, eos 3)
-    unet/config.json, diffusion_pytorch_model.safetensors   EMA weights
+    unet/config.json, diffusion_pytorch_model.safetensors   EMA weights of runs/unet_text (else unet)
     vae/config.json, diffusion_pytorch_model.safetensors    scaling_factor from the latents
   models/demo-clip/  transformers CLIPModel folder (config.json, model.safetensors,
                      preprocessor_config.json, spiece.model, tokenizer_config.json)
@@ -74,6 +74,16 @@ def save_component(folder, weights_file, tensors, config, step):
     write_json(os.path.join(folder, "config.json"), config)
 
 
+def unet_run_of(runs):
+    """The UNet the pipeline ships: the text-encoder run (unet_text) when there is one, else the
+    fine-tune (unet)."""
+    for name in ("unet_text", "unet"):
+        run = os.path.join(runs, name)
+        if os.path.exists(os.path.join(run, "ckpt.safetensors")):
+            return run
+    return os.path.join(runs, "unet")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", default="runs")
@@ -116,7 +126,7 @@ def main():
         write_json(os.path.join(clip_dir, "tokenizer_config.json"), tokenizer_config(context))
         # A UNet run with --train-text-encoder trained its own copy of the tower: the pipeline
         # takes that (EMA) one; the scorer keeps its own.
-        unet_run = os.path.join(args.runs, "unet")
+        unet_run = unet_run_of(args.runs)
         if os.path.exists(os.path.join(unet_run, "ckpt.safetensors")) and \
                 common.checkpoint_state(unet_run)["extra"].get("text_encoder_trained"):
             tuned = CLIPModel(cfg)
@@ -147,7 +157,7 @@ def main():
     else:
         print(f"no {vae_run}/ckpt.safetensors or {meta_path}: VAE not exported")
 
-    unet_run = os.path.join(args.runs, "unet")
+    unet_run = unet_run_of(args.runs)
     if os.path.exists(os.path.join(unet_run, "ckpt.safetensors")):
         cfg = json.load(open(os.path.join(unet_run, "config.json")))
         unet, ema = UNet2DConditionModel(cfg), UNet2DConditionModel(cfg)
@@ -155,6 +165,7 @@ def main():
         save_component(os.path.join(sd_dir, "unet"), "diffusion_pytorch_model.safetensors",
                        fp16_tensors(ema.state_dict()), cfg, step)
         have["unet"] = step
+        print(f"unet from {unet_run} (step {step})")
     else:
         print(f"no {unet_run}/ckpt.safetensors: UNet not exported")
 

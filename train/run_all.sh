@@ -1,8 +1,9 @@
 #!/bin/sh
 # Trains the whole demo model in the order it was made, resuming every stage that already has
 # a checkpoint: tokenizer -> VAE (vae_base, then sharpened into vae) -> latent caches -> CLIP ->
-# CLIP position fine-tune -> UNet (unet_base on vae_base's latents, then fine-tuned into unet on
-# vae's) -> export of tokenizer, vae, clip_twins and unet to models/.
+# CLIP position fine-tune -> UNet (unet_base on vae_base's latents, fine-tuned into unet on
+# vae's, then trained together with the text tower into unet_text) -> export of tokenizer, vae,
+# clip_twins, and unet_text with its text encoder, to models/.
 # Each stage saves every --save-every steps and on SIGTERM; a stage stopped by a signal exits
 # 143, which stops this script too (set -e), so `kill -TERM <python pid>` pauses the chain and
 # running this script again continues it.
@@ -19,7 +20,8 @@ VAE_STEPS=${VAE_STEPS:-2500}
 CLIP_STEPS=${CLIP_STEPS:-1500}
 TWIN_STEPS=${TWIN_STEPS:-4500}
 UNET_BASE_STEPS=${UNET_BASE_STEPS:-20000}
-UNET_STEPS=${UNET_STEPS:-3749}
+UNET_STEPS=${UNET_STEPS:-7763}
+UNET_TEXT_STEPS=${UNET_TEXT_STEPS:-4800}
 LATENTS=${LATENTS:-20000}
 
 resume() { if [ -f "$1/ckpt.safetensors" ]; then echo --resume; fi; }
@@ -33,7 +35,7 @@ stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 mkdir -p "$RUNS"
 # Stages trained in earlier sessions are committed under train/checkpoints/ (pickle-free
 # ckpt.safetensors): a fresh clone resumes from them instead of starting over.
-for stage in tokenizer vae_base vae clip clip_twins unet_base unet; do
+for stage in tokenizer vae_base vae clip clip_twins unet_base unet unet_text; do
   if [ -d "train/checkpoints/$stage" ] && [ ! -d "$RUNS/$stage" ]; then
     stamp "seeding $RUNS/$stage from train/checkpoints/$stage"
     cp -r "train/checkpoints/$stage" "$RUNS/$stage"
@@ -59,15 +61,16 @@ $PY train/train_vae.py $V --lr 5e-4 --lr-decay-from 6200 --steps 9200
 $PY train/train_vae.py $V --lr 3e-4 --lr-decay-from 9200 --steps 13200
 $PY train/train_vae.py $V --lr 2e-4 --lr-decay-from 13200 --steps 16000
 
-for v in vae_base vae; do
-  latents="$RUNS/latents${v#vae}"  # latents_base, latents
-  # Only unet_base trains on vae_base's latents: a finished unet_base (as committed) needs none.
-  if [ "$v" = vae_base ] && [ "$(step_of "$RUNS/unet_base")" -ge "$UNET_BASE_STEPS" ]; then continue; fi
-  if [ ! -f "$latents/meta.json" ]; then
-    stamp "latents of $v"
-    $PY train/cache_latents.py --vae "$RUNS/$v" --out "$latents" --count "$LATENTS" --threads "$THREADS"
+# A latent cache is made only while a UNet stage that trains on it is unfinished: with the
+# committed checkpoints (unet_base and unet_text finished) neither is.
+cache_latents() {  # VAE_RUN OUT
+  if [ ! -f "$2/meta.json" ]; then
+    stamp "latents of $1"
+    $PY train/cache_latents.py --vae "$RUNS/$1" --out "$2" --count "$LATENTS" --threads "$THREADS"
   fi
-done
+}
+if [ "$(step_of "$RUNS/unet_base")" -lt "$UNET_BASE_STEPS" ]; then cache_latents vae_base "$RUNS/latents_base"; fi
+if [ "$(step_of "$RUNS/unet_text")" -lt "$UNET_TEXT_STEPS" ]; then cache_latents vae "$RUNS/latents"; fi
 
 stamp clip
 $PY train/train_clip.py --run-dir "$RUNS/clip" --tokenizer "$RUNS/tokenizer/spiece.model" --steps "$CLIP_STEPS" \
@@ -88,11 +91,19 @@ if [ "$(step_of "$RUNS/unet_base")" -lt "$UNET_BASE_STEPS" ]; then
     --plain-noise-until 11710 $(resume "$RUNS/unet_base")
 fi
 
-# The exported UNet: unet_base's EMA weights trained on in the sharper VAE's latent space.
-stamp unet
-$PY train/train_unet.py --run-dir "$RUNS/unet" --latents "$RUNS/latents" --clip "$RUNS/clip" \
-  --tokenizer "$RUNS/tokenizer/spiece.model" --steps "$UNET_STEPS" --threads "$THREADS" --save-every 100 \
-  --init-from "$RUNS/unet_base" $(resume "$RUNS/unet")
+# unet_base's EMA weights trained on in the sharper VAE's latent space (constant learning
+# rate), then, from its EMA, trained together with the text tower (unet_text: the exported
+# UNet and text encoder). The fine-tune is only needed while unet_text is unfinished.
+if [ "$(step_of "$RUNS/unet_text")" -lt "$UNET_TEXT_STEPS" ]; then
+  stamp unet
+  $PY train/train_unet.py --run-dir "$RUNS/unet" --latents "$RUNS/latents" --clip "$RUNS/clip" \
+    --tokenizer "$RUNS/tokenizer/spiece.model" --steps "$UNET_STEPS" --threads "$THREADS" --save-every 100 \
+    --init-from "$RUNS/unet_base" $(resume "$RUNS/unet")
+  stamp unet_text
+  $PY train/train_unet.py --run-dir "$RUNS/unet_text" --latents "$RUNS/latents" --clip "$RUNS/clip" \
+    --tokenizer "$RUNS/tokenizer/spiece.model" --steps "$UNET_TEXT_STEPS" --lr-decay-from 3000 \
+    --train-text-encoder --threads "$THREADS" --save-every 200 --init-from "$RUNS/unet" $(resume "$RUNS/unet_text")
+fi
 
 stamp export
 $PY train/export.py --runs "$RUNS" --out models
