@@ -9,7 +9,7 @@
                                                      trained it: --train-text-encoder)
     tokenizer/spiece.model, tokenizer_config.json    SentencePiece (pad 0, unk 1, bos 2, eos 3)
     unet/config.json, diffusion_pytorch_model.safetensors   EMA weights of runs/unet_text (else unet)
-    vae/config.json, diffusion_pytorch_model.safetensors    scaling_factor from the latents
+    vae/config.json, diffusion_pytorch_model.safetensors    scaling_factor the UNet was trained with
   models/demo-clip/  transformers CLIPModel folder (config.json, model.safetensors,
                      preprocessor_config.json, spiece.model, tokenizer_config.json)
 
@@ -144,7 +144,9 @@ def main():
         print(f"no {clip_run}/ckpt.safetensors: CLIP and text_encoder not exported")
 
     vae_run = os.path.join(args.runs, "vae")
-    meta_path = os.path.join(args.runs, "latents", "meta.json")
+    # The scaling factor the UNet was trained with: its run keeps the latent cache's meta.json
+    # (a fresh clone has the committed run but no cache).
+    meta_path = os.path.join(unet_run_of(args.runs), "latents_meta.json")
     if os.path.exists(os.path.join(vae_run, "ckpt.safetensors")) and os.path.exists(meta_path):
         cfg = json.load(open(os.path.join(vae_run, "config.json")))
         vae = AutoencoderKL(cfg)
