@@ -93,6 +93,7 @@ def main():
     sd_dir = os.path.join(args.out, "demo-sd")
     clip_dir = os.path.join(args.out, "demo-clip")
     spm = os.path.join(args.runs, "tokenizer", "spiece.model")
+    unet_run = unet_run_of(args.runs)
     have = {}
 
     # CLIP: the whole model for scoring, and its text tower as the pipeline's text encoder.
@@ -126,7 +127,6 @@ def main():
         write_json(os.path.join(clip_dir, "tokenizer_config.json"), tokenizer_config(context))
         # A UNet run with --train-text-encoder trained its own copy of the tower: the pipeline
         # takes that (EMA) one; the scorer keeps its own.
-        unet_run = unet_run_of(args.runs)
         if os.path.exists(os.path.join(unet_run, "ckpt.safetensors")) and \
                 common.checkpoint_state(unet_run)["extra"].get("text_encoder_trained"):
             tuned = CLIPModel(cfg)
@@ -146,7 +146,7 @@ def main():
     vae_run = os.path.join(args.runs, "vae")
     # The scaling factor the UNet was trained with: its run keeps the latent cache's meta.json
     # (a fresh clone has the committed run but no cache).
-    meta_path = os.path.join(unet_run_of(args.runs), "latents_meta.json")
+    meta_path = os.path.join(unet_run, "latents_meta.json")
     if os.path.exists(os.path.join(vae_run, "ckpt.safetensors")) and os.path.exists(meta_path):
         cfg = json.load(open(os.path.join(vae_run, "config.json")))
         vae = AutoencoderKL(cfg)
@@ -159,7 +159,6 @@ def main():
     else:
         print(f"no {vae_run}/ckpt.safetensors or {meta_path}: VAE not exported")
 
-    unet_run = unet_run_of(args.runs)
     if os.path.exists(os.path.join(unet_run, "ckpt.safetensors")):
         cfg = json.load(open(os.path.join(unet_run, "config.json")))
         unet, ema = UNet2DConditionModel(cfg), UNet2DConditionModel(cfg)

@@ -27,8 +27,8 @@ LATENTS=${LATENTS:-20000}
 resume() { if [ -f "$1/ckpt.safetensors" ]; then echo --resume; fi; }
 # The step a run folder's checkpoint is at (0 without one).
 step_of() {
-  $PY -c 'import json, sys; sys.path.insert(0, "train"); import safetensors_io
-print(json.loads(safetensors_io.load_metadata(sys.argv[1])["state"])["step"])' "$1/ckpt.safetensors" 2>/dev/null || echo 0
+  $PY -c 'import sys; sys.path.insert(0, "train"); import common
+print(common.checkpoint_state(sys.argv[1])["step"])' "$1" 2>/dev/null || echo 0
 }
 stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 

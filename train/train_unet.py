@@ -130,12 +130,14 @@ def main():
     for p in ema.parameters():
         p.requires_grad_(False)
     modules = {"unet": unet, "ema": ema}
+    ema_pairs = [(ema, unet)]  # (EMA copy, trained module)
     groups = [{"params": list(unet.parameters()), "lr_scale": 1.0}]
     if args.train_text_encoder:
         ema_text = copy.deepcopy(text)
         for p in text.parameters():
             p.requires_grad_(True)
         modules.update(text=text, ema_text=ema_text)
+        ema_pairs.append((ema_text, text))
         groups.append({"params": list(text.parameters()), "lr_scale": args.text_lr / args.lr})
     trained = [p for g in groups for p in g["params"]]
     opt = torch.optim.AdamW(groups, lr=args.lr, weight_decay=0.01)
@@ -200,10 +202,8 @@ def main():
         opt.step()
         with torch.no_grad():
             d = min(args.ema, (1 + step) / (10 + step))  # warm-up: the EMA follows closely at first
-            for pe, p in zip(ema.parameters(), unet.parameters()):
-                pe.mul_(d).add_(p.detach(), alpha=1 - d)
-            if args.train_text_encoder:
-                for pe, p in zip(ema_text.parameters(), text.parameters()):
+            for ema_module, module in ema_pairs:
+                for pe, p in zip(ema_module.parameters(), module.parameters()):
                     pe.mul_(d).add_(p.detach(), alpha=1 - d)
         step += 1
         progress.update(step, loss=loss.item())
