@@ -8,7 +8,7 @@
                                                      UNet run's EMA copy of it when that run
                                                      trained it: --train-text-encoder)
     tokenizer/spiece.model, tokenizer_config.json    SentencePiece (pad 0, unk 1, bos 2, eos 3)
-    unet/config.json, diffusion_pytorch_model.safetensors   EMA weights of runs/unet_text (else unet)
+    unet/config.json, diffusion_pytorch_model.safetensors   EMA weights of the newest UNet run (unet_run_of)
     vae/config.json, diffusion_pytorch_model.safetensors    scaling_factor the UNet was trained with
   models/demo-clip/  transformers CLIPModel folder (config.json, model.safetensors,
                      preprocessor_config.json, spiece.model, tokenizer_config.json)
@@ -75,9 +75,9 @@ def save_component(folder, weights_file, tensors, config, step):
 
 
 def unet_run_of(runs):
-    """The UNet the pipeline ships: the text-encoder run (unet_text) when there is one, else the
-    fine-tune (unet)."""
-    for name in ("unet_text", "unet"):
+    """The UNet the pipeline ships: the newest stage that has a checkpoint (unet_attn16, grown
+    from unet_text with attention at 16x16; unet_text, trained with the text tower; unet)."""
+    for name in ("unet_attn16", "unet_text", "unet"):
         run = os.path.join(runs, name)
         if os.path.exists(os.path.join(run, "ckpt.safetensors")):
             return run

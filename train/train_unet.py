@@ -25,6 +25,8 @@ from clip_model import CLIPModel
 from tokenizer import SpmTokenizer
 from unet_model import UNet2DConditionModel, unet_config
 
+DEFAULT_DOWN = ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D")
+
 
 def sd_alphas_cumprod(steps=1000, beta_start=0.00085, beta_end=0.012):
     betas = torch.linspace(beta_start ** 0.5, beta_end ** 0.5, steps, dtype=torch.float64) ** 2
@@ -68,6 +70,71 @@ def load_text_tower(clip_dir, device):
     return text, cfg
 
 
+def block_heads(text, blocks):
+    """--heads: "4" -> 4 (every block), "2,4,4" -> [2, 4, 4]."""
+    heads = [int(h) for h in text.split(",")]
+    if len(heads) == 1:
+        return heads[0]
+    if len(heads) != blocks:
+        raise SystemExit(f"--heads {text}: give one number or {blocks}")
+    return heads
+
+
+def with_block_types(cfg, down, heads):
+    """cfg with these down_block_types, the up blocks mirroring them, and `heads` (int or per
+    block) for the blocks that gain attention; blocks that had attention keep their heads."""
+    old_down = cfg["down_block_types"]
+    if len(down) != len(old_down) or any(d not in ("DownBlock2D", "CrossAttnDownBlock2D") for d in down):
+        raise SystemExit(f"--down {','.join(down)}: give {len(old_down)} of DownBlock2D / CrossAttnDownBlock2D")
+    old_heads = cfg.get("num_attention_heads") or cfg["attention_head_dim"]
+    old_heads = list(old_heads) if isinstance(old_heads, list) else [old_heads] * len(down)
+    new_heads = list(heads) if isinstance(heads, list) else [heads] * len(down)
+    for i, kind in enumerate(old_down):
+        if kind == "CrossAttnDownBlock2D" and new_heads[i] != old_heads[i]:
+            raise SystemExit(f"--heads: block {i} has {old_heads[i]} heads in the run it grows from; "
+                             "only blocks that gain attention take new ones")
+    new_heads[-1] = old_heads[-1]  # the mid block's
+    up = ["CrossAttnUpBlock2D" if d == "CrossAttnDownBlock2D" else "UpBlock2D" for d in reversed(down)]
+    return dict(cfg, down_block_types=list(down), up_block_types=up,
+                attention_head_dim=new_heads if len(set(new_heads)) > 1 else new_heads[0])
+
+
+def grow_from(unet, text, run_dir):
+    """Starts `unet` from another run's EMA weights (and `text` from its EMA text tower when that
+    run trained one). `unet` may have attention in blocks the old model lacks: each new
+    Transformer2DModel gets a zero proj_out, so its residual adds nothing and the grown model
+    starts out computing exactly what the old one did."""
+    import safetensors_io
+    tensors = safetensors_io.load(os.path.join(run_dir, "ckpt.safetensors"))
+
+    def module(name):
+        prefix = f"modules.{name}."
+        return {k[len(prefix):]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith(prefix)}
+
+    old, own = module("ema"), unet.state_dict()
+    extra = [k for k in old if k not in own]
+    if extra:
+        raise SystemExit(f"--init-from {run_dir}: keys this model does not have: {extra[:5]}")
+    new_attentions = set()
+    for k in own:
+        if k not in old:
+            if ".attentions." not in k:
+                raise SystemExit(f"--init-from {run_dir}: {k} is missing and is not in an attention")
+            new_attentions.add(k.split(".attentions.")[0] + ".attentions." + k.split(".attentions.")[1].split(".")[0])
+    unet.load_state_dict(old, strict=False)
+    with torch.no_grad():
+        for name in new_attentions:
+            proj_out = unet.get_submodule(name + ".proj_out")
+            proj_out.weight.zero_()
+            proj_out.bias.zero_()
+    step = common.checkpoint_state(run_dir)["step"]
+    print(f"starting from {run_dir}'s EMA weights (its step {step}); new attentions: {len(new_attentions)}",
+          flush=True)
+    if common.checkpoint_state(run_dir)["extra"].get("text_encoder_trained"):
+        text.load_state_dict(module("ema_text"))
+        print(f"text tower: {run_dir}'s EMA text tower", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common.add_common_args(ap, steps=20000, batch=32, lr=3e-4)
@@ -76,11 +143,15 @@ def main():
     ap.add_argument("--tokenizer", required=True)
     ap.add_argument("--widths", default="32,64,64")
     ap.add_argument("--layers-per-block", type=int, default=1)
-    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--heads", default="4",
+                    help="attention heads, one number or one per block (the mid block takes the last); "
+                         "with --init-from it may only set the heads of blocks that gain attention")
     ap.add_argument("--groups", type=int, default=16)
-    ap.add_argument("--down", default="DownBlock2D,CrossAttnDownBlock2D,CrossAttnDownBlock2D",
-                    help="down_block_types (the up blocks mirror them); no attention at 16x16 saves "
-                         "a third of the time, as SDXL does at its top level")
+    ap.add_argument("--down", default=None,
+                    help="down_block_types (the up blocks mirror them; default "
+                         f"{','.join(DEFAULT_DOWN)}: no attention at 16x16 saves a third of the time, as "
+                         "SDXL does at its top level); with --init-from, blocks that gain attention "
+                         "start it with a zero proj_out, so the grown model computes what the old one did")
     ap.add_argument("--uncond", type=float, default=0.1, help="share of empty captions")
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--offset-noise", type=float, default=0.3,
@@ -119,11 +190,14 @@ def main():
         cfg = json.load(open(cfg_path))
     elif args.init_from:
         cfg = json.load(open(os.path.join(args.init_from, "config.json")))
+        if args.down:
+            cfg = with_block_types(cfg, args.down.split(","), block_heads(args.heads, len(cfg["down_block_types"])))
         common.write_json(cfg_path, cfg)
     else:
-        cfg = unet_config([int(w) for w in args.widths.split(",")], args.layers_per_block, args.heads,
+        widths = [int(w) for w in args.widths.split(",")]
+        cfg = unet_config(widths, args.layers_per_block, block_heads(args.heads, len(widths)),
                           clip_cfg["text_config"]["hidden_size"], args.groups, lat_mean.shape[-1],
-                          tuple(args.down.split(",")))
+                          tuple(args.down.split(",")) if args.down else DEFAULT_DOWN)
         common.write_json(cfg_path, cfg)
     unet = UNet2DConditionModel(cfg).to(device)
     ema = copy.deepcopy(unet).eval()
@@ -148,11 +222,10 @@ def main():
                              "--train-text-encoder: resume it the same way")
     step, _ = common.resume(args, modules, opt, device)
     if args.init_from and not args.resume:
-        init_ema = copy.deepcopy(ema)
-        init_step, _ = common.load_checkpoint(args.init_from, {"ema": init_ema}, None, device)
-        unet.load_state_dict(init_ema.state_dict())
-        ema.load_state_dict(init_ema.state_dict())
-        print(f"starting from {args.init_from}'s EMA weights (its step {init_step})", flush=True)
+        grow_from(unet, text, args.init_from)
+        ema.load_state_dict(unet.state_dict())
+        if args.train_text_encoder:
+            ema_text.load_state_dict(text.state_dict())
     print(f"unet parameters {sum(p.numel() for p in unet.parameters()) / 1e6:.3f}M, {n} cached latents, "
           f"scaling factor {scale:.5f}", flush=True)
     common.write_json(os.path.join(args.run_dir, "latents_meta.json"), meta)
