@@ -106,6 +106,32 @@ def save_checkpoint(run_dir, step, modules, optimizer, extra=None):
     safetensors_io.save(os.path.join(run_dir, "ckpt.safetensors"), tensors, {"state": json.dumps(meta)})
 
 
+def module_state(run_dir, name):
+    """The state dict of module NAME in RUN_DIR/ckpt.safetensors (RNG and optimizer untouched)."""
+    prefix = f"modules.{name}."
+    return {k[len(prefix):]: torch.from_numpy(v) for k, v in
+            safetensors_io.load(os.path.join(run_dir, "ckpt.safetensors")).items() if k.startswith(prefix)}
+
+
+def load_grown(model, run_dir, name, part):
+    """Loads RUN_DIR's checkpointed module NAME into `model`, which may have submodules the old
+    one lacks, all named `...{part}N` (e.g. ".resnets.", ".attentions."); returns their names,
+    so the caller can make them start as identities. Any other difference is an error."""
+    old, own = module_state(run_dir, name), model.state_dict()
+    extra = [k for k in old if k not in own]
+    if extra:
+        raise SystemExit(f"--init-from {run_dir}: keys this model does not have: {extra[:5]}")
+    new = set()
+    for k in own:
+        if k not in old:
+            if part not in k:
+                raise SystemExit(f"--init-from {run_dir}: {k} is missing and is not in a {part.strip('.')} block")
+            head, tail = k.split(part, 1)
+            new.add(head + part + tail.split(".", 1)[0])
+    model.load_state_dict(old, strict=False)
+    return new
+
+
 def checkpoint_state(run_dir):
     """RUN_DIR/ckpt.safetensors' JSON metadata: step, extra, optimizer hyperparameters."""
     return json.loads(safetensors_io.load_metadata(os.path.join(run_dir, "ckpt.safetensors"))["state"])

@@ -104,24 +104,7 @@ def grow_from(unet, text, run_dir):
     run trained one). `unet` may have attention in blocks the old model lacks: each new
     Transformer2DModel gets a zero proj_out, so its residual adds nothing and the grown model
     starts out computing exactly what the old one did."""
-    import safetensors_io
-    tensors = safetensors_io.load(os.path.join(run_dir, "ckpt.safetensors"))
-
-    def module(name):
-        prefix = f"modules.{name}."
-        return {k[len(prefix):]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith(prefix)}
-
-    old, own = module("ema"), unet.state_dict()
-    extra = [k for k in old if k not in own]
-    if extra:
-        raise SystemExit(f"--init-from {run_dir}: keys this model does not have: {extra[:5]}")
-    new_attentions = set()
-    for k in own:
-        if k not in old:
-            if ".attentions." not in k:
-                raise SystemExit(f"--init-from {run_dir}: {k} is missing and is not in an attention")
-            new_attentions.add(k.split(".attentions.")[0] + ".attentions." + k.split(".attentions.")[1].split(".")[0])
-    unet.load_state_dict(old, strict=False)
+    new_attentions = common.load_grown(unet, run_dir, "ema", ".attentions.")
     with torch.no_grad():
         for name in new_attentions:
             proj_out = unet.get_submodule(name + ".proj_out")
@@ -131,7 +114,7 @@ def grow_from(unet, text, run_dir):
     print(f"starting from {run_dir}'s EMA weights (its step {step}); new attentions: {len(new_attentions)}",
           flush=True)
     if common.checkpoint_state(run_dir)["extra"].get("text_encoder_trained"):
-        text.load_state_dict(module("ema_text"))
+        text.load_state_dict(common.module_state(run_dir, "ema_text"))
         print(f"text tower: {run_dir}'s EMA text tower", flush=True)
 
 

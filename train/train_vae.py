@@ -25,26 +25,13 @@ def grow_from(vae, run_dir):
     layers per block than that run: every resnet the old model lacks gets a zero conv2, which
     makes it an identity (same channels, no shortcut), so the grown model starts out computing
     exactly what the old one did."""
-    import safetensors_io
-    old = {k[len("modules.vae."):]: torch.from_numpy(v) for k, v in
-           safetensors_io.load(os.path.join(run_dir, "ckpt.safetensors")).items() if k.startswith("modules.vae.")}
-    own = vae.state_dict()
-    extra = [k for k in old if k not in own]
-    if extra:
-        raise SystemExit(f"--init-from {run_dir}: keys this model does not have: {extra[:5]}")
-    new_resnets = set()
-    for k in own:
-        if k not in old:
-            if ".resnets." not in k:
-                raise SystemExit(f"--init-from {run_dir}: {k} is missing and is not in a resnet")
-            new_resnets.add(k.rsplit(".", 2)[0])  # ...resnets.N
-    vae.load_state_dict(old, strict=False)
+    new_resnets = common.load_grown(vae, run_dir, "vae", ".resnets.")
     with torch.no_grad():
         for name in new_resnets:
             conv2 = vae.get_submodule(name + ".conv2")
             conv2.weight.zero_()
             conv2.bias.zero_()
-    print(f"initialised from {run_dir}: {len(old)} tensors; new identity resnets: {len(new_resnets)}", flush=True)
+    print(f"initialised from {run_dir}; new identity resnets: {len(new_resnets)}", flush=True)
 
 
 def main():
