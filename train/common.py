@@ -207,17 +207,42 @@ def moved_twin(truth, seed, index):
     return None
 
 
-def twin_batch(seed, step, batch):
+def swapped_twin(truth, seed, index):
+    """Re-captions `truth` and returns its twin: the same scene with the two objects' shapes or
+    colours swapped (a seeded choice; positions and sizes stay), captioned with the same random
+    choices, so the two captions differ only in which colour goes with which shape (or, for
+    two shapes alike, which colour goes where); None for one object, two alike, or when every
+    swap would make a held-out pair."""
+    if len(truth["objects"]) != 2:
+        return None
+    rng = random.Random(f"{seed}:swap:{index}")
+    for key in rng.sample(["shape", "colour"], 2):
+        a, b = truth["objects"]
+        if a[key] == b[key]:
+            continue
+        twin = copy.deepcopy(truth)
+        ta, tb = twin["objects"]
+        ta[key], tb[key] = tb[key], ta[key]
+        if any((o["colour"], o["shape"]) in sd.HELD_OUT for o in (ta, tb)):
+            continue
+        truth["caption"] = sd.caption(truth, random.Random(f"{seed}:caption:{index}"))
+        twin["caption"] = sd.caption(twin, random.Random(f"{seed}:caption:{index}"))
+        return twin
+    return None
+
+
+def twin_batch(seed, step, batch, swaps=False):
     """A batch of batch/2 scenes whose captions state positions, and their moved twins (see
     moved_twin): captions that differ only in positions are each other's hardest negatives,
-    which a batch of random scenes almost never holds. Returns (images [B,3,64,64], captions)
-    like image_batch; step s draws from scenes 4*s*batch on (about half the captions state
-    a position)."""
+    which a batch of random scenes almost never holds. With `swaps`, a scene of two different
+    objects gets its swapped twin instead (see swapped_twin), whether or not its caption
+    states positions. Returns (images [B,3,64,64], captions) like image_batch; step s draws
+    from scenes 4*s*batch on."""
     imgs, caps = [], []
     index = 4 * step * batch
     while len(caps) < batch:
         truth = sd.sample_truth(seed, index)
-        twin = moved_twin(truth, seed, index)
+        twin = (swaps and swapped_twin(truth, seed, index)) or moved_twin(truth, seed, index)
         index += 1
         if twin is None or twin["caption"] == truth["caption"]:
             continue  # a caption that states no position has no position twin

@@ -84,6 +84,16 @@ def unet_run_of(runs):
     return os.path.join(runs, "unet")
 
 
+def scorer_run_of(runs):
+    """The CLIP fine-tune the scorer comes from: clip_bind (swap twins, text tower trained),
+    else clip_twins (position twins), else None (the scorer is runs/clip itself)."""
+    for name in ("clip_bind", "clip_twins"):
+        run = os.path.join(runs, name)
+        if os.path.exists(os.path.join(run, "ckpt.safetensors")):
+            return run
+    return None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", default="runs")
@@ -94,6 +104,10 @@ def main():
     clip_dir = os.path.join(args.out, "demo-clip")
     spm = os.path.join(args.runs, "tokenizer", "spiece.model")
     unet_run = unet_run_of(args.runs)
+    # A UNet run with --train-text-encoder trained its own copy of the text tower: the pipeline
+    # takes that (EMA) one, and the scorer's text tower is free to differ.
+    text_trained = os.path.exists(os.path.join(unet_run, "ckpt.safetensors")) and \
+        common.checkpoint_state(unet_run)["extra"].get("text_encoder_trained", False)
     have = {}
 
     # CLIP: the whole model for scoring, and its text tower as the pipeline's text encoder.
@@ -104,18 +118,20 @@ def main():
         step, _ = common.load_checkpoint(clip_run, {"clip": clip}, None, cpu)
         state = clip.state_dict()
         text_state, text_step = state, step
-        # The scorer comes from the position fine-tune when there is one; it froze the text
-        # tower, so the text encoder (what the UNet was trained on) is the same either way.
-        twins_run = os.path.join(args.runs, "clip_twins")
-        if os.path.exists(os.path.join(twins_run, "ckpt.safetensors")):
-            twins = CLIPModel(cfg)
-            step, _ = common.load_checkpoint(twins_run, {"clip": twins}, None, cpu)
-            state = twins.state_dict()
+        # The scorer comes from the newest fine-tune there is (scorer_run_of). Unless the UNet
+        # trained its own text encoder, the fine-tune must have kept the text tower the UNet
+        # was trained on.
+        tuned_run = scorer_run_of(args.runs)
+        if tuned_run:
+            tuned = CLIPModel(cfg)
+            step, _ = common.load_checkpoint(tuned_run, {"clip": tuned}, None, cpu)
+            state = tuned.state_dict()
             changed = [k for k in state if k.startswith("text_model.") and not torch.equal(state[k], text_state[k])]
-            if changed:
-                raise SystemExit(f"export: {twins_run} changed the text tower ({changed[0]}...): "
+            if changed and not text_trained:
+                raise SystemExit(f"export: {tuned_run} changed the text tower ({changed[0]}...): "
                                  "the UNet was trained on runs/clip's")
-            print(f"scorer from {twins_run} (step {step}); text tower identical to {clip_run}'s")
+            print(f"scorer from {tuned_run} (step {step}); text tower "
+                  f"{'its own' if changed else 'identical to ' + clip_run + chr(39) + 's'}")
         save_component(clip_dir, "model.safetensors", fp16_tensors(state), dict(cfg, torch_dtype="float16"), step)
         write_json(os.path.join(clip_dir, "preprocessor_config.json"), {
             "crop_size": {"height": 64, "width": 64}, "do_center_crop": True, "do_normalize": True,
@@ -125,10 +141,7 @@ def main():
         shutil.copyfile(spm, os.path.join(clip_dir, "spiece.model"))
         context = cfg["text_config"]["max_position_embeddings"]
         write_json(os.path.join(clip_dir, "tokenizer_config.json"), tokenizer_config(context))
-        # A UNet run with --train-text-encoder trained its own copy of the tower: the pipeline
-        # takes that (EMA) one; the scorer keeps its own.
-        if os.path.exists(os.path.join(unet_run, "ckpt.safetensors")) and \
-                common.checkpoint_state(unet_run)["extra"].get("text_encoder_trained"):
+        if text_trained:
             tuned = CLIPModel(cfg)
             text_step, _ = common.load_checkpoint(unet_run, {"ema_text": tuned.text_model}, None, cpu)
             text_state = tuned.state_dict()

@@ -1,9 +1,9 @@
 #!/bin/sh
 # Trains the whole demo model in the order it was made, resuming every stage that already has
 # a checkpoint: tokenizer -> VAE (vae_base, then sharpened into vae) -> latent caches -> CLIP ->
-# CLIP position fine-tune -> UNet (unet_base on vae_base's latents, fine-tuned into unet on
-# vae's, then trained together with the text tower into unet_text, then grown into
-# unet_attn16 with attention at 16x16) -> export of tokenizer, vae, clip_twins, and
+# its position and binding fine-tunes -> UNet (unet_base on vae_base's latents, fine-tuned
+# into unet on vae's, trained together with the text tower into unet_text, then grown into
+# unet_attn16 with attention at 16x16) -> export of tokenizer, vae, clip_bind, and
 # unet_attn16 with its text encoder, to models/.
 # Each stage saves every --save-every steps and on SIGTERM; a stage stopped by a signal exits
 # 143, which stops this script too (set -e), so `kill -TERM <python pid>` pauses the chain and
@@ -20,6 +20,7 @@ THREADS=${THREADS:-2}
 VAE_STEPS=${VAE_STEPS:-2500}
 CLIP_STEPS=${CLIP_STEPS:-1500}
 TWIN_STEPS=${TWIN_STEPS:-4500}
+BIND_STEPS=${BIND_STEPS:-7500}
 UNET_BASE_STEPS=${UNET_BASE_STEPS:-20000}
 UNET_STEPS=${UNET_STEPS:-7763}
 UNET_TEXT_STEPS=${UNET_TEXT_STEPS:-4800}
@@ -37,7 +38,7 @@ stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 mkdir -p "$RUNS"
 # Stages trained in earlier sessions are committed under train/checkpoints/ (pickle-free
 # ckpt.safetensors): a fresh clone resumes from them instead of starting over.
-for stage in tokenizer vae_base vae clip clip_twins unet_base unet unet_text unet_attn16; do
+for stage in tokenizer vae_base vae clip clip_twins clip_bind unet_base unet unet_text unet_attn16; do
   if [ -d "train/checkpoints/$stage" ] && [ ! -d "$RUNS/$stage" ]; then
     stamp "seeding $RUNS/$stage from train/checkpoints/$stage"
     cp -r "train/checkpoints/$stage" "$RUNS/$stage"
@@ -85,6 +86,16 @@ $PY train/train_clip.py --run-dir "$RUNS/clip" --tokenizer "$RUNS/tokenizer/spie
 stamp clip_twins
 $PY train/train_clip.py --run-dir "$RUNS/clip_twins" --init-from "$RUNS/clip" --tokenizer "$RUNS/tokenizer/spiece.model" \
   --steps "$TWIN_STEPS" --batch 32 --threads "$THREADS" --position-twins --freeze-text-tower $(resume "$RUNS/clip_twins")
+
+# The scorer's binding fine-tune (exported scorer): from clip_twins, swap twins (two objects'
+# shapes or colours exchanged) next to the position twins, text tower trained too (the
+# pipeline's text encoder comes from the UNet run). 1000 steps, then resumed with the
+# schedule stretched to BIND_STEPS (a warm restart), as it was made.
+stamp clip_bind
+B="--run-dir $RUNS/clip_bind --init-from $RUNS/clip_twins --tokenizer $RUNS/tokenizer/spiece.model --batch 32
+   --lr 2e-4 --position-twins --swap-twins --threads $THREADS"
+if [ "$(step_of "$RUNS/clip_bind")" -lt 5500 ]; then $PY train/train_clip.py $B --steps 5500 $(resume "$RUNS/clip_bind"); fi
+$PY train/train_clip.py $B --steps "$BIND_STEPS" --resume
 
 # The first UNet, on vae_base's latents: plain noise, then offset + pyramid noise from step 11710.
 if [ "$(step_of "$RUNS/unet_base")" -lt "$UNET_BASE_STEPS" ]; then

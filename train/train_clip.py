@@ -42,6 +42,10 @@ def main():
     ap.add_argument("--vision-layers", type=int, default=4)
     ap.add_argument("--position-twins", action="store_true",
                     help="batches of scenes and their moved twins (captions differing only in positions)")
+    ap.add_argument("--swap-twins", action="store_true",
+                    help="with --position-twins: a scene of two different objects gets the twin with their "
+                         "shapes or colours swapped instead (captions differing only in which colour goes "
+                         "with which shape): the scorer learns to tell a right image from a swapped one")
     ap.add_argument("--freeze-text-tower", action="store_true",
                     help="train only the vision tower, both projections and the logit scale: the text "
                          "tower's hidden states (what a UNet trained on them reads) stay bit-identical")
@@ -87,7 +91,7 @@ def main():
     model.train()
     while step < args.steps and not stop.stop:
         if args.position_twins:
-            images, captions = common.twin_batch(args.seed + 2, step, args.batch)
+            images, captions = common.twin_batch(args.seed + 2, step, args.batch, args.swap_twins)
         else:
             images, captions = common.image_batch(args.seed + 2, step, args.batch)
         ids = tok.windows(captions)

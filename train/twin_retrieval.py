@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""How well a CLIP run tells a scene from its twin: for scenes of prompt seed 1000 (not a
+training stream) and the twin that differs from each in one way, the share of pairs where
+the right caption scores above the twin's for each image (image -> caption), and the right
+image above the twin's for each caption (caption -> image: what best-of-N reranking needs).
+Chance is 50%.
+
+Twins (train/common.py): "swap" exchanges the two objects' shapes or colours (binding: which
+colour goes with which shape), "move" moves every object elsewhere (positions).
+
+  python3 train/twin_retrieval.py runs/clip_twins runs/clip_bind [--pairs 200]
+"""
+import argparse
+import json
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import common
+import shapes_data as sd
+from clip_model import CLIPModel
+from tokenizer import SpmTokenizer
+from train_clip import normalise
+
+TWINS = (("swap", common.swapped_twin), ("move", common.moved_twin))
+
+
+def twin_pairs(make_twin, split, pairs, seed=1000):
+    """[(scene, twin)] for the first `pairs` scenes of the stream that have a distinct twin."""
+    out, index = [], 0
+    while len(out) < pairs and index < 50 * pairs:
+        scene = sd.sample_truth(seed, index, split)
+        twin = make_twin(scene, seed, index)
+        index += 1
+        if twin is not None and twin["caption"] != scene["caption"]:
+            out.append((scene, twin))
+    return out
+
+
+def retrieval(model, tok, pairs):
+    """(image -> caption, caption -> image) accuracy over the pairs."""
+    scenes = [s for pair in pairs for s in pair]
+    images = torch.from_numpy(np.stack([sd.image_to_tensor_values(sd.render(s)) for s in scenes]))
+    with torch.no_grad():
+        te = F.normalize(model.text_embeds(tok.windows([s["caption"] for s in scenes])), dim=-1)
+        ie = F.normalize(model.image_embeds(normalise(images)), dim=-1)
+    right_i, twin_i, right_t, twin_t = ie[0::2], ie[1::2], te[0::2], te[1::2]
+
+    def score(a, b):
+        return (a * b).sum(-1)
+
+    image_to_caption = ((score(right_i, right_t) > score(right_i, twin_t)).float().mean() +
+                        (score(twin_i, twin_t) > score(twin_i, right_t)).float().mean()) / 2
+    caption_to_image = ((score(right_t, right_i) > score(right_t, twin_i)).float().mean() +
+                        (score(twin_t, twin_i) > score(twin_t, right_i)).float().mean()) / 2
+    return image_to_caption.item(), caption_to_image.item()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", nargs="+", help="train_clip.py run folders")
+    ap.add_argument("--tokenizer", default="runs/tokenizer/spiece.model")
+    ap.add_argument("--pairs", type=int, default=200, help="pairs per kind of twin and split")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    tok = SpmTokenizer(args.tokenizer)
+    sets = {(kind, split): twin_pairs(make, split, args.pairs)
+            for kind, make in TWINS for split in ("train", "heldout")}
+    print("| run | step | twins | split | pairs | image -> caption | caption -> image |")
+    print("|---|---|---|---|---|---|---|")
+    for run in args.runs:
+        model = CLIPModel(json.load(open(os.path.join(run, "config.json")))).eval()
+        step, _ = common.load_checkpoint(run, {"clip": model}, None, "cpu")
+        for (kind, split), pairs in sets.items():
+            i2c, c2i = retrieval(model, tok, pairs)
+            print(f"| {os.path.basename(run.rstrip('/'))} | {step} | {kind} | {split} | {len(pairs)} | "
+                  f"{100 * i2c:.1f}% | {100 * c2i:.1f}% |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
