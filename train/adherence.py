@@ -12,8 +12,11 @@ detector's own best of N (a perfect reranker: the ceiling of reranking); every o
 a chance line: the same detector checks of each prompt against images drawn for *other*
 prompts of the set (how often an image that ignores the prompt still passes).
 
+With --trained-captions, a third set: captions of two different objects the UNet was trained
+on (is a binding failure a failure to learn or to generalise?).
+
   python3 train/adherence.py --sdvk build/sdvk [--model models/demo-sd] [--count 32] [--best-of 4]
-      [--out runs/adherence] [--markdown table.md]
+      [--out runs/adherence] [--markdown table.md] [--trained-captions runs/latents]
 """
 import argparse
 import json
@@ -34,6 +37,21 @@ SETS = (("seen", "train"), ("held-out", "heldout"))
 def prompt_set(split, count):
     # Prompt seed 1000: captions the training streams (seeds 0-3) did not draw as such.
     return [sd.sample_truth(1000, i, split)["caption"] for i in range(count)]
+
+
+def trained_two_object_set(latents, count):
+    """The first `count` captions of two different objects in a UNet's latent cache: prompts the
+    model was trained on (with their images), to tell a model that cannot bind two objects at
+    all from one that does not generalise the binding."""
+    out = []
+    with open(os.path.join(latents, "captions.jsonl")) as f:
+        for line in f:
+            caption = json.loads(line)["caption"]
+            if prompt_kind(detector.parse_caption(caption)) == "two different" and caption not in out:
+                out.append(caption)
+                if len(out) == count:
+                    break
+    return out
 
 
 def prompt_kind(spec):
@@ -153,10 +171,16 @@ def main():
     ap.add_argument("--precision", default="")
     ap.add_argument("--out", default="runs/adherence", help="images and prompt files go here")
     ap.add_argument("--markdown", default="", help="also write the table to this file")
+    ap.add_argument("--trained-captions", default="", metavar="LATENTS",
+                    help="also a set of --count captions of two different objects from this latent cache "
+                         "(cache_latents.py's folder): prompts the UNet was trained on")
     args = ap.parse_args()
     if args.best_of < 2:
         sys.exit("adherence: --best-of must be at least 2 (the first candidate is compared with the best)")
     report = {name: evaluate(args, name, prompt_set(split, args.count)) for name, split in SETS}
+    if args.trained_captions:
+        report["trained-on, two different"] = evaluate(args, "trained", trained_two_object_set(
+            args.trained_captions, args.count))
     table = markdown(report, args.best_of)
     print(table)
     print(json.dumps(report))

@@ -24,7 +24,7 @@ BIND_STEPS=${BIND_STEPS:-7500}
 UNET_BASE_STEPS=${UNET_BASE_STEPS:-20000}
 UNET_STEPS=${UNET_STEPS:-7763}
 UNET_TEXT_STEPS=${UNET_TEXT_STEPS:-4800}
-UNET_ATTN16_STEPS=${UNET_ATTN16_STEPS:-5000}
+UNET_ATTN16_STEPS=${UNET_ATTN16_STEPS:-3600}
 LATENTS=${LATENTS:-20000}
 
 resume() { if [ -f "$1/ckpt.safetensors" ]; then echo --resume; fi; }
@@ -125,7 +125,7 @@ fi
 if [ "$(step_of "$RUNS/unet_attn16")" -lt "$UNET_ATTN16_STEPS" ]; then
   stamp unet_attn16
   $PY train/train_unet.py --run-dir "$RUNS/unet_attn16" --latents "$RUNS/latents" --clip "$RUNS/clip" \
-    --tokenizer "$RUNS/tokenizer/spiece.model" --steps "$UNET_ATTN16_STEPS" --lr-decay-from 3000 \
+    --tokenizer "$RUNS/tokenizer/spiece.model" --steps "$UNET_ATTN16_STEPS" --lr-decay-from 2400 \
     --down CrossAttnDownBlock2D,CrossAttnDownBlock2D,CrossAttnDownBlock2D --heads 2,4,4 \
     --train-text-encoder --threads "$THREADS" --save-every 100 --init-from "$RUNS/unet_text" \
     $(resume "$RUNS/unet_attn16")
