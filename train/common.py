@@ -144,7 +144,10 @@ def load_checkpoint(run_dir, modules, optimizer, device):
     for name, m in modules.items():
         prefix = f"modules.{name}."
         m.load_state_dict({k[len(prefix):]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith(prefix)})
-    if optimizer is not None and meta["optimizer"] is not None:
+    if optimizer is not None and meta["optimizer"] is None:
+        print(f"{run_dir}: no optimizer state in the checkpoint (a slim copy): the optimizer starts fresh",
+              flush=True)
+    elif optimizer is not None:
         state = {}
         for k, v in tensors.items():
             if k.startswith("optimizer."):

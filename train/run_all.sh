@@ -95,7 +95,7 @@ stamp clip_bind
 B="--run-dir $RUNS/clip_bind --init-from $RUNS/clip_twins --tokenizer $RUNS/tokenizer/spiece.model --batch 32
    --lr 2e-4 --position-twins --swap-twins --threads $THREADS"
 if [ "$(step_of "$RUNS/clip_bind")" -lt 5500 ]; then $PY train/train_clip.py $B --steps 5500 $(resume "$RUNS/clip_bind"); fi
-$PY train/train_clip.py $B --steps "$BIND_STEPS" --resume
+if [ "$(step_of "$RUNS/clip_bind")" -lt "$BIND_STEPS" ]; then $PY train/train_clip.py $B --steps "$BIND_STEPS" --resume; fi
 
 # The first UNet, on vae_base's latents: plain noise, then offset + pyramid noise from step 11710.
 if [ "$(step_of "$RUNS/unet_base")" -lt "$UNET_BASE_STEPS" ]; then
