@@ -106,17 +106,21 @@ def save_checkpoint(run_dir, step, modules, optimizer, extra=None):
     safetensors_io.save(os.path.join(run_dir, "ckpt.safetensors"), tensors, {"state": json.dumps(meta)})
 
 
-def module_state(run_dir, name):
-    """The state dict of module NAME in RUN_DIR/ckpt.safetensors (RNG and optimizer untouched)."""
+def module_state(run_dir, name, tensors=None):
+    """The state dict of module NAME in RUN_DIR/ckpt.safetensors (or in its `tensors`, already
+    read); RNG and optimizer untouched."""
+    if tensors is None:
+        tensors = safetensors_io.load(os.path.join(run_dir, "ckpt.safetensors"))
     prefix = f"modules.{name}."
-    return {k[len(prefix):]: torch.from_numpy(v) for k, v in
-            safetensors_io.load(os.path.join(run_dir, "ckpt.safetensors")).items() if k.startswith(prefix)}
+    return {k[len(prefix):]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith(prefix)}
 
 
-def load_grown(model, run_dir, name, part):
+def load_grown(model, run_dir, name, part, zero):
     """Loads RUN_DIR's checkpointed module NAME into `model`, which may have submodules the old
-    one lacks, all named `...{part}N` (e.g. ".resnets.", ".attentions."); returns their names,
-    so the caller can make them start as identities. Any other difference is an error."""
+    one lacks, all named `...{part}N` (e.g. ".resnets.", ".attentions."): each of those gets
+    its layer `zero` (e.g. "conv2", "proj_out") zeroed, which makes it an identity (its output
+    is added to a residual), so the grown model starts out computing what the old one did.
+    Any other difference is an error. Returns how many submodules were added."""
     old, own = module_state(run_dir, name), model.state_dict()
     extra = [k for k in old if k not in own]
     if extra:
@@ -129,7 +133,12 @@ def load_grown(model, run_dir, name, part):
             head, tail = k.split(part, 1)
             new.add(head + part + tail.split(".", 1)[0])
     model.load_state_dict(old, strict=False)
-    return new
+    with torch.no_grad():
+        for sub in new:
+            layer = model.get_submodule(f"{sub}.{zero}")
+            layer.weight.zero_()
+            layer.bias.zero_()
+    return len(new)
 
 
 def checkpoint_state(run_dir):
@@ -142,8 +151,7 @@ def load_checkpoint(run_dir, modules, optimizer, device):
     tensors = safetensors_io.load(os.path.join(run_dir, "ckpt.safetensors"))
     meta = checkpoint_state(run_dir)
     for name, m in modules.items():
-        prefix = f"modules.{name}."
-        m.load_state_dict({k[len(prefix):]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith(prefix)})
+        m.load_state_dict(module_state(run_dir, name, tensors))
     if optimizer is not None and meta["optimizer"] is None:
         print(f"{run_dir}: no optimizer state in the checkpoint (a slim copy): the optimizer starts fresh",
               flush=True)
@@ -204,18 +212,24 @@ def moved_twin(truth, seed, index):
             o["center"] = [o["center"][0] - old[0] + new[0], o["center"][1] - old[1] + new[1]]
         objs = twin["objects"]
         if len(objs) == 1 or sd._boxes_apart(objs[0], objs[1]):
-            truth["caption"] = sd.caption(truth, random.Random(f"{seed}:caption:{index}"))
-            twin["caption"] = sd.caption(twin, random.Random(f"{seed}:caption:{index}"))
-            return twin
+            return recaption_pair(truth, twin, seed, index)
     return None
+
+
+def recaption_pair(truth, twin, seed, index):
+    """Captions `truth` and `twin` with the same random choices (so the captions differ only
+    where the scenes do); returns the twin."""
+    truth["caption"] = sd.caption(truth, random.Random(f"{seed}:caption:{index}"))
+    twin["caption"] = sd.caption(twin, random.Random(f"{seed}:caption:{index}"))
+    return twin
 
 
 def swapped_twin(truth, seed, index):
     """Re-captions `truth` and returns its twin: the same scene with the two objects' shapes or
     colours swapped (a seeded choice; positions and sizes stay), captioned with the same random
-    choices, so the two captions differ only in which colour goes with which shape (or, for
-    two shapes alike, which colour goes where); None for one object, two alike, or when every
-    swap would make a held-out pair."""
+    choices, so the two captions differ only in which colour goes with which shape; None for
+    one object, two alike, or when every swap would make a held-out pair or only trade the
+    objects' places (two red objects of one size: their caption need not say where)."""
     if len(truth["objects"]) != 2:
         return None
     rng = random.Random(f"{seed}:swap:{index}")
@@ -228,9 +242,10 @@ def swapped_twin(truth, seed, index):
         ta[key], tb[key] = tb[key], ta[key]
         if any((o["colour"], o["shape"]) in sd.HELD_OUT for o in (ta, tb)):
             continue
-        truth["caption"] = sd.caption(truth, random.Random(f"{seed}:caption:{index}"))
-        twin["caption"] = sd.caption(twin, random.Random(f"{seed}:caption:{index}"))
-        return twin
+        kinds = sorted((o["shape"], o["colour"], o["size"]) for o in (a, b))
+        if sorted((o["shape"], o["colour"], o["size"]) for o in (ta, tb)) == kinds:
+            continue  # the same two objects in each other's places: a moved twin, no swap
+        return recaption_pair(truth, twin, seed, index)
     return None
 
 

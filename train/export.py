@@ -8,7 +8,7 @@
                                                      UNet run's EMA copy of it when that run
                                                      trained it: --train-text-encoder)
     tokenizer/spiece.model, tokenizer_config.json    SentencePiece (pad 0, unk 1, bos 2, eos 3)
-    unet/config.json, diffusion_pytorch_model.safetensors   EMA weights of the newest UNet run (unet_run_of)
+    unet/config.json, diffusion_pytorch_model.safetensors   EMA weights of the newest UNet run (UNET_RUNS)
     vae/config.json, diffusion_pytorch_model.safetensors    scaling_factor the UNet was trained with
   models/demo-clip/  transformers CLIPModel folder (config.json, model.safetensors,
                      preprocessor_config.json, spiece.model, tokenizer_config.json)
@@ -74,24 +74,22 @@ def save_component(folder, weights_file, tensors, config, step):
     write_json(os.path.join(folder, "config.json"), config)
 
 
-def unet_run_of(runs):
-    """The UNet the pipeline ships: the newest stage that has a checkpoint (unet_attn16, grown
-    from unet_text with attention at 16x16; unet_text, trained with the text tower; unet)."""
-    for name in ("unet_attn16", "unet_text", "unet"):
-        run = os.path.join(runs, name)
-        if os.path.exists(os.path.join(run, "ckpt.safetensors")):
-            return run
-    return os.path.join(runs, "unet")
-
-
-def scorer_run_of(runs):
-    """The CLIP fine-tune the scorer comes from: clip_bind (swap twins, text tower trained),
-    else clip_twins (position twins), else None (the scorer is runs/clip itself)."""
-    for name in ("clip_bind", "clip_twins"):
+def first_run(runs, names):
+    """RUNS/NAME for the first of `names` that has a checkpoint, else None."""
+    for name in names:
         run = os.path.join(runs, name)
         if os.path.exists(os.path.join(run, "ckpt.safetensors")):
             return run
     return None
+
+
+# The UNet the pipeline ships: the newest stage that has a checkpoint (unet_attn16, grown from
+# unet_text with attention at 16x16; unet_text, trained with the text tower; unet).
+UNET_RUNS = ("unet_attn16", "unet_text", "unet")
+# The scorer: the newest CLIP fine-tune (clip_bind: swap twins, its text tower trained, so
+# usable only when the UNet trained its own text encoder; clip_twins: position twins, text
+# tower frozen), else runs/clip itself.
+SCORER_RUNS = ("clip_bind", "clip_twins")
 
 
 def main():
@@ -103,11 +101,12 @@ def main():
     sd_dir = os.path.join(args.out, "demo-sd")
     clip_dir = os.path.join(args.out, "demo-clip")
     spm = os.path.join(args.runs, "tokenizer", "spiece.model")
-    unet_run = unet_run_of(args.runs)
+    unet_run = first_run(args.runs, UNET_RUNS) or os.path.join(args.runs, "unet")
     # A UNet run with --train-text-encoder trained its own copy of the text tower: the pipeline
     # takes that (EMA) one, and the scorer's text tower is free to differ.
     text_trained = os.path.exists(os.path.join(unet_run, "ckpt.safetensors")) and \
         common.checkpoint_state(unet_run)["extra"].get("text_encoder_trained", False)
+    scorer_runs = SCORER_RUNS if text_trained else tuple(r for r in SCORER_RUNS if r != "clip_bind")
     have = {}
 
     # CLIP: the whole model for scoring, and its text tower as the pipeline's text encoder.
@@ -118,10 +117,9 @@ def main():
         step, _ = common.load_checkpoint(clip_run, {"clip": clip}, None, cpu)
         state = clip.state_dict()
         text_state, text_step = state, step
-        # The scorer comes from the newest fine-tune there is (scorer_run_of). Unless the UNet
-        # trained its own text encoder, the fine-tune must have kept the text tower the UNet
-        # was trained on.
-        tuned_run = scorer_run_of(args.runs)
+        # Unless the UNet trained its own text encoder, the scorer's fine-tune must have kept
+        # the text tower the UNet was trained on.
+        tuned_run = first_run(args.runs, scorer_runs)
         if tuned_run:
             tuned = CLIPModel(cfg)
             step, _ = common.load_checkpoint(tuned_run, {"clip": tuned}, None, cpu)
@@ -129,7 +127,7 @@ def main():
             changed = [k for k in state if k.startswith("text_model.") and not torch.equal(state[k], text_state[k])]
             if changed and not text_trained:
                 raise SystemExit(f"export: {tuned_run} changed the text tower ({changed[0]}...): "
-                                 "the UNet was trained on runs/clip's")
+                                 f"the UNet was trained on {clip_run}'s")
             print(f"scorer from {tuned_run} (step {step}); text tower "
                   f"{'its own' if changed else 'identical to ' + clip_run + chr(39) + 's'}")
         save_component(clip_dir, "model.safetensors", fp16_tensors(state), dict(cfg, torch_dtype="float16"), step)

@@ -53,6 +53,8 @@ def main():
                     help="fine-tune: start from this run folder's weights (and config), with a fresh "
                          "optimiser and learning-rate schedule, counting steps on from its step")
     args = ap.parse_args()
+    if args.swap_twins and not args.position_twins:
+        ap.error("--swap-twins goes with --position-twins (swapped twins replace some moved ones)")
     device = common.setup(args)
     tok = SpmTokenizer(args.tokenizer)
 

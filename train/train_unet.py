@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 import common
+import safetensors_io
 from clip_model import CLIPModel
 from tokenizer import SpmTokenizer
 from unet_model import UNet2DConditionModel, unet_config
@@ -93,29 +94,27 @@ def with_block_types(cfg, down, heads):
         if kind == "CrossAttnDownBlock2D" and new_heads[i] != old_heads[i]:
             raise SystemExit(f"--heads: block {i} has {old_heads[i]} heads in the run it grows from; "
                              "only blocks that gain attention take new ones")
-    new_heads[-1] = old_heads[-1]  # the mid block's
+    if new_heads[-1] != old_heads[-1]:
+        raise SystemExit(f"--heads: the last block's heads are the mid block's ({old_heads[-1]})")
     up = ["CrossAttnUpBlock2D" if d == "CrossAttnDownBlock2D" else "UpBlock2D" for d in reversed(down)]
     return dict(cfg, down_block_types=list(down), up_block_types=up,
                 attention_head_dim=new_heads if len(set(new_heads)) > 1 else new_heads[0])
 
 
 def grow_from(unet, text, run_dir):
-    """Starts `unet` from another run's EMA weights (and `text` from its EMA text tower when that
-    run trained one). `unet` may have attention in blocks the old model lacks: each new
-    Transformer2DModel gets a zero proj_out, so its residual adds nothing and the grown model
-    starts out computing exactly what the old one did."""
-    new_attentions = common.load_grown(unet, run_dir, "ema", ".attentions.")
-    with torch.no_grad():
-        for name in new_attentions:
-            proj_out = unet.get_submodule(name + ".proj_out")
-            proj_out.weight.zero_()
-            proj_out.bias.zero_()
-    step = common.checkpoint_state(run_dir)["step"]
-    print(f"starting from {run_dir}'s EMA weights (its step {step}); new attentions: {len(new_attentions)}",
+    """Starts `unet` from another run's EMA weights, `text` from its EMA text tower when that run
+    trained one, and the RNG where that run left it. `unet` may have attention in blocks the
+    old model lacks: each new Transformer2DModel gets a zero proj_out, so its residual adds
+    nothing."""
+    tensors = safetensors_io.load(os.path.join(run_dir, "ckpt.safetensors"))
+    added = common.load_grown(unet, run_dir, "ema", ".attentions.", "proj_out")
+    state = common.checkpoint_state(run_dir)
+    print(f"starting from {run_dir}'s EMA weights (its step {state['step']}); new attentions: {added}",
           flush=True)
-    if common.checkpoint_state(run_dir)["extra"].get("text_encoder_trained"):
-        text.load_state_dict(common.module_state(run_dir, "ema_text"))
+    if state["extra"].get("text_encoder_trained"):
+        text.load_state_dict(common.module_state(run_dir, "ema_text", tensors))
         print(f"text tower: {run_dir}'s EMA text tower", flush=True)
+    torch.set_rng_state(torch.from_numpy(tensors["torch_rng"]))
 
 
 def main():
@@ -126,9 +125,10 @@ def main():
     ap.add_argument("--tokenizer", required=True)
     ap.add_argument("--widths", default="32,64,64")
     ap.add_argument("--layers-per-block", type=int, default=1)
-    ap.add_argument("--heads", default="4",
-                    help="attention heads, one number or one per block (the mid block takes the last); "
-                         "with --init-from it may only set the heads of blocks that gain attention")
+    ap.add_argument("--heads", default=None,
+                    help="attention heads, one number or one per block (the mid block takes the last; "
+                         "default 4); with --init-from and --down, the heads of the blocks that gain "
+                         "attention")
     ap.add_argument("--groups", type=int, default=16)
     ap.add_argument("--down", default=None,
                     help="down_block_types (the up blocks mirror them; default "
@@ -146,14 +146,15 @@ def main():
                          "offset + pyramid noise at step 11710; run_all.sh passes it so that a run from "
                          "scratch repeats that history)")
     ap.add_argument("--init-from", default="",
-                    help="start from this run's EMA weights (its config; step 0, fresh optimizer and "
-                         "warm-up): a UNet trained on another VAE's latents relearns faster than one "
-                         "from scratch")
+                    help="start from this run's EMA weights, its EMA text tower if it trained one, and "
+                         "its config (changed by --down); step 0, fresh optimizer and warm-up: a UNet "
+                         "trained on another VAE's latents relearns faster than one from scratch")
     ap.add_argument("--train-text-encoder", action="store_true",
-                    help="train the text tower (from --clip) with the UNet, at --text-lr, with its own EMA: "
-                         "the contrastive tower was trained through its pooled output only, so its per-token "
-                         "states need not say which colour goes with which shape (export.py takes the "
-                         "pipeline's text encoder from this run's EMA; the scorer keeps --clip's)")
+                    help="train the text tower (from --clip, or --init-from's) with the UNet, at --text-lr, "
+                         "with its own EMA: the contrastive tower was trained through its pooled output "
+                         "only, so its per-token states need not say which colour goes with which shape "
+                         "(export.py takes the pipeline's text encoder from this run's EMA; the scorer "
+                         "keeps its own)")
     ap.add_argument("--text-lr", type=float, default=1e-4, help="with --train-text-encoder")
     common.add_lr_schedule_args(ap, warmup=500)
     args = ap.parse_args()
@@ -173,12 +174,20 @@ def main():
         cfg = json.load(open(cfg_path))
     elif args.init_from:
         cfg = json.load(open(os.path.join(args.init_from, "config.json")))
+        if args.heads and not args.down:
+            raise SystemExit("train_unet: --heads with --init-from only sets the heads of blocks that "
+                             "--down gives attention")
+        if common.checkpoint_state(args.init_from)["extra"].get("text_encoder_trained") and \
+                not args.train_text_encoder:
+            raise SystemExit(f"train_unet: {args.init_from} trained its text tower: pass "
+                             "--train-text-encoder so that this run keeps (and saves) it")
         if args.down:
-            cfg = with_block_types(cfg, args.down.split(","), block_heads(args.heads, len(cfg["down_block_types"])))
+            cfg = with_block_types(cfg, args.down.split(","),
+                                   block_heads(args.heads or "4", len(cfg["down_block_types"])))
         common.write_json(cfg_path, cfg)
     else:
         widths = [int(w) for w in args.widths.split(",")]
-        cfg = unet_config(widths, args.layers_per_block, block_heads(args.heads, len(widths)),
+        cfg = unet_config(widths, args.layers_per_block, block_heads(args.heads or "4", len(widths)),
                           clip_cfg["text_config"]["hidden_size"], args.groups, lat_mean.shape[-1],
                           tuple(args.down.split(",")) if args.down else DEFAULT_DOWN)
         common.write_json(cfg_path, cfg)

@@ -23,15 +23,9 @@ from vae_model import AutoencoderKL, vae_config
 def grow_from(vae, run_dir):
     """Starts `vae` from another run's weights (fresh optimizer, step 0). `vae` may have more
     layers per block than that run: every resnet the old model lacks gets a zero conv2, which
-    makes it an identity (same channels, no shortcut), so the grown model starts out computing
-    exactly what the old one did."""
-    new_resnets = common.load_grown(vae, run_dir, "vae", ".resnets.")
-    with torch.no_grad():
-        for name in new_resnets:
-            conv2 = vae.get_submodule(name + ".conv2")
-            conv2.weight.zero_()
-            conv2.bias.zero_()
-    print(f"initialised from {run_dir}; new identity resnets: {len(new_resnets)}", flush=True)
+    makes it an identity (same channels, no shortcut)."""
+    added = common.load_grown(vae, run_dir, "vae", ".resnets.", "conv2")
+    print(f"initialised from {run_dir}; new identity resnets: {added}", flush=True)
 
 
 def main():
