@@ -8,7 +8,7 @@
                                                      UNet run's EMA copy of it when that run
                                                      trained it: --train-text-encoder)
     tokenizer/spiece.model, tokenizer_config.json    SentencePiece (pad 0, unk 1, bos 2, eos 3)
-    unet/config.json, diffusion_pytorch_model.safetensors   EMA weights of the newest UNet run (UNET_RUNS)
+    unet/config.json, diffusion_pytorch_model.safetensors   EMA weights of runs/unet_text (else unet; or --unet)
     vae/config.json, diffusion_pytorch_model.safetensors    scaling_factor the UNet was trained with
   models/demo-clip/  transformers CLIPModel folder (config.json, model.safetensors,
                      preprocessor_config.json, spiece.model, tokenizer_config.json)
@@ -83,30 +83,38 @@ def first_run(runs, names):
     return None
 
 
-# The UNet the pipeline ships: the newest stage that has a checkpoint (unet_attn16, grown from
-# unet_text with attention at 16x16; unet_text, trained with the text tower; unet).
-UNET_RUNS = ("unet_attn16", "unet_text", "unet")
-# The scorer: the newest CLIP fine-tune (clip_bind: swap twins, its text tower trained, so
-# usable only when the UNet trained its own text encoder; clip_twins: position twins, text
-# tower frozen), else runs/clip itself.
-SCORER_RUNS = ("clip_bind", "clip_twins")
+# The UNet the pipeline ships: the first of these runs that has a checkpoint (unet_text,
+# trained with the text tower; unet), unless --unet names another run (unet_attn16, an
+# experiment that was not better: train/README.md).
+UNET_RUNS = ("unet_text", "unet")
+# The scorer: the position fine-tune (text tower frozen), else runs/clip itself, unless
+# --scorer names another run (clip_bind, an experiment: its text tower trained, so usable only
+# with a UNet that trained its own text encoder).
+SCORER_RUNS = ("clip_twins",)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", default="runs")
     ap.add_argument("--out", default="models")
+    ap.add_argument("--unet", default="", help=f"UNet run folder name in --runs (default: the first of {UNET_RUNS} there)")
+    ap.add_argument("--scorer", default="", help=f"scorer's CLIP run folder name in --runs (default: {SCORER_RUNS[0]} "
+                    "if there, else clip)")
     args = ap.parse_args()
     cpu = torch.device("cpu")
     sd_dir = os.path.join(args.out, "demo-sd")
     clip_dir = os.path.join(args.out, "demo-clip")
     spm = os.path.join(args.runs, "tokenizer", "spiece.model")
-    unet_run = first_run(args.runs, UNET_RUNS) or os.path.join(args.runs, "unet")
+    if args.unet:
+        unet_run = os.path.join(args.runs, args.unet)
+        if not os.path.exists(os.path.join(unet_run, "ckpt.safetensors")):
+            raise SystemExit(f"export: --unet {args.unet}: no {unet_run}/ckpt.safetensors")
+    else:
+        unet_run = first_run(args.runs, UNET_RUNS) or os.path.join(args.runs, "unet")
     # A UNet run with --train-text-encoder trained its own copy of the text tower: the pipeline
     # takes that (EMA) one, and the scorer's text tower is free to differ.
     text_trained = os.path.exists(os.path.join(unet_run, "ckpt.safetensors")) and \
         common.checkpoint_state(unet_run)["extra"].get("text_encoder_trained", False)
-    scorer_runs = SCORER_RUNS if text_trained else tuple(r for r in SCORER_RUNS if r != "clip_bind")
     have = {}
 
     # CLIP: the whole model for scoring, and its text tower as the pipeline's text encoder.
@@ -119,7 +127,9 @@ def main():
         text_state, text_step = state, step
         # Unless the UNet trained its own text encoder, the scorer's fine-tune must have kept
         # the text tower the UNet was trained on.
-        tuned_run = first_run(args.runs, scorer_runs)
+        tuned_run = first_run(args.runs, (args.scorer,) if args.scorer else SCORER_RUNS)
+        if args.scorer and not tuned_run:
+            raise SystemExit(f"export: --scorer {args.scorer}: no {args.runs}/{args.scorer}/ckpt.safetensors")
         if tuned_run:
             tuned = CLIPModel(cfg)
             step, _ = common.load_checkpoint(tuned_run, {"clip": tuned}, None, cpu)

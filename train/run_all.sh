@@ -1,10 +1,9 @@
 #!/bin/sh
 # Trains the whole demo model in the order it was made, resuming every stage that already has
 # a checkpoint: tokenizer -> VAE (vae_base, then sharpened into vae) -> latent caches -> CLIP ->
-# its position and binding fine-tunes -> UNet (unet_base on vae_base's latents, fine-tuned
-# into unet on vae's, trained together with the text tower into unet_text, then grown into
-# unet_attn16 with attention at 16x16) -> export of tokenizer, vae, clip_bind, and
-# unet_attn16 with its text encoder, to models/.
+# CLIP position fine-tune -> UNet (unet_base on vae_base's latents, fine-tuned into unet on
+# vae's, then trained together with the text tower into unet_text) -> export of tokenizer, vae,
+# clip_twins, and unet_text with its text encoder, to models/.
 # Each stage saves every --save-every steps and on SIGTERM; a stage stopped by a signal exits
 # 143, which stops this script too (set -e), so `kill -TERM <python pid>` pauses the chain and
 # running this script again continues it.
@@ -20,11 +19,9 @@ THREADS=${THREADS:-2}
 VAE_STEPS=${VAE_STEPS:-2500}
 CLIP_STEPS=${CLIP_STEPS:-1500}
 TWIN_STEPS=${TWIN_STEPS:-4500}
-BIND_STEPS=${BIND_STEPS:-7500}
 UNET_BASE_STEPS=${UNET_BASE_STEPS:-20000}
 UNET_STEPS=${UNET_STEPS:-7763}
 UNET_TEXT_STEPS=${UNET_TEXT_STEPS:-4800}
-UNET_ATTN16_STEPS=${UNET_ATTN16_STEPS:-3600}
 LATENTS=${LATENTS:-20000}
 
 resume() { if [ -f "$1/ckpt.safetensors" ]; then echo --resume; fi; }
@@ -38,7 +35,7 @@ stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 mkdir -p "$RUNS"
 # Stages trained in earlier sessions are committed under train/checkpoints/ (pickle-free
 # ckpt.safetensors): a fresh clone resumes from them instead of starting over.
-for stage in tokenizer vae_base vae clip clip_twins clip_bind unet_base unet unet_text unet_attn16; do
+for stage in tokenizer vae_base vae clip clip_twins unet_base unet unet_text; do
   if [ -d "train/checkpoints/$stage" ] && [ ! -d "$RUNS/$stage" ]; then
     stamp "seeding $RUNS/$stage from train/checkpoints/$stage"
     cp -r "train/checkpoints/$stage" "$RUNS/$stage"
@@ -65,7 +62,7 @@ $PY train/train_vae.py $V --lr 3e-4 --lr-decay-from 9200 --steps 13200
 $PY train/train_vae.py $V --lr 2e-4 --lr-decay-from 13200 --steps 16000
 
 # A latent cache is made only while a UNet stage that trains on it is unfinished: with the
-# committed checkpoints (unet_base and unet_attn16 finished) neither is.
+# committed checkpoints (unet_base and unet_text finished) neither is.
 cache_latents() {  # VAE_RUN OUT
   if [ ! -f "$2/meta.json" ]; then
     stamp "latents of $1"
@@ -73,34 +70,18 @@ cache_latents() {  # VAE_RUN OUT
   fi
 }
 if [ "$(step_of "$RUNS/unet_base")" -lt "$UNET_BASE_STEPS" ]; then cache_latents vae_base "$RUNS/latents_base"; fi
-if [ "$(step_of "$RUNS/unet_text")" -lt "$UNET_TEXT_STEPS" ] ||
-   [ "$(step_of "$RUNS/unet_attn16")" -lt "$UNET_ATTN16_STEPS" ]; then cache_latents vae "$RUNS/latents"; fi
+if [ "$(step_of "$RUNS/unet_text")" -lt "$UNET_TEXT_STEPS" ]; then cache_latents vae "$RUNS/latents"; fi
 
 stamp clip
 $PY train/train_clip.py --run-dir "$RUNS/clip" --tokenizer "$RUNS/tokenizer/spiece.model" --steps "$CLIP_STEPS" \
   --batch 32 --threads "$THREADS" $(resume "$RUNS/clip")
 
 # The scorer's position fine-tune: vision tower and projections only, on scenes paired with
-# moved twins; the text tower (what unet_base, unet and unet_text started from) stays
-# bit-identical.
+# moved twins; the text tower (what the UNet reads) stays bit-identical. export.py takes the
+# scorer from clip_twins.
 stamp clip_twins
 $PY train/train_clip.py --run-dir "$RUNS/clip_twins" --init-from "$RUNS/clip" --tokenizer "$RUNS/tokenizer/spiece.model" \
   --steps "$TWIN_STEPS" --batch 32 --threads "$THREADS" --position-twins --freeze-text-tower $(resume "$RUNS/clip_twins")
-
-# The scorer's binding fine-tune (exported scorer): from clip_twins, swap twins (two objects'
-# shapes or colours exchanged) next to the position twins, text tower trained too (the
-# pipeline's text encoder comes from the UNet run). 1000 steps, then resumed with the
-# schedule stretched to BIND_STEPS (a warm restart), as it was made. (The committed run
-# drew swap twins that only traded two alike objects' places, 2.6% of them, which
-# common.swapped_twin now leaves out.)
-stamp clip_bind
-B="--run-dir $RUNS/clip_bind --init-from $RUNS/clip_twins --tokenizer $RUNS/tokenizer/spiece.model --batch 32
-   --lr 2e-4 --position-twins --swap-twins --threads $THREADS"
-FIRST=$((TWIN_STEPS + 1000))
-if [ "$(step_of "$RUNS/clip_bind")" -lt "$FIRST" ]; then
-  $PY train/train_clip.py $B --steps "$FIRST" $(resume "$RUNS/clip_bind")
-fi
-if [ "$(step_of "$RUNS/clip_bind")" -lt "$BIND_STEPS" ]; then $PY train/train_clip.py $B --steps "$BIND_STEPS" --resume; fi
 
 # The first UNet, on vae_base's latents: plain noise, then offset + pyramid noise from step 11710.
 if [ "$(step_of "$RUNS/unet_base")" -lt "$UNET_BASE_STEPS" ]; then
@@ -111,8 +92,8 @@ if [ "$(step_of "$RUNS/unet_base")" -lt "$UNET_BASE_STEPS" ]; then
 fi
 
 # unet_base's EMA weights trained on in the sharper VAE's latent space (constant learning
-# rate), then, from its EMA, trained together with the text tower (unet_text). The fine-tune
-# is only needed while unet_text is unfinished.
+# rate), then, from its EMA, trained together with the text tower (unet_text: the exported
+# UNet and text encoder). The fine-tune is only needed while unet_text is unfinished.
 if [ "$(step_of "$RUNS/unet_text")" -lt "$UNET_TEXT_STEPS" ]; then
   stamp unet
   $PY train/train_unet.py --run-dir "$RUNS/unet" --latents "$RUNS/latents" --clip "$RUNS/clip" \
@@ -122,18 +103,6 @@ if [ "$(step_of "$RUNS/unet_text")" -lt "$UNET_TEXT_STEPS" ]; then
   $PY train/train_unet.py --run-dir "$RUNS/unet_text" --latents "$RUNS/latents" --clip "$RUNS/clip" \
     --tokenizer "$RUNS/tokenizer/spiece.model" --steps "$UNET_TEXT_STEPS" --lr-decay-from 3000 \
     --train-text-encoder --threads "$THREADS" --save-every 200 --init-from "$RUNS/unet" $(resume "$RUNS/unet_text")
-fi
-
-# unet_text grown into attention at the 16x16 level too (2 heads there; the new attention
-# blocks start as identities), trained on with the text tower: the exported UNet and text
-# encoder.
-if [ "$(step_of "$RUNS/unet_attn16")" -lt "$UNET_ATTN16_STEPS" ]; then
-  stamp unet_attn16
-  $PY train/train_unet.py --run-dir "$RUNS/unet_attn16" --latents "$RUNS/latents" --clip "$RUNS/clip" \
-    --tokenizer "$RUNS/tokenizer/spiece.model" --steps "$UNET_ATTN16_STEPS" --lr-decay-from 2400 \
-    --down CrossAttnDownBlock2D,CrossAttnDownBlock2D,CrossAttnDownBlock2D --heads 2,4,4 \
-    --train-text-encoder --threads "$THREADS" --save-every 100 --init-from "$RUNS/unet_text" \
-    $(resume "$RUNS/unet_attn16")
 fi
 
 stamp export
