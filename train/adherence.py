@@ -47,19 +47,11 @@ def trained_two_object_set(latents, count):
     with open(os.path.join(latents, "captions.jsonl")) as f:
         for line in f:
             caption = json.loads(line)["caption"]
-            if prompt_kind(detector.parse_caption(caption)) == "two different" and caption not in out:
+            if detector.prompt_kind(detector.parse_caption(caption)) == "two different" and caption not in out:
                 out.append(caption)
                 if len(out) == count:
                     break
     return out
-
-
-def prompt_kind(spec):
-    objects = spec["objects"]
-    if len(objects) == 1:
-        return "one object"
-    alike = all((o["shape"], o["colour"]) == (objects[0]["shape"], objects[0]["colour"]) for o in objects)
-    return "two alike" if alike else "two different"
 
 
 def tally(checks):
@@ -117,7 +109,7 @@ def evaluate(args, name, prompts):
         # What a perfect reranker would pick: a fully right candidate, else the most attributes.
         ceiling.append(max(checks, key=lambda c: (c["correct"], sum(r for r, _ in c["attributes"].values()))))
         every.extend(checks)
-        kind = kinds.setdefault(prompt_kind(spec), [0, 0, 0])
+        kind = kinds.setdefault(detector.prompt_kind(spec), [0, 0, 0])
         kind[0] += 1
         kind[1] += sum(c["correct"] for c in checks)
         kind[2] += len(checks)

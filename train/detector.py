@@ -185,6 +185,15 @@ _SHAPE_OF_WORD = {s: s for s in sd.SHAPES}
 _SHAPE_OF_WORD.update({sd.plural(s): s for s in sd.SHAPES})
 
 
+def prompt_kind(spec):
+    """"one object", "two alike" or "two different" for a parse_caption() spec."""
+    objects = spec["objects"]
+    if len(objects) == 1:
+        return "one object"
+    alike = all((o["shape"], o["colour"]) == (objects[0]["shape"], objects[0]["colour"]) for o in objects)
+    return "two alike" if alike else "two different"
+
+
 def parse_caption(text):
     """The attributes a caption states: {"background": name|None, "objects": [{"shape",
     "colour", "size"|None, "position"|None}]} (two objects for "two blue circles")."""

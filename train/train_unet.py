@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 import common
+import detector
 import safetensors_io
 from clip_model import CLIPModel
 from tokenizer import SpmTokenizer
@@ -136,6 +137,10 @@ def main():
                          "SDXL does at its top level); with --init-from, blocks that gain attention "
                          "start it with a zero proj_out, so the grown model computes what the old one did")
     ap.add_argument("--uncond", type=float, default=0.1, help="share of empty captions")
+    ap.add_argument("--two-different-share", type=float, default=0.0,
+                    help="draw this share of each batch from the cached latents of two different objects "
+                         "(0: uniform over the cache, where they are about 31%%): the model does not learn "
+                         "to bind colour and shape to one of two objects")
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--offset-noise", type=float, default=0.3,
                     help="weight of per-image, per-channel noise added to the training noise (0: plain)")
@@ -168,6 +173,10 @@ def main():
     captions = [json.loads(l)["caption"] for l in open(os.path.join(args.latents, "captions.jsonl"))]
     scale = meta["scaling_factor"]
     n = lat_mean.shape[0]
+    two_different = torch.tensor([i for i, c in enumerate(captions) if c and
+                                  detector.prompt_kind(detector.parse_caption(c)) == "two different"])
+    if args.two_different_share > 0 and len(two_different) == 0:
+        raise SystemExit(f"train_unet: --two-different-share: {args.latents} holds no two-object scenes")
 
     cfg_path = os.path.join(args.run_dir, "config.json")
     if args.resume:
@@ -247,6 +256,9 @@ def main():
         g = np.random.default_rng([args.seed, step])
         idx = torch.from_numpy(g.integers(0, n, args.batch))
         drop = torch.from_numpy(g.random(args.batch) < args.uncond)
+        if args.two_different_share > 0:  # drawn after the plain batch: runs without it see the same data
+            pick = torch.from_numpy(g.random(args.batch) < args.two_different_share)
+            idx[pick] = two_different[torch.from_numpy(g.integers(0, len(two_different), args.batch))][pick]
         caps = ["" if d else captions[i] for i, d in zip(idx.tolist(), drop.tolist())]
         x0 = (lat_mean[idx] + lat_std[idx] * torch.randn(args.batch, *lat_mean.shape[1:])) * scale
         x0 = x0.to(device)
