@@ -115,13 +115,14 @@ def module_state(run_dir, name, tensors=None):
     return {k[len(prefix):]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith(prefix)}
 
 
-def load_grown(model, run_dir, name, part, zero):
+def load_grown(model, run_dir, name, part, zero, tensors=None):
     """Loads RUN_DIR's checkpointed module NAME into `model`, which may have submodules the old
     one lacks, all named `...{part}N` (e.g. ".resnets.", ".attentions."): each of those gets
     its layer `zero` (e.g. "conv2", "proj_out") zeroed, which makes it an identity (its output
     is added to a residual), so the grown model starts out computing what the old one did.
-    Any other difference is an error. Returns how many submodules were added."""
-    old, own = module_state(run_dir, name), model.state_dict()
+    Any other difference is an error (`tensors`: the checkpoint, when already read). Returns
+    how many submodules were added."""
+    old, own = module_state(run_dir, name, tensors), model.state_dict()
     extra = [k for k in old if k not in own]
     if extra:
         raise SystemExit(f"--init-from {run_dir}: keys this model does not have: {extra[:5]}")

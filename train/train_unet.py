@@ -25,7 +25,7 @@ import detector
 import safetensors_io
 from clip_model import CLIPModel
 from tokenizer import SpmTokenizer
-from unet_model import UNet2DConditionModel, unet_config
+from unet_model import UNet2DConditionModel, mirrored_up_blocks, unet_config
 
 DEFAULT_DOWN = ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D")
 
@@ -97,8 +97,7 @@ def with_block_types(cfg, down, heads):
                              "only blocks that gain attention take new ones")
     if new_heads[-1] != old_heads[-1]:
         raise SystemExit(f"--heads: the last block's heads are the mid block's ({old_heads[-1]})")
-    up = ["CrossAttnUpBlock2D" if d == "CrossAttnDownBlock2D" else "UpBlock2D" for d in reversed(down)]
-    return dict(cfg, down_block_types=list(down), up_block_types=up,
+    return dict(cfg, down_block_types=list(down), up_block_types=mirrored_up_blocks(down),
                 attention_head_dim=new_heads if len(set(new_heads)) > 1 else new_heads[0])
 
 
@@ -108,7 +107,7 @@ def grow_from(unet, text, run_dir):
     old model lacks: each new Transformer2DModel gets a zero proj_out, so its residual adds
     nothing."""
     tensors = safetensors_io.load(os.path.join(run_dir, "ckpt.safetensors"))
-    added = common.load_grown(unet, run_dir, "ema", ".attentions.", "proj_out")
+    added = common.load_grown(unet, run_dir, "ema", ".attentions.", "proj_out", tensors)
     state = common.checkpoint_state(run_dir)
     print(f"starting from {run_dir}'s EMA weights (its step {state['step']}); new attentions: {added}",
           flush=True)

@@ -224,11 +224,16 @@ class UNet2DConditionModel(nn.Module):
         return self.conv_out(F.silu(self.conv_norm_out(x)))
 
 
+def mirrored_up_blocks(down):
+    """up_block_types mirroring down_block_types (attention where the down path has it)."""
+    return ["CrossAttnUpBlock2D" if d == "CrossAttnDownBlock2D" else "UpBlock2D" for d in reversed(down)]
+
+
 def unet_config(block_out_channels=(32, 64, 64), layers_per_block=1, heads=4, cross_attention_dim=64,
                 norm_num_groups=16, sample_size=16, down=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D",
                                                          "DownBlock2D")):
     """A diffusers UNet2DConditionModel config.json (SD 1.x style) for these widths."""
-    up = tuple("CrossAttnUpBlock2D" if d == "CrossAttnDownBlock2D" else "UpBlock2D" for d in reversed(down))
+    up = mirrored_up_blocks(down)
     return {
         "_class_name": "UNet2DConditionModel",
         "_diffusers_version": "0.21.4",
