@@ -10,7 +10,9 @@ the image plain `generate --seed S` gives) and for the CLIP-reranked best of N; 
 detector's own best of N (a perfect reranker: the ceiling of reranking); every one of the N
 (the single-image accuracy again, from N times the images, so less noisy than "first"); and
 a chance line: the same detector checks of each prompt against images drawn for *other*
-prompts of the set (how often an image that ignores the prompt still passes).
+prompts of the set (how often an image that ignores the prompt still passes). For prompts
+of two different objects, where a wrong image goes wrong: a shape or colour missing, or both
+there and bound to the wrong objects.
 
 With --trained-captions, a third set: captions of two different objects the UNet was trained
 on (is a binding failure a failure to learn or to generalise?).
@@ -65,6 +67,18 @@ def tally(checks):
     return whole, {k: (a / b if b else None) for k, (a, b) in sums.items()}
 
 
+def binding(spec, found):
+    """Where an image of two different objects goes wrong: {"both shapes", "both colours",
+    "pairs" (each drawn object has a stated shape+colour pair, exactly two objects), "swapped"
+    (the right shapes and colours, bound to the wrong objects)} as 0/1."""
+    pairs = lambda objs: sorted((o["shape"], o["colour"]) for o in objs)
+    shapes = sorted(o["shape"] for o in found) == sorted(o["shape"] for o in spec["objects"])
+    colours = sorted(o["colour"] for o in found) == sorted(o["colour"] for o in spec["objects"])
+    right = pairs(found) == pairs(spec["objects"])
+    return {"both shapes": int(shapes), "both colours": int(colours), "pairs": int(right),
+            "swapped": int(shapes and colours and not right)}
+
+
 def run_sdvk(args, name, prompts):
     """One `sdvk generate` over the set; returns its JSON summary."""
     folder = os.path.join(args.out, name)
@@ -99,6 +113,7 @@ def evaluate(args, name, prompts):
     first, best, ceiling, every, chance = [], [], [], [], []
     clip_first, clip_best, clip_every = [], [], []
     kinds = {}  # prompt kind -> [prompts, images right, images]
+    bindings = []  # binding() of every image of two different objects
     for i, p in enumerate(prompts):
         spec = detector.parse_caption(p)
         cands = sorted(by_prompt[i], key=lambda c: c[0])
@@ -113,6 +128,8 @@ def evaluate(args, name, prompts):
         kind[0] += 1
         kind[1] += sum(c["correct"] for c in checks)
         kind[2] += len(checks)
+        if detector.prompt_kind(spec) == "two different":
+            bindings.extend(binding(spec, c["detected"]["objects"]) for c in checks)
         clip_first.append(cands[0][1])
         clip_best.append(cands[top][1])
         clip_every.extend(c[1] for c in cands)
@@ -128,7 +145,8 @@ def evaluate(args, name, prompts):
     # Whole-prompt accuracy of each image by kind of prompt: two different objects need the
     # colour and shape bound to the right one.
     by_kind = {k: {"prompts": n, "whole": right / images} for k, (n, right, images) in sorted(kinds.items())}
-    return {"prompts": len(prompts), "rows": rows, "by_kind": by_kind, "seconds": summary.get("seconds", {}),
+    two = {k: sum(b[k] for b in bindings) / len(bindings) for k in bindings[0]} if bindings else {}
+    return {"prompts": len(prompts), "rows": rows, "by_kind": by_kind, "two_different": two, "seconds": summary.get("seconds", {}),
             "device": summary.get("device"), "precision": summary.get("precision")}
 
 
@@ -146,6 +164,12 @@ def markdown(report, best_of):
     for name, r in report.items():
         kinds = ", ".join(f"{k} {100 * v['whole']:.0f}% ({v['prompts']} prompts)" for k, v in r["by_kind"].items())
         lines.append(f"- {name}: {kinds}")
+    lines.append("")
+    lines.append(f"Two different objects, each of the {best_of} images: both shapes drawn, both colours drawn, "
+                 "each object's shape+colour pair right, right shapes and colours swapped:")
+    for name, r in report.items():
+        if r["two_different"]:
+            lines.append(f"- {name}: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in r["two_different"].items()))
     return "\n".join(lines) + "\n"
 
 
