@@ -463,6 +463,18 @@ TEST(SentencePiece, FolderWithSpieceModelLoadsIt) {
   SentencePieceTokenizer direct(trained_model());
   const std::string text = "quick zebras watch the blue sea";
   EXPECT_EQ(from_folder->encode_padded(text, 77), direct.encode_padded(text, 77));
+  EXPECT_EQ(from_folder->context_length(), 77);  // no tokenizer_config.json
+
+  // Its tokenizer_config.json's model_max_length sets the window, as it does for CLIP's.
+  dir.file("tokenizer_config.json", R"({"pad_token": "<pad>", "model_max_length": 32})");
+  EXPECT_EQ(load_tokenizer(dir.path.string())->context_length(), 32);
+  dir.file("tokenizer_config.json", R"({"model_max_length": 1000000000000000019884624838656})");
+  EXPECT_EQ(load_tokenizer(dir.path.string())->context_length(), 77);  // HF's "no limit"
+  for (const char* bad : {R"({"model_max_length": 1})", R"({"model_max_length": "32"})", "[1]"}) {
+    std::string config = dir.file("tokenizer_config.json", bad);
+    std::string e = error_of([&] { load_tokenizer(dir.path.string()); });
+    EXPECT_NE(e.find(config), std::string::npos) << bad << ": " << e;
+  }
 }
 
 TEST(SentencePiece, T5StyleIdsAndWeightedWindows) {

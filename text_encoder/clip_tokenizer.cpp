@@ -15,8 +15,6 @@ namespace {
 constexpr size_t kClipMaxMerges = 49152 - 256 - 2;
 // Distinct words kept in the cache before it starts over (bounds its memory).
 constexpr size_t kMaxCachedWords = size_t(1) << 16;
-// Window lengths above this in model_max_length are HF's "no limit" marker (1e30).
-constexpr long kMaxContextLength = 1 << 16;
 
 std::string join(const std::filesystem::path& folder, const char* name) { return (folder / name).string(); }
 
@@ -137,16 +135,8 @@ void ClipTokenizer::load_special_tokens(const std::string& folder) {
       s.token = content->get<std::string>();
       s.source = path;
     }
-    auto length = config.find("model_max_length");
-    if (name == std::string("tokenizer_config.json") && length != config.end()) {
-      if (!length->is_number()) throw Error(path + ": model_max_length is not a number");
-      double value = length->get<double>();
-      if (value <= kMaxContextLength) {
-        if (!length->is_number_integer() || value < 2)
-          throw Error(path + ": model_max_length " + length->dump() + " is not a usable window length");
-        context_length_ = length->get<int>();
-      }
-    }
+    if (name == std::string("tokenizer_config.json"))
+      if (auto length = model_max_length(config, path)) context_length_ = *length;
   }
   for (const Special& s : specials) {
     if (s.token.empty()) throw Error(s.source + ": " + s.key + " is empty");

@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "text_encoder/clip_tokenizer.h"
 #include "text_encoder/sentencepiece_tokenizer.h"
+#include "text_encoder/text_file.h"
 
 namespace sdvk {
 
@@ -55,8 +56,16 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
     // A diffusers / transformers tokenizer folder: CLIP BPE files, else a sentencepiece model
     // (T5 and the bundled demo model ship spiece.model).
     const std::filesystem::path dir(path);
-    if (!std::filesystem::exists(dir / "vocab.json", ec) && std::filesystem::is_regular_file(dir / "spiece.model", ec))
-      return std::make_unique<SentencePieceTokenizer>((dir / "spiece.model").string());
+    if (!std::filesystem::exists(dir / "vocab.json", ec) && std::filesystem::is_regular_file(dir / "spiece.model", ec)) {
+      SentencePieceOptions options;  // the window: tokenizer_config.json's model_max_length, else 77
+      const std::string config = (dir / "tokenizer_config.json").string();
+      if (std::filesystem::exists(config, ec)) {
+        nlohmann::json json = read_json_file(config);
+        if (!json.is_object()) throw Error(config + ": expected a JSON object");
+        if (auto length = model_max_length(json, config)) options.context_length = *length;
+      }
+      return std::make_unique<SentencePieceTokenizer>((dir / "spiece.model").string(), options);
+    }
     return std::make_unique<ClipTokenizer>(path);
   }
   if (std::filesystem::is_regular_file(path, ec)) return std::make_unique<SentencePieceTokenizer>(path);
