@@ -51,16 +51,22 @@ std::vector<Case> sd15_cases(Context& ctx) {
                      },
                      [x, w, b, xs, ws] { ops::ref::conv2d(*x, xs, *w, ws, b.get(), ops::conv_params(1, 1)); }});
   }
-  {  // a level-1 attention projection: [4096 tokens, 320] @ [320, 320]^T + bias
+  // A level-1 attention projection, [4096 tokens, 320] @ [320, 320]^T + bias, with the weight
+  // as checkpoints store it ([N,K]) and as nn::Linear uploads it ([K,N]).
+  for (ops::WeightLayout layout : {ops::WeightLayout::OutIn, ops::WeightLayout::InOut}) {
     const int64_t m = 4096, k = 320, n = 320;
+    const bool out_in = layout == ops::WeightLayout::OutIn;
     auto x = std::make_shared<std::vector<float>>(random_values(size_t(m * k), 14));
     auto w = std::make_shared<std::vector<float>>(random_values(size_t(n * k), 15));
     auto b = std::make_shared<std::vector<float>>(random_values(size_t(n), 16));
-    cases.push_back({"linear 4096x320 -> 320", 2.0 * m * k * n, false,
-                     [&ctx, x, w, b, m, k, n](Sequence& s, DType dt) {
+    cases.push_back({out_in ? "linear 4096x320 -> 320, w [N,K]" : "linear 4096x320 -> 320, w [K,N]", 2.0 * m * k * n,
+                     false,
+                     [&ctx, x, w, b, m, k, n, layout, out_in](Sequence& s, DType dt) {
                        Tensor tb = Tensor::from_floats(ctx, {n}, dt, *b);
-                       ops::linear(s, Tensor::from_floats(ctx, {m, k}, dt, *x), Tensor::from_floats(ctx, {n, k}, dt, *w),
-                                   &tb, Tensor::empty(ctx, {m, n}, dt));
+                       // Random values either way: the layout changes the access pattern only.
+                       Tensor tw = Tensor::from_floats(ctx, out_in ? Shape{n, k} : Shape{k, n}, dt, *w);
+                       ops::linear(s, Tensor::from_floats(ctx, {m, k}, dt, *x), tw, &tb,
+                                   Tensor::empty(ctx, {m, n}, dt), {}, layout);
                      },
                      [x, w, b, m, k, n] { ops::ref::linear(*x, *w, *b, m, k, n); }});
   }

@@ -31,7 +31,7 @@ void ClipEncoderLayer::forward(Sequence& s, const Tensor& h, const Options& o) c
   ops::attention(s, q, k, v, a, o.heads, o.causal);                                      // [B,T,H*D]
   out_proj.forward(s, a, h, {.residual = &h});                                           // h += attn
   layer_norm2.forward(s, h, x, o.eps);                                                   // [B,T,W]
-  Tensor m = s.temp({shape[0], shape[1], fc1.weight.dim(0)}, dt, tag + ".mlp");          // [B,T,I]
+  Tensor m = s.temp({shape[0], shape[1], fc1.out_features()}, dt, tag + ".mlp");          // [B,T,I]
   fc1.forward(s, x, m, {.has_activation = true, .activation = o.activation});             // [B,T,I]
   fc2.forward(s, m, h, {.residual = &h});                                                // h += mlp
 }

@@ -25,7 +25,7 @@ Attention Attention::load_spatial(const Params& p, int64_t C, int groups, float 
 
 Tensor Attention::forward(Sequence& s, const Tensor& hidden, const Tensor& context, const Tensor& residual,
                           const std::string& name) const {
-  const int64_t B = hidden.dim(0), T = hidden.dim(1), C = to_q.weight.dim(0), Tk = context.dim(1);
+  const int64_t B = hidden.dim(0), T = hidden.dim(1), C = to_q.out_features(), Tk = context.dim(1);
   const DType dt = hidden.dtype();
   const std::string a = name + ".";
   Tensor q = s.temp({B, T, C}, dt, a + "q");                                           // [B,T,C]

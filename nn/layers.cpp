@@ -7,13 +7,13 @@ namespace sdvk::nn {
 
 Linear Linear::load(const Params& p, int64_t out, int64_t in, bool bias) {
   Linear l;
-  l.weight = p.get("weight", {out, in});
+  l.weight = p.get_transposed("weight", {out, in});
   if (bias) l.bias = p.get("bias", {out});
   return l;
 }
 
 void Linear::forward(Sequence& s, const Tensor& x, const Tensor& y, const ops::Epilogue& ep) const {
-  ops::linear(s, x, weight, bias.defined() ? &bias : nullptr, y, ep);
+  ops::linear(s, x, weight, bias.defined() ? &bias : nullptr, y, ep, ops::WeightLayout::InOut);
 }
 
 Conv2d Conv2d::load(const Params& p, int64_t out, int64_t in, int64_t kernel) {

@@ -14,8 +14,12 @@
 namespace sdvk::nn {
 
 struct Linear {  // nn.Linear
-  Tensor weight, bias;  // [out,in], [out] (undefined when bias=False)
+  // [in,out]: the checkpoint's [out,in] transposed at upload (ops::WeightLayout::InOut, the
+  // faster layout for the CPU kernels); [out] (undefined when bias=False).
+  Tensor weight, bias;
   static Linear load(const Params& p, int64_t out, int64_t in, bool bias = true);
+  int64_t in_features() const { return weight.dim(0); }
+  int64_t out_features() const { return weight.dim(1); }
   // y [...,out] = x [...,in] @ weight^T + bias, then the epilogue (activation, residual).
   void forward(Sequence& s, const Tensor& x, const Tensor& y, const ops::Epilogue& ep = {}) const;
 };

@@ -27,6 +27,8 @@ class Params {
   // Uploaded on first use and kept while any Params of this component lives, so networks that
   // record a new Sequence per call (tiles, images) upload their weights once.
   Tensor get(const std::string& name, const Shape& shape) const;
+  // A 2-d weight of checkpoint shape [rows, cols] (`shape`), uploaded transposed: [cols, rows].
+  Tensor get_transposed(const std::string& name, const Shape& shape) const;
   bool has(const std::string& name) const;
   DType dtype() const { return shared_->dtype; }
   Context& context() const { return shared_->ctx; }
@@ -39,8 +41,9 @@ class Params {
     const Component& component;
     DType dtype;
     uint64_t uploaded = 0;
-    std::map<std::string, Tensor> uploaded_tensors;  // by full name
+    std::map<std::string, Tensor> uploaded_tensors;  // by full name, "^T" added when transposed
   };
+  Tensor upload(const std::string& name, const Shape& shape, bool transpose) const;
   std::shared_ptr<Shared> shared_;
   std::string prefix_;
 };

@@ -2,7 +2,8 @@
 // (self-attention, cross-attention, GEGLU feed-forward), as the SD UNets' attentions.* use it:
 //   x [B,C,H,W] -> norm (GroupNorm, eps 1e-6) -> proj_in -> tokens [B,HW,C] -> blocks
 //   -> proj_out -> + x
-// proj_in / proj_out are nn.Linear with use_linear_projection (SD 2.x), else 1x1 convs (SD 1.x).
+// proj_in / proj_out are nn.Linear with use_linear_projection (SD 2.x), else 1x1 convs (SD 1.x),
+// which equal linear layers on the tokens and run as such.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -33,11 +34,10 @@ struct Transformer2DModel {
   Linear proj_in;                                       // [C,C] (a 1x1 conv's [C,C,1,1] stored)
   std::vector<BasicTransformerBlock> transformer_blocks;
   Linear proj_out;                                      // [C,C] (likewise)
-  bool use_linear_projection = false;
   int groups = 32;
 
   static Transformer2DModel load(const Params& p, int64_t channels, int64_t cross_dim, int heads, int layers,
-                                 int groups, bool use_linear_projection);
+                                 int groups);
   // x [B,C,H,W], context [B,Tk,Ck] -> [B,C,H,W].
   Tensor forward(Sequence& s, const Tensor& x, const Tensor& context, const std::string& name) const;
 };

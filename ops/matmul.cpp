@@ -69,15 +69,17 @@ void record(Sequence& s, const std::string& op, const Tensor& a, const Tensor& b
 }  // namespace
 
 void linear(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bias, const Tensor& y,
-            const Epilogue& ep) {
+            const Epilogue& ep, WeightLayout layout) {
   const std::string op = "linear";
+  const bool out_in = layout == WeightLayout::OutIn;
+  const std::string weight_want = out_in ? "weight [N, K]" : "weight [K, N]";
   std::string shapes = "x " + shape_str(x.shape()) + ", weight " + shape_str(weight.shape()) + ", y " +
                        shape_str(y.shape());
-  check(x.ndim() >= 1 && weight.ndim() == 2, op, "want x [..., K] and weight [N, K], got " + shapes);
-  int64_t N = weight.dim(0), K = weight.dim(1);
+  check(x.ndim() >= 1 && weight.ndim() == 2, op, "want x [..., K] and " + weight_want + ", got " + shapes);
+  int64_t N = weight.dim(out_in ? 0 : 1), K = weight.dim(out_in ? 1 : 0);
   Shape want = x.shape();
   want.back() = N;
-  check(x.dim(-1) == K && y.shape() == want, op, "want x [..., K], weight [N, K], y [..., N], got " + shapes);
+  check(x.dim(-1) == K && y.shape() == want, op, "want x [..., K], " + weight_want + ", y [..., N], got " + shapes);
   check(x.numel() > 0 && N > 0, op, "empty operand: " + shapes);
   check_same_dtype(op, x, weight);
   check_same_dtype(op, x, y);
@@ -92,7 +94,7 @@ void linear(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bi
     check(same || !overlap(*ep.residual, y), op, "residual partly overlaps y");
   }
   check(!overlap(y, x) && !overlap(y, weight) && !(bias && overlap(y, *bias)), op, "y overlaps an input");
-  record(s, op, x, weight, bias, ep, y, Problem{1, x.numel() / K, N, K, true, 1.0f});
+  record(s, op, x, weight, bias, ep, y, Problem{1, x.numel() / K, N, K, out_in, 1.0f});
 }
 
 void batched_matmul(Sequence& s, const Tensor& a, const Tensor& b, bool transpose_b, const Tensor& c, float alpha) {

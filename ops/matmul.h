@@ -16,11 +16,18 @@ struct Epilogue {
   Activation activation = Activation::SiLU;
 };
 
-// y[..., N] = act(x[..., K] @ weight^T + bias) (+ residual). weight [N, K] as stored in
-// checkpoints (PyTorch nn.Linear), bias [N] or nullptr. Leading dims of x are flattened to M
-// rows. All tensors share one dtype; y must not overlap x, weight or bias.
+// How a linear layer's weight is laid out on the device.
+enum class WeightLayout {
+  OutIn,  // [N, K], as checkpoints store nn.Linear
+  InOut,  // [K, N], transposed at upload (nn::Linear): the CPU kernel family then reads b along
+          // n and runs ~1.8x faster on lavapipe (`sdvk bench --only linear`)
+};
+
+// y[..., N] = act(x[..., K] @ W + bias) (+ residual), W = weight^T for OutIn, weight for InOut;
+// bias [N] or nullptr. Leading dims of x are flattened to M rows. All tensors share one dtype;
+// y must not overlap x, weight or bias.
 void linear(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bias, const Tensor& y,
-            const Epilogue& ep = {});
+            const Epilogue& ep = {}, WeightLayout layout = WeightLayout::OutIn);
 
 // c[z] = alpha * a[z] @ (transpose_b ? b[z]^T : b[z]); a [B,M,K], b [B,K,N] or [B,N,K],
 // c [B,M,N]. All three share one dtype; c must not overlap a or b.

@@ -43,7 +43,16 @@ struct LinearCase {
 };
 void PrintTo(const LinearCase& lc, std::ostream* os) { *os << lc.name; }
 
-void run_linear(const LinearCase& lc, KernelFamily family, DType dt) {
+const char* layout_name(WeightLayout l) { return l == WeightLayout::OutIn ? "out_in" : "in_out"; }
+
+std::vector<float> transposed(const std::vector<float>& v, int64_t rows, int64_t cols) {
+  std::vector<float> t(v.size());
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t c = 0; c < cols; c++) t[size_t(c * rows + r)] = v[size_t(r * cols + c)];
+  return t;
+}
+
+void run_linear(const LinearCase& lc, KernelFamily family, DType dt, WeightLayout layout = WeightLayout::OutIn) {
   FamilyScope scope(family);
   auto& c = test::ctx();
   int64_t K = lc.x.back(), M = shape_numel(lc.x) / K, N = lc.N;
@@ -52,7 +61,9 @@ void run_linear(const LinearCase& lc, KernelFamily family, DType dt) {
   auto x = rand_for(dt, size_t(M * K), 1), w = rand_for(dt, size_t(N * K), 2);
   auto bias = lc.bias ? rand_for(dt, size_t(N), 3) : std::vector<float>{};
   auto res = lc.residual ? rand_for(dt, size_t(M * N), 4) : std::vector<float>{};
-  Tensor tx = Tensor::from_floats(c, lc.x, dt, x), tw = Tensor::from_floats(c, {N, K}, dt, w);
+  Tensor tx = Tensor::from_floats(c, lc.x, dt, x);
+  Tensor tw = layout == WeightLayout::OutIn ? Tensor::from_floats(c, {N, K}, dt, w)
+                                            : Tensor::from_floats(c, {K, N}, dt, transposed(w, N, K));
   Tensor tb = lc.bias ? Tensor::from_floats(c, {N}, dt, bias) : Tensor();
   Tensor ty = lc.in_place ? Tensor::from_floats(c, y_shape, dt, res) : Tensor::empty(c, y_shape, dt);
   Tensor tr = lc.residual && !lc.in_place ? Tensor::from_floats(c, y_shape, dt, res) : ty;
@@ -60,22 +71,23 @@ void run_linear(const LinearCase& lc, KernelFamily family, DType dt) {
   if (lc.act) ep.has_activation = true, ep.activation = *lc.act;
   if (lc.residual) ep.residual = &tr;
   Sequence s(c);
-  linear(s, tx, tw, lc.bias ? &tb : nullptr, ty, ep);
+  linear(s, tx, tw, lc.bias ? &tb : nullptr, ty, ep, layout);
   s.run();
   test::expect_close(ty.download(c), ref::linear(x, w, bias, M, K, N, lc.act, res), tolerance(dt),
-                     lc.name + " " + family_name(family) + " " + dtype_name(dt));
+                     lc.name + " " + family_name(family) + " " + dtype_name(dt) + " " + layout_name(layout));
 }
 
 class LinearTest : public test::VkTest,
-                   public ::testing::WithParamInterface<std::tuple<LinearCase, KernelFamily, DType>> {};
+                   public ::testing::WithParamInterface<std::tuple<LinearCase, KernelFamily, DType, WeightLayout>> {};
 
 TEST_P(LinearTest, MatchesReference) {
-  auto [lc, family, dt] = GetParam();
-  run_linear(lc, family, dt);
+  auto [lc, family, dt, layout] = GetParam();
+  run_linear(lc, family, dt, layout);
 }
 
 // K % 8 == 0 and K % 16 == 0 take the CPU kernel's vector path for float32 and float16; other
-// K the scalar one (the tiled kernel's vector loads need K % 4 == 0).
+// K the scalar one (the tiled kernel's vector loads need K % 4 == 0). With the in_out layout
+// the CPU kernel's vector path also needs N % 4 == 0 (n127: the scalar one).
 const LinearCase kLinearCases[] = {
     {"sd_ff_proj", {256, 320}, 1280},               // UNet feed-forward at 16x16 latents
     {"sd_text", {77, 64}, 256},                     // text tokens, scaled down
@@ -94,14 +106,15 @@ const LinearCase kLinearCases[] = {
 };
 
 std::string linear_name(const ::testing::TestParamInfo<LinearTest::ParamType>& info) {
-  auto [lc, family, dt] = info.param;
-  return lc.name + "_" + family_name(family) + "_" + dtype_name(dt);
+  auto [lc, family, dt, layout] = info.param;
+  return lc.name + "_" + family_name(family) + "_" + dtype_name(dt) + "_" + layout_name(layout);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, LinearTest,
                          ::testing::Combine(::testing::ValuesIn(kLinearCases),
                                             ::testing::Values(KernelFamily::Cpu, KernelFamily::Gpu),
-                                            ::testing::Values(DType::F32, DType::F16)),
+                                            ::testing::Values(DType::F32, DType::F16),
+                                            ::testing::Values(WeightLayout::OutIn, WeightLayout::InOut)),
                          linear_name);
 
 struct BmmCase {
@@ -177,6 +190,17 @@ TEST_F(Matmul, MisalignedViewsUseScalarLoads) {
     s.run();
     test::expect_close(y.download(c), ref::linear(x, w, {}, M, K, N), 1e-4,
                        std::string("misaligned ") + family_name(family));
+    // The in_out layout through the same misaligned view: w^T as [K, N] = [64, 24].
+    Tensor y2 = Tensor::empty(c, {M, N}, DType::F32);
+    std::vector<float> wt = transposed(w, N, K);
+    wpad.resize(4);
+    wpad.insert(wpad.end(), wt.begin(), wt.end());
+    Tensor wtb = Tensor::from_floats(c, {4 + N * K}, DType::F32, wpad);
+    Sequence s2(c);
+    linear(s2, xb.view(4, {M, K}, c), wtb.view(4, {K, N}, c), nullptr, y2, {}, WeightLayout::InOut);
+    s2.run();
+    test::expect_close(y2.download(c), ref::linear(x, w, {}, M, K, N), 1e-4,
+                       std::string("misaligned in_out ") + family_name(family));
   }
 }
 
@@ -212,6 +236,9 @@ TEST_F(Matmul, WrongShapesThrow) {
   EXPECT_THROW(linear(s, x, w, &b, y, ep), Error);
   Tensor sq = Tensor::empty(c, {8, 8}, DType::F32), w8 = Tensor::empty(c, {8, 8}, DType::F32);
   EXPECT_THROW(linear(s, sq, w8, nullptr, sq), Error);  // y overlaps x
+  Tensor w_in_out = Tensor::empty(c, {8, 6}, DType::F32);  // [K, N]
+  EXPECT_NO_THROW(linear(s, x, w_in_out, &b, y, {}, WeightLayout::InOut));
+  EXPECT_THROW(linear(s, x, w, &b, y, {}, WeightLayout::InOut), Error);  // [6,8] read as [K, N]
   try {
     linear(s, x, bad_w, nullptr, y);
   } catch (const Error& e) {

@@ -39,7 +39,6 @@ UNet2DConditionModel::UNet2DConditionModel(Context& ctx, const Component& compon
   const size_t n = channels_.size();
   groups_ = c.at("norm_num_groups").get<int>();
   eps_ = c.at("norm_eps").get<float>();
-  linear_proj_ = c.value("use_linear_projection", false);
   cross_dim_ = c.at("cross_attention_dim").get<int64_t>();
   temb_dim_ = channels_[0] * 4;
   layers_ = c.at("layers_per_block").get<int>();
@@ -77,8 +76,7 @@ UNet2DConditionModel::Modules UNet2DConditionModel::load() const {
     const int heads = heads_[level];
     if (C % heads != 0)
       throw Error("unet: " + name + ": " + str(C) + " channels do not split into " + str(heads) + " heads");
-    return nn::Transformer2DModel::load(p.at(name), C, cross_dim_, heads, transformer_layers_[level], groups_,
-                                        linear_proj_);
+    return nn::Transformer2DModel::load(p.at(name), C, cross_dim_, heads, transformer_layers_[level], groups_);
   };
   Modules m;
   m.time_embedding.linear_1 = nn::Linear::load(p.at("time_embedding.linear_1"), temb_dim_, c0);

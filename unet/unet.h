@@ -86,7 +86,6 @@ class UNet2DConditionModel {
   nlohmann::json config_;
   int groups_;
   float eps_;
-  bool linear_proj_;
   int64_t temb_dim_, cross_dim_;
   std::vector<int64_t> channels_;  // block_out_channels
   std::vector<int> heads_;               // per down block
