@@ -1,6 +1,7 @@
 #include "ops/conv2d.h"
 
 #include "ops/conv2d_winograd.h"
+#include "ops/matmul.h"
 #include "ops/op_util.h"
 
 namespace sdvk::ops {
@@ -26,6 +27,11 @@ std::string params_str(const Conv2dParams& p) {
 
 bool conv2d_cpu_kernel_supported(const Context& ctx) {
   return compute_subgroups(ctx, 8, kCpuLS, VK_SUBGROUP_FEATURE_BALLOT_BIT);
+}
+
+bool conv2d_is_pointwise(const Shape& w, const Conv2dParams& p) {
+  return w.size() == 4 && w[2] == 1 && w[3] == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
+         p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
 }
 
 Conv2dParams conv_params(int stride, int padding) {
@@ -76,6 +82,15 @@ void conv2d(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bi
     const double before = s.flops();
     conv2d_winograd(s, x, weight, bias, y, p, residual);
     s.add_flops(before + flops - s.flops());  // the direct algorithm's count, not its GEMM's
+    return;
+  }
+  if (conv2d_is_pointwise(weight.shape(), p)) {
+    const int64_t n = x.dim(0), pixels = x.dim(2) * x.dim(3);
+    ops::Epilogue ep{.residual = nullptr, .has_activation = p.has_activation, .activation = p.activation};
+    Tensor r = residual ? residual->reshape({n, ys[1], pixels}) : Tensor();
+    if (residual) ep.residual = &r;
+    pointwise_conv(s, x.reshape({n, x.dim(1), pixels}), weight.reshape({ys[1], x.dim(1)}), bias,
+                   y.reshape({n, ys[1], pixels}), ep);
     return;
   }
   s.add_flops(flops);

@@ -18,6 +18,10 @@ struct Conv2dParams {
   Activation activation = Activation::SiLU;  // applied after bias, before residual
 };
 
+// Whether conv2d runs this kernel as a GEMM per image (ops::pointwise_conv): 1x1, stride 1,
+// no padding.
+bool conv2d_is_pointwise(const Shape& weight, const Conv2dParams& p);
+
 // Same stride and padding on both axes and all sides (torch.nn.Conv2d(stride=, padding=)).
 Conv2dParams conv_params(int stride, int padding);
 

@@ -15,6 +15,8 @@ struct Problem {
   int64_t batch, M, N, K;
   bool trans_b;
   float alpha;
+  bool shared_a = false;   // every z reads the one a (a 1x1 convolution's weight)
+  bool bias_rows = false;  // bias[m] rather than bias[n]
 };
 
 bool overlap(const Tensor& x, const Tensor& y) {
@@ -47,8 +49,8 @@ void record(Sequence& s, const std::string& op, const Tensor& a, const Tensor& b
   int64_t unit = cpu ? 8 : 4, b_unit = cpu && !pr.trans_b ? 4 : unit;
   bool vec_a = vec_ok(a, pr.K, unit), vec_b = vec_ok(b, pr.trans_b ? pr.K : pr.N, b_unit);
   std::vector<uint32_t> spec = {pr.trans_b, vec_a, vec_b};
-  uint32_t flags = (bias ? 1u : 0u) | (ep.residual ? 2u : 0u) |
-                   (ep.has_activation ? (1 + uint32_t(ep.activation)) << 2 : 0u);
+  uint32_t flags = (bias ? 1u : 0u) | (ep.residual ? 2u : 0u) | (pr.bias_rows ? 4u : 0u) |
+                   (ep.has_activation ? (1 + uint32_t(ep.activation)) << 3 : 0u);  // matmul_io.glsl
   const bool kn = cpu && !pr.trans_b;
   const std::string name =
       cpu ? variant(ctx, "matmul", c.dtype()) + (kn ? "_kn" : "") : variant(ctx, "matmul_tiled", c.dtype());
@@ -57,7 +59,7 @@ void record(Sequence& s, const std::string& op, const Tensor& a, const Tensor& b
     uint32_t M, N, K, sa, sb, sc;
     float alpha;
     uint32_t flags;
-  } push{uint32_t(pr.M), uint32_t(pr.N), uint32_t(pr.K), uint32_t(pr.batch > 1 ? pr.M * pr.K : 0),
+  } push{uint32_t(pr.M), uint32_t(pr.N), uint32_t(pr.K), uint32_t(pr.batch > 1 && !pr.shared_a ? pr.M * pr.K : 0),
          uint32_t(pr.batch > 1 ? pr.N * pr.K : 0), uint32_t(pr.batch > 1 ? pr.M * pr.N : 0), pr.alpha, flags};
   Groups g = kn    ? Groups{groups_for(pr.M, kCpuKnRows), groups_for(pr.N, kCpuKnCols), uint32_t(pr.batch)}
              : cpu ? Groups{groups_for(pr.M, kCpuRows), groups_for(pr.N, kCpuCols), uint32_t(pr.batch)}
@@ -95,6 +97,32 @@ void linear(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bi
   }
   check(!overlap(y, x) && !overlap(y, weight) && !(bias && overlap(y, *bias)), op, "y overlaps an input");
   record(s, op, x, weight, bias, ep, y, Problem{1, x.numel() / K, N, K, out_in, 1.0f});
+}
+
+void pointwise_conv(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bias, const Tensor& y,
+                    const Epilogue& ep) {
+  const std::string op = "conv2d 1x1";
+  const std::string shapes = "x " + shape_str(x.shape()) + ", weight " + shape_str(weight.shape()) + ", y " +
+                             shape_str(y.shape());
+  check(x.ndim() == 3 && weight.ndim() == 2 && y.ndim() == 3 && weight.dim(1) == x.dim(1) &&
+            y.shape() == Shape{x.dim(0), weight.dim(0), x.dim(2)},
+        op, "want x [B,K,P], weight [M,K], y [B,M,P], got " + shapes);
+  check(x.numel() > 0 && weight.numel() > 0, op, "empty operand: " + shapes);
+  check_same_dtype(op, x, weight);
+  check_same_dtype(op, x, y);
+  if (bias) {
+    check(bias->shape() == Shape{weight.dim(0)}, op, "bias " + shape_str(bias->shape()) + " for " + shapes);
+    check_same_dtype(op, x, *bias);
+  }
+  if (ep.residual) {
+    check_same_shape(op, *ep.residual, y);
+    check_same_dtype(op, x, *ep.residual);
+    check(ep.residual->same_start(y) || !overlap(*ep.residual, y), op, "residual partly overlaps y");
+  }
+  check(!overlap(y, x) && !overlap(y, weight) && !(bias && overlap(y, *bias)), op, "y overlaps an input");
+  Problem pr{x.dim(0), weight.dim(0), x.dim(2), x.dim(1), false, 1.0f};
+  pr.shared_a = pr.bias_rows = true;
+  record(s, op, weight, x, bias, ep, y, pr);
 }
 
 void batched_matmul(Sequence& s, const Tensor& a, const Tensor& b, bool transpose_b, const Tensor& c, float alpha) {

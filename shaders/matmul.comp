@@ -164,5 +164,5 @@ void main() {
     for (uint j = 0; j < TN; j++) out_v[i * TN + j] = acc[i][j];
   const uint rows = min(TM, p.M - m0), cols = n0 < p.N ? min(TN, p.N - n0) : 0;
   for (uint i = 0; i < rows; i++)
-    for (uint j = 0; j < cols; j++) store_c(z * p.sc + (m0 + i) * p.N + n0 + j, n0 + j, out_v[i * TN + j]);
+    for (uint j = 0; j < cols; j++) store_c(z * p.sc + (m0 + i) * p.N + n0 + j, m0 + i, n0 + j, out_v[i * TN + j]);
 }

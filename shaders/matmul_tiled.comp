@@ -82,6 +82,6 @@ void main() {
   for (uint i = 0; i < 4; i++)
     for (uint j = 0; j < 4; j++) {
       uint m = m0 + ty + 16 * i, n = n0 + tx + 16 * j;
-      if (m < p.M && n < p.N) store_c(z * p.sc + m * p.N + n, n, acc[i][j]);
+      if (m < p.M && n < p.N) store_c(z * p.sc + m * p.N + n, m, n, acc[i][j]);
     }
 }

@@ -35,13 +35,18 @@ Conv2dParams with_act(Conv2dParams p, Activation f) {
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // The recorded kernels are the algorithm and family the context asks for: Winograd ends with
-// its output transform after a GEMM of the family; direct is one conv kernel of the family.
-void expect_path(const Sequence& s, bool winograd) {
+// its output transform after a GEMM of the family; a pointwise kernel is one GEMM of the
+// family; direct is one conv kernel of the family.
+void expect_path(const Sequence& s, bool winograd, bool pointwise) {
   auto& ctx = test::ctx();
   const auto prof = s.profile();
   const std::string last = prof.back().kernel;
   EXPECT_EQ(contains(last, "conv2d_winograd_output"), winograd) << last;
-  if (winograd) {
+  if (pointwise) {
+    EXPECT_EQ(prof.size(), 1u);
+    EXPECT_TRUE(contains(last, "matmul")) << last;
+    EXPECT_EQ(contains(last, "matmul_tiled"), !ctx.cpu_kernels()) << last;
+  } else if (winograd) {
     ASSERT_GE(prof.size(), 2u);
     EXPECT_EQ(contains(prof[prof.size() - 2].kernel, "matmul_tiled"), !ctx.cpu_kernels()) << prof[prof.size() - 2].kernel;
   } else {
@@ -67,7 +72,7 @@ void run_case(const ConvCase& c, DType dtype, double tol, uint32_t seed = 1) {
   Sequence s(ctx);
   conv2d(s, tx, tw, c.bias ? &tb : nullptr, ty, c.p, c.residual ? &tr : nullptr);
   s.run();
-  expect_path(s, conv2d_winograd_applies(ctx, xs, ws, c.p));
+  expect_path(s, conv2d_winograd_applies(ctx, xs, ws, c.p), conv2d_is_pointwise(ws, c.p));
   auto want = ref::conv2d(x, xs, w, ws, c.bias ? &b : nullptr, c.p, c.residual ? &r : nullptr);
   test::expect_close(ty.download(ctx), want, tol, std::string(c.name) + " " + dtype_name(dtype));
 }
@@ -126,6 +131,11 @@ const ConvCase kCases[] = {
     {"unet_down_3x3_s2p1", 1, 32, 16, 16, 32, 3, 3, conv_params(2, 1), true, false},
     // ResnetBlock conv_shortcut / attention proj: 1x1, with the skip connection fused
     {"shortcut_1x1_residual", 2, 64, 8, 8, 32, 1, 1, conv_params(1, 0), true, true},
+    // 1x1 stride-1 unpadded kernels run as a GEMM per image (ops::pointwise_conv): odd sizes
+    // take its scalar loads; padded or strided 1x1 kernels stay on the convolution kernels.
+    {"pointwise_odd_3x13x7", 3, 13, 13, 7, 27, 1, 1, with_act(conv_params(1, 0), Activation::SiLU), true, true},
+    {"pointwise_padded", 1, 8, 5, 5, 8, 1, 1, conv_params(1, 1), true, false},
+    {"pointwise_stride2", 2, 8, 9, 9, 16, 1, 1, conv_params(2, 0), true, true},
     // VAE encoder Downsample2D: pad (left 0, right 1, top 0, bottom 1), then 3x3 stride 2
     {"vae_down_asym_pad", 1, 16, 16, 16, 16, 3, 3, asym(2, 2, 0, 1, 0, 1), true, false},
     {"vae_down_asym_pad_odd", 1, 16, 13, 7, 16, 3, 3, asym(2, 2, 0, 1, 0, 1), true, false},
