@@ -2,8 +2,9 @@
 # Trains the whole demo model in the order it was made, resuming every stage that already has
 # a checkpoint: tokenizer -> VAE (vae_base, then sharpened into vae) -> latent caches -> CLIP ->
 # CLIP position fine-tune -> UNet (unet_base on vae_base's latents, fine-tuned into unet on
-# vae's, then trained together with the text tower into unet_text) -> export of tokenizer, vae,
-# clip_twins, and unet_text with its text encoder, to models/.
+# vae's, then trained together with the text tower into unet_text, then on batches half of two
+# different objects into unet_two) -> export of tokenizer, vae, clip_twins, and unet_two with
+# its text encoder, to models/.
 # Each stage saves every --save-every steps and on SIGTERM; a stage stopped by a signal exits
 # 143, which stops this script too (set -e), so `kill -TERM <python pid>` pauses the chain and
 # running this script again continues it.
@@ -22,6 +23,7 @@ TWIN_STEPS=${TWIN_STEPS:-4500}
 UNET_BASE_STEPS=${UNET_BASE_STEPS:-20000}
 UNET_STEPS=${UNET_STEPS:-7763}
 UNET_TEXT_STEPS=${UNET_TEXT_STEPS:-4800}
+UNET_TWO_STEPS=${UNET_TWO_STEPS:-4500}
 LATENTS=${LATENTS:-20000}
 
 resume() { if [ -f "$1/ckpt.safetensors" ]; then echo --resume; fi; }
@@ -35,7 +37,7 @@ stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 mkdir -p "$RUNS"
 # Stages trained in earlier sessions are committed under train/checkpoints/ (pickle-free
 # ckpt.safetensors): a fresh clone resumes from them instead of starting over.
-for stage in tokenizer vae_base vae clip clip_twins unet_base unet unet_text; do
+for stage in tokenizer vae_base vae clip clip_twins unet_base unet unet_text unet_two; do
   if [ -d "train/checkpoints/$stage" ] && [ ! -d "$RUNS/$stage" ]; then
     stamp "seeding $RUNS/$stage from train/checkpoints/$stage"
     cp -r "train/checkpoints/$stage" "$RUNS/$stage"
@@ -62,7 +64,7 @@ $PY train/train_vae.py $V --lr 3e-4 --lr-decay-from 9200 --steps 13200
 $PY train/train_vae.py $V --lr 2e-4 --lr-decay-from 13200 --steps 16000
 
 # A latent cache is made only while a UNet stage that trains on it is unfinished: with the
-# committed checkpoints (unet_base and unet_text finished) neither is.
+# committed checkpoints (unet_base, unet_text and unet_two finished) none is.
 cache_latents() {  # VAE_RUN OUT
   if [ ! -f "$2/meta.json" ]; then
     stamp "latents of $1"
@@ -70,7 +72,9 @@ cache_latents() {  # VAE_RUN OUT
   fi
 }
 if [ "$(step_of "$RUNS/unet_base")" -lt "$UNET_BASE_STEPS" ]; then cache_latents vae_base "$RUNS/latents_base"; fi
-if [ "$(step_of "$RUNS/unet_text")" -lt "$UNET_TEXT_STEPS" ]; then cache_latents vae "$RUNS/latents"; fi
+if [ "$(step_of "$RUNS/unet_text")" -lt "$UNET_TEXT_STEPS" ] || [ "$(step_of "$RUNS/unet_two")" -lt "$UNET_TWO_STEPS" ]; then
+  cache_latents vae "$RUNS/latents"
+fi
 
 stamp clip
 $PY train/train_clip.py --run-dir "$RUNS/clip" --tokenizer "$RUNS/tokenizer/spiece.model" --steps "$CLIP_STEPS" \
@@ -103,6 +107,17 @@ if [ "$(step_of "$RUNS/unet_text")" -lt "$UNET_TEXT_STEPS" ]; then
   $PY train/train_unet.py --run-dir "$RUNS/unet_text" --latents "$RUNS/latents" --clip "$RUNS/clip" \
     --tokenizer "$RUNS/tokenizer/spiece.model" --steps "$UNET_TEXT_STEPS" --lr-decay-from 3000 \
     --train-text-encoder --threads "$THREADS" --save-every 200 --init-from "$RUNS/unet" $(resume "$RUNS/unet_text")
+fi
+
+# unet_text trained on with half of each batch drawn from scenes of two different objects (the
+# model drew one colour or shape twice), the text tower still training: the exported UNet and
+# text encoder.
+if [ "$(step_of "$RUNS/unet_two")" -lt "$UNET_TWO_STEPS" ]; then
+  stamp unet_two
+  $PY train/train_unet.py --run-dir "$RUNS/unet_two" --latents "$RUNS/latents" --clip "$RUNS/clip" \
+    --tokenizer "$RUNS/tokenizer/spiece.model" --steps "$UNET_TWO_STEPS" --lr-decay-from 3000 \
+    --two-different-share 0.5 --train-text-encoder --threads "$THREADS" --save-every 100 \
+    --init-from "$RUNS/unet_text" $(resume "$RUNS/unet_two")
 fi
 
 stamp export
