@@ -12,6 +12,7 @@ namespace sdvk {
 
 struct ClipEncoderLayer {  // <tower>.encoder.layers.<i>.*
   nn::LayerNorm layer_norm1, layer_norm2;           // [W]
+  // Checkpoint shapes [out,in] (nn::Linear holds them transposed).
   nn::Linear q_proj, k_proj, v_proj, out_proj;      // self_attn.*: [W,W]
   nn::Linear fc1, fc2;                              // mlp.*: [I,W], [W,I]
 

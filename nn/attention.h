@@ -14,6 +14,8 @@ namespace sdvk::nn {
 
 struct Attention {
   GroupNorm group_norm;          // [C]; only where norm_num_groups is set (the VAE's)
+  // Linear shapes here and in the other modules are the checkpoint's [out,in] (nn::Linear holds
+  // them transposed).
   Linear to_q, to_k, to_v;       // [C,C], [C,Ck], [C,Ck]; bias only with qkv bias (the VAE's)
   Linear to_out_0;               // to_out.0: [C,C] with bias
   int heads = 1;

@@ -20,7 +20,8 @@ struct Linear {  // nn.Linear
   static Linear load(const Params& p, int64_t out, int64_t in, bool bias = true);
   int64_t in_features() const { return weight.dim(0); }
   int64_t out_features() const { return weight.dim(1); }
-  // y [...,out] = x [...,in] @ weight^T + bias, then the epilogue (activation, residual).
+  // y [...,out] = x [...,in] @ weight + bias (the checkpoint's x @ W^T), then the epilogue
+  // (activation, residual).
   void forward(Sequence& s, const Tensor& x, const Tensor& y, const ops::Epilogue& ep = {}) const;
 };
 

@@ -13,7 +13,7 @@ namespace sdvk::nn {
 struct ResnetBlock2D {
   GroupNorm norm1;       // [Cin]
   Conv2d conv1;          // [Cout,Cin,3,3]
-  Linear time_emb_proj;  // [Cout,temb]; undefined without time embedding (temb_channels None)
+  Linear time_emb_proj;  // checkpoint [Cout,temb]; undefined without time embedding (temb_channels None)
   GroupNorm norm2;       // [Cout]
   Conv2d conv2;          // [Cout,Cout,3,3]
   Conv2d conv_shortcut;  // [Cout,Cin,1,1]; undefined when Cin == Cout

@@ -14,7 +14,7 @@
 
 namespace sdvk::nn {
 
-struct FeedForward {  // ff.*, activation_fn "geglu"
+struct FeedForward {  // ff.*, activation_fn "geglu"; checkpoint shapes [out,in] (nn::Linear transposes)
   Linear net_0_proj;  // net.0.proj: [8C,C] (GEGLU's value and gate halves)
   Linear net_2;       // net.2: [C,4C]
 };

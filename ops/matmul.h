@@ -20,7 +20,7 @@ struct Epilogue {
 enum class WeightLayout {
   OutIn,  // [N, K], as checkpoints store nn.Linear
   InOut,  // [K, N], transposed at upload (nn::Linear): the CPU kernel family then reads b along
-          // n and runs ~1.8x faster on lavapipe (`sdvk bench --only linear`)
+          // n, 1.6x (float32) to 1.9x (float16) faster on lavapipe (`sdvk bench --only linear`)
 };
 
 // y[..., N] = act(x[..., K] @ W + bias) (+ residual), W = weight^T for OutIn, weight for InOut;
@@ -31,8 +31,8 @@ void linear(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bi
 
 // A 1x1 convolution as a GEMM per image: y[z] = act(weight @ x[z] + bias[:, None]) (+ residual),
 // x [B,K,P] (NCHW with P = H*W pixels), weight [M,K] (the [M,K,1,1] conv weight), bias [M] or
-// nullptr, y [B,M,P]. conv2d takes this path for 1x1 stride-1 unpadded kernels: the matmul
-// kernels run them 3-10x faster than the direct convolution's on lavapipe.
+// nullptr, y [B,M,P]. conv2d takes this path for 1x1 stride-1 unpadded kernels: on lavapipe
+// it halved the direct kernel's share of an SD 1.5 UNet call (`sdvk bench sd15 --profile`).
 void pointwise_conv(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bias, const Tensor& y,
                     const Epilogue& ep = {});
 

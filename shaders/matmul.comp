@@ -9,8 +9,9 @@
 //! variant f16_kn FP16=1 KN=1
 // Register-blocked matmul for CPU devices (lavapipe): each invocation keeps a TM x TN block of c
 // in registers; no shared memory, no barriers. A workgroup covers TM rows, LANES * TN columns.
-// Variants: b [N,K] (TRANS_B: linear layers, q k^T) with 8x8 blocks; b [K,N] (_kn: the
-// Winograd GEMMs, p v) with 16x4 blocks.
+// Variants: b [N,K] (TRANS_B: weights as checkpoints store them, e.g. CLIP's projections) with
+// 8x8 blocks; b [K,N] (_kn: nn::Linear's transposed weights, 1x1 convolutions, the Winograd
+// GEMMs) with 16x4 blocks.
 // Why these shapes: llvmpipe runs the LANES invocations as one SIMD vector but, inside a loop,
 // reads a buffer lane by lane, a bounds-checked scalar load per lane and component (~6 x86
 // instructions and a branch; GALLIVM_DEBUG=asm shows it), so loads, not FMAs, set the speed:

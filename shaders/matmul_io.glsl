@@ -7,7 +7,7 @@
 
 // What changes the inner loop is a specialization constant; the epilogue is chosen at run
 // time (push constant `flags`), so one pipeline serves every epilogue.
-layout(constant_id = 0) const bool TRANS_B = false;  // b is [N,K] (nn.Linear weight, k^T)
+layout(constant_id = 0) const bool TRANS_B = false;  // b is [N,K] (a weight as checkpoints store it)
 layout(constant_id = 1) const bool VEC_A = false;    // a rows may be read as vectors (see kernel)
 layout(constant_id = 2) const bool VEC_B = false;    // b rows likewise
 

@@ -205,17 +205,21 @@ TEST_F(Conv2d, SplitDispatch) {
 // The skip connection added in place (residual is y): each element is read before it is written.
 TEST_F(Conv2d, ResidualMayBeOutput) {
   auto& ctx = test::ctx();
-  Shape xs{1, 8, 6, 5}, ws{8, 8, 3, 3};
-  auto x = test::random_vector(240, 11), w = test::random_vector(576, 12), r = test::random_vector(240, 13);
-  auto want = ref::conv2d(x, xs, w, ws, nullptr, conv_params(1, 1), &r);
-  for_each_path([&] {
-    Tensor tx = Tensor::from_floats(ctx, xs, DType::F32, x), tw = Tensor::from_floats(ctx, ws, DType::F32, w);
-    Tensor ty = Tensor::from_floats(ctx, xs, DType::F32, r);
-    Sequence s(ctx);
-    conv2d(s, tx, tw, nullptr, ty, conv_params(1, 1), &ty);
-    s.run();
-    test::expect_close(ty.download(ctx), want, kTolF32, "in-place residual");
-  });
+  for (int k : {3, 1}) {  // 1: the pointwise GEMM path
+    Shape xs{1, 8, 6, 5}, ws{8, 8, k, k};
+    auto x = test::random_vector(240, 11), w = test::random_vector(size_t(64 * k * k), 12);
+    auto r = test::random_vector(240, 13);
+    const Conv2dParams cp = conv_params(1, k / 2);
+    auto want = ref::conv2d(x, xs, w, ws, nullptr, cp, &r);
+    for_each_path([&] {
+      Tensor tx = Tensor::from_floats(ctx, xs, DType::F32, x), tw = Tensor::from_floats(ctx, ws, DType::F32, w);
+      Tensor ty = Tensor::from_floats(ctx, xs, DType::F32, r);
+      Sequence s(ctx);
+      conv2d(s, tx, tw, nullptr, ty, cp, &ty);
+      s.run();
+      test::expect_close(ty.download(ctx), want, kTolF32, "in-place residual " + std::to_string(k) + "x" + std::to_string(k));
+    });
+  }
 }
 
 // The longest reduction in SD: the UNet's first up block convolves 1280 + 1280 skip channels,

@@ -30,6 +30,35 @@ TEST_F(ParamsTest, UploadsByNameInEitherPrecision) {
   }
 }
 
+// nn::Linear's weights go up transposed ([out,in] -> [in,out]), a 1x1 conv's [C,C,1,1] read
+// as [C,C] too; the transposed upload is cached under its own key.
+TEST_F(ParamsTest, TransposedUploads) {
+  WeightSet w = WeightSet::load(kPipeline);
+  const Component& unet = w.component("unet");
+  struct Case {
+    std::string name;
+    int64_t out, in;
+  };
+  for (const Case& c : {Case{"down_blocks.1.attentions.0.transformer_blocks.0.ff.net.2.weight", 64, 256},
+                        Case{"down_blocks.1.attentions.0.proj_in.weight", 64, 64}}) {
+    std::vector<float> want = to_f32(unet.tensor(c.name)), want_t(want.size());
+    for (int64_t o = 0; o < c.out; o++)
+      for (int64_t i = 0; i < c.in; i++) want_t[size_t(i * c.out + o)] = want[size_t(o * c.in + i)];
+    for (DType dt : {DType::F32, DType::F16}) {
+      nn::Params p(test::ctx(), unet, dt);
+      Tensor t = p.get_transposed(c.name, {c.out, c.in});
+      EXPECT_EQ(t.shape(), (Shape{c.in, c.out})) << c.name;
+      EXPECT_EQ(t.download(test::ctx()), want_t) << c.name << " " << dtype_name(dt);
+      Tensor again = p.get_transposed(c.name, {c.out, c.in});
+      EXPECT_EQ(p.uploaded_bytes(), t.bytes()) << "uploaded twice";
+      EXPECT_EQ(again.download(test::ctx()), want_t);
+      EXPECT_EQ(p.get(c.name, {c.out, c.in}).download(test::ctx()), want) << "the plain upload is its own";
+    }
+  }
+  nn::Params p(test::ctx(), unet, DType::F32);
+  EXPECT_THROW(p.get_transposed("conv_in.weight", {32, 4, 3, 3}), Error);  // not 2-d
+}
+
 TEST_F(ParamsTest, MissingOrMisshapenTensorsAreErrors) {
   WeightSet w = WeightSet::load(kPipeline);
   nn::Params p(test::ctx(), w.component("unet"), DType::F32);

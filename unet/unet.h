@@ -65,7 +65,7 @@ class UNet2DConditionModel {
     std::vector<nn::Upsample2D> upsamplers;          // all up blocks but the last
   };
   struct TimestepEmbedding {  // time_embedding.*
-    nn::Linear linear_1, linear_2;  // [4c0,c0], [4c0,4c0]
+    nn::Linear linear_1, linear_2;  // checkpoint [4c0,c0], [4c0,4c0]
   };
   struct Modules {
     TimestepEmbedding time_embedding;
