@@ -68,6 +68,24 @@ void record(Sequence& s, const std::string& op, const Tensor& a, const Tensor& b
   s.dispatch(k, {in(a), in(b), in(bias ? *bias : a), in(ep.residual ? *ep.residual : a), out(c)}, push, g, op);
 }
 
+// What linear and pointwise_conv check alike once the shapes fit: one dtype for all, bias
+// [bias_size], a residual of y's shape that is y itself or apart from it, y apart from the inputs.
+void check_operands(const std::string& op, const std::string& shapes, const Tensor& x, const Tensor& weight,
+                    const Tensor* bias, int64_t bias_size, const Epilogue& ep, const Tensor& y) {
+  check_same_dtype(op, x, weight);
+  check_same_dtype(op, x, y);
+  if (bias) {
+    check(bias->shape() == Shape{bias_size}, op, "bias " + shape_str(bias->shape()) + " for " + shapes);
+    check_same_dtype(op, x, *bias);
+  }
+  if (ep.residual) {
+    check_same_shape(op, *ep.residual, y);
+    check_same_dtype(op, x, *ep.residual);
+    check(ep.residual->same_start(y) || !overlap(*ep.residual, y), op, "residual partly overlaps y");
+  }
+  check(!overlap(y, x) && !overlap(y, weight) && !(bias && overlap(y, *bias)), op, "y overlaps an input");
+}
+
 }  // namespace
 
 void linear(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bias, const Tensor& y,
@@ -83,19 +101,7 @@ void linear(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bi
   want.back() = N;
   check(x.dim(-1) == K && y.shape() == want, op, "want x [..., K], " + weight_want + ", y [..., N], got " + shapes);
   check(x.numel() > 0 && N > 0, op, "empty operand: " + shapes);
-  check_same_dtype(op, x, weight);
-  check_same_dtype(op, x, y);
-  if (bias) {
-    check(bias->shape() == Shape{N}, op, "bias " + shape_str(bias->shape()) + " for " + shapes);
-    check_same_dtype(op, x, *bias);
-  }
-  if (ep.residual) {
-    check_same_shape(op, *ep.residual, y);
-    check_same_dtype(op, x, *ep.residual);
-    bool same = ep.residual->same_start(y);
-    check(same || !overlap(*ep.residual, y), op, "residual partly overlaps y");
-  }
-  check(!overlap(y, x) && !overlap(y, weight) && !(bias && overlap(y, *bias)), op, "y overlaps an input");
+  check_operands(op, shapes, x, weight, bias, N, ep, y);
   record(s, op, x, weight, bias, ep, y, Problem{1, x.numel() / K, N, K, out_in, 1.0f});
 }
 
@@ -108,18 +114,7 @@ void pointwise_conv(Sequence& s, const Tensor& x, const Tensor& weight, const Te
             y.shape() == Shape{x.dim(0), weight.dim(0), x.dim(2)},
         op, "want x [B,K,P], weight [M,K], y [B,M,P], got " + shapes);
   check(x.numel() > 0 && weight.numel() > 0, op, "empty operand: " + shapes);
-  check_same_dtype(op, x, weight);
-  check_same_dtype(op, x, y);
-  if (bias) {
-    check(bias->shape() == Shape{weight.dim(0)}, op, "bias " + shape_str(bias->shape()) + " for " + shapes);
-    check_same_dtype(op, x, *bias);
-  }
-  if (ep.residual) {
-    check_same_shape(op, *ep.residual, y);
-    check_same_dtype(op, x, *ep.residual);
-    check(ep.residual->same_start(y) || !overlap(*ep.residual, y), op, "residual partly overlaps y");
-  }
-  check(!overlap(y, x) && !overlap(y, weight) && !(bias && overlap(y, *bias)), op, "y overlaps an input");
+  check_operands(op, shapes, x, weight, bias, weight.dim(0), ep, y);
   Problem pr{x.dim(0), weight.dim(0), x.dim(2), x.dim(1), false, 1.0f};
   pr.shared_a = pr.bias_rows = true;
   record(s, op, weight, x, bias, ep, y, pr);
