@@ -28,28 +28,34 @@ std::vector<float> random_values(size_t n, uint32_t seed) {
 
 std::vector<Case> sd15_cases(Context& ctx) {
   std::vector<Case> cases;
-  // 3x3 convolutions, padding 1: a level-1 resnet conv (320 channels on the 64x64 latent), the
-  // deepest level of a CFG batch (1280 channels, 8x8, batch 2) and the VAE decoder's last level
-  // (128 channels at 256x256, a 256-pixel tile or half a 512 image's side).
+  // 3x3 convolutions, padding 1: a level-1 resnet conv (320 channels on the 64x64 latent),
+  // deeper levels of a CFG batch (batch 2: 640 channels at 16x16, 1280 at 8x8 and at 4x4), a
+  // stride-2 downsampler of a CFG batch, and the VAE decoder's last level (128 channels at
+  // 256x256, a 256-pixel tile or half a 512 image's side).
   struct ConvShape {
     const char* name;
-    int64_t n, c, side;
+    int64_t n, c, side, stride;
   };
-  for (ConvShape cs : {ConvShape{"conv2d 320->320 3x3 64x64", 1, 320, 64},
-                       ConvShape{"conv2d 1280->1280 3x3 4x4 x2", 2, 1280, 4},
-                       ConvShape{"conv2d 128->128 3x3 256x256", 1, 128, 256}}) {
+  for (ConvShape cs : {ConvShape{"conv2d 320->320 3x3 64x64", 1, 320, 64, 1},
+                       ConvShape{"conv2d 640->640 3x3 16x16 x2", 2, 640, 16, 1},
+                       ConvShape{"conv2d 1280->1280 3x3 8x8 x2", 2, 1280, 8, 1},
+                       ConvShape{"conv2d 1280->1280 3x3 4x4 x2", 2, 1280, 4, 1},
+                       ConvShape{"conv2d 320->320 3x3 stride 2 64x64 x2", 2, 320, 64, 2},
+                       ConvShape{"conv2d 128->128 3x3 256x256", 1, 128, 256, 1}}) {
+    const ops::Conv2dParams p = ops::conv_params(int(cs.stride), 1);
     Shape xs{cs.n, cs.c, cs.side, cs.side}, ws{cs.c, cs.c, 3, 3};
+    Shape ys = ops::conv2d_output_shape(xs, ws, p);
     auto x = std::make_shared<std::vector<float>>(random_values(size_t(shape_numel(xs)), 10));
     auto w = std::make_shared<std::vector<float>>(random_values(size_t(shape_numel(ws)), 11));
     auto b = std::make_shared<std::vector<float>>(random_values(size_t(cs.c), 12));
-    double flops = 2.0 * double(cs.c * cs.c * 9) * double(shape_numel(xs) / cs.c);
+    double flops = 2.0 * double(cs.c * 9) * double(shape_numel(ys));
     cases.push_back({cs.name, flops, false,
-                     [&ctx, x, w, b, xs, ws](Sequence& s, DType dt) {
+                     [&ctx, x, w, b, xs, ws, ys, p](Sequence& s, DType dt) {
                        Tensor tb = Tensor::from_floats(ctx, {ws[0]}, dt, *b);
                        ops::conv2d(s, Tensor::from_floats(ctx, xs, dt, *x), Tensor::from_floats(ctx, ws, dt, *w), &tb,
-                                   Tensor::empty(ctx, xs, dt), ops::conv_params(1, 1));
+                                   Tensor::empty(ctx, ys, dt), p);
                      },
-                     [x, w, b, xs, ws] { ops::ref::conv2d(*x, xs, *w, ws, b.get(), ops::conv_params(1, 1)); }});
+                     [x, w, b, xs, ws, p] { ops::ref::conv2d(*x, xs, *w, ws, b.get(), p); }});
   }
   // A level-1 attention projection, [4096 tokens, 320] @ [320, 320]^T + bias, with the weight
   // as checkpoints store it ([N,K]) and as nn::Linear uploads it ([K,N]).

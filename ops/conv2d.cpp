@@ -1,5 +1,6 @@
 #include "ops/conv2d.h"
 
+#include "ops/conv2d_im2col.h"
 #include "ops/conv2d_winograd.h"
 #include "ops/matmul.h"
 #include "ops/op_util.h"
@@ -91,6 +92,12 @@ void conv2d(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bi
     if (residual) ep.residual = &r;
     pointwise_conv(s, x.reshape({n, x.dim(1), pixels}), weight.reshape({ys[1], x.dim(1)}), bias,
                    y.reshape({n, ys[1], pixels}), ep);
+    return;
+  }
+  if (conv2d_im2col_applies(ctx, x.shape(), weight.shape(), p)) {
+    const double before = s.flops();
+    conv2d_im2col(s, x, weight, bias, y, p, residual);
+    s.add_flops(before + flops - s.flops());  // the same count; the gather adds none
     return;
   }
   s.add_flops(flops);

@@ -1,7 +1,10 @@
-// 2-D convolution (PyTorch Conv2d, groups = 1, dilation = 1) as an implicit GEMM: the input
-// patches are gathered straight from x inside the kernel, never materialised as an im2col
-// buffer (that buffer is what runs other engines out of memory on VAE decode).
-// GEMM view per image: M = Cout, N = Ho*Wo, K = Cin*kh*kw.
+// 2-D convolution (PyTorch Conv2d, groups = 1, dilation = 1). Four paths, picked per shape:
+// Winograd (ops/conv2d_winograd.h: 3x3 stride 1, SD-sized channels, more than a few tiles),
+// a GEMM per image for 1x1 stride-1 unpadded kernels (ops::pointwise_conv), patch gather +
+// GEMM (ops/conv2d_im2col.h: SD-sized channels, patch buffers within 32 MiB), and else the
+// direct kernel, an implicit GEMM that gathers the patches inside the kernel. No path
+// materialises the whole batch's im2col buffer (what runs other engines out of memory on VAE
+// decode). GEMM view per image: M = Cout, N = Ho*Wo, K = Cin*kh*kw.
 #pragma once
 #include <vector>
 

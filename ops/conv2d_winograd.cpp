@@ -13,21 +13,26 @@ constexpr int64_t kPoints = 36;  // (kTile + 2)^2 transformed positions
 constexpr int64_t kGroup = 64;   // invocations per group of the transform kernels
 constexpr int64_t kChunkBytes = 32 << 20;  // largest intermediate (arena share, binding range)
 constexpr int64_t kWideColumns = 64;       // columns of one GEMM workgroup (ops/matmul.cpp)
-constexpr int64_t kMinChannels = 128;      // auto: narrower convs run the direct kernel
+constexpr int64_t kMinChannels = 128;      // auto: narrower convs take another path
+constexpr int64_t kGemmTiles = 8;          // auto: this many tiles or fewer take the GEMM path
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 }  // namespace
 
 bool conv2d_winograd_applies(const Context& ctx, const Shape& x, const Shape& w, const Conv2dParams& p) {
-  if (ctx.conv_algorithm() == ConvAlgorithm::Direct) return false;
+  if (ctx.conv_algorithm() == ConvAlgorithm::Direct || ctx.conv_algorithm() == ConvAlgorithm::Gemm) return false;
   if (w[2] != 3 || w[3] != 3 || p.stride_h != 1 || p.stride_w != 1) return false;
   if (ctx.conv_algorithm() == ConvAlgorithm::Winograd) return true;
-  // Auto: wherever the channels are SD-sized (SD's narrowest, the VAE's 128). There even the
-  // deepest level (1280 channels at 4x4, batch 2) runs 3x faster than the direct kernel on
-  // lavapipe (`sdvk bench --only conv2d` with SDVK_CONV=direct|winograd). Narrower networks
-  // (the bundled demo model) gain nothing and would pay for five more pipelines to compile.
-  return x[1] >= kMinChannels && w[0] >= kMinChannels;
+  // Auto: wherever the channels are SD-sized (SD's narrowest, the VAE's 128) and there are
+  // more than kGemmTiles tiles. Narrower networks (the bundled demo model) gain nothing and
+  // would pay for five more pipelines to compile. With few tiles the weight transform, whose
+  // cost does not shrink with the image, dominates: there the GEMM path (ops/conv2d_im2col.h)
+  // is faster (lavapipe, `sdvk bench --only conv2d`, SDVK_CONV=winograd|gemm, float16: 1280
+  // channels at 4x4 x2 121 -> 46 ms, at 8x8 x2 134 -> 99 ms; 640 at 16x16 x2 79 vs 111 ms).
+  const Shape ys = conv2d_output_shape(x, w, p);
+  const int64_t tiles = ys[0] * ((ys[2] + kTile - 1) / kTile) * ((ys[3] + kTile - 1) / kTile);
+  return x[1] >= kMinChannels && w[0] >= kMinChannels && tiles > kGemmTiles;
 }
 
 void conv2d_winograd(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bias, const Tensor& y,

@@ -106,8 +106,7 @@ void linear(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bi
 }
 
 void pointwise_conv(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bias, const Tensor& y,
-                    const Epilogue& ep) {
-  const std::string op = "conv2d 1x1";
+                    const Epilogue& ep, const std::string& op) {
   const std::string shapes = "x " + shape_str(x.shape()) + ", weight " + shape_str(weight.shape()) + ", y " +
                              shape_str(y.shape());
   check(x.ndim() == 3 && weight.ndim() == 2 && y.ndim() == 3 && weight.dim(1) == x.dim(1) &&

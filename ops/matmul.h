@@ -33,8 +33,9 @@ void linear(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bi
 // x [B,K,P] (NCHW with P = H*W pixels), weight [M,K] (the [M,K,1,1] conv weight), bias [M] or
 // nullptr, y [B,M,P]. conv2d takes this path for 1x1 stride-1 unpadded kernels: on lavapipe
 // it halved the direct kernel's share of an SD 1.5 UNet call (`sdvk bench sd15 --profile`).
+// `op` names the dispatch in errors and profiles (conv2d's GEMM path passes its own).
 void pointwise_conv(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bias, const Tensor& y,
-                    const Epilogue& ep = {});
+                    const Epilogue& ep = {}, const std::string& op = "conv2d 1x1");
 
 // c[z] = alpha * a[z] @ (transpose_b ? b[z]^T : b[z]); a [B,M,K], b [B,K,N] or [B,N,K],
 // c [B,M,N]. All three share one dtype; c must not overlap a or b.

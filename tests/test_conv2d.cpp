@@ -1,4 +1,5 @@
 #include "ops/conv2d.h"
+#include "ops/conv2d_im2col.h"
 #include "ops/conv2d_winograd.h"
 
 #include <cstdio>
@@ -34,19 +35,32 @@ Conv2dParams with_act(Conv2dParams p, Activation f) {
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
+enum class Path { Winograd, Pointwise, Gemm, Direct };
+
+// The path conv2d picks for this shape, in its order.
+Path path_for(const Shape& xs, const Shape& ws, const Conv2dParams& p) {
+  auto& ctx = test::ctx();
+  if (conv2d_winograd_applies(ctx, xs, ws, p)) return Path::Winograd;
+  if (conv2d_is_pointwise(ws, p)) return Path::Pointwise;
+  if (conv2d_im2col_applies(ctx, xs, ws, p)) return Path::Gemm;
+  return Path::Direct;
+}
+
 // The recorded kernels are the algorithm and family the context asks for: Winograd ends with
 // its output transform after a GEMM of the family; a pointwise kernel is one GEMM of the
-// family; direct is one conv kernel of the family.
-void expect_path(const Sequence& s, bool winograd, bool pointwise) {
+// family; the GEMM path alternates patch gathers and GEMMs of the family; direct is one conv
+// kernel of the family.
+void expect_path(const Sequence& s, Path path) {
   auto& ctx = test::ctx();
   const auto prof = s.profile();
   const std::string last = prof.back().kernel;
-  EXPECT_EQ(contains(last, "conv2d_winograd_output"), winograd) << last;
-  if (pointwise) {
-    EXPECT_EQ(prof.size(), 1u);
+  EXPECT_EQ(contains(last, "conv2d_winograd_output"), path == Path::Winograd) << last;
+  if (path == Path::Pointwise || path == Path::Gemm) {
+    EXPECT_EQ(prof.size() % 2, path == Path::Pointwise ? 1u : 0u);
     EXPECT_TRUE(contains(last, "matmul")) << last;
     EXPECT_EQ(contains(last, "matmul_tiled"), !ctx.cpu_kernels()) << last;
-  } else if (winograd) {
+    if (path == Path::Gemm) EXPECT_TRUE(contains(prof[prof.size() - 2].kernel, "conv2d_im2col"));
+  } else if (path == Path::Winograd) {
     ASSERT_GE(prof.size(), 2u);
     EXPECT_EQ(contains(prof[prof.size() - 2].kernel, "matmul_tiled"), !ctx.cpu_kernels()) << prof[prof.size() - 2].kernel;
   } else {
@@ -72,7 +86,7 @@ void run_case(const ConvCase& c, DType dtype, double tol, uint32_t seed = 1) {
   Sequence s(ctx);
   conv2d(s, tx, tw, c.bias ? &tb : nullptr, ty, c.p, c.residual ? &tr : nullptr);
   s.run();
-  expect_path(s, conv2d_winograd_applies(ctx, xs, ws, c.p), conv2d_is_pointwise(ws, c.p));
+  expect_path(s, path_for(xs, ws, c.p));
   auto want = ref::conv2d(x, xs, w, ws, c.bias ? &b : nullptr, c.p, c.residual ? &r : nullptr);
   test::expect_close(ty.download(ctx), want, tol, std::string(c.name) + " " + dtype_name(dtype));
 }
@@ -112,7 +126,7 @@ class Conv2dTest : public FamilyTest, public ::testing::WithParamInterface<ConvP
 // Every (family, algorithm) pair in turn, forced on the context.
 template <class F>
 void for_each_path(F f) {
-  for (ConvAlgorithm a : {ConvAlgorithm::Direct, ConvAlgorithm::Winograd})
+  for (ConvAlgorithm a : {ConvAlgorithm::Direct, ConvAlgorithm::Winograd, ConvAlgorithm::Gemm})
     for (KernelFamily k : {KernelFamily::Cpu, KernelFamily::Gpu}) {
       test::ctx().set_conv_algorithm(a);
       test::ctx().set_kernel_family(k);
@@ -184,6 +198,11 @@ INSTANTIATE_TEST_SUITE_P(Winograd, Conv2dTest,
                                             ::testing::Values(KernelFamily::Cpu, KernelFamily::Gpu),
                                             ::testing::Values(ConvAlgorithm::Winograd)),
                          case_name);
+INSTANTIATE_TEST_SUITE_P(Gemm, Conv2dTest,
+                         ::testing::Combine(::testing::ValuesIn(kCases),
+                                            ::testing::Values(KernelFamily::Cpu, KernelFamily::Gpu),
+                                            ::testing::Values(ConvAlgorithm::Gemm)),
+                         case_name);
 
 using Conv2d = FamilyTest;
 
@@ -240,6 +259,18 @@ TEST_F(Conv2d, WinogradChunks) {
            kTolF16, 9);
 }
 
+// The GEMM path's patch buffer holds whole images within 32 MiB: at 64 channels and 72x72 a
+// float32 image needs 11.9 MiB, so 3 images go as chunks of 2 and 1, each GEMM writing its
+// slice of y (and reading its slice of the residual).
+TEST_F(Conv2d, GemmChunks) {
+  test::ctx().set_conv_algorithm(ConvAlgorithm::Gemm);
+  const ConvCase c{"image_chunks_3x64to8_72x72", 3, 64, 72, 72, 8, 3, 3, conv_params(1, 1), true, true};
+  for (KernelFamily k : {KernelFamily::Cpu, KernelFamily::Gpu}) {
+    test::ctx().set_kernel_family(k);
+    run_case(c, DType::F32, kTolF32, 10);
+  }
+}
+
 // A resnet's two convs through planned temporaries: h = silu(conv1(x)) lives in the sequence's
 // arena, y = conv2(h) + x. The overlap check must work on temporaries not yet placed.
 TEST_F(Conv2d, ChainThroughPlannedTemporary) {
@@ -260,6 +291,21 @@ TEST_F(Conv2d, ChainThroughPlannedTemporary) {
     s.run();
     test::expect_close(ty.download(ctx), want, kTolF32, "conv chain");
   });
+}
+
+// Auto picks by shape (ops/conv2d.h): Winograd for SD-sized 3x3 stride-1 convs of more than 8
+// tiles, the GEMM path for the deepest levels and the downsamplers, the direct kernel for
+// narrow channels and for patch buffers over 32 MiB.
+TEST_F(Conv2d, AutoPaths) {
+  const Conv2dParams s1 = conv_params(1, 1), s2 = conv_params(2, 1);
+  EXPECT_EQ(path_for({2, 640, 16, 16}, {640, 640, 3, 3}, s1), Path::Winograd);    // 32 tiles
+  EXPECT_EQ(path_for({2, 1280, 8, 8}, {1280, 1280, 3, 3}, s1), Path::Gemm);       // 8 tiles
+  EXPECT_EQ(path_for({1, 2560, 4, 4}, {1280, 2560, 3, 3}, s1), Path::Gemm);       // 1 tile
+  EXPECT_EQ(path_for({2, 320, 64, 64}, {320, 320, 3, 3}, s2), Path::Gemm);        // downsampler
+  EXPECT_EQ(path_for({1, 128, 512, 512}, {128, 128, 3, 3}, s2), Path::Direct);    // 302 MB of patches
+  EXPECT_EQ(path_for({2, 64, 8, 8}, {64, 64, 3, 3}, s1), Path::Direct);           // narrow
+  EXPECT_EQ(path_for({2, 4, 64, 64}, {320, 4, 3, 3}, s1), Path::Direct);          // conv_in
+  EXPECT_EQ(path_for({2, 320, 64, 64}, {320, 320, 1, 1}, conv_params(1, 0)), Path::Pointwise);
 }
 
 TEST_F(Conv2d, OutputShape) {

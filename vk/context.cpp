@@ -328,7 +328,8 @@ Context::Context(const ContextOptions& options) {
   if (const char* c = std::getenv("SDVK_CONV")) {
     if (lower(c) == "direct") conv_algorithm_ = ConvAlgorithm::Direct;
     else if (lower(c) == "winograd") conv_algorithm_ = ConvAlgorithm::Winograd;
-    else if (*c) throw Error(std::string("SDVK_CONV=") + c + ": expected direct or winograd");
+    else if (lower(c) == "gemm") conv_algorithm_ = ConvAlgorithm::Gemm;
+    else if (*c) throw Error(std::string("SDVK_CONV=") + c + ": expected direct, winograd or gemm");
   }
   const uint64_t env_range = env_count("SDVK_MAX_STORAGE_BUFFER_RANGE");
   const uint64_t env_allocation = env_count("SDVK_MAX_ALLOCATION_SIZE");

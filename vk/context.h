@@ -63,7 +63,7 @@ enum class KernelFamily { Auto, Cpu, Gpu };
 
 // How 3x3 stride-1 convolutions run: Auto picks Winograd where it pays (ops/conv2d_winograd.h);
 // tests force each to check both against the same reference.
-enum class ConvAlgorithm { Auto, Direct, Winograd };
+enum class ConvAlgorithm { Auto, Direct, Winograd, Gemm };
 
 struct ContextOptions {
   // "" = automatic (first discrete GPU, else integrated, else virtual, else CPU); a number
@@ -144,7 +144,7 @@ class Context {
   bool cpu_kernels() const { return cpu_kernels_; }
   void set_kernel_family(KernelFamily f);
 
-  // Also SDVK_CONV=direct|winograd.
+  // Also SDVK_CONV=direct|winograd|gemm.
   ConvAlgorithm conv_algorithm() const { return conv_algorithm_; }
   void set_conv_algorithm(ConvAlgorithm a) { conv_algorithm_ = a; }
 
