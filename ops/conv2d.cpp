@@ -94,7 +94,7 @@ void conv2d(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bi
                    y.reshape({n, ys[1], pixels}), ep);
     return;
   }
-  if (conv2d_im2col_applies(ctx, x.shape(), weight.shape(), p)) {
+  if (conv2d_im2col_applies(ctx, x.shape(), weight.shape(), p, x.dtype())) {
     const double before = s.flops();
     conv2d_im2col(s, x, weight, bias, y, p, residual);
     s.add_flops(before + flops - s.flops());  // the same count; the gather adds none

@@ -1,10 +1,14 @@
-// 2-D convolution (PyTorch Conv2d, groups = 1, dilation = 1). Four paths, picked per shape:
-// Winograd (ops/conv2d_winograd.h: 3x3 stride 1, SD-sized channels, more than a few tiles),
-// a GEMM per image for 1x1 stride-1 unpadded kernels (ops::pointwise_conv), patch gather +
-// GEMM (ops/conv2d_im2col.h: SD-sized channels, patch buffers within 32 MiB), and else the
-// direct kernel, an implicit GEMM that gathers the patches inside the kernel. No path
-// materialises the whole batch's im2col buffer (what runs other engines out of memory on VAE
-// decode). GEMM view per image: M = Cout, N = Ho*Wo, K = Cin*kh*kw.
+// 2-D convolution (PyTorch Conv2d, groups = 1, dilation = 1). Auto picks one of four paths,
+// in this order (SD-sized: >= 128 channels in and out):
+//  1. Winograd F(4x4,3x3) (ops/conv2d_winograd.h): SD-sized 3x3 stride-1 convs of more than
+//     8 output tiles, N * ceil(Ho/4) * ceil(Wo/4) (or whose patches would not fit path 3);
+//  2. a GEMM per image for 1x1 stride-1 unpadded kernels (ops::pointwise_conv);
+//  3. patch gather + that GEMM (ops/conv2d_im2col.h): other SD-sized convs where one image's
+//     patches fit 32 MiB;
+//  4. the direct kernel, an implicit GEMM that gathers the patches inside the kernel.
+// No path materialises an im2col buffer over 32 MiB (the whole batch's is what runs other
+// engines out of memory on VAE decode). GEMM view per image: M = Cout, N = Ho*Wo,
+// K = Cin*kh*kw.
 #pragma once
 #include <vector>
 

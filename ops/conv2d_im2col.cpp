@@ -13,7 +13,7 @@ constexpr int64_t kGroup = 64;             // invocations per group of the gathe
 constexpr int64_t kMinChannels = 128;      // auto: narrower convs run the direct kernel
 
 // Images per col chunk: as many as the budget holds, and a count whose y slices start on the
-// device's storage-offset alignment (0 when not even one image fits).
+// device's storage-offset alignment (0 when not even one image fits, or no such count does).
 int64_t images_per_chunk(const Context& ctx, const Shape& x, const Shape& w, const Shape& ys, DType dt) {
   const int64_t bytes = dtype_bytes(dt);
   const int64_t col_image = x[1] * w[2] * w[3] * ys[2] * ys[3] * bytes;
@@ -26,10 +26,14 @@ int64_t images_per_chunk(const Context& ctx, const Shape& x, const Shape& w, con
 
 }  // namespace
 
-bool conv2d_im2col_applies(const Context& ctx, const Shape& x, const Shape& w, const Conv2dParams& p) {
+bool conv2d_im2col_fits(const Context& ctx, const Shape& x, const Shape& w, const Conv2dParams& p, DType dtype) {
+  return images_per_chunk(ctx, x, w, conv2d_output_shape(x, w, p), dtype) > 0;
+}
+
+bool conv2d_im2col_applies(const Context& ctx, const Shape& x, const Shape& w, const Conv2dParams& p,
+                           DType dtype) {
   if (ctx.conv_algorithm() == ConvAlgorithm::Direct || ctx.conv_algorithm() == ConvAlgorithm::Winograd) return false;
-  const Shape ys = conv2d_output_shape(x, w, p);
-  if (images_per_chunk(ctx, x, w, ys, DType::F32) == 0) return false;  // float32: the larger
+  if (!conv2d_im2col_fits(ctx, x, w, p, dtype)) return false;
   // Auto: SD-sized channels only. There the GEMM kernels beat the direct one (lavapipe, `sdvk
   // bench --only conv2d`, SDVK_CONV=direct|gemm: a 320-channel stride-2 downsampler, 64x64 x2,
   // 264 -> 128 ms float16, 256 -> 199 ms float32); on the demo model's narrow convs the patch
@@ -43,7 +47,7 @@ void conv2d_im2col(Sequence& s, const Tensor& x, const Tensor& weight, const Ten
   const int64_t n = x.dim(0), cout = y.dim(1), npix = y.dim(2) * y.dim(3);
   const int64_t rows = weight.numel() / cout;  // Cin * kh * kw
   const int64_t nc_max = images_per_chunk(ctx, x.shape(), weight.shape(), y.shape(), x.dtype());
-  check(nc_max > 0, "conv2d", "patch buffer of one image over the budget for x " + shape_str(x.shape()));
+  check(nc_max > 0, "conv2d", "no aligned chunk of patch buffers within the budget for x " + shape_str(x.shape()));
   const Tensor w2 = weight.reshape({cout, rows});
   auto u32 = [](int64_t v) { return uint32_t(v); };
   for (int64_t n0 = 0; n0 < n; n0 += nc_max) {

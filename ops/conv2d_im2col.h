@@ -8,8 +8,13 @@
 
 namespace sdvk::ops {
 
-// Whether conv2d takes the GEMM path for this shape on this device.
-bool conv2d_im2col_applies(const Context& ctx, const Shape& x, const Shape& weight, const Conv2dParams& p);
+// Whether one image's patch buffer fits the budget, in a chunk of images whose slices of y
+// start on the device's storage-offset alignment.
+bool conv2d_im2col_fits(const Context& ctx, const Shape& x, const Shape& weight, const Conv2dParams& p, DType dtype);
+
+// Whether conv2d takes the GEMM path for this shape and storage type on this device.
+bool conv2d_im2col_applies(const Context& ctx, const Shape& x, const Shape& weight, const Conv2dParams& p,
+                           DType dtype);
 
 // conv2d's contract (checked by conv2d) on the GEMM path.
 void conv2d_im2col(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bias, const Tensor& y,

@@ -31,8 +31,9 @@ void linear(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bi
 
 // A 1x1 convolution as a GEMM per image: y[z] = act(weight @ x[z] + bias[:, None]) (+ residual),
 // x [B,K,P] (NCHW with P = H*W pixels), weight [M,K] (the [M,K,1,1] conv weight), bias [M] or
-// nullptr, y [B,M,P]. conv2d takes this path for 1x1 stride-1 unpadded kernels: on lavapipe
-// it halved the direct kernel's share of an SD 1.5 UNet call (`sdvk bench sd15 --profile`).
+// nullptr, y [B,M,P]. conv2d takes this path for 1x1 stride-1 unpadded kernels (on lavapipe
+// it halved the direct kernel's share of an SD 1.5 UNet call, `sdvk bench sd15 --profile`),
+// and after a patch gather for others (ops/conv2d_im2col.h).
 // `op` names the dispatch in errors and profiles (conv2d's GEMM path passes its own).
 void pointwise_conv(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bias, const Tensor& y,
                     const Epilogue& ep = {}, const std::string& op = "conv2d 1x1");

@@ -3,6 +3,7 @@
 #include "ops/conv2d_winograd.h"
 
 #include <cstdio>
+#include <numeric>
 #include <tuple>
 
 #include "core/error.h"
@@ -38,28 +39,31 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 enum class Path { Winograd, Pointwise, Gemm, Direct };
 
 // The path conv2d picks for this shape, in its order.
-Path path_for(const Shape& xs, const Shape& ws, const Conv2dParams& p) {
-  auto& ctx = test::ctx();
+Path path_for(const Shape& xs, const Shape& ws, const Conv2dParams& p, DType dtype = DType::F32,
+              const Context& ctx = test::ctx()) {
   if (conv2d_winograd_applies(ctx, xs, ws, p)) return Path::Winograd;
   if (conv2d_is_pointwise(ws, p)) return Path::Pointwise;
-  if (conv2d_im2col_applies(ctx, xs, ws, p)) return Path::Gemm;
+  if (conv2d_im2col_applies(ctx, xs, ws, p, dtype)) return Path::Gemm;
   return Path::Direct;
 }
 
 // The recorded kernels are the algorithm and family the context asks for: Winograd ends with
 // its output transform after a GEMM of the family; a pointwise kernel is one GEMM of the
-// family; the GEMM path alternates patch gathers and GEMMs of the family; direct is one conv
-// kernel of the family.
-void expect_path(const Sequence& s, Path path) {
-  auto& ctx = test::ctx();
+// family; the GEMM path alternates patch gathers and GEMMs of the family, a pair per chunk of
+// images; direct is one conv kernel of the family.
+void expect_path(const Context& ctx, const Sequence& s, Path path) {
   const auto prof = s.profile();
   const std::string last = prof.back().kernel;
   EXPECT_EQ(contains(last, "conv2d_winograd_output"), path == Path::Winograd) << last;
   if (path == Path::Pointwise || path == Path::Gemm) {
-    EXPECT_EQ(prof.size() % 2, path == Path::Pointwise ? 1u : 0u);
-    EXPECT_TRUE(contains(last, "matmul")) << last;
-    EXPECT_EQ(contains(last, "matmul_tiled"), !ctx.cpu_kernels()) << last;
-    if (path == Path::Gemm) EXPECT_TRUE(contains(prof[prof.size() - 2].kernel, "conv2d_im2col"));
+    if (path == Path::Pointwise) EXPECT_EQ(prof.size(), 1u);
+    else EXPECT_EQ(prof.size() % 2, 0u);
+    for (size_t i = 0; i < prof.size(); i++) {
+      const std::string& k = prof[i].kernel;
+      const bool gather = path == Path::Gemm && i % 2 == 0;
+      EXPECT_TRUE(contains(k, gather ? "conv2d_im2col" : "matmul")) << i << ": " << k;
+      if (!gather) EXPECT_EQ(contains(k, "matmul_tiled"), !ctx.cpu_kernels()) << k;
+    }
   } else if (path == Path::Winograd) {
     ASSERT_GE(prof.size(), 2u);
     EXPECT_EQ(contains(prof[prof.size() - 2].kernel, "matmul_tiled"), !ctx.cpu_kernels()) << prof[prof.size() - 2].kernel;
@@ -68,10 +72,11 @@ void expect_path(const Sequence& s, Path path) {
   }
 }
 
-// Runs one case on the current kernel family and compares with ref::conv2d on the same
-// (float16-rounded where the storage is float16) inputs.
-void run_case(const ConvCase& c, DType dtype, double tol, uint32_t seed = 1) {
-  auto& ctx = test::ctx();
+// Runs one case on ctx's current kernel family and conv algorithm and compares with
+// ref::conv2d on the same (float16-rounded where the storage is float16) inputs; with
+// `in_place`, the residual is y itself. Returns the number of dispatches recorded.
+size_t run_case(const ConvCase& c, DType dtype, double tol, uint32_t seed = 1, Context& ctx = test::ctx(),
+                bool in_place = false) {
   Shape xs{c.n, c.cin, c.h, c.w}, ws{c.cout, c.cin, c.kh, c.kw};
   Shape ys = conv2d_output_shape(xs, ws, c.p);
   auto prep = [&](size_t n, uint32_t s) {
@@ -82,13 +87,14 @@ void run_case(const ConvCase& c, DType dtype, double tol, uint32_t seed = 1) {
   auto b = prep(size_t(c.cout), 3), r = prep(size_t(shape_numel(ys)), 4);
   Tensor tx = Tensor::from_floats(ctx, xs, dtype, x), tw = Tensor::from_floats(ctx, ws, dtype, w);
   Tensor tb = Tensor::from_floats(ctx, {c.cout}, dtype, b), tr = Tensor::from_floats(ctx, ys, dtype, r);
-  Tensor ty = Tensor::empty(ctx, ys, dtype);
+  Tensor ty = in_place ? Tensor::from_floats(ctx, ys, dtype, r) : Tensor::empty(ctx, ys, dtype);
   Sequence s(ctx);
-  conv2d(s, tx, tw, c.bias ? &tb : nullptr, ty, c.p, c.residual ? &tr : nullptr);
+  conv2d(s, tx, tw, c.bias ? &tb : nullptr, ty, c.p, c.residual ? (in_place ? &ty : &tr) : nullptr);
   s.run();
-  expect_path(s, path_for(xs, ws, c.p));
+  expect_path(ctx, s, path_for(xs, ws, c.p, dtype, ctx));
   auto want = ref::conv2d(x, xs, w, ws, c.bias ? &b : nullptr, c.p, c.residual ? &r : nullptr);
   test::expect_close(ty.download(ctx), want, tol, std::string(c.name) + " " + dtype_name(dtype));
+  return s.profile().size();
 }
 
 // float32: sums of at most ~23000 products in float32: direct worst ~1.1e-6; Winograd's
@@ -259,15 +265,34 @@ TEST_F(Conv2d, WinogradChunks) {
            kTolF16, 9);
 }
 
-// The GEMM path's patch buffer holds whole images within 32 MiB: at 64 channels and 72x72 a
-// float32 image needs 11.9 MiB, so 3 images go as chunks of 2 and 1, each GEMM writing its
-// slice of y (and reading its slice of the residual).
+// The GEMM path's patch buffer holds whole images within 32 MiB or the storage-buffer range,
+// whichever is less. With a 16 KiB range, 8 channels at 6x6 need 10368 bytes an image as
+// float32 (1 image a chunk) and 5184 as float16 (3 a chunk): 5 images go in 5 chunks, or 3 + 2.
+// Each GEMM writes its slice of y and adds its slice of the residual, also when that is y.
 TEST_F(Conv2d, GemmChunks) {
-  test::ctx().set_conv_algorithm(ConvAlgorithm::Gemm);
-  const ConvCase c{"image_chunks_3x64to8_72x72", 3, 64, 72, 72, 8, 3, 3, conv_params(1, 1), true, true};
-  for (KernelFamily k : {KernelFamily::Cpu, KernelFamily::Gpu}) {
-    test::ctx().set_kernel_family(k);
-    run_case(c, DType::F32, kTolF32, 10);
+  Context& ctx = test::constrained_ctx(1 << 20, 16 << 10);
+  ctx.set_conv_algorithm(ConvAlgorithm::Gemm);
+  const ConvCase c{"image_chunks_5x8to8_6x6", 5, 8, 6, 6, 8, 3, 3, conv_params(1, 1), true, true};
+  for (bool in_place : {false, true}) {
+    EXPECT_EQ(run_case(c, DType::F32, kTolF32, 10, ctx, in_place), 2u * 5);
+    EXPECT_EQ(run_case(c, DType::F16, kTolF16, 10, ctx, in_place), 2u * 2);
+  }
+  ctx.set_conv_algorithm(ConvAlgorithm::Auto);
+}
+
+// A chunk ends where the next image's slice of y starts on the storage-offset alignment A: with
+// 3 output channels at 5x5 as float16 (150 bytes an image) only multiples of k = A / gcd(150, A)
+// images do. A budget of k images' patches chunks k + 1 images as k and 1; one of k - 1 images
+// has no aligned chunk, and the conv runs on the direct kernel.
+TEST_F(Conv2d, GemmChunksAlign) {
+  const int64_t a = test::ctx().info().min_storage_offset_alignment, k = a / std::gcd<int64_t>(150, a);
+  const int64_t patches = 9 * 25 * 2;  // one input channel
+  const ConvCase c{"aligned_chunks_1to3_5x5", k + 1, 1, 5, 5, 3, 3, 3, conv_params(1, 1), true, true};
+  for (int64_t images : {k, k - 1}) {
+    Context& ctx = test::constrained_ctx(1 << 20, uint64_t(images * patches));
+    ctx.set_conv_algorithm(ConvAlgorithm::Gemm);
+    EXPECT_EQ(run_case(c, DType::F16, kTolF16, 11, ctx), images == k ? 4u : 1u) << images << " images";
+    ctx.set_conv_algorithm(ConvAlgorithm::Auto);
   }
 }
 
@@ -297,12 +322,16 @@ TEST_F(Conv2d, ChainThroughPlannedTemporary) {
 // tiles, the GEMM path for the deepest levels and the downsamplers, the direct kernel for
 // narrow channels and for patch buffers over 32 MiB.
 TEST_F(Conv2d, AutoPaths) {
+  test::ctx().set_conv_algorithm(ConvAlgorithm::Auto);
   const Conv2dParams s1 = conv_params(1, 1), s2 = conv_params(2, 1);
   EXPECT_EQ(path_for({2, 640, 16, 16}, {640, 640, 3, 3}, s1), Path::Winograd);    // 32 tiles
+  EXPECT_EQ(path_for({1, 1280, 12, 12}, {1280, 1280, 3, 3}, s1), Path::Winograd); // 9 tiles
   EXPECT_EQ(path_for({2, 1280, 8, 8}, {1280, 1280, 3, 3}, s1), Path::Gemm);       // 8 tiles
   EXPECT_EQ(path_for({1, 2560, 4, 4}, {1280, 2560, 3, 3}, s1), Path::Gemm);       // 1 tile
   EXPECT_EQ(path_for({2, 320, 64, 64}, {320, 320, 3, 3}, s2), Path::Gemm);        // downsampler
   EXPECT_EQ(path_for({1, 128, 512, 512}, {128, 128, 3, 3}, s2), Path::Direct);    // 302 MB of patches
+  EXPECT_EQ(path_for({1, 320, 128, 128}, {320, 320, 3, 3}, s2), Path::Direct);    // 47 MB as float32,
+  EXPECT_EQ(path_for({1, 320, 128, 128}, {320, 320, 3, 3}, s2, DType::F16), Path::Gemm);  // 24 as float16
   EXPECT_EQ(path_for({2, 64, 8, 8}, {64, 64, 3, 3}, s1), Path::Direct);           // narrow
   EXPECT_EQ(path_for({2, 4, 64, 64}, {320, 4, 3, 3}, s1), Path::Direct);          // conv_in
   EXPECT_EQ(path_for({2, 320, 64, 64}, {320, 320, 1, 1}, conv_params(1, 0)), Path::Pointwise);

@@ -259,6 +259,18 @@ TEST_F(Runtime, PipelineCacheSurvivesCorruptFiles) {
 
 }  // namespace
 
+// SDVK_CONV picks the convolution algorithm, in any letter case.
+TEST(Environment, ConvAlgorithmOverride) {
+  const std::pair<const char*, ConvAlgorithm> cases[] = {
+      {"direct", ConvAlgorithm::Direct}, {"Winograd", ConvAlgorithm::Winograd}, {"GEMM", ConvAlgorithm::Gemm}};
+  for (const auto& [value, want] : cases) {
+    setenv("SDVK_CONV", value, 1);
+    Context ctx;
+    EXPECT_EQ(ctx.conv_algorithm(), want) << value;
+  }
+  unsetenv("SDVK_CONV");
+}
+
 // A bad override in the environment is a one-line error before any Vulkan object exists (so
 // nothing leaks for the validation layer to report).
 TEST(Environment, BadOverridesAreErrors) {

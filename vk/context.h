@@ -61,8 +61,10 @@ double timestamp_delta_ns(uint64_t begin, uint64_t end, uint32_t valid_bits, flo
 // Auto picks from the device type; tests force each family to check every variant.
 enum class KernelFamily { Auto, Cpu, Gpu };
 
-// How 3x3 stride-1 convolutions run: Auto picks Winograd where it pays (ops/conv2d_winograd.h);
-// tests force each to check both against the same reference.
+// How convolutions other than 1x1 stride-1 unpadded ones run: Auto picks per shape
+// (ops/conv2d.h); Winograd forces it for every 3x3 stride-1 conv and the direct kernel for the
+// rest; Gemm forces the patch-gather GEMM wherever its buffer fits, else the direct kernel.
+// Tests force each to check all against the same reference.
 enum class ConvAlgorithm { Auto, Direct, Winograd, Gemm };
 
 struct ContextOptions {
