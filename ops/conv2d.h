@@ -1,10 +1,11 @@
 // 2-D convolution (PyTorch Conv2d, groups = 1, dilation = 1). Auto picks one of four paths,
 // in this order (SD-sized: >= 128 channels in and out):
-//  1. Winograd F(4x4,3x3) (ops/conv2d_winograd.h): SD-sized 3x3 stride-1 convs of more than
-//     8 output tiles, N * ceil(Ho/4) * ceil(Wo/4) (or whose patches would not fit path 3);
+//  1. Winograd F(4x4,3x3) (ops/conv2d_winograd.h): SD-sized 3x3 stride-1 convs; with the CPU
+//     kernel family only those of more than 8 output tiles, N * ceil(Ho/4) * ceil(Wo/4) (or
+//     whose patches would not fit path 3);
 //  2. a GEMM per image for 1x1 stride-1 unpadded kernels (ops::pointwise_conv);
-//  3. patch gather + that GEMM (ops/conv2d_im2col.h): other SD-sized convs where one image's
-//     patches fit 32 MiB;
+//  3. with the CPU kernel family (measured on lavapipe only), patch gather + that GEMM
+//     (ops/conv2d_im2col.h): other SD-sized convs where one image's patches fit 32 MiB;
 //  4. the direct kernel, an implicit GEMM that gathers the patches inside the kernel.
 // No path materialises an im2col buffer over 32 MiB (the whole batch's is what runs other
 // engines out of memory on VAE decode). GEMM view per image: M = Cout, N = Ho*Wo,

@@ -37,8 +37,10 @@ bool conv2d_im2col_applies(const Context& ctx, const Shape& x, const Shape& w, c
   // Auto: SD-sized channels only. There the GEMM kernels beat the direct one (lavapipe, `sdvk
   // bench --only conv2d`, SDVK_CONV=direct|gemm: a 320-channel stride-2 downsampler, 64x64 x2,
   // 264 -> 128 ms float16, 256 -> 199 ms float32); on the demo model's narrow convs the patch
-  // gather outweighs the GEMM (denoising 1.0-1.4x, VAE decode 2x slower).
-  return ctx.conv_algorithm() == ConvAlgorithm::Gemm || (x[1] >= kMinChannels && w[0] >= kMinChannels);
+  // gather outweighs the GEMM (denoising 1.0-1.4x, VAE decode 2x slower). The CPU kernel
+  // family only: on GPUs this is unmeasured, and they keep the direct kernel.
+  return ctx.conv_algorithm() == ConvAlgorithm::Gemm ||
+         (ctx.cpu_kernels() && x[1] >= kMinChannels && w[0] >= kMinChannels);
 }
 
 void conv2d_im2col(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bias, const Tensor& y,

@@ -33,9 +33,10 @@ bool conv2d_winograd_applies(const Context& ctx, const Shape& x, const Shape& w,
   // channels at 4x4 x2 121 -> 46 ms, at 8x8 x2 134 -> 99 ms; 640 at 16x16 x2 79 vs 111 ms).
   const Shape ys = conv2d_output_shape(x, w, p);
   const int64_t tiles = ys[0] * ((ys[2] + kTile - 1) / kTile) * ((ys[3] + kTile - 1) / kTile);
-  // (Float32 patches: fitting as float32, they fit as float16 too.)
+  // (Float32 patches: fitting as float32, they fit as float16 too.) The GEMM path is a CPU
+  // kernel family choice (conv2d_im2col_applies): GPUs keep Winograd at any tile count.
   return x[1] >= kMinChannels && w[0] >= kMinChannels &&
-         (tiles > kGemmTiles || !conv2d_im2col_fits(ctx, x, w, p, DType::F32));
+         (tiles > kGemmTiles || !ctx.cpu_kernels() || !conv2d_im2col_fits(ctx, x, w, p, DType::F32));
 }
 
 void conv2d_winograd(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bias, const Tensor& y,

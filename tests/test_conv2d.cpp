@@ -318,11 +318,12 @@ TEST_F(Conv2d, ChainThroughPlannedTemporary) {
   });
 }
 
-// Auto picks by shape (ops/conv2d.h): Winograd for SD-sized 3x3 stride-1 convs of more than 8
-// tiles, the GEMM path for the deepest levels and the downsamplers, the direct kernel for
-// narrow channels and for patch buffers over 32 MiB.
+// Auto picks by shape (ops/conv2d.h): with the CPU kernel family, Winograd for SD-sized 3x3
+// stride-1 convs of more than 8 tiles, the GEMM path for the deepest levels and the
+// downsamplers, the direct kernel for narrow channels and for patch buffers over 32 MiB.
 TEST_F(Conv2d, AutoPaths) {
   test::ctx().set_conv_algorithm(ConvAlgorithm::Auto);
+  test::ctx().set_kernel_family(KernelFamily::Cpu);
   const Conv2dParams s1 = conv_params(1, 1), s2 = conv_params(2, 1);
   EXPECT_EQ(path_for({2, 640, 16, 16}, {640, 640, 3, 3}, s1), Path::Winograd);    // 32 tiles
   EXPECT_EQ(path_for({1, 1280, 12, 12}, {1280, 1280, 3, 3}, s1), Path::Winograd); // 9 tiles
@@ -335,6 +336,10 @@ TEST_F(Conv2d, AutoPaths) {
   EXPECT_EQ(path_for({2, 64, 8, 8}, {64, 64, 3, 3}, s1), Path::Direct);           // narrow
   EXPECT_EQ(path_for({2, 4, 64, 64}, {320, 4, 3, 3}, s1), Path::Direct);          // conv_in
   EXPECT_EQ(path_for({2, 320, 64, 64}, {320, 320, 1, 1}, conv_params(1, 0)), Path::Pointwise);
+  // The GPU kernel family keeps Winograd and the direct kernel (the GEMM path is unmeasured there).
+  test::ctx().set_kernel_family(KernelFamily::Gpu);
+  EXPECT_EQ(path_for({2, 1280, 8, 8}, {1280, 1280, 3, 3}, s1), Path::Winograd);
+  EXPECT_EQ(path_for({2, 320, 64, 64}, {320, 320, 3, 3}, s2), Path::Direct);
 }
 
 TEST_F(Conv2d, OutputShape) {
