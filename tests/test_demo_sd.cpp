@@ -95,8 +95,8 @@ TEST(DemoSd, DefaultModelFollowsThePromptsColours) {
   }
   const Case &red = cases[0], &blue = cases[1];
   // Measured with the model of 2026-12-05 (UNet and text encoder trained together, then on
-  // batches half of two different objects): border luma 246 vs 14-15; red share 0.19 vs 0.00,
-  // blue share 0.17 vs 0.00. A model that
+  // batches of 50%, 70%, then 40% two different objects): border luma 247 vs 15; red share
+  // 0.19 vs 0.00, blue share 0.16 vs 0.00. A model that
   // ignored the text would give the same numbers for both.
   EXPECT_GT(red.border_luma_min, 200) << "an image of the white-background prompt has a dark border";
   EXPECT_LT(blue.border_luma_max, 60) << "an image of the black-background prompt has a bright border";

@@ -8,7 +8,7 @@
                                                      UNet run's EMA copy of it when that run
                                                      trained it: --train-text-encoder)
     tokenizer/spiece.model, tokenizer_config.json    SentencePiece (pad 0, unk 1, bos 2, eos 3)
-    unet/config.json, diffusion_pytorch_model.safetensors   EMA weights of runs/unet_two (else unet_text, unet; or --unet)
+    unet/config.json, diffusion_pytorch_model.safetensors   EMA weights of runs/unet_mix (else unet_two, unet_text, unet; or --unet)
     vae/config.json, diffusion_pytorch_model.safetensors    scaling_factor the UNet was trained with
   models/demo-clip/  transformers CLIPModel folder (config.json, model.safetensors,
                      preprocessor_config.json, spiece.model, tokenizer_config.json)
@@ -83,11 +83,12 @@ def first_run(runs, names):
     return None
 
 
-# The UNet the pipeline ships: the first of these runs that has a checkpoint (unet_two,
-# unet_text trained on with half of each batch two different objects; unet_text, trained with
-# the text tower; unet), unless --unet names another run (unet_attn16, an experiment that was
-# not better: train/README.md).
-UNET_RUNS = ("unet_two", "unet_text", "unet")
+# The UNet the pipeline ships: the first of these runs that has a checkpoint (unet_mix, trained
+# on from unet_two with 70%, then 40%, of each batch two different objects; unet_two, unet_text
+# trained on with half of each batch two different objects; unet_text, trained with the text
+# tower; unet), unless --unet names another run (unet_attn16, an experiment that was not
+# better: train/README.md).
+UNET_RUNS = ("unet_mix", "unet_two", "unet_text", "unet")
 # The scorer: the position fine-tune (text tower frozen), else runs/clip itself, unless
 # --scorer names another run (clip_bind, an experiment: its text tower trained, so usable only
 # with a UNet that trained its own text encoder).

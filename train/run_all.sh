@@ -3,8 +3,8 @@
 # a checkpoint: tokenizer -> VAE (vae_base, then sharpened into vae) -> latent caches -> CLIP ->
 # CLIP position fine-tune -> UNet (unet_base on vae_base's latents, fine-tuned into unet on
 # vae's, then trained together with the text tower into unet_text, then on batches half of two
-# different objects into unet_two) -> export of tokenizer, vae, clip_twins, and unet_two with
-# its text encoder, to models/.
+# different objects into unet_two, 70% into unet_pairs, 40% into unet_mix) -> export of
+# tokenizer, vae, clip_twins, and unet_mix with its text encoder, to models/.
 # Each stage saves every --save-every steps and on SIGTERM; a stage stopped by a signal exits
 # 143, which stops this script too (set -e), so `kill -TERM <python pid>` pauses the chain and
 # running this script again continues it.
@@ -24,6 +24,8 @@ UNET_BASE_STEPS=${UNET_BASE_STEPS:-20000}
 UNET_STEPS=${UNET_STEPS:-7763}
 UNET_TEXT_STEPS=${UNET_TEXT_STEPS:-4800}
 UNET_TWO_STEPS=${UNET_TWO_STEPS:-4500}
+UNET_PAIRS_STEPS=${UNET_PAIRS_STEPS:-2000}
+UNET_MIX_STEPS=${UNET_MIX_STEPS:-1500}
 LATENTS=${LATENTS:-20000}
 
 resume() { if [ -f "$1/ckpt.safetensors" ]; then echo --resume; fi; }
@@ -37,7 +39,7 @@ stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 mkdir -p "$RUNS"
 # Stages trained in earlier sessions are committed under train/checkpoints/ (pickle-free
 # ckpt.safetensors): a fresh clone resumes from them instead of starting over.
-for stage in tokenizer vae_base vae clip clip_twins unet_base unet unet_text unet_two; do
+for stage in tokenizer vae_base vae clip clip_twins unet_base unet unet_text unet_two unet_mix; do
   if [ -d "train/checkpoints/$stage" ] && [ ! -d "$RUNS/$stage" ]; then
     stamp "seeding $RUNS/$stage from train/checkpoints/$stage"
     cp -r "train/checkpoints/$stage" "$RUNS/$stage"
@@ -64,7 +66,7 @@ $PY train/train_vae.py $V --lr 3e-4 --lr-decay-from 9200 --steps 13200
 $PY train/train_vae.py $V --lr 2e-4 --lr-decay-from 13200 --steps 16000
 
 # A latent cache is made only while a UNet stage that trains on it is unfinished: with the
-# committed checkpoints (unet_base, unet_text and unet_two finished) none is.
+# committed checkpoints (unet_base, unet_text, unet_two and unet_mix finished) none is.
 cache_latents() {  # VAE_RUN OUT
   if [ ! -f "$2/meta.json" ]; then
     stamp "latents of $1"
@@ -72,7 +74,7 @@ cache_latents() {  # VAE_RUN OUT
   fi
 }
 if [ "$(step_of "$RUNS/unet_base")" -lt "$UNET_BASE_STEPS" ]; then cache_latents vae_base "$RUNS/latents_base"; fi
-if [ "$(step_of "$RUNS/unet_text")" -lt "$UNET_TEXT_STEPS" ] || [ "$(step_of "$RUNS/unet_two")" -lt "$UNET_TWO_STEPS" ]; then
+if [ "$(step_of "$RUNS/unet_text")" -lt "$UNET_TEXT_STEPS" ] || [ "$(step_of "$RUNS/unet_mix")" -lt "$UNET_MIX_STEPS" ]; then
   cache_latents vae "$RUNS/latents"
 fi
 
@@ -110,14 +112,29 @@ if [ "$(step_of "$RUNS/unet_text")" -lt "$UNET_TEXT_STEPS" ]; then
 fi
 
 # unet_text trained on with half of each batch drawn from scenes of two different objects (the
-# model drew one colour or shape twice), the text tower still training: the exported UNet and
-# text encoder.
-if [ "$(step_of "$RUNS/unet_two")" -lt "$UNET_TWO_STEPS" ]; then
-  stamp unet_two
-  $PY train/train_unet.py --run-dir "$RUNS/unet_two" --latents "$RUNS/latents" --clip "$RUNS/clip" \
-    --tokenizer "$RUNS/tokenizer/spiece.model" --steps "$UNET_TWO_STEPS" --lr-decay-from 3000 \
-    --two-different-share 0.5 --train-text-encoder --threads "$THREADS" --save-every 100 \
-    --init-from "$RUNS/unet_text" $(resume "$RUNS/unet_two")
+# model drew one colour or shape twice), the text tower still training; then 70% of each batch
+# (unet_pairs); then 40% (unet_mix: the exported UNet and text encoder). Each earlier stage is
+# only needed while the next is unfinished.
+if [ "$(step_of "$RUNS/unet_mix")" -lt "$UNET_MIX_STEPS" ]; then
+  if [ "$(step_of "$RUNS/unet_pairs")" -lt "$UNET_PAIRS_STEPS" ]; then
+    if [ "$(step_of "$RUNS/unet_two")" -lt "$UNET_TWO_STEPS" ]; then
+      stamp unet_two
+      $PY train/train_unet.py --run-dir "$RUNS/unet_two" --latents "$RUNS/latents" --clip "$RUNS/clip" \
+        --tokenizer "$RUNS/tokenizer/spiece.model" --steps "$UNET_TWO_STEPS" --lr-decay-from 3000 \
+        --two-different-share 0.5 --train-text-encoder --threads "$THREADS" --save-every 100 \
+        --init-from "$RUNS/unet_text" $(resume "$RUNS/unet_two")
+    fi
+    stamp unet_pairs
+    $PY train/train_unet.py --run-dir "$RUNS/unet_pairs" --latents "$RUNS/latents" --clip "$RUNS/clip" \
+      --tokenizer "$RUNS/tokenizer/spiece.model" --steps "$UNET_PAIRS_STEPS" --lr-decay-from 1000 \
+      --two-different-share 0.7 --train-text-encoder --threads "$THREADS" --save-every 100 \
+      --init-from "$RUNS/unet_two" $(resume "$RUNS/unet_pairs")
+  fi
+  stamp unet_mix
+  $PY train/train_unet.py --run-dir "$RUNS/unet_mix" --latents "$RUNS/latents" --clip "$RUNS/clip" \
+    --tokenizer "$RUNS/tokenizer/spiece.model" --steps "$UNET_MIX_STEPS" --lr-decay-from 750 \
+    --two-different-share 0.4 --train-text-encoder --threads "$THREADS" --save-every 100 \
+    --init-from "$RUNS/unet_pairs" $(resume "$RUNS/unet_mix")
 fi
 
 stamp export
