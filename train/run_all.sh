@@ -115,26 +115,21 @@ fi
 # model drew one colour or shape twice), the text tower still training; then 70% of each batch
 # (unet_pairs); then 40% (unet_mix: the exported UNet and text encoder). Each earlier stage is
 # only needed while the next is unfinished.
+two_object_stage() {  # RUN INIT_RUN STEPS LR_DECAY_FROM TWO_DIFFERENT_SHARE
+  stamp "$1"
+  $PY train/train_unet.py --run-dir "$RUNS/$1" --latents "$RUNS/latents" --clip "$RUNS/clip" \
+    --tokenizer "$RUNS/tokenizer/spiece.model" --steps "$3" --lr-decay-from "$4" \
+    --two-different-share "$5" --train-text-encoder --threads "$THREADS" --save-every 100 \
+    --init-from "$RUNS/$2" $(resume "$RUNS/$1")
+}
 if [ "$(step_of "$RUNS/unet_mix")" -lt "$UNET_MIX_STEPS" ]; then
   if [ "$(step_of "$RUNS/unet_pairs")" -lt "$UNET_PAIRS_STEPS" ]; then
     if [ "$(step_of "$RUNS/unet_two")" -lt "$UNET_TWO_STEPS" ]; then
-      stamp unet_two
-      $PY train/train_unet.py --run-dir "$RUNS/unet_two" --latents "$RUNS/latents" --clip "$RUNS/clip" \
-        --tokenizer "$RUNS/tokenizer/spiece.model" --steps "$UNET_TWO_STEPS" --lr-decay-from 3000 \
-        --two-different-share 0.5 --train-text-encoder --threads "$THREADS" --save-every 100 \
-        --init-from "$RUNS/unet_text" $(resume "$RUNS/unet_two")
+      two_object_stage unet_two unet_text "$UNET_TWO_STEPS" 3000 0.5
     fi
-    stamp unet_pairs
-    $PY train/train_unet.py --run-dir "$RUNS/unet_pairs" --latents "$RUNS/latents" --clip "$RUNS/clip" \
-      --tokenizer "$RUNS/tokenizer/spiece.model" --steps "$UNET_PAIRS_STEPS" --lr-decay-from 1000 \
-      --two-different-share 0.7 --train-text-encoder --threads "$THREADS" --save-every 100 \
-      --init-from "$RUNS/unet_two" $(resume "$RUNS/unet_pairs")
+    two_object_stage unet_pairs unet_two "$UNET_PAIRS_STEPS" 1000 0.7
   fi
-  stamp unet_mix
-  $PY train/train_unet.py --run-dir "$RUNS/unet_mix" --latents "$RUNS/latents" --clip "$RUNS/clip" \
-    --tokenizer "$RUNS/tokenizer/spiece.model" --steps "$UNET_MIX_STEPS" --lr-decay-from 750 \
-    --two-different-share 0.4 --train-text-encoder --threads "$THREADS" --save-every 100 \
-    --init-from "$RUNS/unet_pairs" $(resume "$RUNS/unet_mix")
+  two_object_stage unet_mix unet_pairs "$UNET_MIX_STEPS" 750 0.4
 fi
 
 stamp export
