@@ -89,10 +89,11 @@ def first_run(runs, names):
 # tower; unet), unless --unet names another run (unet_attn16, an experiment that was not
 # better: train/README.md).
 UNET_RUNS = ("unet_mix", "unet_two", "unet_text", "unet")
-# The scorer: the position fine-tune (text tower frozen), else runs/clip itself, unless
-# --scorer names another run (clip_bind, an experiment: its text tower trained, so usable only
-# with a UNet that trained its own text encoder).
-SCORER_RUNS = ("clip_twins",)
+# The scorer: the first of these runs that has a checkpoint (clip_bind, clip_twins trained on
+# with moved and swapped twins, its text tower too, so usable only with a UNet that trained
+# its own text encoder; clip_twins, the position fine-tune with the text tower frozen), else
+# runs/clip itself, unless --scorer names another run.
+SCORER_RUNS = ("clip_bind", "clip_twins")
 
 
 def main():

@@ -1,10 +1,10 @@
 #!/bin/sh
 # Trains the whole demo model in the order it was made, resuming every stage that already has
 # a checkpoint: tokenizer -> VAE (vae_base, then sharpened into vae) -> latent caches -> CLIP ->
-# CLIP position fine-tune -> UNet (unet_base on vae_base's latents, fine-tuned into unet on
+# CLIP position fine-tune -> binding fine-tune (the scorer) -> UNet (unet_base on vae_base's latents, fine-tuned into unet on
 # vae's, then trained together with the text tower into unet_text, then on batches half of two
 # different objects into unet_two, 70% into unet_pairs, 40% into unet_mix) -> export of
-# tokenizer, vae, clip_twins, and unet_mix with its text encoder, to models/.
+# tokenizer, vae, clip_bind, and unet_mix with its text encoder, to models/.
 # Each stage saves every --save-every steps and on SIGTERM; a stage stopped by a signal exits
 # 143, which stops this script too (set -e), so `kill -TERM <python pid>` pauses the chain and
 # running this script again continues it.
@@ -20,6 +20,7 @@ THREADS=${THREADS:-2}
 VAE_STEPS=${VAE_STEPS:-2500}
 CLIP_STEPS=${CLIP_STEPS:-1500}
 TWIN_STEPS=${TWIN_STEPS:-4500}
+BIND_STEPS=${BIND_STEPS:-7500}
 UNET_BASE_STEPS=${UNET_BASE_STEPS:-20000}
 UNET_STEPS=${UNET_STEPS:-7763}
 UNET_TEXT_STEPS=${UNET_TEXT_STEPS:-4800}
@@ -39,7 +40,7 @@ stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 mkdir -p "$RUNS"
 # Stages trained in earlier sessions are committed under train/checkpoints/ (pickle-free
 # ckpt.safetensors): a fresh clone resumes from them instead of starting over.
-for stage in tokenizer vae_base vae clip clip_twins unet_base unet unet_text unet_two unet_mix; do
+for stage in tokenizer vae_base vae clip clip_twins clip_bind unet_base unet unet_text unet_two unet_mix; do
   if [ -d "train/checkpoints/$stage" ] && [ ! -d "$RUNS/$stage" ]; then
     stamp "seeding $RUNS/$stage from train/checkpoints/$stage"
     cp -r "train/checkpoints/$stage" "$RUNS/$stage"
@@ -83,11 +84,19 @@ $PY train/train_clip.py --run-dir "$RUNS/clip" --tokenizer "$RUNS/tokenizer/spie
   --batch 32 --threads "$THREADS" $(resume "$RUNS/clip")
 
 # The scorer's position fine-tune: vision tower and projections only, on scenes paired with
-# moved twins; the text tower (what the UNet reads) stays bit-identical. export.py takes the
-# scorer from clip_twins.
+# moved twins; the text tower (what the UNet reads) stays bit-identical.
 stamp clip_twins
 $PY train/train_clip.py --run-dir "$RUNS/clip_twins" --init-from "$RUNS/clip" --tokenizer "$RUNS/tokenizer/spiece.model" \
   --steps "$TWIN_STEPS" --batch 32 --threads "$THREADS" --position-twins --freeze-text-tower $(resume "$RUNS/clip_twins")
+
+# The exported scorer: clip_twins trained on with moved and swapped twins, its text tower
+# training too (the exported UNet has its own text encoder), in two runs: 5500 steps, then on
+# to 7500 (the cosine spans each run's --steps). A finished run returns at once.
+stamp clip_bind
+B="--run-dir $RUNS/clip_bind --init-from $RUNS/clip_twins --tokenizer $RUNS/tokenizer/spiece.model --batch 32
+   --lr 2e-4 --threads $THREADS --position-twins --swap-twins"
+$PY train/train_clip.py $B --steps 5500 $(resume "$RUNS/clip_bind")
+$PY train/train_clip.py $B --steps "$BIND_STEPS" --resume
 
 # The first UNet, on vae_base's latents: plain noise, then offset + pyramid noise from step 11710.
 if [ "$(step_of "$RUNS/unet_base")" -lt "$UNET_BASE_STEPS" ]; then
