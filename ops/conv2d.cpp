@@ -24,6 +24,55 @@ std::string params_str(const Conv2dParams& p) {
          std::to_string(p.pad_right);
 }
 
+// 1x1 stride-1 unpadded: a GEMM per image (ops::pointwise_conv).
+void conv2d_pointwise(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bias, const Tensor& y,
+                      const Conv2dParams& p, const Tensor* residual) {
+  const int64_t n = x.dim(0), cout = y.dim(1), pixels = x.dim(2) * x.dim(3);
+  ops::Epilogue ep{.residual = nullptr, .has_activation = p.has_activation, .activation = p.activation};
+  Tensor r = residual ? residual->reshape({n, cout, pixels}) : Tensor();
+  if (residual) ep.residual = &r;
+  pointwise_conv(s, x.reshape({n, x.dim(1), pixels}), weight.reshape({cout, x.dim(1)}), bias,
+                 y.reshape({n, cout, pixels}), ep);
+}
+
+// The direct kernel: an implicit GEMM gathering the patches inside the kernel.
+void conv2d_direct(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bias, const Tensor& y,
+                   const Conv2dParams& p, const Tensor* residual) {
+  Context& ctx = s.context();
+  const Shape& ys = y.shape();
+  const bool cpu = ctx.cpu_kernels() && conv2d_cpu_kernel_supported(ctx);  // else the tiled kernel serves
+  const Kernel& k = cpu ? ctx.kernels().get(variant(ctx, "conv2d", x.dtype()), 5, {kCpuLS, kCpuMB, kCpuNB})
+                        : ctx.kernels().get(variant(ctx, "conv2d_tiled", x.dtype()), 5);
+
+  struct Push {  // shaders/conv2d_common.glsl
+    uint32_t batch, cin, h, w, cout, ho, wo, kh, kw, sh, sw, pt, pl, has_bias, act, has_res;
+  };
+  auto u = [](int64_t v) { return uint32_t(v); };
+  const Push push{.batch = u(x.dim(0)),
+                  .cin = u(x.dim(1)),
+                  .h = u(x.dim(2)),
+                  .w = u(x.dim(3)),
+                  .cout = u(ys[1]),
+                  .ho = u(ys[2]),
+                  .wo = u(ys[3]),
+                  .kh = u(weight.dim(2)),
+                  .kw = u(weight.dim(3)),
+                  .sh = u(p.stride_h),
+                  .sw = u(p.stride_w),
+                  .pt = u(p.pad_top),
+                  .pl = u(p.pad_left),
+                  .has_bias = bias != nullptr,
+                  .act = p.has_activation ? 1 + uint32_t(p.activation) : 0,
+                  .has_res = residual != nullptr};
+
+  const int64_t npix = ys[2] * ys[3];
+  // CPU: the batch's pixels in one range (small images fill the groups); GPU: an image per z.
+  Groups g = cpu ? Groups{groups_for(ys[0] * npix, kCpuLS * kCpuNB), groups_for(ys[1], kCpuMB), 1}
+                 : Groups{groups_for(npix, kGpuTile), groups_for(ys[1], kGpuTile), uint32_t(ys[0])};
+  // Absent bias / residual bind x in their place; has_bias / has_res keep the shader off them.
+  s.dispatch(k, {in(x), in(weight), in(bias ? *bias : x), in(residual ? *residual : x), out(y)}, push, g, "conv2d");
+}
+
 }  // namespace
 
 bool conv2d_cpu_kernel_supported(const Context& ctx) {
@@ -78,60 +127,14 @@ void conv2d(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bi
         "conv2d", "more than 2^32 elements in x " + shape_str(x.shape()) + " or y " + shape_str(ys));
 
   Context& ctx = s.context();
-  const double flops = 2.0 * double(shape_numel(ys)) * double(weight.numel() / weight.dim(0));
-  if (conv2d_winograd_applies(ctx, x.shape(), weight.shape(), p)) {
-    const double before = s.flops();
-    conv2d_winograd(s, x, weight, bias, y, p, residual);
-    s.add_flops(before + flops - s.flops());  // the direct algorithm's count, not its GEMM's
-    return;
-  }
-  if (conv2d_is_pointwise(weight.shape(), p)) {
-    const int64_t n = x.dim(0), pixels = x.dim(2) * x.dim(3);
-    ops::Epilogue ep{.residual = nullptr, .has_activation = p.has_activation, .activation = p.activation};
-    Tensor r = residual ? residual->reshape({n, ys[1], pixels}) : Tensor();
-    if (residual) ep.residual = &r;
-    pointwise_conv(s, x.reshape({n, x.dim(1), pixels}), weight.reshape({ys[1], x.dim(1)}), bias,
-                   y.reshape({n, ys[1], pixels}), ep);
-    return;
-  }
-  if (conv2d_im2col_applies(ctx, x.shape(), weight.shape(), p, x.dtype())) {
-    const double before = s.flops();
+  // The paths' kernels count what they compute; the op reports the direct algorithm's count.
+  const double before = s.flops();
+  if (conv2d_winograd_applies(ctx, x.shape(), weight.shape(), p)) conv2d_winograd(s, x, weight, bias, y, p, residual);
+  else if (conv2d_is_pointwise(weight.shape(), p)) conv2d_pointwise(s, x, weight, bias, y, p, residual);
+  else if (conv2d_im2col_applies(ctx, x.shape(), weight.shape(), p, x.dtype()))
     conv2d_im2col(s, x, weight, bias, y, p, residual);
-    s.add_flops(before + flops - s.flops());  // the same count; the gather adds none
-    return;
-  }
-  s.add_flops(flops);
-  const bool cpu = ctx.cpu_kernels() && conv2d_cpu_kernel_supported(ctx);  // else the tiled kernel serves
-  const Kernel& k = cpu ? ctx.kernels().get(variant(ctx, "conv2d", x.dtype()), 5, {kCpuLS, kCpuMB, kCpuNB})
-                        : ctx.kernels().get(variant(ctx, "conv2d_tiled", x.dtype()), 5);
-
-  struct Push {  // shaders/conv2d_common.glsl
-    uint32_t batch, cin, h, w, cout, ho, wo, kh, kw, sh, sw, pt, pl, has_bias, act, has_res;
-  };
-  auto u = [](int64_t v) { return uint32_t(v); };
-  const Push push{.batch = u(x.dim(0)),
-                  .cin = u(x.dim(1)),
-                  .h = u(x.dim(2)),
-                  .w = u(x.dim(3)),
-                  .cout = u(ys[1]),
-                  .ho = u(ys[2]),
-                  .wo = u(ys[3]),
-                  .kh = u(weight.dim(2)),
-                  .kw = u(weight.dim(3)),
-                  .sh = u(p.stride_h),
-                  .sw = u(p.stride_w),
-                  .pt = u(p.pad_top),
-                  .pl = u(p.pad_left),
-                  .has_bias = bias != nullptr,
-                  .act = p.has_activation ? 1 + uint32_t(p.activation) : 0,
-                  .has_res = residual != nullptr};
-
-  const int64_t npix = ys[2] * ys[3];
-  // CPU: the batch's pixels in one range (small images fill the groups); GPU: an image per z.
-  Groups g = cpu ? Groups{groups_for(ys[0] * npix, kCpuLS * kCpuNB), groups_for(ys[1], kCpuMB), 1}
-                 : Groups{groups_for(npix, kGpuTile), groups_for(ys[1], kGpuTile), uint32_t(ys[0])};
-  // Absent bias / residual bind x in their place; has_bias / has_res keep the shader off them.
-  s.dispatch(k, {in(x), in(weight), in(bias ? *bias : x), in(residual ? *residual : x), out(y)}, push, g, "conv2d");
+  else conv2d_direct(s, x, weight, bias, y, p, residual);
+  s.add_flops(before + 2.0 * double(shape_numel(ys)) * double(weight.numel() / weight.dim(0)) - s.flops());
 }
 
 namespace ref {

@@ -19,6 +19,12 @@
 
 namespace sdvk::ops {
 
+// Shared by conv2d's paths: SD-sized convolutions have at least kSdChannels channels in and
+// out (SD's narrowest, the VAE's 128), and no path's intermediate buffer grows past
+// kConvChunkBytes (its arena share and one storage binding).
+constexpr int64_t kSdChannels = 128;
+constexpr int64_t kConvChunkBytes = 32 << 20;
+
 struct Conv2dParams {
   int stride_h = 1, stride_w = 1;
   int pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;  // zero padding

@@ -8,16 +8,14 @@
 namespace sdvk::ops {
 namespace {
 
-constexpr int64_t kChunkBytes = 32 << 20;  // largest col buffer (arena share, binding range)
-constexpr int64_t kGroup = 64;             // invocations per group of the gather kernel
-constexpr int64_t kMinChannels = 128;      // auto: narrower convs run the direct kernel
+constexpr int64_t kGroup = 64;  // invocations per group of the gather kernel
 
 // Images per col chunk: as many as the budget holds, and a count whose y slices start on the
 // device's storage-offset alignment (0 when not even one image fits, or no such count does).
 int64_t images_per_chunk(const Context& ctx, const Shape& x, const Shape& w, const Shape& ys, DType dt) {
   const int64_t bytes = dtype_bytes(dt);
   const int64_t col_image = x[1] * w[2] * w[3] * ys[2] * ys[3] * bytes;
-  const int64_t budget = std::min<int64_t>(kChunkBytes, int64_t(ctx.info().max_storage_buffer_range));
+  const int64_t budget = std::min<int64_t>(kConvChunkBytes, int64_t(ctx.info().max_storage_buffer_range));
   int64_t nc = std::min(ys[0], budget / col_image);
   const int64_t y_image = ys[1] * ys[2] * ys[3] * bytes, align = ctx.info().min_storage_offset_alignment;
   while (nc > 0 && nc < ys[0] && (nc * y_image) % align) nc--;
@@ -40,7 +38,7 @@ bool conv2d_im2col_applies(const Context& ctx, const Shape& x, const Shape& w, c
   // gather outweighs the GEMM (denoising 1.0-1.4x, VAE decode 2x slower). The CPU kernel
   // family only: on GPUs this is unmeasured, and they keep the direct kernel.
   return ctx.conv_algorithm() == ConvAlgorithm::Gemm ||
-         (ctx.cpu_kernels() && x[1] >= kMinChannels && w[0] >= kMinChannels);
+         (ctx.cpu_kernels() && x[1] >= kSdChannels && w[0] >= kSdChannels);
 }
 
 void conv2d_im2col(Sequence& s, const Tensor& x, const Tensor& weight, const Tensor* bias, const Tensor& y,
@@ -62,9 +60,8 @@ void conv2d_im2col(Sequence& s, const Tensor& x, const Tensor& weight, const Ten
            u32(p.stride_h),  u32(p.stride_w),    u32(p.pad_top),     u32(p.pad_left)};
     s.dispatch(ctx.kernels().get(variant(ctx, "conv2d_im2col", x.dtype()), 2), {in(x), out(col)}, push,
                {groups_for(npix, kGroup), u32(rows), u32(nc)}, "conv2d im2col");
-    // Whole-batch chunks use y itself; others a view of their images (aligned: images_per_chunk).
-    const Shape part{nc, cout, npix};
-    auto slice = [&](const Tensor& t) { return nc == n ? t.reshape(part) : t.view(n0 * cout * npix, part, ctx); };
+    // This chunk's images of y (aligned: images_per_chunk).
+    auto slice = [&](const Tensor& t) { return t.view(n0 * cout * npix, {nc, cout, npix}, ctx); };
     Tensor yc = slice(y), rc = residual ? slice(*residual) : Tensor();
     Epilogue ep{.residual = residual ? &rc : nullptr, .has_activation = p.has_activation, .activation = p.activation};
     pointwise_conv(s, col, w2, bias, yc, ep, "conv2d gemm");

@@ -12,10 +12,8 @@ namespace {
 constexpr int64_t kTile = 4;     // output tile side
 constexpr int64_t kPoints = 36;  // (kTile + 2)^2 transformed positions
 constexpr int64_t kGroup = 64;   // invocations per group of the transform kernels
-constexpr int64_t kChunkBytes = 32 << 20;  // largest intermediate (arena share, binding range)
-constexpr int64_t kWideColumns = 64;       // columns of one GEMM workgroup (ops/matmul.cpp)
-constexpr int64_t kMinChannels = 128;      // auto: narrower convs take another path
-constexpr int64_t kGemmTiles = 8;          // auto: this many tiles or fewer take the GEMM path
+constexpr int64_t kWideColumns = 64;  // columns of one GEMM workgroup (ops/matmul.cpp)
+constexpr int64_t kGemmTiles = 8;     // auto: this many tiles or fewer take the GEMM path
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
@@ -35,7 +33,7 @@ bool conv2d_winograd_applies(const Context& ctx, const Shape& x, const Shape& w,
   const int64_t tiles = ys[0] * ((ys[2] + kTile - 1) / kTile) * ((ys[3] + kTile - 1) / kTile);
   // (Float32 patches: fitting as float32, they fit as float16 too.) The GEMM path is a CPU
   // kernel family choice (conv2d_im2col_applies): GPUs keep Winograd at any tile count.
-  return x[1] >= kMinChannels && w[0] >= kMinChannels &&
+  return x[1] >= kSdChannels && w[0] >= kSdChannels &&
          (tiles > kGemmTiles || !ctx.cpu_kernels() || !conv2d_im2col_fits(ctx, x, w, p, DType::F32));
 }
 
@@ -49,7 +47,7 @@ void conv2d_winograd(Sequence& s, const Tensor& x, const Tensor& weight, const T
   // Chunks of tiles and output channels keep each intermediate within one storage binding
   // and the arena small: V [36][Kp][tc], U [36][cc][Kp] and M [36][cc][tc] each <= budget.
   const int64_t range = int64_t(ctx.info().max_storage_buffer_range);
-  const int64_t budget = std::min(range, kChunkBytes) / 4 / kPoints;  // float32 elements per position
+  const int64_t budget = std::min(range, kConvChunkBytes) / 4 / kPoints;  // float32 elements per position
   const int64_t tc_max = std::max<int64_t>(8, std::min(round_up(tiles, 8), budget / kp / 8 * 8));
   const int64_t cc_max = std::max<int64_t>(1, std::min(cout, budget / std::max(kp, tc_max)));
   check(kPoints * kp * std::max(tc_max, cc_max) * 4 <= range && kPoints * cc_max * tc_max * 4 <= range, "conv2d",

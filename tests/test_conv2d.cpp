@@ -56,13 +56,18 @@ void expect_path(const Context& ctx, const Sequence& s, Path path) {
   const std::string last = prof.back().kernel;
   EXPECT_EQ(contains(last, "conv2d_winograd_output"), path == Path::Winograd) << last;
   if (path == Path::Pointwise || path == Path::Gemm) {
-    if (path == Path::Pointwise) EXPECT_EQ(prof.size(), 1u);
-    else EXPECT_EQ(prof.size() % 2, 0u);
+    if (path == Path::Pointwise) {
+      EXPECT_EQ(prof.size(), 1u);
+    } else {
+      EXPECT_EQ(prof.size() % 2, 0u);
+    }
     for (size_t i = 0; i < prof.size(); i++) {
       const std::string& k = prof[i].kernel;
       const bool gather = path == Path::Gemm && i % 2 == 0;
       EXPECT_TRUE(contains(k, gather ? "conv2d_im2col" : "matmul")) << i << ": " << k;
-      if (!gather) EXPECT_EQ(contains(k, "matmul_tiled"), !ctx.cpu_kernels()) << k;
+      if (!gather) {
+        EXPECT_EQ(contains(k, "matmul_tiled"), !ctx.cpu_kernels()) << k;
+      }
     }
   } else if (path == Path::Winograd) {
     ASSERT_GE(prof.size(), 2u);
