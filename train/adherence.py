@@ -18,7 +18,7 @@ With --trained-captions, a third set: captions of two different objects the UNet
 on (is a binding failure a failure to learn or to generalise?).
 
   python3 train/adherence.py --sdvk build/sdvk [--model models/demo-sd] [--count 32] [--best-of 4]
-      [--out runs/adherence] [--markdown table.md] [--trained-captions runs/latents]
+      [--out runs/adherence] [--markdown table.md] [--trained-captions runs/latents] [--judge-only]
 """
 import argparse
 import json
@@ -80,8 +80,19 @@ def binding(spec, found):
 
 
 def run_sdvk(args, name, prompts):
-    """One `sdvk generate` over the set; returns its JSON summary."""
+    """One `sdvk generate` over the set; returns its JSON summary (also kept in the set's folder,
+    where --judge-only reads it back)."""
     folder = os.path.join(args.out, name)
+    summary_file = os.path.join(folder, "sdvk.json")
+    if args.judge_only:
+        try:
+            with open(summary_file) as f:
+                summary = json.load(f)
+        except (OSError, ValueError) as e:
+            sys.exit(f"adherence: --judge-only: cannot read {summary_file}: {e}")
+        if sorted({f["prompt"] for f in summary["files"]}) != sorted(set(prompts)):
+            sys.exit(f"adherence: --judge-only: {summary_file} holds other prompts than this set")
+        return summary
     os.makedirs(folder, exist_ok=True)
     for f in os.listdir(folder):
         if f.endswith(".png"):
@@ -100,7 +111,10 @@ def run_sdvk(args, name, prompts):
     done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
     if done.returncode != 0:
         sys.exit(f"adherence: sdvk generate failed (exit {done.returncode})")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    with open(summary_file, "w") as f:
+        json.dump(summary, f)
+    return summary
 
 
 def evaluate(args, name, prompts):
@@ -187,6 +201,9 @@ def main():
     ap.add_argument("--precision", default="")
     ap.add_argument("--out", default="runs/adherence", help="images and prompt files go here")
     ap.add_argument("--markdown", default="", help="also write the table to this file")
+    ap.add_argument("--judge-only", action="store_true",
+                    help="generate nothing: judge the images an earlier run left in --out again (after a "
+                         "detector change, say)")
     ap.add_argument("--trained-captions", default="", metavar="LATENTS",
                     help="also a set of --count captions of two different objects from this latent cache "
                          "(cache_latents.py's folder): prompts the UNet was trained on")

@@ -53,6 +53,9 @@ def main():
     ap.add_argument("--sharpen-from", type=int, default=0,
                     help="--object-crops and --edge-weight apply from this step on (the bundled VAE's "
                          "first 2500 steps had neither)")
+    ap.add_argument("--decoder-only", action="store_true",
+                    help="train the decoder only: the encoder (and so every cached latent and the UNet "
+                         "trained on them) stays exactly as it is; give it again with --resume")
     common.add_lr_schedule_args(ap, warmup=100)
     args = ap.parse_args()
     device = common.setup(args)
@@ -68,9 +71,15 @@ def main():
     vae = AutoencoderKL(cfg).to(device)
     if args.init_from and not args.resume:
         grow_from(vae, args.init_from)
-    opt = torch.optim.AdamW(vae.parameters(), lr=args.lr, weight_decay=0.0)
+    if args.decoder_only:
+        # Frozen encoder: its grown resnets keep their zero conv2, so encodings stay bit-identical.
+        for p in list(vae.encoder.parameters()) + list(vae.quant_conv.parameters()):
+            p.requires_grad_(False)
+    trained = [p for p in vae.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trained, lr=args.lr, weight_decay=0.0)
     step, _ = common.resume(args, {"vae": vae}, opt, device)
-    print(f"vae parameters {sum(p.numel() for p in vae.parameters()) / 1e6:.3f}M", flush=True)
+    print(f"vae parameters {sum(p.numel() for p in vae.parameters()) / 1e6:.3f}M, "
+          f"trained {sum(p.numel() for p in trained) / 1e6:.3f}M", flush=True)
 
     stop = common.StopFlag()
     progress = common.Progress(args.log_every, args.steps)
@@ -109,7 +118,8 @@ def main():
         lr = common.learning_rate(args, step)
         for g in opt.param_groups:
             g["lr"] = lr
-        mean, logvar = vae.encode(x)
+        with torch.set_grad_enabled(not args.decoder_only):
+            mean, logvar = vae.encode(x)
         z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
         xr = vae.decode(z)
         l1 = (weight * (xr - x).abs()).mean() / weight.mean()
@@ -118,7 +128,7 @@ def main():
         loss = l1 + l2 + args.kl_weight * kl
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
         opt.step()
         step += 1
         progress.update(step, loss=loss.item(), l1=l1.item(), l2=l2.item(), kl=kl.item())
