@@ -92,6 +92,8 @@ def run_sdvk(args, name, prompts):
             sys.exit(f"adherence: --judge-only: cannot read {summary_file}: {e}")
         if sorted({f["prompt"] for f in summary["files"]}) != sorted(set(prompts)):
             sys.exit(f"adherence: --judge-only: {summary_file} holds other prompts than this set")
+        if args.clip:
+            rescore(args, summary)
         return summary
     os.makedirs(folder, exist_ok=True)
     for f in os.listdir(folder):
@@ -115,6 +117,19 @@ def run_sdvk(args, name, prompts):
     with open(summary_file, "w") as f:
         json.dump(summary, f)
     return summary
+
+
+def rescore(args, summary):
+    """Replaces each image's CLIP score by --clip's (`sdvk score`; each PNG holds its prompt), so
+    that scorers can be compared on the same candidates without denoising again."""
+    paths = [f["path"] for f in summary["files"]]
+    cmd = [args.sdvk, "score", "--clip", args.clip, "--json"] + (["--precision", args.precision] if args.precision else [])
+    done = subprocess.run(cmd + paths, stdout=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        sys.exit(f"adherence: sdvk score failed (exit {done.returncode})")
+    score = {r["image"]: r["score"] for r in json.loads(done.stdout)["results"]}
+    for f in summary["files"]:
+        f["clip_score"] = score[f["path"]]
 
 
 def evaluate(args, name, prompts):
@@ -203,7 +218,7 @@ def main():
     ap.add_argument("--markdown", default="", help="also write the table to this file")
     ap.add_argument("--judge-only", action="store_true",
                     help="generate nothing: judge the images an earlier run left in --out again (after a "
-                         "detector change, say)")
+                         "detector change, say); with --clip, rank them by that scorer's scores")
     ap.add_argument("--trained-captions", default="", metavar="LATENTS",
                     help="also a set of --count captions of two different objects from this latent cache "
                          "(cache_latents.py's folder): prompts the UNet was trained on")

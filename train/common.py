@@ -118,8 +118,9 @@ def module_state(run_dir, name, tensors=None):
 def load_grown(model, run_dir, name, part, zero, tensors=None):
     """Loads RUN_DIR's checkpointed module NAME into `model`, which may have submodules the old
     one lacks, all named `...{part}N` (e.g. ".resnets.", ".attentions."): each of those gets
-    its layer `zero` (e.g. "conv2", "proj_out") zeroed, which makes it an identity (its output
-    is added to a residual), so the grown model starts out computing what the old one did.
+    its layer `zero` (e.g. "conv2", "proj_out"; or a tuple of names) zeroed, which makes it an
+    identity (its outputs are added to residuals), so the grown model starts out computing what
+    the old one did.
     Any other difference is an error (`tensors`: the checkpoint, when already read). Returns
     how many submodules were added."""
     old, own = module_state(run_dir, name, tensors), model.state_dict()
@@ -136,9 +137,10 @@ def load_grown(model, run_dir, name, part, zero, tensors=None):
     model.load_state_dict(old, strict=False)
     with torch.no_grad():
         for sub in new:
-            layer = model.get_submodule(f"{sub}.{zero}")
-            layer.weight.zero_()
-            layer.bias.zero_()
+            for z in ((zero,) if isinstance(zero, str) else zero):
+                layer = model.get_submodule(f"{sub}.{z}")
+                layer.weight.zero_()
+                layer.bias.zero_()
     return len(new)
 
 
@@ -250,18 +252,46 @@ def swapped_twin(truth, seed, index):
     return None
 
 
-def twin_batch(seed, step, batch, swaps=False):
+def _alike(truth):
+    a, b = truth["objects"]
+    return (a["shape"], a["colour"]) == (b["shape"], b["colour"])
+
+
+def altered_twin(truth, seed, index):
+    """Re-captions `truth` and returns its twin: the same scene with one object's shape (two
+    times in three) or colour changed to another (never a held-out pair, never a copy of the
+    other object), captioned with the same random choices, so the two captions differ in one
+    word: the mistakes reranking has to catch in a UNet's candidates."""
+    rng = random.Random(f"{seed}:alter:{index}")
+    for _ in range(20):
+        twin = copy.deepcopy(truth)
+        o = rng.choice(twin["objects"])
+        key = "shape" if rng.random() < 2 / 3 else "colour"
+        choices = sd.SHAPES if key == "shape" else list(sd.COLOURS)
+        o[key] = rng.choice([v for v in choices if v != o[key]])
+        if (o["colour"], o["shape"]) in sd.HELD_OUT:
+            continue
+        if len(twin["objects"]) == 2 and _alike(twin) != _alike(truth):
+            continue  # "two red squares" <-> "a red square and a blue square": not a one-word change
+        return recaption_pair(truth, twin, seed, index)
+    return None
+
+
+def twin_batch(seed, step, batch, swaps=False, alters=0.0):
     """A batch of batch/2 scenes whose captions state positions, and their moved twins (see
     moved_twin): captions that differ only in positions are each other's hardest negatives,
     which a batch of random scenes almost never holds. With `swaps`, a scene of two different
     objects gets its swapped twin instead (see swapped_twin), whether or not its caption
-    states positions. Returns (images [B,3,64,64], captions) like image_batch; step s draws
-    from scenes 4*s*batch on."""
+    states positions. With `alters`, that share of the scenes gets its altered twin instead
+    (one object's shape or colour changed, see altered_twin). Returns (images [B,3,64,64],
+    captions) like image_batch; step s draws from scenes 4*s*batch on."""
     imgs, caps = [], []
     index = 4 * step * batch
     while len(caps) < batch:
         truth = sd.sample_truth(seed, index)
-        twin = (swaps and swapped_twin(truth, seed, index)) or moved_twin(truth, seed, index)
+        alter = alters and random.Random(f"{seed}:kind:{index}").random() < alters
+        twin = (alter and altered_twin(truth, seed, index)) or (swaps and swapped_twin(truth, seed, index)) or \
+            moved_twin(truth, seed, index)
         index += 1
         if twin is None or twin["caption"] == truth["caption"]:
             continue  # a caption that states no position has no position twin

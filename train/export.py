@@ -152,13 +152,18 @@ def main():
         shutil.copyfile(spm, os.path.join(clip_dir, "spiece.model"))
         context = cfg["text_config"]["max_position_embeddings"]
         write_json(os.path.join(clip_dir, "tokenizer_config.json"), tokenizer_config(context))
+        text_cfg = cfg
         if text_trained:
-            tuned = CLIPModel(cfg)
+            # The UNet run may have grown its tower (train_unet.py --text-layers).
+            layers = common.checkpoint_state(unet_run)["extra"].get("text_layers")
+            if layers:
+                text_cfg = dict(cfg, text_config=dict(cfg["text_config"], num_hidden_layers=layers))
+            tuned = CLIPModel(text_cfg)
             text_step, _ = common.load_checkpoint(unet_run, {"ema_text": tuned.text_model}, None, cpu)
             text_state = tuned.state_dict()
             print(f"text encoder from {unet_run}'s EMA (step {text_step}), trained with the UNet")
         save_component(os.path.join(sd_dir, "text_encoder"), "model.safetensors", fp16_tensors(text_state, ["text_model."]),
-                       dict(text_encoder_config(cfg), torch_dtype="float16"), text_step)
+                       dict(text_encoder_config(text_cfg), torch_dtype="float16"), text_step)
         tk = os.path.join(sd_dir, "tokenizer")
         os.makedirs(tk, exist_ok=True)
         shutil.copyfile(spm, os.path.join(tk, "spiece.model"))

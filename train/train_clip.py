@@ -46,6 +46,10 @@ def main():
                     help="with --position-twins: a scene of two different objects gets the twin with their "
                          "shapes or colours swapped instead (captions differing only in which colour goes "
                          "with which shape): the scorer learns to tell a right image from a swapped one")
+    ap.add_argument("--alter-twins", type=float, default=0.0,
+                    help="with --position-twins: this share of the scenes gets the twin with one object's "
+                         "shape or colour changed instead (captions differing in one word): the scorer "
+                         "learns the shape and colour mistakes it has to catch when it reranks")
     ap.add_argument("--freeze-text-tower", action="store_true",
                     help="train only the vision tower, both projections and the logit scale: the text "
                          "tower's hidden states (what a UNet trained on them reads) stay bit-identical")
@@ -53,8 +57,8 @@ def main():
                     help="fine-tune: start from this run folder's weights (and config), with a fresh "
                          "optimiser and learning-rate schedule, counting steps on from its step")
     args = ap.parse_args()
-    if args.swap_twins and not args.position_twins:
-        ap.error("--swap-twins goes with --position-twins (swapped twins replace some moved ones)")
+    if (args.swap_twins or args.alter_twins) and not args.position_twins:
+        ap.error("--swap-twins and --alter-twins go with --position-twins (their twins replace some moved ones)")
     device = common.setup(args)
     tok = SpmTokenizer(args.tokenizer)
 
@@ -93,7 +97,8 @@ def main():
     model.train()
     while step < args.steps and not stop.stop:
         if args.position_twins:
-            images, captions = common.twin_batch(args.seed + 2, step, args.batch, args.swap_twins)
+            images, captions = common.twin_batch(args.seed + 2, step, args.batch, args.swap_twins,
+                                                         args.alter_twins)
         else:
             images, captions = common.image_batch(args.seed + 2, step, args.batch)
         ids = tok.windows(captions)

@@ -77,10 +77,33 @@ def training_noise(shape, offset, pyramid):
     return noise
 
 
-def load_text_tower(clip_dir, device):
+# A text tower's encoder layers, and the sublayers whose zeroing makes an added layer an identity.
+TEXT_LAYERS, TEXT_LAYER_OUTPUTS = ".layers.", ("self_attn.out_proj", "mlp.fc2")
+
+
+def text_tower_layers(args, clip_cfg):
+    """Encoder layers of this run's text tower: a resumed run's, else --text-layers, else those
+    of the run it grows from, else the CLIP's."""
+    layers = clip_cfg["text_config"]["num_hidden_layers"]
+    if args.resume:
+        return common.checkpoint_state(args.run_dir)["extra"].get("text_layers", layers)
+    if args.init_from:
+        layers = common.checkpoint_state(args.init_from)["extra"].get("text_layers", layers)
+    return args.text_layers or layers
+
+
+def with_text_layers(clip_cfg, layers):
+    return dict(clip_cfg, text_config=dict(clip_cfg["text_config"], num_hidden_layers=layers))
+
+
+def load_text_tower(clip_dir, device, layers=None):
+    """The CLIP run's text tower, frozen; with more `layers` than it has, the added ones (after
+    its own, before the final layer norm) start as identities."""
     cfg = json.load(open(os.path.join(clip_dir, "config.json")))
-    clip = CLIPModel(cfg)
-    common.load_checkpoint(clip_dir, {"clip": clip}, None, device)
+    if layers and layers < cfg["text_config"]["num_hidden_layers"]:
+        raise SystemExit(f"train_unet: --text-layers {layers}: {clip_dir}'s text tower has more")
+    clip = CLIPModel(with_text_layers(cfg, layers or cfg["text_config"]["num_hidden_layers"]))
+    common.load_grown(clip, clip_dir, "clip", TEXT_LAYERS, TEXT_LAYER_OUTPUTS)
     text = clip.text_model.to(device).eval()
     for p in text.parameters():
         p.requires_grad_(False)
@@ -127,8 +150,8 @@ def grow_from(unet, text, run_dir):
     print(f"starting from {run_dir}'s EMA weights (its step {state['step']}); new attentions: {added}",
           flush=True)
     if state["extra"].get("text_encoder_trained"):
-        text.load_state_dict(common.module_state(run_dir, "ema_text", tensors))
-        print(f"text tower: {run_dir}'s EMA text tower", flush=True)
+        grown = common.load_grown(text, run_dir, "ema_text", TEXT_LAYERS, TEXT_LAYER_OUTPUTS, tensors)
+        print(f"text tower: {run_dir}'s EMA text tower; new identity layers: {grown}", flush=True)
     torch.set_rng_state(torch.from_numpy(tensors["torch_rng"]))
 
 
@@ -179,11 +202,19 @@ def main():
                          "(export.py takes the pipeline's text encoder from this run's EMA; the scorer "
                          "keeps its own)")
     ap.add_argument("--text-lr", type=float, default=1e-4, help="with --train-text-encoder")
+    ap.add_argument("--text-layers", type=int, default=0,
+                    help="with --train-text-encoder: grow the text tower to this many encoder layers (the "
+                         "added ones start as identities, so the tower computes what it did): depth for its "
+                         "per-token states to say which colour and shape go with which position")
     common.add_lr_schedule_args(ap, warmup=500)
     args = ap.parse_args()
     device = common.setup(args)
     tok = SpmTokenizer(args.tokenizer)
-    text, clip_cfg = load_text_tower(args.clip, device)
+    clip_cfg = json.load(open(os.path.join(args.clip, "config.json")))
+    text_layers = text_tower_layers(args, clip_cfg)
+    if text_layers != clip_cfg["text_config"]["num_hidden_layers"] and not args.train_text_encoder:
+        raise SystemExit("train_unet: a text tower with added layers must train: pass --train-text-encoder")
+    text, clip_cfg = load_text_tower(args.clip, device, text_layers)
 
     meta = json.load(open(os.path.join(args.latents, "meta.json")))
     lat_mean = torch.from_numpy(np.load(os.path.join(args.latents, "mean.npy")).astype(np.float32))
@@ -268,7 +299,7 @@ def main():
                 context_cache[c] = row
         return torch.stack([context_cache[c] for c in caps]).float()
 
-    extra = {"text_encoder_trained": args.train_text_encoder}
+    extra = {"text_encoder_trained": args.train_text_encoder, "text_layers": text_layers}
     stop = common.StopFlag()
     progress = common.Progress(args.log_every, args.steps)
     unet.train()

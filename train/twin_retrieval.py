@@ -6,7 +6,8 @@ image above the twin's for each caption (caption -> image: what best-of-N rerank
 Chance is 50%.
 
 Twins (train/common.py): "swap" exchanges the two objects' shapes or colours (binding: which
-colour goes with which shape), "move" moves every object elsewhere (positions).
+colour goes with which shape), "move" moves every object elsewhere (positions), "alter"
+changes one object's shape or colour (the mistakes reranking has to catch).
 
   python3 train/twin_retrieval.py runs/clip_twins runs/clip_bind [--pairs 200]
 """
@@ -24,7 +25,7 @@ from clip_model import CLIPModel
 from tokenizer import SpmTokenizer
 from train_clip import normalise
 
-TWINS = (("swap", common.swapped_twin), ("move", common.moved_twin))
+TWINS = (("swap", common.swapped_twin), ("move", common.moved_twin), ("alter", common.altered_twin))
 
 
 def twin_pairs(make_twin, split, pairs, seed=1000):
