@@ -77,7 +77,13 @@ def main():
             p.requires_grad_(False)
     trained = [p for p in vae.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trained, lr=args.lr, weight_decay=0.0)
+    if args.resume:
+        saved = common.checkpoint_state(args.run_dir)["extra"].get("decoder_only", False)
+        if saved != args.decoder_only:
+            raise SystemExit(f"train_vae: {args.run_dir} was trained {'with' if saved else 'without'} "
+                             "--decoder-only: resume it the same way")
     step, _ = common.resume(args, {"vae": vae}, opt, device)
+    extra = {"decoder_only": args.decoder_only}
     print(f"vae parameters {sum(p.numel() for p in vae.parameters()) / 1e6:.3f}M, "
           f"trained {sum(p.numel() for p in trained) / 1e6:.3f}M", flush=True)
 
@@ -133,8 +139,8 @@ def main():
         step += 1
         progress.update(step, loss=loss.item(), l1=l1.item(), l2=l2.item(), kl=kl.item())
         if step % args.save_every == 0:
-            common.save_checkpoint(args.run_dir, step, {"vae": vae}, opt)
-    common.save_checkpoint(args.run_dir, step, {"vae": vae}, opt)
+            common.save_checkpoint(args.run_dir, step, {"vae": vae}, opt, extra)
+    common.save_checkpoint(args.run_dir, step, {"vae": vae}, opt, extra)
     print(f"saved {args.run_dir}/ckpt.safetensors at step {step}", flush=True)
     if stop.stop:
         raise SystemExit(143)  # stopped by a signal: a driver script must not go on
