@@ -144,6 +144,14 @@ def load_grown(model, run_dir, name, part, zero, tensors=None):
     return len(new)
 
 
+def require_same_flag(run_dir, key, value, flag):
+    """Stops unless RUN_DIR's checkpoint was trained with `flag` as this run gives it (its
+    extra[key]): resumed the other way, its modules or optimizer state would not fit."""
+    saved = checkpoint_state(run_dir)["extra"].get(key, False)
+    if saved != value:
+        raise SystemExit(f"{run_dir} was trained {'with' if saved else 'without'} {flag}: resume it the same way")
+
+
 def checkpoint_state(run_dir):
     """RUN_DIR/ckpt.safetensors' JSON metadata: step, extra, optimizer hyperparameters."""
     return json.loads(safetensors_io.load_metadata(os.path.join(run_dir, "ckpt.safetensors"))["state"])

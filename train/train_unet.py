@@ -269,10 +269,7 @@ def main():
     trained = [p for g in groups for p in g["params"]]
     opt = torch.optim.AdamW(groups, lr=args.lr, weight_decay=0.01)
     if args.resume:
-        saved = common.checkpoint_state(args.run_dir)["extra"].get("text_encoder_trained", False)
-        if saved != args.train_text_encoder:
-            raise SystemExit(f"train_unet: {args.run_dir} was trained {'with' if saved else 'without'} "
-                             "--train-text-encoder: resume it the same way")
+        common.require_same_flag(args.run_dir, "text_encoder_trained", args.train_text_encoder, "--train-text-encoder")
     step, _ = common.resume(args, modules, opt, device)
     if args.init_from and not args.resume:
         grow_from(unet, text, args.init_from)

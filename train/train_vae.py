@@ -78,10 +78,7 @@ def main():
     trained = [p for p in vae.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trained, lr=args.lr, weight_decay=0.0)
     if args.resume:
-        saved = common.checkpoint_state(args.run_dir)["extra"].get("decoder_only", False)
-        if saved != args.decoder_only:
-            raise SystemExit(f"train_vae: {args.run_dir} was trained {'with' if saved else 'without'} "
-                             "--decoder-only: resume it the same way")
+        common.require_same_flag(args.run_dir, "decoder_only", args.decoder_only, "--decoder-only")
     step, _ = common.resume(args, {"vae": vae}, opt, device)
     extra = {"decoder_only": args.decoder_only}
     print(f"vae parameters {sum(p.numel() for p in vae.parameters()) / 1e6:.3f}M, "
