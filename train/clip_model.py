@@ -167,6 +167,12 @@ def clip_config(vocab_size, bos, eos, pad, text_width=64, text_layers=4, text_he
             "logit_scale_init_value": 2.6592, "text_config": text, "vision_config": vision}
 
 
+def with_text_layers(clip_cfg, layers):
+    """The CLIPModel config with a text tower of `layers` encoder layers (a UNet run may grow
+    its copy of the tower: train_unet.py --text-layers)."""
+    return dict(clip_cfg, text_config=dict(clip_cfg["text_config"], num_hidden_layers=layers))
+
+
 def text_encoder_config(clip_cfg):
     """The CLIPTextModel config.json (a pipeline's text_encoder/) of a CLIPModel config."""
     t = dict(clip_cfg["text_config"])

@@ -95,7 +95,8 @@ def classify_shape(alpha, box):
 
 
 def detect(image):
-    """{"background", "objects": [{"shape", "colour", "position", "size", "center", "pixels"}]}.
+    """{"background", "objects": [{"shape", "colour", "position", "size", "center", "pixels",
+    "match" (the shape's overlap with its drawing, classify_shape)}]}.
 
     image: HxWx3 uint8.
     """

@@ -29,7 +29,7 @@ import torch
 import common
 from common import write_json
 import safetensors_io
-from clip_model import CLIPModel, text_encoder_config
+from clip_model import CLIPModel, text_encoder_config, with_text_layers
 from unet_model import UNet2DConditionModel
 from vae_model import AutoencoderKL
 
@@ -157,7 +157,7 @@ def main():
             # The UNet run may have grown its tower (train_unet.py --text-layers).
             layers = common.checkpoint_state(unet_run)["extra"].get("text_layers")
             if layers:
-                text_cfg = dict(cfg, text_config=dict(cfg["text_config"], num_hidden_layers=layers))
+                text_cfg = with_text_layers(cfg, layers)
             tuned = CLIPModel(text_cfg)
             text_step, _ = common.load_checkpoint(unet_run, {"ema_text": tuned.text_model}, None, cpu)
             text_state = tuned.state_dict()

@@ -24,7 +24,7 @@ import common
 import detector
 import safetensors_io
 import shapes_data
-from clip_model import CLIPModel
+from clip_model import CLIPModel, with_text_layers
 from tokenizer import SpmTokenizer
 from unet_model import UNet2DConditionModel, mirrored_up_blocks, unet_config
 
@@ -92,22 +92,18 @@ def text_tower_layers(args, clip_cfg):
     return args.text_layers or layers
 
 
-def with_text_layers(clip_cfg, layers):
-    return dict(clip_cfg, text_config=dict(clip_cfg["text_config"], num_hidden_layers=layers))
-
-
-def load_text_tower(clip_dir, device, layers=None):
-    """The CLIP run's text tower, frozen; with more `layers` than it has, the added ones (after
-    its own, before the final layer norm) start as identities."""
-    cfg = json.load(open(os.path.join(clip_dir, "config.json")))
-    if layers and layers < cfg["text_config"]["num_hidden_layers"]:
+def load_text_tower(clip_dir, clip_cfg, layers, device):
+    """The text tower of the CLIP run in `clip_dir` (its config `clip_cfg`), frozen; with more
+    `layers` than it has, the added ones (after its own, before the final layer norm) start as
+    identities."""
+    if layers < clip_cfg["text_config"]["num_hidden_layers"]:
         raise SystemExit(f"train_unet: --text-layers {layers}: {clip_dir}'s text tower has more")
-    clip = CLIPModel(with_text_layers(cfg, layers or cfg["text_config"]["num_hidden_layers"]))
+    clip = CLIPModel(with_text_layers(clip_cfg, layers))
     common.load_grown(clip, clip_dir, "clip", TEXT_LAYERS, TEXT_LAYER_OUTPUTS)
     text = clip.text_model.to(device).eval()
     for p in text.parameters():
         p.requires_grad_(False)
-    return text, cfg
+    return text
 
 
 def block_heads(text, blocks):
@@ -214,7 +210,7 @@ def main():
     text_layers = text_tower_layers(args, clip_cfg)
     if text_layers != clip_cfg["text_config"]["num_hidden_layers"] and not args.train_text_encoder:
         raise SystemExit("train_unet: a text tower with added layers must train: pass --train-text-encoder")
-    text, clip_cfg = load_text_tower(args.clip, device, text_layers)
+    text = load_text_tower(args.clip, clip_cfg, text_layers, device)
 
     meta = json.load(open(os.path.join(args.latents, "meta.json")))
     lat_mean = torch.from_numpy(np.load(os.path.join(args.latents, "mean.npy")).astype(np.float32))
