@@ -178,6 +178,12 @@ def main():
                     help="extra loss weight on the latent cells under an object's box (0: plain MSE): "
                          "objects cover 6-20%% of the latent, so the flat background dominates the loss "
                          "while the prompt is mostly about the objects")
+    ap.add_argument("--high-noise-share", type=float, default=0.0,
+                    help="draw this share of each batch's timesteps from [--high-noise-from, 1000) instead of "
+                         "[0, 1000): which object takes which colour and shape is decided in the first, "
+                         "noisiest steps (img2img from a right image keeps it right from strength 0.5, "
+                         "not from 0.85), where the epsilon loss says little about the image")
+    ap.add_argument("--high-noise-from", type=int, default=600)
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--offset-noise", type=float, default=0.3,
                     help="weight of per-image, per-channel noise added to the training noise (0: plain)")
@@ -204,6 +210,8 @@ def main():
                          "per-token states to say which colour and shape go with which position")
     common.add_lr_schedule_args(ap, warmup=500)
     args = ap.parse_args()
+    if not 0 <= args.high_noise_from < 1000 or not 0 <= args.high_noise_share <= 1:
+        raise SystemExit("train_unet: --high-noise-from must be in [0, 1000) and --high-noise-share in [0, 1]")
     device = common.setup(args)
     tok = SpmTokenizer(args.tokenizer)
     clip_cfg = json.load(open(os.path.join(args.clip, "config.json")))
@@ -307,7 +315,11 @@ def main():
         caps = ["" if d else captions[i] for i, d in zip(idx.tolist(), drop.tolist())]
         x0 = (lat_mean[idx] + lat_std[idx] * torch.randn(args.batch, *lat_mean.shape[1:])) * scale
         x0 = x0.to(device)
-        t = torch.randint(0, 1000, (args.batch,), device=device)
+        t = torch.randint(0, 1000, (args.batch,))
+        if args.high_noise_share > 0:  # drawn from g after the rest: runs without it see the same data
+            high = torch.from_numpy(g.random(args.batch) < args.high_noise_share)
+            t[high] = torch.from_numpy(g.integers(args.high_noise_from, 1000, args.batch))[high]
+        t = t.to(device)
         plain = step < args.plain_noise_until
         noise = training_noise(tuple(x0.shape), 0.0 if plain else args.offset_noise,
                                0.0 if plain else args.pyramid_noise).to(device)
