@@ -135,10 +135,14 @@ def rescore(args, summary):
 def evaluate(args, name, prompts):
     summary = run_sdvk(args, name, prompts)
     by_prompt = {}  # prompt index -> [(batch_pos, clip_score, image)]
-    index_of = {p: i for i, p in enumerate(prompts)}
+    # Prompt p is drawn with seed + p; a set may hold the same caption twice, so the seed, not
+    # the text, says which prompt an image belongs to.
     for f in summary["files"]:
         image = np.asarray(Image.open(f["path"]).convert("RGB"))
-        by_prompt.setdefault(index_of[f["prompt"]], []).append((f["batch_pos"], f["clip_score"], image))
+        p = f["seed"] - summary["seed"]
+        if not 0 <= p < len(prompts) or f["prompt"] != prompts[p]:
+            sys.exit(f"adherence: {f['path']}: seed {f['seed']} does not belong to its prompt in this set")
+        by_prompt.setdefault(p, []).append((f["batch_pos"], f["clip_score"], image))
     first, best, ceiling, every, chance = [], [], [], [], []
     clip_first, clip_best, clip_every = [], [], []
     kinds = {}  # prompt kind -> [prompts, images right, images]
