@@ -18,7 +18,7 @@ import torch
 
 import safetensors_io
 from check_modules import compare, load_strict
-from clip_model import CLIPModel, ClipTextTransformer
+from clip_model import CLIPModel, CLIPTextModel
 from tokenizer import SpmTokenizer
 from unet_model import UNet2DConditionModel
 from vae_model import AutoencoderKL
@@ -50,12 +50,7 @@ def main():
         ids = tok.windows(["a small red star in the top left corner on a white background", "",
                            "two blue circles"])
 
-        class Text(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.text_model = ClipTextTransformer(tcfg)
-
-        text = load_strict(Text(), os.path.join(sd, "text_encoder", "model.safetensors")).text_model.eval()
+        text = load_strict(CLIPTextModel(tcfg), os.path.join(sd, "text_encoder", "model.safetensors")).text_model.eval()
         got = run_sdvk(args.sdvk, "text-encoder", os.path.join(sd, "text_encoder"),
                        {"input_ids": ids.numpy().astype(np.int64)}, tmp)
         want = text(ids)

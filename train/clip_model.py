@@ -97,6 +97,15 @@ class ClipTextTransformer(nn.Module):
                 "pooler_output": pooled}
 
 
+class CLIPTextModel(nn.Module):
+    """transformers' CLIPTextModel: the text tower under the key prefix its checkpoint uses (a
+    pipeline's text_encoder/)."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.text_model = ClipTextTransformer(cfg)
+
+
 class VisionEmbeddings(nn.Module):
     def __init__(self, cfg):
         super().__init__()

@@ -19,7 +19,7 @@ from PIL import Image
 import detector
 from adherence import prompt_set, tally
 from check_modules import load_strict
-from clip_model import CLIPModel
+from clip_model import CLIPModel, CLIPTextModel
 from tokenizer import SpmTokenizer
 from train_clip import normalise
 from train_unet import sd_alphas_cumprod
@@ -37,6 +37,10 @@ class Pipeline:
         self.vae = load_strict(AutoencoderKL(vcfg).eval(),
                                os.path.join(sd_dir, "vae", "diffusion_pytorch_model.safetensors"))
         self.scale = vcfg["scaling_factor"]
+        # The pipeline's own text encoder: since the UNet trains with its text tower, it is no
+        # longer the scorer's.
+        tcfg = json.load(open(os.path.join(sd_dir, "text_encoder", "config.json")))
+        self.text = load_strict(CLIPTextModel(tcfg), os.path.join(sd_dir, "text_encoder", "model.safetensors")).text_model.eval()
         ccfg = json.load(open(os.path.join(clip_dir, "config.json")))
         self.clip = load_strict(CLIPModel(ccfg).eval(), os.path.join(clip_dir, "model.safetensors"))
         self.tok = SpmTokenizer.__new__(SpmTokenizer)
@@ -50,7 +54,7 @@ class Pipeline:
     def generate(self, prompts, seeds, steps=25, cfg=5.0):
         """DDIM (eta 0, 'leading' spacing, steps_offset 1, as SD's scheduler configs) -> uint8 images."""
         ids = self.tok.windows(list(prompts) + [""] * len(prompts))
-        ctx = self.clip.text_model(ids)["last_hidden_state"]
+        ctx = self.text(ids)["last_hidden_state"]
         x = torch.stack([torch.randn(4, self.latent_size, self.latent_size, generator=torch.Generator().manual_seed(s))
                          for s in seeds])
         ratio = 1000 // steps
