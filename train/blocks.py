@@ -64,8 +64,9 @@ class Upsample2D(nn.Module):
         return self.conv(x)
 
 
-def attention(q, k, v, heads, causal=False):
-    """Scaled dot-product attention. q: [B,N,H*D], k/v: [B,M,H*D] -> [B,N,H*D]."""
+def attention(q, k, v, heads, causal=False, keep=None):
+    """Scaled dot-product attention. q: [B,N,H*D], k/v: [B,M,H*D] -> [B,N,H*D]. With a list
+    `keep`, the probabilities [B,H,N,M] are appended to it (train_unet.py's attention loss)."""
     b, n, inner = q.shape
     m = k.shape[1]
     d = inner // heads
@@ -78,6 +79,8 @@ def attention(q, k, v, heads, causal=False):
         scores = scores.masked_fill(mask, float("-inf"))
     # Softmax in float32 (upcast_attention / upcast_softmax): the same in float32 training.
     probs = scores.float().softmax(-1).to(v.dtype)
+    if keep is not None:
+        keep.append(probs)
     return torch.matmul(probs, v).transpose(1, 2).reshape(b, n, inner)
 
 
@@ -93,8 +96,9 @@ class Attention(nn.Module):
         self.to_k = nn.Linear(kv_dim, inner, bias=bias)
         self.to_v = nn.Linear(kv_dim, inner, bias=bias)
         self.to_out = nn.ModuleList([nn.Linear(inner, query_dim), nn.Dropout(0.0)])
+        self.kept = None  # a list: each call's attention probabilities are appended to it
 
     def forward(self, x, context=None):  # x: [B,N,C], context: [B,M,Ck] -> [B,N,C]
         context = x if context is None else context
-        h = attention(self.to_q(x), self.to_k(context), self.to_v(context), self.heads)
+        h = attention(self.to_q(x), self.to_k(context), self.to_v(context), self.heads, keep=self.kept)
         return self.to_out[1](self.to_out[0](h))

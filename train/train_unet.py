@@ -26,7 +26,7 @@ import safetensors_io
 import shapes_data
 from clip_model import CLIPModel, with_text_layers
 from tokenizer import SpmTokenizer
-from unet_model import UNet2DConditionModel, mirrored_up_blocks, unet_config
+from unet_model import BasicTransformerBlock, UNet2DConditionModel, mirrored_up_blocks, unet_config
 
 DEFAULT_DOWN = ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D")
 
@@ -48,6 +48,48 @@ def object_masks(truths, cells, image_size):
             y0, y1 = int(max(cy - h, 0) // px), int(min(cy + h, image_size - 1) // px)
             masks[i, 0, y0:y1 + 1, x0:x1 + 1] = True
     return masks
+
+
+ATTENTION_GRID = 8  # the cross-attention layers the attention loss supervises: 8x8 cells
+
+
+def word_targets(rows, tok):
+    """For --attention-loss: ([N,4] token position, -1 for none; [N,4,64] bool cells) of each
+    object's colour and shape words, where the word names one object alone (not "two blue
+    circles", not a colour both objects share), with the 8x8 cells its object's box covers."""
+    pos = torch.full((len(rows), 4), -1, dtype=torch.long)
+    cells = object_masks([{"objects": [o]} for r in rows for o in r["truth"]["objects"]],
+                         ATTENTION_GRID, shapes_data.SIZE).reshape(-1, ATTENTION_GRID * ATTENTION_GRID)
+    masks = torch.zeros(len(rows), 4, ATTENTION_GRID * ATTENTION_GRID, dtype=torch.bool)
+    lengths = [len(ids) for ids in tok.content_ids([r["caption"] for r in rows])]
+    first = 0  # row i's objects start at cells[first]
+    for i, r in enumerate(rows):
+        words, objects = r["caption"].split(), r["truth"]["objects"]
+        if lengths[i] == len(words):  # one token a word: word j is token 1 + j (after bos)
+            slot = 0
+            for k, o in enumerate(objects):
+                for attr in ("colour", "shape"):
+                    if words.count(o[attr]) == 1 and all(p[attr] != o[attr] for p in objects if p is not o):
+                        pos[i, slot], masks[i, slot] = 1 + words.index(o[attr]), cells[first + k]
+                        slot += 1
+        first += len(objects)
+    return pos, masks
+
+
+def attention_loss(kept, pos, masks):
+    """Mean over the stated words of 1 - (share of the word's attention, over the 8x8 cells, that
+    falls on its object's box), heads averaged, over the 8x8 cross-attention layers."""
+    rows, slots = (pos >= 0).nonzero(as_tuple=True)
+    if len(rows) == 0:
+        return None
+    losses = []
+    for probs in kept:  # [B,H,N,M]
+        if probs.shape[2] != ATTENTION_GRID * ATTENTION_GRID:
+            continue
+        column = probs.mean(1)[rows, :, pos[rows, slots]]  # [W,64]: each word over the cells
+        inside = (column * masks[rows, slots].float()).sum(-1)
+        losses.append(1 - inside / column.sum(-1).clamp_min(1e-12))
+    return torch.cat(losses).mean()
 
 
 def training_noise(shape, offset, pyramid):
@@ -184,6 +226,10 @@ def main():
                          "noisiest steps (img2img from a right image keeps it right from strength 0.5, "
                          "not from 0.85), where the epsilon loss says little about the image")
     ap.add_argument("--high-noise-from", type=int, default=600)
+    ap.add_argument("--attention-loss", type=float, default=0.0,
+                    help="weight of a loss that pulls each object's colour and shape words' cross-attention "
+                         "(the 8x8 layers) onto the cells under that object's box (0: none): the UNet reads "
+                         "a colour word about as much at the other object (attention_probe.py)")
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--offset-noise", type=float, default=0.3,
                     help="weight of per-image, per-channel noise added to the training noise (0: plain)")
@@ -231,6 +277,7 @@ def main():
                                   detector.prompt_kind(detector.parse_caption(c)) == "two different"])
     object_cells = object_masks([r["truth"] for r in rows], lat_mean.shape[-1], shapes_data.SIZE) \
         if args.object_weight else None
+    targets = word_targets(rows, tok) if args.attention_loss else None
     if args.two_different_share > 0 and len(two_different) == 0:
         raise SystemExit(f"train_unet: --two-different-share: {args.latents} holds no two-object scenes")
 
@@ -303,6 +350,7 @@ def main():
     extra = {"text_encoder_trained": args.train_text_encoder, "text_layers": text_layers}
     stop = common.StopFlag()
     progress = common.Progress(args.log_every, args.steps)
+    cross_attentions = [m.attn2 for m in unet.modules() if isinstance(m, BasicTransformerBlock)]
     unet.train()
     while step < args.steps and not stop.stop:
         # The batch of step s is a pure function of (seed, s): resumed runs see the same data.
@@ -328,12 +376,22 @@ def main():
         ctx = contexts(caps)  # [B,77,W]
         for group in opt.param_groups:
             group["lr"] = common.learning_rate(args, step) * group["lr_scale"]
+        kept, logged = [], {}
+        for module in cross_attentions:
+            module.kept = kept if targets else None
         pred = unet(noisy, t.float(), ctx)
         if object_cells is None:
             loss = F.mse_loss(pred, noise)
         else:
             weight = 1.0 + args.object_weight * object_cells[idx].to(device).float()  # [B,1,h,w]
             loss = (weight * (pred - noise).pow(2)).mean() / weight.mean()
+        if targets:
+            pos = targets[0][idx].clone()
+            pos[drop] = -1  # an empty caption has no words to place
+            extra_loss = attention_loss(kept, pos.to(device), targets[1][idx].to(device))
+            if extra_loss is not None:
+                logged["attention"] = extra_loss.item()
+                loss = loss + args.attention_loss * extra_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trained, 1.0)
@@ -344,7 +402,7 @@ def main():
                 for pe, p in zip(ema_module.parameters(), module.parameters()):
                     pe.mul_(d).add_(p.detach(), alpha=1 - d)
         step += 1
-        progress.update(step, loss=loss.item())
+        progress.update(step, loss=loss.item(), **logged)
         if step % args.save_every == 0:
             common.save_checkpoint(args.run_dir, step, modules, opt, extra)
     common.save_checkpoint(args.run_dir, step, modules, opt, extra)
