@@ -41,6 +41,18 @@ def prompt_set(split, count):
     return [sd.sample_truth(1000, i, split)["caption"] for i in range(count)]
 
 
+def seen_scenes_of_kind(kind, count):
+    """[(image, truth)]: the first `count` scenes of the seen prompt stream (prompt_set's) whose
+    captions are of this kind ("one object", "two alike", "two different"), as drawn."""
+    out, i = [], 0
+    while len(out) < count:
+        image, truth = sd.sample(1000, i, "train")
+        if detector.prompt_kind(detector.parse_caption(truth["caption"])) == kind:
+            out.append((image, truth))
+        i += 1
+    return out
+
+
 def trained_two_object_set(latents, count):
     """The first `count` captions of two different objects in a UNet's latent cache: prompts the
     model was trained on (with their images), to tell a model that cannot bind two objects at

@@ -13,10 +13,10 @@ import argparse
 import numpy as np
 import torch
 
-import blocks
-import detector
 import shapes_data as sd
+from adherence import seen_scenes_of_kind
 from evaluate import Pipeline
+from unet_model import BasicTransformerBlock
 
 GRID = 8  # the attention layers measured: 8x8 cells, 8 pixels of the 64x64 image each
 
@@ -32,13 +32,9 @@ def cells_under(obj):
 
 def cases(count):
     """[(caption, image, [(token position, own cells, other cells, "colour"|"shape")])]."""
-    out, i = [], 0
-    while len(out) < count:
-        image, truth = sd.sample(1000, i, "train")
-        i += 1
+    out = []
+    for image, truth in seen_scenes_of_kind("two different", count):
         caption = truth["caption"]
-        if detector.prompt_kind(detector.parse_caption(caption)) != "two different":
-            continue
         words = caption.split()
         a, b = truth["objects"]  # in the caption's order
         cells = [cells_under(a), cells_under(b)]
@@ -60,20 +56,10 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(2)
     pipe = Pipeline(args.models)
-    maps = []  # attention probabilities [B,N,M] of the 8x8 cross-attention layers of one pass
-
-    def record(self, x, context=None):
-        context = x if context is None else context
-        q, k = self.to_q(x), self.to_k(context)
-        if context is not x and x.shape[1] == GRID * GRID:
-            b, n, inner = q.shape
-            d = inner // self.heads
-            qh = q.reshape(b, n, self.heads, d).transpose(1, 2)
-            kh = k.reshape(b, -1, self.heads, d).transpose(1, 2)
-            maps.append((qh @ kh.transpose(-1, -2) / d ** 0.5).softmax(-1).mean(1))
-        return self.to_out[0](blocks.attention(q, k, self.to_v(context), self.heads))
-
-    blocks.Attention.forward = record
+    maps = []  # attention probabilities [B,H,N,M] of the cross-attention layers of one pass
+    for m in pipe.unet.modules():
+        if isinstance(m, BasicTransformerBlock):
+            m.attn2.kept = maps
     items = cases(args.count)
     for t in (int(s) for s in args.timesteps.split(",")):
         share = {"colour": [], "shape": []}
@@ -87,7 +73,8 @@ def main():
                 maps.clear()
                 pipe.unet(a.sqrt() * x0 + (1 - a).sqrt() * noise, torch.tensor([float(t)]),
                           pipe.text(ids)["last_hidden_state"])
-            probs = torch.stack(maps).mean(0)[0]  # [64 cells, 77 tokens], layers averaged
+            at_grid = [p.mean(1) for p in maps if p.shape[2] == GRID * GRID]  # heads averaged
+            probs = torch.stack(at_grid).mean(0)[0]  # [64 cells, 77 tokens], layers averaged
             for pos, own, other, attr in words_of:
                 col = probs[:, pos]
                 mass_own, mass_other = col[own].sum().item(), col[other].sum().item()

@@ -21,21 +21,9 @@ import numpy as np
 from PIL import Image
 
 import detector
-import shapes_data as sd
+from adherence import seen_scenes_of_kind
 
 KINDS = ("one object", "two alike", "two different")
-
-
-def prompts_of_kind(kind, count):
-    """[(caption, image)] of the seen prompt stream whose captions are of this kind."""
-    out = []
-    i = 0
-    while len(out) < count:
-        image, truth = sd.sample(1000, i, "train")
-        if detector.prompt_kind(detector.parse_caption(truth["caption"])) == kind:
-            out.append((truth["caption"], image))
-        i += 1
-    return out
 
 
 def main():
@@ -55,7 +43,7 @@ def main():
     if any(not 0 < s <= 1 for s in strengths) or args.count < 1:
         sys.exit("decided_when: --strengths must be in (0, 1] and --count at least 1")
     os.makedirs(args.out, exist_ok=True)
-    items = prompts_of_kind(args.kind, args.count)
+    items = [(truth["caption"], image) for image, truth in seen_scenes_of_kind(args.kind, args.count)]
     for k, (_, image) in enumerate(items):
         Image.fromarray(image).save(os.path.join(args.out, f"source{k}.png"))
     print(f"{args.kind}: {args.count} prompts x 4 images, guidance {args.cfg:g}")

@@ -14,18 +14,8 @@ import argparse
 import torch
 
 import detector
-import shapes_data as sd
+from adherence import seen_scenes_of_kind
 from evaluate import Pipeline
-
-
-def two_different_prompts(count):
-    out, i = [], 0
-    while len(out) < count:
-        caption = sd.sample_truth(1000, i, "train")["caption"]
-        if detector.prompt_kind(detector.parse_caption(caption)) == "two different":
-            out.append(caption)
-        i += 1
-    return out
 
 
 class Replaced(torch.nn.Module):
@@ -53,7 +43,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(2)
     pipe = Pipeline(args.models)
-    prompts = two_different_prompts(args.count)
+    prompts = [truth["caption"] for _, truth in seen_scenes_of_kind("two different", args.count)]
     text = pipe.text
     for mode in ("none", "pad", "eos"):
         pipe.text = text if mode == "none" else Replaced(text, mode)
