@@ -49,10 +49,12 @@ class Pipeline:
         self.tok.bos, self.tok.eos, self.tok.pad, self.tok.cache = t["bos_token_id"], t["eos_token_id"], t["pad_token_id"], {}
         self.latent_size = ucfg["sample_size"]
         self.acp = sd_alphas_cumprod()
+        scheduler = json.load(open(os.path.join(sd_dir, "scheduler", "scheduler_config.json")))
+        self.v_prediction = scheduler.get("prediction_type", "epsilon") == "v_prediction"
 
     @torch.no_grad()
     def generate(self, prompts, seeds, steps=25, cfg=5.0):
-        """DDIM (eta 0, 'leading' spacing, steps_offset 1, as SD's scheduler configs) -> uint8 images."""
+        """DDIM (eta 0, 'leading' spacing, the scheduler config's prediction type, steps_offset 1, as SD's scheduler configs) -> uint8 images."""
         ids = self.tok.windows(list(prompts) + [""] * len(prompts))
         ctx = self.text(ids)["last_hidden_state"]
         x = torch.stack([torch.randn(4, self.latent_size, self.latent_size, generator=torch.Generator().manual_seed(s))
@@ -62,10 +64,15 @@ class Pipeline:
         for i, t in enumerate(ts):
             a = self.acp[t]
             a_prev = self.acp[ts[i + 1]] if i + 1 < len(ts) else self.acp[0]
-            eps = self.unet(torch.cat([x, x]), torch.full((2 * len(x),), float(t)), ctx)
-            cond, uncond = eps.chunk(2)
-            e = uncond + cfg * (cond - uncond)
-            x0 = (x - (1 - a).sqrt() * e) / a.sqrt()
+            out = self.unet(torch.cat([x, x]), torch.full((2 * len(x),), float(t)), ctx)
+            cond, uncond = out.chunk(2)
+            out = uncond + cfg * (cond - uncond)
+            if self.v_prediction:  # v = sqrt(a) noise - sqrt(1-a) x0
+                x0 = a.sqrt() * x - (1 - a).sqrt() * out
+                e = (1 - a).sqrt() * x + a.sqrt() * out
+            else:
+                e = out
+                x0 = (x - (1 - a).sqrt() * e) / a.sqrt()
             x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * e
         img = self.vae.decode(x / self.scale)
         img = ((img.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)

@@ -3,7 +3,8 @@
 
   models/demo-sd/    diffusers StableDiffusionPipeline folder
     model_index.json
-    scheduler/scheduler_config.json   PNDM, SD 1.x settings (scaled_linear 0.00085..0.012)
+    scheduler/scheduler_config.json   PNDM, SD 1.x settings (scaled_linear 0.00085..0.012), the
+                                      UNet run's prediction type (epsilon or v_prediction)
     text_encoder/config.json, model.safetensors      CLIPTextModel (the CLIP text tower, or the
                                                      UNet run's EMA copy of it when that run
                                                      trained it: --train-text-encoder)
@@ -191,17 +192,19 @@ def main():
     if os.path.exists(os.path.join(unet_run, "ckpt.safetensors")):
         cfg = json.load(open(os.path.join(unet_run, "config.json")))
         unet, ema = UNet2DConditionModel(cfg), UNet2DConditionModel(cfg)
-        step, _ = common.load_checkpoint(unet_run, {"unet": unet, "ema": ema}, None, cpu)
+        step, extra = common.load_checkpoint(unet_run, {"unet": unet, "ema": ema}, None, cpu)
+        prediction = extra.get("prediction", "epsilon")  # train_unet.py --prediction
         save_component(os.path.join(sd_dir, "unet"), "diffusion_pytorch_model.safetensors",
                        fp16_tensors(ema.state_dict()), cfg, step)
         have["unet"] = step
-        print(f"unet from {unet_run} (step {step})")
+        print(f"unet from {unet_run} (step {step}, predicts {prediction})")
     else:
         print(f"no {unet_run}/ckpt.safetensors: UNet not exported")
 
     if {"clip", "vae", "unet"} <= set(have):
         os.makedirs(os.path.join(sd_dir, "scheduler"), exist_ok=True)
-        write_json(os.path.join(sd_dir, "scheduler", "scheduler_config.json"), SCHEDULER)
+        write_json(os.path.join(sd_dir, "scheduler", "scheduler_config.json"),
+                   dict(SCHEDULER, prediction_type=prediction))
         write_json(os.path.join(sd_dir, "model_index.json"), {
             "_class_name": "StableDiffusionPipeline",
             "_diffusers_version": "0.21.4",

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Trains the demo UNet2DConditionModel in the VAE's latent space with the Stable Diffusion
-recipe: epsilon prediction, scaled_linear betas 0.00085..0.012 over 1000 steps, uniform
-timesteps, 10% of captions replaced by the empty caption (classifier-free guidance), and
+recipe: epsilon prediction (or v: --prediction), scaled_linear betas 0.00085..0.012 over 1000
+steps, uniform timesteps, 10% of captions replaced by the empty caption (classifier-free guidance), and
 conditioning on the frozen CLIP text tower's last_hidden_state over the full 77-token window
 (as the engine will compute it: bos + ids + eos + pad). Keeps an EMA of the weights (what
 export.py writes). The training noise carries extra low-frequency energy (--offset-noise,
@@ -29,6 +29,7 @@ from tokenizer import SpmTokenizer
 from unet_model import BasicTransformerBlock, UNet2DConditionModel, mirrored_up_blocks, unet_config
 
 DEFAULT_DOWN = ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D")
+PREDICTIONS = ("epsilon", "v_prediction")  # diffusers' scheduler prediction_type names
 
 
 def sd_alphas_cumprod(steps=1000, beta_start=0.00085, beta_end=0.012):
@@ -193,6 +194,16 @@ def grow_from(unet, text, run_dir):
     torch.set_rng_state(torch.from_numpy(tensors["torch_rng"]))
 
 
+def run_prediction(args):
+    """--prediction, else the resumed or --init-from run's (runs before the flag: epsilon). A
+    resumed run keeps its own: the optimizer state and EMA belong to one target."""
+    run = args.run_dir if args.resume else args.init_from
+    saved = common.checkpoint_state(run)["extra"].get("prediction", "epsilon") if run else None
+    if args.resume and args.prediction and args.prediction != saved:
+        raise SystemExit(f"train_unet: {args.run_dir} was trained with --prediction {saved}: resume it the same way")
+    return args.prediction or saved or "epsilon"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common.add_common_args(ap, steps=20000, batch=32, lr=3e-4)
@@ -230,6 +241,11 @@ def main():
                     help="weight of a loss that pulls each object's colour and shape words' cross-attention "
                          "(the 8x8 layers) onto the cells under that object's box (0: none): the UNet reads "
                          "a colour word about as much at the other object (attention_probe.py)")
+    ap.add_argument("--prediction", choices=PREDICTIONS, default=None,
+                    help="what the UNet predicts: the noise (SD 1.x) or v = sqrt(a) noise - sqrt(1-a) x0 (SD 2.x "
+                         "768-v). The epsilon loss weighs an error in the image by the signal-to-noise ratio "
+                         "(0.024 at t=850), v by 1 + it, so v training puts weight on the noisiest steps, "
+                         "where the layout is decided. Default: the --init-from / resumed run's, else epsilon")
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--offset-noise", type=float, default=0.3,
                     help="weight of per-image, per-channel noise added to the training noise (0: plain)")
@@ -322,6 +338,7 @@ def main():
     if args.resume:
         common.require_same_flag(args.run_dir, "text_encoder_trained", args.train_text_encoder, "--train-text-encoder")
     step, _ = common.resume(args, modules, opt, device)
+    prediction = run_prediction(args)
     if args.init_from and not args.resume:
         grow_from(unet, text, args.init_from)
         ema.load_state_dict(unet.state_dict())
@@ -347,7 +364,7 @@ def main():
                 context_cache[c] = row
         return torch.stack([context_cache[c] for c in caps]).float()
 
-    extra = {"text_encoder_trained": args.train_text_encoder, "text_layers": text_layers}
+    extra = {"text_encoder_trained": args.train_text_encoder, "text_layers": text_layers, "prediction": prediction}
     stop = common.StopFlag()
     progress = common.Progress(args.log_every, args.steps)
     cross_attentions = [m.attn2 for m in unet.modules() if isinstance(m, BasicTransformerBlock)]
@@ -380,11 +397,12 @@ def main():
         for module in cross_attentions:
             module.kept = kept if targets else None
         pred = unet(noisy, t.float(), ctx)
+        target = noise if prediction == "epsilon" else a.sqrt() * noise - (1 - a).sqrt() * x0
         if object_cells is None:
-            loss = F.mse_loss(pred, noise)
+            loss = F.mse_loss(pred, target)
         else:
             weight = 1.0 + args.object_weight * object_cells[idx].to(device).float()  # [B,1,h,w]
-            loss = (weight * (pred - noise).pow(2)).mean() / weight.mean()
+            loss = (weight * (pred - target).pow(2)).mean() / weight.mean()
         if targets:
             pos = targets[0][idx].clone()
             pos[drop] = -1  # an empty caption has no words to place
