@@ -178,15 +178,22 @@ def with_block_types(cfg, down, heads):
                 attention_head_dim=new_heads if len(set(new_heads)) > 1 else new_heads[0])
 
 
-def grow_from(unet, text, run_dir):
+# What a grown UNet may add, and the layers whose zeroing makes each addition an identity (its
+# output is added to a residual): whole attentions (--down), or transformer blocks inside the
+# attentions (--transformer-layers).
+NEW_ATTENTIONS = (".attentions.", "proj_out")
+NEW_TRANSFORMER_BLOCKS = (".transformer_blocks.", ("attn1.to_out.0", "attn2.to_out.0", "ff.net.2"))
+
+
+def grow_from(unet, text, run_dir, growth):
     """Starts `unet` from another run's EMA weights, `text` from its EMA text tower when that run
-    trained one, and the RNG where that run left it. `unet` may have attention in blocks the
-    old model lacks: each new Transformer2DModel gets a zero proj_out, so its residual adds
-    nothing."""
+    trained one, and the RNG where that run left it. `unet` may have the submodules `growth`
+    names (NEW_ATTENTIONS or NEW_TRANSFORMER_BLOCKS) that the old model lacks: they start as
+    identities."""
     tensors = safetensors_io.load(os.path.join(run_dir, "ckpt.safetensors"))
-    added = common.load_grown(unet, run_dir, "ema", ".attentions.", "proj_out", tensors)
+    added = common.load_grown(unet, run_dir, "ema", *growth, tensors)
     state = common.checkpoint_state(run_dir)
-    print(f"starting from {run_dir}'s EMA weights (its step {state['step']}); new attentions: {added}",
+    print(f"starting from {run_dir}'s EMA weights (its step {state['step']}); new {growth[0].strip('.')}: {added}",
           flush=True)
     if state["extra"].get("text_encoder_trained"):
         grown = common.load_grown(text, run_dir, "ema_text", TEXT_LAYERS, TEXT_LAYER_OUTPUTS, tensors)
@@ -266,6 +273,10 @@ def main():
                          "(export.py takes the pipeline's text encoder from this run's EMA; the scorer "
                          "keeps its own)")
     ap.add_argument("--text-lr", type=float, default=1e-4, help="with --train-text-encoder")
+    ap.add_argument("--transformer-layers", type=int, default=0,
+                    help="transformer blocks in each attention (diffusers' "
+                         "transformer_layers_per_block; with --init-from the added ones start as identities): more rounds of "
+                         "self- and cross-attention where the objects are laid out (8x8, 4x4)")
     ap.add_argument("--text-layers", type=int, default=0,
                     help="with --train-text-encoder: grow the text tower to this many encoder layers (the "
                          "added ones start as identities, so the tower computes what it did): depth for its "
@@ -312,12 +323,19 @@ def main():
         if args.down:
             cfg = with_block_types(cfg, args.down.split(","),
                                    block_heads(args.heads or "4", len(cfg["down_block_types"])))
+        if args.transformer_layers:
+            if args.down:
+                raise SystemExit("train_unet: grow one thing at a time: --down or --transformer-layers")
+            if args.transformer_layers < cfg.get("transformer_layers_per_block", 1):
+                raise SystemExit(f"train_unet: --transformer-layers {args.transformer_layers}: {args.init_from} has more")
+            cfg = dict(cfg, transformer_layers_per_block=args.transformer_layers)
         common.write_json(cfg_path, cfg)
     else:
         widths = [int(w) for w in args.widths.split(",")]
         cfg = unet_config(widths, args.layers_per_block, block_heads(args.heads or "4", len(widths)),
                           clip_cfg["text_config"]["hidden_size"], args.groups, lat_mean.shape[-1],
                           tuple(args.down.split(",")) if args.down else DEFAULT_DOWN)
+        cfg["transformer_layers_per_block"] = args.transformer_layers or 1
         common.write_json(cfg_path, cfg)
     unet = UNet2DConditionModel(cfg).to(device)
     ema = copy.deepcopy(unet).eval()
@@ -340,7 +358,7 @@ def main():
     step, _ = common.resume(args, modules, opt, device)
     prediction = run_prediction(args)
     if args.init_from and not args.resume:
-        grow_from(unet, text, args.init_from)
+        grow_from(unet, text, args.init_from, NEW_TRANSFORMER_BLOCKS if args.transformer_layers else NEW_ATTENTIONS)
         ema.load_state_dict(unet.state_dict())
         if args.train_text_encoder:
             ema_text.load_state_dict(text.state_dict())

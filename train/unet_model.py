@@ -75,7 +75,7 @@ class BasicTransformerBlock(nn.Module):
 
 
 class Transformer2DModel(nn.Module):
-    def __init__(self, heads, channels, context_dim, groups, linear_projection):
+    def __init__(self, heads, channels, context_dim, groups, linear_projection, depth=1):
         super().__init__()
         self.linear = linear_projection
         self.norm = nn.GroupNorm(groups, channels, eps=1e-6)
@@ -86,7 +86,7 @@ class Transformer2DModel(nn.Module):
             self.proj_in = nn.Conv2d(channels, channels, 1)
             self.proj_out = nn.Conv2d(channels, channels, 1)
         self.transformer_blocks = nn.ModuleList(
-            [BasicTransformerBlock(channels, heads, channels // heads, context_dim)])
+            [BasicTransformerBlock(channels, heads, channels // heads, context_dim) for _ in range(depth)])
 
     def forward(self, x, context):  # x: [B,C,H,W], context: [B,T,Ctx]
         b, c, h, w = x.shape
@@ -112,9 +112,9 @@ class DownBlock(nn.Module):
         self.resnets = nn.ModuleList(
             [ResnetBlock2D(cin if i == 0 else cout, cout, temb, groups, eps) for i in range(layers)])
         if attn is not None:
-            heads, ctx, linear = attn
+            heads, ctx, linear, depth = attn
             self.attentions = nn.ModuleList(
-                [Transformer2DModel(heads, cout, ctx, groups, linear) for _ in range(layers)])
+                [Transformer2DModel(heads, cout, ctx, groups, linear, depth) for _ in range(layers)])
         if downsample:
             self.downsamplers = nn.ModuleList([Downsample2D(cout, padding=1)])
 
@@ -140,9 +140,9 @@ class UpBlock(nn.Module):
             res.append(ResnetBlock2D((prev if i == 0 else cout) + skip, cout, temb, groups, eps))
         self.resnets = nn.ModuleList(res)
         if attn is not None:
-            heads, ctx, linear = attn
+            heads, ctx, linear, depth = attn
             self.attentions = nn.ModuleList(
-                [Transformer2DModel(heads, cout, ctx, groups, linear) for _ in range(layers)])
+                [Transformer2DModel(heads, cout, ctx, groups, linear, depth) for _ in range(layers)])
         if upsample:
             self.upsamplers = nn.ModuleList([Upsample2D(cout)])
 
@@ -159,8 +159,8 @@ class UpBlock(nn.Module):
 class MidBlock(nn.Module):
     def __init__(self, ch, temb, groups, eps, attn):
         super().__init__()
-        heads, ctx, linear = attn
-        self.attentions = nn.ModuleList([Transformer2DModel(heads, ch, ctx, groups, linear)])
+        heads, ctx, linear, depth = attn
+        self.attentions = nn.ModuleList([Transformer2DModel(heads, ch, ctx, groups, linear, depth)])
         self.resnets = nn.ModuleList([ResnetBlock2D(ch, ch, temb, groups, eps) for _ in range(2)])
 
     def forward(self, x, temb, context):
@@ -182,23 +182,24 @@ class UNet2DConditionModel(nn.Module):
         g, eps, lpb = cfg["norm_num_groups"], cfg["norm_eps"], cfg["layers_per_block"]
         ctx, linear = cfg["cross_attention_dim"], cfg.get("use_linear_projection", False)
         heads = _per_block(cfg.get("num_attention_heads") or cfg["attention_head_dim"], n)
+        depth = _per_block(cfg.get("transformer_layers_per_block", 1), n)  # transformer blocks per attention
         temb = ch[0] * 4
         self.flip_sin_to_cos, self.freq_shift = cfg.get("flip_sin_to_cos", True), cfg.get("freq_shift", 0)
         self.conv_in = nn.Conv2d(cfg["in_channels"], ch[0], 3, padding=1)
         self.time_embedding = TimestepEmbedding(ch[0], temb)
         downs = []
         for i, kind in enumerate(cfg["down_block_types"]):
-            attn = (heads[i], ctx, linear) if kind == "CrossAttnDownBlock2D" else None
+            attn = (heads[i], ctx, linear, depth[i]) if kind == "CrossAttnDownBlock2D" else None
             downs.append(DownBlock(ch[max(i - 1, 0)], ch[i], temb, lpb, g, eps, i < n - 1, attn))
         self.down_blocks = nn.ModuleList(downs)
-        self.mid_block = MidBlock(ch[-1], temb, g, eps, (heads[-1], ctx, linear))
-        rch, rheads = list(reversed(ch)), list(reversed(heads))
+        self.mid_block = MidBlock(ch[-1], temb, g, eps, (heads[-1], ctx, linear, depth[-1]))
+        rch, rheads, rdepth = list(reversed(ch)), list(reversed(heads)), list(reversed(depth))
         ups = []
         out = rch[0]
         for i, kind in enumerate(cfg["up_block_types"]):
             prev, out = out, rch[i]
             cin = rch[min(i + 1, n - 1)]
-            attn = (rheads[i], ctx, linear) if kind == "CrossAttnUpBlock2D" else None
+            attn = (rheads[i], ctx, linear, rdepth[i]) if kind == "CrossAttnUpBlock2D" else None
             ups.append(UpBlock(cin, prev, out, temb, lpb + 1, g, eps, i < n - 1, attn))
         self.up_blocks = nn.ModuleList(ups)
         self.conv_norm_out = nn.GroupNorm(g, ch[0], eps=eps)
