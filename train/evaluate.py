@@ -54,7 +54,8 @@ class Pipeline:
 
     @torch.no_grad()
     def generate(self, prompts, seeds, steps=25, cfg=5.0):
-        """DDIM (eta 0, 'leading' spacing, the scheduler config's prediction type, steps_offset 1, as SD's scheduler configs) -> uint8 images."""
+        """DDIM (eta 0, 'leading' spacing, steps_offset 1, as SD's scheduler configs; the model's
+        prediction type) -> uint8 images."""
         ids = self.tok.windows(list(prompts) + [""] * len(prompts))
         ctx = self.text(ids)["last_hidden_state"]
         x = torch.stack([torch.randn(4, self.latent_size, self.latent_size, generator=torch.Generator().manual_seed(s))

@@ -334,8 +334,7 @@ def main():
         widths = [int(w) for w in args.widths.split(",")]
         cfg = unet_config(widths, args.layers_per_block, block_heads(args.heads or "4", len(widths)),
                           clip_cfg["text_config"]["hidden_size"], args.groups, lat_mean.shape[-1],
-                          tuple(args.down.split(",")) if args.down else DEFAULT_DOWN)
-        cfg["transformer_layers_per_block"] = args.transformer_layers or 1
+                          tuple(args.down.split(",")) if args.down else DEFAULT_DOWN, args.transformer_layers or 1)
         common.write_json(cfg_path, cfg)
     unet = UNet2DConditionModel(cfg).to(device)
     ema = copy.deepcopy(unet).eval()

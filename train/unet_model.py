@@ -232,7 +232,7 @@ def mirrored_up_blocks(down):
 
 def unet_config(block_out_channels=(32, 64, 64), layers_per_block=1, heads=4, cross_attention_dim=64,
                 norm_num_groups=16, sample_size=16, down=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D",
-                                                         "DownBlock2D")):
+                                                         "DownBlock2D"), transformer_layers=1):
     """A diffusers UNet2DConditionModel config.json (SD 1.x style) for these widths."""
     up = mirrored_up_blocks(down)
     return {
@@ -281,7 +281,7 @@ def unet_config(block_out_channels=(32, 64, 64), layers_per_block=1, heads=4, cr
         "time_embedding_dim": None,
         "time_embedding_type": "positional",
         "timestep_post_act": None,
-        "transformer_layers_per_block": 1,
+        "transformer_layers_per_block": transformer_layers,
         "up_block_types": list(up),
         "upcast_attention": False,
         "use_linear_projection": False,
