@@ -11,6 +11,13 @@ come back right and those started at 0.85 do not, the errors are made in the noi
 Prompts: the first --count of the seen prompt stream (seed 1000, as adherence.py's) of the given
 kind, each with the image the data generator draws for it; 4 images per prompt and strength,
 guidance 3.
+
+--source asks whether the model binds one attribute to the other: "blurred" starts from the
+right image blurred so that each object is a blob of its colour with no readable shape, "gray"
+from the right shapes drawn in one neutral gray. A model that binds draws, from a red blob, the
+shape the prompt pairs with red; one that does not pairs them by chance (the "swapped" count).
+"noise" is plain text to image (no start image; --strengths is ignored): the yardstick of the
+binding experiments in train/README.md.
 """
 import argparse
 import os
@@ -18,12 +25,31 @@ import subprocess
 import sys
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFilter
 
 import detector
-from adherence import seen_scenes_of_kind
+import shapes_data as sd
+from adherence import binding, seen_scenes_of_kind
 
 KINDS = ("one object", "two alike", "two different")
+
+
+def source_image(image, truth, source):
+    """The image a run starts from: the right one, its objects blurred to colour blobs, or its
+    shapes in gray (dark on a white background, light on the others)."""
+    if source in ("right", "noise"):
+        return image
+    if source == "blurred":
+        return np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(4)))
+    s = sd.SUPERSAMPLE
+    bg = sd.BACKGROUNDS[truth["background"]]
+    gray = (90, 90, 90) if truth["background"] == "white" else (200, 200, 200)
+    img = Image.new("RGB", (sd.SIZE * s, sd.SIZE * s), bg)
+    draw = ImageDraw.Draw(img)
+    for o in truth["objects"]:
+        cx, cy = o["center"]
+        sd.draw_shape(draw, o["shape"], cx * s, cy * s, o["side"] * s, gray, bg)
+    return np.asarray(img.resize((sd.SIZE, sd.SIZE), Image.BOX))
 
 
 def main():
@@ -34,6 +60,8 @@ def main():
     ap.add_argument("--count", type=int, default=16, help="prompts")
     ap.add_argument("--strengths", default="0.3,0.5,0.7,0.85,1.0")
     ap.add_argument("--cfg", type=float, default=3.0)
+    ap.add_argument("--source", default="right", choices=("right", "blurred", "gray", "noise"),
+                    help="what each run starts from (see above)")
     ap.add_argument("--out", default="runs/decided_when", help="images go here")
     args = ap.parse_args()
     try:
@@ -42,17 +70,21 @@ def main():
         sys.exit(f"decided_when: --strengths: not a list of numbers: {args.strengths}")
     if any(not 0 < s <= 1 for s in strengths) or args.count < 1:
         sys.exit("decided_when: --strengths must be in (0, 1] and --count at least 1")
+    if args.source == "noise":
+        strengths = [1.0]
     os.makedirs(args.out, exist_ok=True)
-    items = [(truth["caption"], image) for image, truth in seen_scenes_of_kind(args.kind, args.count)]
+    items = [(truth["caption"], source_image(image, truth, args.source))
+             for image, truth in seen_scenes_of_kind(args.kind, args.count)]
     for k, (_, image) in enumerate(items):
         Image.fromarray(image).save(os.path.join(args.out, f"source{k}.png"))
-    print(f"{args.kind}: {args.count} prompts x 4 images, guidance {args.cfg:g}")
+    print(f"{args.kind}: {args.count} prompts x 4 images, guidance {args.cfg:g}, from the {args.source} image")
     for s in strengths:
-        right = 0
+        right, bound = 0, {}
         for k, (caption, _) in enumerate(items):
             pattern = os.path.join(args.out, f"s{s:g}-p{k}-i{{index}}.png")
-            cmd = [args.sdvk, "generate", "--init-image", os.path.join(args.out, f"source{k}.png"),
-                   "--strength", str(s), "--prompt", caption, "--batch", "4", "--seed", str(k),
+            start = [] if args.source == "noise" else \
+                ["--init-image", os.path.join(args.out, f"source{k}.png"), "--strength", str(s)]
+            cmd = [args.sdvk, "generate", *start, "--prompt", caption, "--batch", "4", "--seed", str(k),
                    "--cfg-scale", str(args.cfg), "--output", pattern, "--overwrite", "--quiet"]
             if args.model:
                 cmd += ["--model", args.model]
@@ -61,9 +93,16 @@ def main():
             spec = detector.parse_caption(caption)
             for b in range(4):
                 image = np.asarray(Image.open(pattern.replace("{index}", str(b))).convert("RGB"))
-                right += detector.check(image, spec)["correct"]
-        print(f"strength {s:g} (from about t={min(999, round(1000 * s))}): whole prompt right "
-              f"{right}/{4 * len(items)} = {100 * right / (4 * len(items)):.0f}%", flush=True)
+                check = detector.check(image, spec)
+                right += check["correct"]
+                if args.kind == "two different":
+                    for key, value in binding(spec, check["detected"]["objects"]).items():
+                        bound[key] = bound.get(key, 0) + value
+        n = 4 * len(items)
+        pairs = "".join(f", {key} {100 * value / n:.0f}%" for key, value in bound.items())
+        where = "text to image" if args.source == "noise" else f"strength {s:g} (from about t={min(999, round(1000 * s))})"
+        print(f"{where}: whole prompt right "
+              f"{right}/{n} = {100 * right / n:.0f}%{pairs}", flush=True)
 
 
 if __name__ == "__main__":

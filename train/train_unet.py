@@ -201,6 +201,29 @@ def grow_from(unet, text, run_dir, growth):
     torch.set_rng_state(torch.from_numpy(tensors["torch_rng"]))
 
 
+def parse_range(text, flag):
+    try:
+        lo, hi = (int(v) for v in text.split(","))
+    except ValueError:
+        raise SystemExit(f"train_unet: {flag}: not two integers FROM,TO: {text}")
+    if not 0 <= lo < hi <= 1000:
+        raise SystemExit(f"train_unet: {flag}: need 0 <= FROM < TO <= 1000, got {text}")
+    return lo, hi
+
+
+def load_wrong_twins(folder, cached):
+    """cache_corrupted.py's output: (mean, std, source row) of each wrong twin, float32."""
+    try:
+        mean = torch.from_numpy(np.load(os.path.join(folder, "mean.npy")).astype(np.float32))
+        std = torch.from_numpy(np.load(os.path.join(folder, "std.npy")).astype(np.float32))
+        source = torch.from_numpy(np.load(os.path.join(folder, "source.npy")))
+    except OSError as e:
+        raise SystemExit(f"train_unet: --corrected: {e}")
+    if not (len(mean) == len(std) == len(source) > 0) or int(source.max()) >= cached:
+        raise SystemExit(f"train_unet: --corrected: {folder} does not match the latent cache")
+    return mean, std, source
+
+
 def run_prediction(args):
     """--prediction, else the resumed or --init-from run's (runs before the flag: epsilon). A
     resumed run keeps its own: the optimizer state and EMA belong to one target."""
@@ -248,6 +271,15 @@ def main():
                     help="weight of a loss that pulls each object's colour and shape words' cross-attention "
                          "(the 8x8 layers) onto the cells under that object's box (0: none): the UNet reads "
                          "a colour word about as much at the other object (attention_probe.py)")
+    ap.add_argument("--corrected", default="",
+                    help="cache_corrupted.py's folder: wrong twins of two-object scenes (one object in the "
+                         "other's colour or shape, or the colours swapped), to start some samples from")
+    ap.add_argument("--corrected-share", type=float, default=0.0,
+                    help="share of each batch noised from a wrong twin and trained to denoise to the right "
+                         "scene (its caption kept): a deterministic sampler keeps a pairing it began wrongly, "
+                         "since plain training never shows a noisy image that disagrees with its caption")
+    ap.add_argument("--corrected-t", default="300,900",
+                    help="timesteps [from, to) of the samples started from a wrong twin")
     ap.add_argument("--prediction", choices=PREDICTIONS, default=None,
                     help="what the UNet predicts: the noise (SD 1.x) or v = sqrt(a) noise - sqrt(1-a) x0 (SD 2.x "
                          "768-v). The epsilon loss weighs an error in the image by the signal-to-noise ratio "
@@ -285,6 +317,9 @@ def main():
     args = ap.parse_args()
     if not 0 <= args.high_noise_from < 1000 or not 0 <= args.high_noise_share <= 1:
         raise SystemExit("train_unet: --high-noise-from must be in [0, 1000) and --high-noise-share in [0, 1]")
+    corrected_t = parse_range(args.corrected_t, "--corrected-t")
+    if not 0 <= args.corrected_share <= 1 or (args.corrected_share > 0) != bool(args.corrected):
+        raise SystemExit("train_unet: --corrected-share (in [0, 1]) and --corrected go together")
     device = common.setup(args)
     tok = SpmTokenizer(args.tokenizer)
     clip_cfg = json.load(open(os.path.join(args.clip, "config.json")))
@@ -305,6 +340,7 @@ def main():
     object_cells = object_masks([r["truth"] for r in rows], lat_mean.shape[-1], shapes_data.SIZE) \
         if args.object_weight else None
     targets = word_targets(rows, tok) if args.attention_loss else None
+    wrong = load_wrong_twins(args.corrected, n) if args.corrected else None
     if args.two_different_share > 0 and len(two_different) == 0:
         raise SystemExit(f"train_unet: --two-different-share: {args.latents} holds no two-object scenes")
 
@@ -401,12 +437,26 @@ def main():
         if args.high_noise_share > 0:  # drawn from g after the rest: runs without it see the same data
             high = torch.from_numpy(g.random(args.batch) < args.high_noise_share)
             t[high] = torch.from_numpy(g.integers(args.high_noise_from, 1000, args.batch))[high]
+        start, fix = x0, None
+        if wrong is not None:  # drawn from g after the rest: runs without it see the same data
+            fix = torch.from_numpy(g.random(args.batch) < args.corrected_share)
+            k = torch.from_numpy(g.integers(0, len(wrong[2]), args.batch))[fix]
+            t[fix] = torch.from_numpy(g.integers(*corrected_t, args.batch))[fix]
+            idx[fix] = wrong[2][k]
+            drop[fix] = False  # a wrong twin is wrong only against its caption
+            caps = [captions[i] if f else c for i, f, c in zip(idx.tolist(), fix.tolist(), caps)]
+            r = torch.randn(len(k), *lat_mean.shape[1:])
+            start = x0.clone()
+            x0[fix] = ((lat_mean[idx[fix]] + lat_std[idx[fix]] * r) * scale).to(device)
+            start[fix] = ((wrong[0][k] + wrong[1][k] * r) * scale).to(device)
         t = t.to(device)
         plain = step < args.plain_noise_until
         noise = training_noise(tuple(x0.shape), 0.0 if plain else args.offset_noise,
                                0.0 if plain else args.pyramid_noise).to(device)
         a = acp[t].view(-1, 1, 1, 1)
-        noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        noisy = a.sqrt() * start + (1 - a).sqrt() * noise
+        if wrong is not None:  # the noise that takes the right scene to `noisy`
+            noise = noise + (a / (1 - a)).sqrt() * (start - x0)
         ctx = contexts(caps)  # [B,77,W]
         for group in opt.param_groups:
             group["lr"] = common.learning_rate(args, step) * group["lr_scale"]
@@ -420,6 +470,8 @@ def main():
         else:
             weight = 1.0 + args.object_weight * object_cells[idx].to(device).float()  # [B,1,h,w]
             loss = (weight * (pred - target).pow(2)).mean() / weight.mean()
+        if fix is not None and fix.any():
+            logged["twins"] = F.mse_loss(pred[fix.to(device)], target[fix.to(device)]).item()
         if targets:
             pos = targets[0][idx].clone()
             pos[drop] = -1  # an empty caption has no words to place

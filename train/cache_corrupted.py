@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Encodes a wrong twin of each two-object scene in a latent cache, for `train_unet.py --corrected`.
+
+A twin is its scene with one mistake of the kind the UNet makes when it draws two different
+objects: the second object in the first one's colour, or in its shape, or the two colours
+swapped (each with the caption unchanged). Started from a noised twin, the UNet is trained to
+denoise to the right scene, so that it learns to mend a pairing it began wrongly; the plain
+training never shows it a noisy image that disagrees with its caption.
+
+Twins are made only of scenes whose objects differ in both shape and colour, so that there is
+no doubt which object is wrong ("two red triangles" for "a red triangle and a blue triangle"
+would not say which one should turn blue).
+
+Writes to --out: mean.npy and std.npy ([N,4,16,16] float16, as cache_latents.py), source.npy
+(the row of --latents each twin is a twin of) and twins.jsonl (the wrong ground truth).
+
+  nice -n 19 python3 train/cache_corrupted.py --vae runs/vae --latents runs/latents --out runs/corrupted
+"""
+import argparse
+import copy
+import json
+import os
+import random
+import time
+
+import numpy as np
+import torch
+
+import common
+import detector
+import shapes_data as sd
+from cache_latents import load_vae
+
+MISTAKES = ("copy colour", "copy shape", "swap colours")
+
+
+def differ_in_both(truth):
+    a, b = truth["objects"]
+    return a["shape"] != b["shape"] and a["colour"] != b["colour"]
+
+
+def twin(truth, mistake, rng):
+    """The scene with one mistake; which object takes the other's attribute is drawn from rng."""
+    wrong = copy.deepcopy(truth)
+    objs = wrong["objects"]
+    if rng.random() < 0.5:
+        objs.reverse()
+    if mistake == "copy colour":
+        objs[1]["colour"] = objs[0]["colour"]
+    elif mistake == "copy shape":
+        objs[1]["shape"] = objs[0]["shape"]
+    else:
+        objs[0]["colour"], objs[1]["colour"] = objs[1]["colour"], objs[0]["colour"]
+    return wrong
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--vae", required=True, help="the VAE's run folder (the one --latents was encoded with)")
+    ap.add_argument("--latents", required=True, help="cache_latents.py's folder")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--twins", type=int, default=2, help="wrong twins per scene")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    meta = json.load(open(os.path.join(args.latents, "meta.json")))
+    if os.path.abspath(meta["vae"]) != os.path.abspath(args.vae):
+        print(f"cache_corrupted: note: {args.latents} was encoded with {meta['vae']}, not {args.vae}")
+    vae = load_vae(args.vae, torch.device("cpu"))
+    rows = [json.loads(l) for l in open(os.path.join(args.latents, "captions.jsonl"))]
+    jobs = []  # (source row, wrong truth)
+    rng = random.Random(0)
+    for i, row in enumerate(rows):
+        caption = row["caption"]
+        if detector.prompt_kind(detector.parse_caption(caption)) != "two different":
+            continue
+        for _ in range(args.twins if differ_in_both(row["truth"]) else 0):
+            jobs.append((i, twin(row["truth"], rng.choice(MISTAKES), rng)))
+    if not jobs:
+        raise SystemExit(f"cache_corrupted: {args.latents} holds no scene of two different objects")
+    os.makedirs(args.out, exist_ok=True)
+    means, stds, t0 = [], [], time.time()
+    with torch.no_grad():
+        for start in range(0, len(jobs), args.batch):
+            chunk = jobs[start:start + args.batch]
+            x = torch.from_numpy(np.stack([sd.image_to_tensor_values(sd.render(t)) for _, t in chunk]))
+            mean, logvar = vae.encode(x)
+            means.append(mean.numpy().astype(np.float16))
+            stds.append(torch.exp(0.5 * logvar).numpy().astype(np.float16))
+            if (start // args.batch) % 20 == 0:
+                print(f"{start + len(chunk)}/{len(jobs)} twins, {time.time() - t0:.0f} s", flush=True)
+    np.save(os.path.join(args.out, "mean.npy"), np.concatenate(means))
+    np.save(os.path.join(args.out, "std.npy"), np.concatenate(stds))
+    np.save(os.path.join(args.out, "source.npy"), np.array([i for i, _ in jobs], dtype=np.int64))
+    with open(os.path.join(args.out, "twins.jsonl"), "w") as f:
+        for i, t in jobs:
+            f.write(json.dumps({"source": i, "truth": t}) + "\n")
+    common.write_json(os.path.join(args.out, "meta.json"), {"latents": args.latents, "vae": args.vae,
+                                                            "twins": len(jobs)})
+    print(f"{len(jobs)} twins of {len({i for i, _ in jobs})} scenes in {time.time() - t0:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
