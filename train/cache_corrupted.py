@@ -3,13 +3,14 @@
 
 A twin is its scene with one mistake of the kind the UNet makes when it draws two different
 objects: the second object in the first one's colour, or in its shape, or the two colours
-swapped (each with the caption unchanged). Started from a noised twin, the UNet is trained to
+swapped (each with the caption unchanged); or, with --mistakes "gray one", one object drawn
+without colour (sd.NEUTRAL), whose colour is then the caption's other one. Started from a noised twin, the UNet is trained to
 denoise to the right scene, so that it learns to mend a pairing it began wrongly; the plain
 training never shows it a noisy image that disagrees with its caption.
 
-Twins are made only of scenes whose objects differ in both shape and colour, so that there is
-no doubt which object is wrong ("two red triangles" for "a red triangle and a blue triangle"
-would not say which one should turn blue).
+Twins are made only of scenes where there is no doubt which object is wrong: for the first three
+mistakes the objects differ in both shape and colour ("two red triangles" for "a red triangle
+and a blue triangle" would not say which one should turn blue), for "gray one" in colour.
 
 Writes to --out: mean.npy and std.npy ([N,4,16,16] float16, as cache_latents.py), source.npy
 (the row of --latents each twin is a twin of) and twins.jsonl (the wrong ground truth).
@@ -31,12 +32,13 @@ import detector
 import shapes_data as sd
 from cache_latents import load_vae
 
-MISTAKES = ("copy colour", "copy shape", "swap colours")
+MISTAKES = ("copy colour", "copy shape", "swap colours", "gray one")
 
 
-def differ_in_both(truth):
+def applies(mistake, truth):
+    """Whether `mistake` leaves no doubt which object of this scene is wrong."""
     a, b = truth["objects"]
-    return a["shape"] != b["shape"] and a["colour"] != b["colour"]
+    return a["colour"] != b["colour"] and (mistake == "gray one" or a["shape"] != b["shape"])
 
 
 def twin(truth, mistake, rng):
@@ -49,6 +51,8 @@ def twin(truth, mistake, rng):
         objs[1]["colour"] = objs[0]["colour"]
     elif mistake == "copy shape":
         objs[1]["shape"] = objs[0]["shape"]
+    elif mistake == "gray one":
+        objs[1]["colour"] = sd.NEUTRAL
     else:
         objs[0]["colour"], objs[1]["colour"] = objs[1]["colour"], objs[0]["colour"]
     return wrong
@@ -60,9 +64,14 @@ def main():
     ap.add_argument("--latents", required=True, help="cache_latents.py's folder")
     ap.add_argument("--out", required=True)
     ap.add_argument("--twins", type=int, default=2, help="wrong twins per scene")
+    ap.add_argument("--mistakes", default=",".join(MISTAKES[:3]),
+                    help=f"comma-separated, drawn at random per twin: {', '.join(MISTAKES)}")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
+    mistakes = args.mistakes.split(",")
+    if not set(mistakes) <= set(MISTAKES):
+        raise SystemExit(f"cache_corrupted: --mistakes: {args.mistakes}: each must be one of {', '.join(MISTAKES)}")
     torch.set_num_threads(args.threads)
     meta = json.load(open(os.path.join(args.latents, "meta.json")))
     if os.path.abspath(meta["vae"]) != os.path.abspath(args.vae):
@@ -75,8 +84,9 @@ def main():
         caption = row["caption"]
         if detector.prompt_kind(detector.parse_caption(caption)) != "two different":
             continue
-        for _ in range(args.twins if differ_in_both(row["truth"]) else 0):
-            jobs.append((i, twin(row["truth"], rng.choice(MISTAKES), rng)))
+        fitting = [m for m in mistakes if applies(m, row["truth"])]
+        for _ in range(args.twins if fitting else 0):
+            jobs.append((i, twin(row["truth"], rng.choice(fitting), rng)))
     if not jobs:
         raise SystemExit(f"cache_corrupted: {args.latents} holds no scene of two different objects")
     os.makedirs(args.out, exist_ok=True)

@@ -20,12 +20,13 @@ shape the prompt pairs with red; one that does not pairs them by chance (the "sw
 binding experiments in train/README.md.
 """
 import argparse
+import copy
 import os
 import subprocess
 import sys
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageFilter
 
 import detector
 import shapes_data as sd
@@ -36,20 +37,15 @@ KINDS = ("one object", "two alike", "two different")
 
 def source_image(image, truth, source):
     """The image a run starts from: the right one, its objects blurred to colour blobs, or its
-    shapes in gray (dark on a white background, light on the others)."""
+    shapes in gray (sd.NEUTRAL)."""
     if source in ("right", "noise"):
         return image
     if source == "blurred":
         return np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(4)))
-    s = sd.SUPERSAMPLE
-    bg = sd.BACKGROUNDS[truth["background"]]
-    gray = (90, 90, 90) if truth["background"] == "white" else (200, 200, 200)
-    img = Image.new("RGB", (sd.SIZE * s, sd.SIZE * s), bg)
-    draw = ImageDraw.Draw(img)
-    for o in truth["objects"]:
-        cx, cy = o["center"]
-        sd.draw_shape(draw, o["shape"], cx * s, cy * s, o["side"] * s, gray, bg)
-    return np.asarray(img.resize((sd.SIZE, sd.SIZE), Image.BOX))
+    gray = copy.deepcopy(truth)
+    for o in gray["objects"]:
+        o["colour"] = sd.NEUTRAL
+    return sd.render(gray)
 
 
 def main():

@@ -136,6 +136,17 @@ def draw_shape(draw, shape, cx, cy, side, fill, background):
         raise ValueError(f"unknown shape {shape!r}")
 
 
+# Not a caption colour: an object drawn without colour, in a gray that stands out from the
+# background (the experiments of decided_when.py and cache_corrupted.py).
+NEUTRAL = "neutral"
+
+
+def fill_of(colour, background):
+    if colour == NEUTRAL:
+        return (90, 90, 90) if background == "white" else (200, 200, 200)
+    return COLOURS[colour]
+
+
 def render(truth):
     """An image (HxWx3 uint8) from its ground truth."""
     s = SUPERSAMPLE
@@ -144,7 +155,7 @@ def render(truth):
     draw = ImageDraw.Draw(img)
     for o in truth["objects"]:
         cx, cy = o["center"]
-        draw_shape(draw, o["shape"], cx * s, cy * s, o["side"] * s, COLOURS[o["colour"]], bg)
+        draw_shape(draw, o["shape"], cx * s, cy * s, o["side"] * s, fill_of(o["colour"], truth["background"]), bg)
     img = img.resize((SIZE, SIZE), Image.BOX)
     return np.asarray(img, dtype=np.uint8)
 
