@@ -4,7 +4,9 @@
 A twin is its scene with one mistake of the kind the UNet makes when it draws two different
 objects: the second object in the first one's colour, or in its shape, or the two colours
 swapped (each with the caption unchanged); or, with --mistakes "gray one", one object drawn
-without colour (sd.NEUTRAL), whose colour is then the caption's other one. Started from a noised twin, the UNet is trained to
+without colour (sd.NEUTRAL), whose colour is then the caption's other one; "gray alike" does
+the same in scenes whose two objects share a colour ("two blue stars"), so that a model taught
+both learns "the caption's colour for this object", not "a colour the other one lacks". Started from a noised twin, the UNet is trained to
 denoise to the right scene, so that it learns to mend a pairing it began wrongly; the plain
 training never shows it a noisy image that disagrees with its caption.
 
@@ -32,12 +34,14 @@ import detector
 import shapes_data as sd
 from cache_latents import load_vae
 
-MISTAKES = ("copy colour", "copy shape", "swap colours", "gray one")
+MISTAKES = ("copy colour", "copy shape", "swap colours", "gray one", "gray alike")
 
 
 def applies(mistake, truth):
-    """Whether `mistake` leaves no doubt which object of this scene is wrong."""
+    """Whether `mistake` fits this scene of two objects and leaves no doubt which one is wrong."""
     a, b = truth["objects"]
+    if mistake == "gray alike":
+        return a["colour"] == b["colour"]
     return a["colour"] != b["colour"] and (mistake == "gray one" or a["shape"] != b["shape"])
 
 
@@ -51,7 +55,7 @@ def twin(truth, mistake, rng):
         objs[1]["colour"] = objs[0]["colour"]
     elif mistake == "copy shape":
         objs[1]["shape"] = objs[0]["shape"]
-    elif mistake == "gray one":
+    elif mistake in ("gray one", "gray alike"):
         objs[1]["colour"] = sd.NEUTRAL
     else:
         objs[0]["colour"], objs[1]["colour"] = objs[1]["colour"], objs[0]["colour"]
@@ -82,13 +86,13 @@ def main():
     rng = random.Random(0)
     for i, row in enumerate(rows):
         caption = row["caption"]
-        if detector.prompt_kind(detector.parse_caption(caption)) != "two different":
+        if detector.prompt_kind(detector.parse_caption(caption)) not in ("two different", "two alike"):
             continue
         fitting = [m for m in mistakes if applies(m, row["truth"])]
         for _ in range(args.twins if fitting else 0):
             jobs.append((i, twin(row["truth"], rng.choice(fitting), rng)))
     if not jobs:
-        raise SystemExit(f"cache_corrupted: {args.latents} holds no scene of two different objects")
+        raise SystemExit(f"cache_corrupted: {args.latents} holds no two-object scene that --mistakes fits")
     os.makedirs(args.out, exist_ok=True)
     means, stds, t0 = [], [], time.time()
     with torch.no_grad():
