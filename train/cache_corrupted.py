@@ -2,17 +2,19 @@
 """Encodes a wrong twin of each two-object scene in a latent cache, for `train_unet.py --corrected`.
 
 A twin is its scene with one mistake of the kind the UNet makes when it draws two different
-objects: the second object in the first one's colour, or in its shape, or the two colours
-swapped (each with the caption unchanged); or, with --mistakes "gray one", one object drawn
-without colour (sd.NEUTRAL), whose colour is then the caption's other one; "gray alike" does
-the same in scenes whose two objects share a colour ("two blue stars"), so that a model taught
-both learns "the caption's colour for this object", not "a colour the other one lacks". Started from a noised twin, the UNet is trained to
-denoise to the right scene, so that it learns to mend a pairing it began wrongly; the plain
-training never shows it a noisy image that disagrees with its caption.
+objects, the caption unchanged: the second object in the first one's colour ("copy colour") or
+shape ("copy shape"), or the two colours swapped ("swap colours"). Started from a noised twin,
+the UNet is trained to denoise to the right scene, so that it learns to mend a pairing it began
+wrongly; the plain training never shows it a noisy image that disagrees with its caption.
+"gray one" draws one object without colour (sd.NEUTRAL), so that it must take the caption's
+other colour; "gray alike" does the same where the two objects share a colour ("two blue
+stars"), so that a model taught both learns "the caption's colour for this object", not "a
+colour the other one lacks".
 
 Twins are made only of scenes where there is no doubt which object is wrong: for the first three
 mistakes the objects differ in both shape and colour ("two red triangles" for "a red triangle
-and a blue triangle" would not say which one should turn blue), for "gray one" in colour.
+and a blue triangle" would not say which one should turn blue), for "gray one" in colour, and
+for "gray alike" they share it.
 
 Writes to --out: mean.npy and std.npy ([N,4,16,16] float16, as cache_latents.py), source.npy
 (the row of --latents each twin is a twin of) and twins.jsonl (the wrong ground truth).
@@ -32,7 +34,7 @@ import torch
 import common
 import detector
 import shapes_data as sd
-from cache_latents import load_vae
+from cache_latents import load_vae, posterior_arrays
 
 MISTAKES = ("copy colour", "copy shape", "swap colours", "gray one", "gray alike")
 
@@ -99,9 +101,8 @@ def main():
         for start in range(0, len(jobs), args.batch):
             chunk = jobs[start:start + args.batch]
             x = torch.from_numpy(np.stack([sd.image_to_tensor_values(sd.render(t)) for _, t in chunk]))
-            mean, logvar = vae.encode(x)
-            means.append(mean.numpy().astype(np.float16))
-            stds.append(torch.exp(0.5 * logvar).numpy().astype(np.float16))
+            for out, array in zip((means, stds), posterior_arrays(*vae.encode(x))):
+                out.append(array)
             if (start // args.batch) % 20 == 0:
                 print(f"{start + len(chunk)}/{len(jobs)} twins, {time.time() - t0:.0f} s", flush=True)
     np.save(os.path.join(args.out, "mean.npy"), np.concatenate(means))

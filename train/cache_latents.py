@@ -30,6 +30,11 @@ def load_vae(run_dir, device):
     return vae.eval()
 
 
+def posterior_arrays(mean, logvar):
+    """The VAE posterior as a latent cache stores it: (mean, std), float16 numpy."""
+    return mean.cpu().numpy().astype(np.float16), torch.exp(0.5 * logvar).cpu().numpy().astype(np.float16)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--vae", required=True, help="the VAE's run folder")
@@ -57,8 +62,8 @@ def main():
                 f.write(json.dumps({"index": i, "caption": truth["caption"], "truth": truth}) + "\n")
             x = torch.from_numpy(np.stack(imgs)).to(device)
             mean, logvar = vae.encode(x)
-            means.append(mean.cpu().numpy().astype(np.float16))
-            stds.append(torch.exp(0.5 * logvar).cpu().numpy().astype(np.float16))
+            for out, array in zip((means, stds), posterior_arrays(mean, logvar)):
+                out.append(array)
             if start < 512:  # reconstruction check on the first images
                 rec = vae.decode(mean)
                 l1s.append(float((rec - x).abs().mean()))
