@@ -15,7 +15,8 @@ copies get different gradients (equal halves would keep them equal forever). Att
 keep their count and double their width: q.k doubles over duplicated entries while the
 softmax scale falls by sqrt(2), so to_q is scaled by 1/sqrt(2). The sinusoidal timestep
 embedding is ch[0] wide: the old frequencies are the even ones of the new, so linear_1 reads
-its old columns at those positions and zero at the others.
+its old columns at those positions and zero at the others. Nothing is written unless the
+widened UNet's output is within 1e-5 (relative) of the old one's on random inputs.
 """
 import argparse
 import json
@@ -72,6 +73,24 @@ def widen_tensor(key, w, new_shape, rng):
     return w
 
 
+def max_difference(cfg, old, wide_cfg, wide):
+    """Largest output difference of the two UNets on random latents, timesteps and contexts,
+    relative to the old one's largest output."""
+    nets = []
+    for c, state in ((cfg, old), (wide_cfg, wide)):
+        net = UNet2DConditionModel(c).eval()
+        net.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+        nets.append(net)
+    gen = torch.Generator().manual_seed(0)
+    size = cfg["sample_size"]
+    x = torch.randn(4, cfg["in_channels"], size, size, generator=gen)
+    context = torch.randn(4, 77, cfg["cross_attention_dim"], generator=gen)
+    t = torch.tensor([999, 700, 300, 10])
+    with torch.no_grad():
+        a, b = (net(x, t, context) for net in nets)
+    return float((a - b).abs().max() / a.abs().max())
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run_dir", help="a train_unet.py run")
@@ -98,6 +117,10 @@ def main():
     missing = [k for k in wide if prefix + k not in out]
     if missing:
         raise SystemExit(f"widen_unet: {args.run_dir} lacks {missing[:3]}")
+    drift = max_difference(cfg, {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)},
+                           wide_cfg, {k[len(prefix):]: v for k, v in out.items() if k.startswith(prefix)})
+    if drift > 1e-5:
+        raise SystemExit(f"widen_unet: the widened UNet's output differs by {drift:.1e} relative: not written")
     os.makedirs(args.out_dir, exist_ok=True)
     common.write_json(os.path.join(args.out_dir, "config.json"), wide_cfg)
     for name in os.listdir(args.run_dir):
@@ -109,7 +132,7 @@ def main():
     old_n = sum(v.size for k, v in tensors.items() if k.startswith(prefix))
     new_n = sum(v.size for k, v in out.items() if k.startswith(prefix))
     print(f"{args.out_dir}: block_out_channels {wide_cfg['block_out_channels']}, "
-          f"{old_n / 1e6:.2f}M -> {new_n / 1e6:.2f}M parameters")
+          f"{old_n / 1e6:.2f}M -> {new_n / 1e6:.2f}M parameters, output within {drift:.1e} relative")
 
 
 if __name__ == "__main__":
