@@ -58,6 +58,9 @@ def geglu_rows(w):
 
 
 def widen_tensor(key, w, new_shape, rng):
+    """Checkpoint tensor `key` widened to `new_shape`: axis 0 is what a layer writes, axis 1
+    what it reads (conv and linear weights alike); a doubled axis is widened, any other change
+    is an error."""
     if "time_embedding.linear_1.weight" in key:
         return timestep_columns(np.repeat(w, 2, axis=0), w.shape[1])
     if ".ff.net.0.proj." in key:
