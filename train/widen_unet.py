@@ -22,6 +22,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 
 import numpy as np
 import torch
@@ -77,12 +78,12 @@ def widen_tensor(key, w, new_shape, rng):
 
 
 def max_difference(cfg, old, wide_cfg, wide):
-    """Largest output difference of the two UNets on random latents, timesteps and contexts,
-    relative to the old one's largest output."""
+    """Largest output difference of the two UNets (state dicts of tensors) on random latents,
+    timesteps and contexts, relative to the old one's largest output."""
     nets = []
     for c, state in ((cfg, old), (wide_cfg, wide)):
         net = UNet2DConditionModel(c).eval()
-        net.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+        net.load_state_dict(state)
         nets.append(net)
     gen = torch.Generator().manual_seed(0)
     size = cfg["sample_size"]
@@ -103,39 +104,30 @@ def main():
     cfg = json.load(open(os.path.join(args.run_dir, "config.json")))
     wide_cfg = dict(cfg, block_out_channels=[2 * c for c in cfg["block_out_channels"]])
     tensors = safetensors_io.load(os.path.join(args.run_dir, "ckpt.safetensors"))
-    state = common.checkpoint_state(args.run_dir)
-    wide = UNet2DConditionModel(wide_cfg).state_dict()
+    old = common.module_state(args.run_dir, "ema", tensors)
+    shapes = {k: v.shape for k, v in UNet2DConditionModel(wide_cfg).state_dict().items()}
+    if set(old) != set(shapes):
+        raise SystemExit(f"widen_unet: {args.run_dir}'s EMA weights do not match its config.json")
     rng = np.random.default_rng(args.seed)
-    out = {}
-    prefix = "modules.ema."
-    for key, w in tensors.items():
-        if key.startswith(prefix):
-            name = key[len(prefix):]
-            if name not in wide:
-                raise SystemExit(f"widen_unet: {key} is not in a UNet of this config")
-            out[key] = widen_tensor(name, w, wide[name].shape, rng).astype(w.dtype)
-            out["modules.unet." + name] = out[key]  # a finished run holds both
-        elif key.startswith("modules.ema_text.") or key == "torch_rng":
-            out[key] = w
-    missing = [k for k in wide if prefix + k not in out]
-    if missing:
-        raise SystemExit(f"widen_unet: {args.run_dir} lacks {missing[:3]}")
-    drift = max_difference(cfg, {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)},
-                           wide_cfg, {k[len(prefix):]: v for k, v in out.items() if k.startswith(prefix)})
+    wide = {k: torch.from_numpy(widen_tensor(k, v.numpy(), shapes[k], rng).astype(v.numpy().dtype))
+            for k, v in old.items()}
+    drift = max_difference(cfg, old, wide_cfg, wide)
     if drift > 1e-5:
         raise SystemExit(f"widen_unet: the widened UNet's output differs by {drift:.1e} relative: not written")
+    out = {k: v for k, v in tensors.items() if k.startswith("modules.ema_text.") or k == "torch_rng"}
+    for name in ("unet", "ema"):  # a finished run holds both
+        out.update({f"modules.{name}.{k}": v.numpy() for k, v in wide.items()})
     os.makedirs(args.out_dir, exist_ok=True)
     common.write_json(os.path.join(args.out_dir, "config.json"), wide_cfg)
     for name in os.listdir(args.run_dir):
         if name.endswith(".json") and name != "config.json":
-            with open(os.path.join(args.run_dir, name)) as f:
-                common.write_json(os.path.join(args.out_dir, name), json.load(f))
+            shutil.copyfile(os.path.join(args.run_dir, name), os.path.join(args.out_dir, name))
+    state = common.checkpoint_state(args.run_dir)
     meta = {"step": state["step"], "extra": dict(state["extra"], widened_from=args.run_dir), "optimizer": None}
     safetensors_io.save(os.path.join(args.out_dir, "ckpt.safetensors"), out, {"state": json.dumps(meta)})
-    old_n = sum(v.size for k, v in tensors.items() if k.startswith(prefix))
-    new_n = sum(v.size for k, v in out.items() if k.startswith(prefix))
     print(f"{args.out_dir}: block_out_channels {wide_cfg['block_out_channels']}, "
-          f"{old_n / 1e6:.2f}M -> {new_n / 1e6:.2f}M parameters, output within {drift:.1e} relative")
+          f"{sum(v.numel() for v in old.values()) / 1e6:.2f}M -> {sum(v.numel() for v in wide.values()) / 1e6:.2f}M "
+          f"parameters, output within {drift:.1e} relative")
 
 
 if __name__ == "__main__":
