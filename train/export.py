@@ -4,7 +4,9 @@
   models/demo-sd/    diffusers StableDiffusionPipeline folder
     model_index.json
     scheduler/scheduler_config.json   PNDM, SD 1.x settings (scaled_linear 0.00085..0.012), the
-                                      UNet run's prediction type (epsilon or v_prediction)
+                                      UNet run's prediction type (epsilon or v_prediction); DDIM
+                                      with zero terminal SNR and trailing timesteps for a run
+                                      trained with --zero-terminal-snr
     text_encoder/config.json, model.safetensors      CLIPTextModel (the CLIP text tower, or the
                                                      UNet run's EMA copy of it when that run
                                                      trained it: --train-text-encoder)
@@ -48,6 +50,15 @@ SCHEDULER = {
     "steps_offset": 1,
     "timestep_spacing": "leading",
     "trained_betas": None,
+}
+# For a UNet trained with train_unet.py --zero-terminal-snr: diffusers 0.21.4 rescales the
+# betas in DDIM (and LCM) only, and trailing timesteps start sampling at t = 999, pure noise.
+ZERO_SNR_SCHEDULER = {k: v for k, v in SCHEDULER.items() if k != "skip_prk_steps"} | {
+    "_class_name": "DDIMScheduler",
+    "prediction_type": "v_prediction",
+    "rescale_betas_zero_snr": True,
+    "thresholding": False,
+    "timestep_spacing": "trailing",
 }
 
 
@@ -194,6 +205,7 @@ def main():
         unet, ema = UNet2DConditionModel(cfg), UNet2DConditionModel(cfg)
         step, extra = common.load_checkpoint(unet_run, {"unet": unet, "ema": ema}, None, cpu)
         prediction = extra.get("prediction", "epsilon")  # train_unet.py --prediction
+        scheduler = ZERO_SNR_SCHEDULER if extra.get("zero_terminal_snr") else dict(SCHEDULER, prediction_type=prediction)
         save_component(os.path.join(sd_dir, "unet"), "diffusion_pytorch_model.safetensors",
                        fp16_tensors(ema.state_dict()), cfg, step)
         have["unet"] = step
@@ -204,14 +216,14 @@ def main():
     if {"clip", "vae", "unet"} <= set(have):
         os.makedirs(os.path.join(sd_dir, "scheduler"), exist_ok=True)
         write_json(os.path.join(sd_dir, "scheduler", "scheduler_config.json"),
-                   dict(SCHEDULER, prediction_type=prediction))
+                   scheduler)
         write_json(os.path.join(sd_dir, "model_index.json"), {
             "_class_name": "StableDiffusionPipeline",
             "_diffusers_version": "0.21.4",
             "feature_extractor": [None, None],
             "requires_safety_checker": False,
             "safety_checker": [None, None],
-            "scheduler": ["diffusers", "PNDMScheduler"],
+            "scheduler": ["diffusers", scheduler["_class_name"]],
             "text_encoder": ["transformers", "CLIPTextModel"],
             "tokenizer": ["sdvk", "SentencePieceTokenizer"],
             "unet": ["diffusers", "UNet2DConditionModel"],

@@ -24,17 +24,26 @@ import common
 import detector
 import safetensors_io
 import shapes_data
+from binding_probe import BindingProbe
 from clip_model import CLIPModel, with_text_layers
 from tokenizer import SpmTokenizer
 from unet_model import BasicTransformerBlock, UNet2DConditionModel, mirrored_up_blocks, unet_config
 
 DEFAULT_DOWN = ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D")
 PREDICTIONS = ("epsilon", "v_prediction")  # diffusers' scheduler prediction_type names
+BINDING_PROBE_LR = 1e-3  # --binding-loss: the probe starts from scratch and must keep up with the tower
 
 
-def sd_alphas_cumprod(steps=1000, beta_start=0.00085, beta_end=0.012):
+def sd_alphas_cumprod(steps=1000, beta_start=0.00085, beta_end=0.012, zero_terminal_snr=False):
+    """SD's scaled_linear schedule; with zero_terminal_snr, diffusers' rescale_betas_zero_snr
+    (Lin et al. 2023): sqrt(alpha_bar) shifted to end at 0 and scaled to keep its first value."""
     betas = torch.linspace(beta_start ** 0.5, beta_end ** 0.5, steps, dtype=torch.float64) ** 2
-    return torch.cumprod(1.0 - betas, 0).float()
+    alphas_cumprod = torch.cumprod(1.0 - betas, 0)
+    if zero_terminal_snr:
+        root = alphas_cumprod.sqrt()
+        first, last = root[0].item(), root[-1].item()
+        alphas_cumprod = ((root - last) * first / (first - last)) ** 2
+    return alphas_cumprod.float()
 
 
 def object_masks(truths, cells, image_size):
@@ -234,6 +243,16 @@ def run_prediction(args):
     return args.prediction or saved or "epsilon"
 
 
+def run_zero_terminal_snr(args, prediction):
+    """--zero-terminal-snr, else the resumed run's. At t = 999 the noisy latent is then pure
+    noise, so an epsilon target says nothing there: it needs v-prediction."""
+    if args.resume:
+        common.require_same_flag(args.run_dir, "zero_terminal_snr", args.zero_terminal_snr, "--zero-terminal-snr")
+    if args.zero_terminal_snr and prediction != "v_prediction":
+        raise SystemExit("train_unet: --zero-terminal-snr needs --prediction v_prediction")
+    return args.zero_terminal_snr
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common.add_common_args(ap, steps=20000, batch=32, lr=3e-4)
@@ -285,6 +304,10 @@ def main():
                          "768-v). The epsilon loss weighs an error in the image by the signal-to-noise ratio "
                          "(0.024 at t=850), v by 1 + it, so v training puts weight on the noisiest steps, "
                          "where the layout is decided. Default: the --init-from / resumed run's, else epsilon")
+    ap.add_argument("--zero-terminal-snr", action="store_true",
+                    help="rescale the betas so that t = 999 is pure noise (diffusers' rescale_betas_zero_snr; "
+                         "export.py then writes DDIM with trailing timesteps): the model cannot take the "
+                         "layout from a trace of the image at the noisiest step, as it can on SD's schedule")
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--offset-noise", type=float, default=0.3,
                     help="weight of per-image, per-channel noise added to the training noise (0: plain)")
@@ -313,8 +336,14 @@ def main():
                     help="with --train-text-encoder: grow the text tower to this many encoder layers (the "
                          "added ones start as identities, so the tower computes what it did): depth for its "
                          "per-token states to say which colour and shape go with which position")
+    ap.add_argument("--binding-loss", type=float, default=0.0,
+                    help="with --train-text-encoder: weight of binding_probe.py's loss on the text states (an "
+                         "attention head that must fetch each object's colour from its shape, its shape from "
+                         "its colour, both from its position); the probe is not exported")
     common.add_lr_schedule_args(ap, warmup=500)
     args = ap.parse_args()
+    if args.binding_loss and not args.train_text_encoder:
+        raise SystemExit("train_unet: --binding-loss trains the text tower: pass --train-text-encoder")
     if not 0 <= args.high_noise_from < 1000 or not 0 <= args.high_noise_share <= 1:
         raise SystemExit("train_unet: --high-noise-from must be in [0, 1000) and --high-noise-share in [0, 1]")
     corrected_t = parse_range(args.corrected_t, "--corrected-t")
@@ -386,12 +415,19 @@ def main():
         modules.update(text=text, ema_text=ema_text)
         ema_pairs.append((ema_text, text))
         groups.append({"params": list(text.parameters()), "lr_scale": args.text_lr / args.lr})
+    probe = None
+    if args.binding_loss:
+        probe = BindingProbe(clip_cfg["text_config"]["hidden_size"]).to(device)
+        modules.update(binding_probe=probe)
+        groups.append({"params": list(probe.parameters()), "lr_scale": BINDING_PROBE_LR / args.lr})
     trained = [p for g in groups for p in g["params"]]
     opt = torch.optim.AdamW(groups, lr=args.lr, weight_decay=0.01)
     if args.resume:
         common.require_same_flag(args.run_dir, "text_encoder_trained", args.train_text_encoder, "--train-text-encoder")
+        common.require_same_flag(args.run_dir, "binding_probe", probe is not None, "--binding-loss")
     step, _ = common.resume(args, modules, opt, device)
     prediction = run_prediction(args)
+    zero_terminal_snr = run_zero_terminal_snr(args, prediction)
     if args.init_from and not args.resume:
         grow_from(unet, text, args.init_from, NEW_TRANSFORMER_BLOCKS if args.transformer_layers else NEW_ATTENTIONS)
         ema.load_state_dict(unet.state_dict())
@@ -401,7 +437,7 @@ def main():
           f"scaling factor {scale:.5f}", flush=True)
     common.write_json(os.path.join(args.run_dir, "latents_meta.json"), meta)
 
-    acp = sd_alphas_cumprod().to(device)
+    acp = sd_alphas_cumprod(zero_terminal_snr=zero_terminal_snr).to(device)
     # The text tower is frozen: each caption's last_hidden_state is computed once and kept
     # (float16, 10 KB a caption).
     context_cache = {}
@@ -417,7 +453,8 @@ def main():
                 context_cache[c] = row
         return torch.stack([context_cache[c] for c in caps]).float()
 
-    extra = {"text_encoder_trained": args.train_text_encoder, "text_layers": text_layers, "prediction": prediction}
+    extra = {"text_encoder_trained": args.train_text_encoder, "text_layers": text_layers, "prediction": prediction,
+             "zero_terminal_snr": zero_terminal_snr, "binding_probe": probe is not None}
     stop = common.StopFlag()
     progress = common.Progress(args.log_every, args.steps)
     cross_attentions = [m.attn2 for m in unet.modules() if isinstance(m, BasicTransformerBlock)]
@@ -472,6 +509,11 @@ def main():
             loss = (weight * (pred - target).pow(2)).mean() / weight.mean()
         if fix is not None and fix.any():
             logged["twins"] = F.mse_loss(pred[fix.to(device)], target[fix.to(device)]).item()
+        if probe is not None:
+            probed = probe.loss(ctx, caps)
+            if probed is not None:
+                logged.update(binding=probed[0].item(), bound=probed[1])
+                loss = loss + args.binding_loss * probed[0]
         if targets:
             pos = targets[0][idx].clone()
             pos[drop] = -1  # an empty caption has no words to place
