@@ -53,6 +53,12 @@ def caption_examples(caption):
     return tuple(out)
 
 
+def task_examples(captions, task):
+    """(rows, queries, answers) tensors of every example of TASK that the captions pose, or None."""
+    picked = [(row, q, a) for row, c in enumerate(captions) for t, q, a in caption_examples(c) if t == task]
+    return tuple(torch.tensor(x) for x in zip(*picked)) if picked else None
+
+
 class BindingProbe(nn.Module):
     """A learnt query per attribute value; one head of keys and values over the 77 states; a
     linear read-out of the answer."""
@@ -75,14 +81,14 @@ class BindingProbe(nn.Module):
         [B,77,W] row-aligned with captions), or None when they pose none."""
         total, right, count = 0.0, 0, 0
         for task in TASKS:
-            picked = [(row, q, a) for row, c in enumerate(captions) for t, q, a in caption_examples(c) if t == task]
-            if not picked:
+            examples = task_examples(captions, task)
+            if examples is None:
                 continue
-            rows, queries, answers = (torch.tensor(x, device=states.device) for x in zip(*picked))
+            rows, queries, answers = (x.to(states.device) for x in examples)
             logits = self(states[rows], task, queries)
             total = total + F.cross_entropy(logits, answers, reduction="sum")
             right += (logits.argmax(-1) == answers).sum().item()
-            count += len(picked)
+            count += len(answers)
         return None if count == 0 else (total / count, right / count)
 
 
@@ -143,8 +149,7 @@ def main():
         scores = []
         with torch.no_grad():
             for task in TASKS:
-                picked = [(row, q, a) for row, c in enumerate(test) for t, q, a in caption_examples(c) if t == task]
-                rows, queries, answers = (torch.tensor(x) for x in zip(*picked))
+                rows, queries, answers = task_examples(test, task)
                 right = (probe(test_states[rows], task, queries).argmax(-1) == answers).float().mean().item()
                 scores.append(f"{task[0]} -> {task[1]} {100 * right:.0f}%")
         print(f"{spec}: " + ", ".join(scores) + f" ({len(test)} captions)", flush=True)
