@@ -7,9 +7,9 @@ reads the starting noise as a faint image shows blobs that change with the seed.
 
   python3 train/first_step.py --models models --out runs/first_step.png [--prompts 4 --seeds 8]
 
-The first step is taken where the model's scheduler starts: t = 951 for SD's PNDM ("leading"
-spacing, 20-25 steps), t = 999 for the DDIM with zero terminal SNR that export.py writes for a
---zero-terminal-snr run.
+The first step is taken at t = 951 for SD's schedule (where PNDM's "leading" spacing starts at
+20 steps; 961 at the engine's default 25), at t = 999 for the DDIM with zero terminal SNR that
+export.py writes for a --zero-terminal-snr run.
 """
 import argparse
 import json
