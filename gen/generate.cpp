@@ -676,6 +676,11 @@ int cmd_generate(Args& args) {
   for (size_t i = 0; i < jobs.size(); i++) {
     const Job& job = jobs[i];
     std::unique_ptr<Scheduler> scheduler = make_scheduler(weights, req);
+    if (i == 0 && scheduler->ignores_zero_snr())
+      std::fprintf(stderr,
+                   "warning: %s does not apply the model's rescale_betas_zero_snr (nor does diffusers "
+                   "0.21.4; only ddim and lcm do): sampling starts from a latent the model was not trained on\n",
+                   scheduler->class_name().c_str());
     HostTensor latents = denoise_job(pipe, *scheduler, req, job, conds[i], latent_shape, noise_file, init_pixels);
     if (&job == &jobs.back()) pipe.release_unet();  // the decoder gets its memory
     all_latents.push_back(latents);

@@ -26,6 +26,7 @@ class AlphaScheduler : public Scheduler {
   }
 
   int max_steps() const override { return train_.num_train_timesteps; }
+  bool ignores_zero_snr() const override { return train_.zero_snr_ignored; }
   std::vector<float> noise_at(const std::vector<float>& original, const std::vector<float>& noise,
                               size_t call) const override {
     return add_noise_by_alpha(train_.alphas_cumprod, timesteps()[call], original, noise);

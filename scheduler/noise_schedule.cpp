@@ -129,8 +129,12 @@ TrainSchedule read_train_schedule(const ConfigReader& config, const BetaOptions&
   // Only given betas can leave [0, 1]: the schedules stay inside for beta_start, beta_end in it.
   for (float b : s.betas)
     if (!(b >= 0.0f && b <= 1.0f)) config.fail("trained_betas", "a beta of " + std::to_string(b) + " is outside [0, 1]");
-  if (options.allow_zero_snr && config.flag("rescale_betas_zero_snr", false))
-    s.betas = rescale_zero_terminal_snr(s.betas);
+  if (config.flag("rescale_betas_zero_snr", false)) {
+    if (options.allow_zero_snr)
+      s.betas = rescale_zero_terminal_snr(s.betas);
+    else
+      s.zero_snr_ignored = true;
+  }
   s.alphas_cumprod = cumprod(one_minus(s.betas));
   return s;
 }

@@ -18,6 +18,9 @@ struct TrainSchedule {
   int num_train_timesteps = 0;
   std::vector<float> betas;           // float32, as torch holds them
   std::vector<float> alphas_cumprod;  // float32 (torch.cumprod accumulates in double on the CPU)
+  // The config asks for rescale_betas_zero_snr and the class does not apply it (diffusers
+  // v0.21.4 ignores the key there too): the model's schedule is not the one it was trained on.
+  bool zero_snr_ignored = false;
 };
 
 // Which beta schedules and options a scheduler class accepts, and its defaults.

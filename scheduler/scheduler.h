@@ -52,6 +52,10 @@ class Scheduler {
 
   virtual ~Scheduler() = default;
   const std::string& class_name() const { return class_name_; }
+  // True when the config sets rescale_betas_zero_snr and this class, as in diffusers v0.21.4,
+  // does not apply it (only DDIM and LCM do): a model trained on that schedule then samples
+  // from a latent it never saw.
+  virtual bool ignores_zero_snr() const = 0;
 
   // Plans `steps` inference steps (1 to num_train_timesteps) and resets all state.
   void set_timesteps(int steps);

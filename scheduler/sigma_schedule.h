@@ -47,6 +47,7 @@ class SigmaScheduler : public Scheduler {
                  bool has_interpolation);
 
   int max_steps() const override { return train_.num_train_timesteps; }
+  bool ignores_zero_snr() const override { return train_.zero_snr_ignored; }
   float init_noise_sigma() const override { return sigma_init_noise(sigmas_, options_.spacing); }
 
   std::vector<double> plan(int steps) override {

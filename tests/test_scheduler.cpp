@@ -418,6 +418,19 @@ TEST(NoiseSchedule, BetaSchedulesFollowTheirDefinitions) {
   EXPECT_NEAR(zero_snr.alphas_cumprod[0], plain.alphas_cumprod[0], 1e-6);
 }
 
+// Only DDIM and LCM apply rescale_betas_zero_snr in diffusers v0.21.4; every other class reports
+// that it ignores it (generate warns), and none reports it when the key is absent or false.
+TEST(NoiseSchedule, ClassesSayWhetherTheyApplyZeroTerminalSnr) {
+  const nlohmann::json plain = {{"beta_schedule", "scaled_linear"}, {"beta_start", 0.00085}, {"beta_end", 0.012}};
+  nlohmann::json zero_snr = plain;
+  zero_snr["rescale_betas_zero_snr"] = true;
+  for (const std::string& name : Scheduler::names()) {
+    const bool applies = name == "ddim" || name == "lcm";
+    EXPECT_EQ(Scheduler::create(zero_snr, name)->ignores_zero_snr(), !applies) << name;
+    EXPECT_FALSE(Scheduler::create(plain, name)->ignores_zero_snr()) << name;
+  }
+}
+
 TEST(NoiseSchedule, TimestepPlans) {
   EXPECT_EQ(spaced_timesteps(Spacing::Leading, 1000, 4, 1, true), (std::vector<double>{751, 501, 251, 1}));
   EXPECT_EQ(spaced_timesteps(Spacing::Trailing, 1000, 4, 0, true), (std::vector<double>{999, 749, 499, 249}));
