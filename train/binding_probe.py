@@ -25,7 +25,7 @@ import torch.nn.functional as F
 import common
 import detector
 import shapes_data
-from clip_model import CLIPModel, with_text_layers
+from clip_model import CLIPModel, load_trained_text_tower
 from tokenizer import SpmTokenizer
 
 SHAPES, COLOURS, POSITIONS = shapes_data.SHAPES, list(shapes_data.COLOURS), sorted(shapes_data.POSITIONS)
@@ -103,10 +103,7 @@ def load_tower(spec, clip_dir):
         model = CLIPModel(cfg)
         common.load_checkpoint(spec[5:], {"clip": model}, None, cpu)
         return model.text_model.eval()
-    layers = common.checkpoint_state(spec)["extra"].get("text_layers")
-    model = CLIPModel(with_text_layers(cfg, layers) if layers else cfg)
-    common.load_checkpoint(spec, {"ema_text": model.text_model}, None, cpu)
-    return model.text_model.eval()
+    return load_trained_text_tower(spec, cfg, cpu)[0].text_model.eval()
 
 
 def two_object_captions(seed, count):

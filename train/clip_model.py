@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import common
 from blocks import attention
 
 
@@ -180,6 +181,16 @@ def with_text_layers(clip_cfg, layers):
     """The CLIPModel config with a text tower of `layers` encoder layers (a UNet run may grow
     its copy of the tower: train_unet.py --text-layers)."""
     return dict(clip_cfg, text_config=dict(clip_cfg["text_config"], num_hidden_layers=layers))
+
+
+def load_trained_text_tower(unet_run, clip_cfg, device):
+    """A UNet run's EMA copy of the text tower it trained with it (train_unet.py
+    --train-text-encoder), in a CLIPModel of `clip_cfg` with the run's layer count (the run may
+    have grown its tower: --text-layers). Returns (model, the run's step)."""
+    layers = common.checkpoint_state(unet_run)["extra"].get("text_layers")
+    model = CLIPModel(with_text_layers(clip_cfg, layers) if layers else clip_cfg)
+    step, _ = common.load_checkpoint(unet_run, {"ema_text": model.text_model}, None, device)
+    return model, step
 
 
 def text_encoder_config(clip_cfg):

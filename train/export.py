@@ -11,7 +11,7 @@
                                                      UNet run's EMA copy of it when that run
                                                      trained it: --train-text-encoder)
     tokenizer/spiece.model, tokenizer_config.json    SentencePiece (pad 0, unk 1, bos 2, eos 3)
-    unet/config.json, diffusion_pytorch_model.safetensors   EMA weights of runs/unet_mix (else unet_two, unet_text, unet; or --unet)
+    unet/config.json, diffusion_pytorch_model.safetensors   EMA weights of runs/unet_zbind (else unet_mix, unet_two, unet_text, unet; or --unet)
     vae/config.json, diffusion_pytorch_model.safetensors    scaling_factor the UNet was trained with
   models/demo-clip/  transformers CLIPModel folder (config.json, model.safetensors,
                      preprocessor_config.json, spiece.model, tokenizer_config.json)
@@ -32,7 +32,7 @@ import torch
 import common
 from common import write_json
 import safetensors_io
-from clip_model import CLIPModel, text_encoder_config, with_text_layers
+from clip_model import CLIPModel, load_trained_text_tower, text_encoder_config
 from unet_model import UNet2DConditionModel
 from vae_model import AutoencoderKL
 
@@ -95,12 +95,12 @@ def first_run(runs, names):
     return None
 
 
-# The UNet the pipeline ships: the first of these runs that has a checkpoint (unet_mix, trained
-# on from unet_two with 70%, then 40%, of each batch two different objects; unet_two, unet_text
-# trained on with half of each batch two different objects; unet_text, trained with the text
-# tower; unet), unless --unet names another run (unet_attn16, an experiment that was not
-# better: train/README.md).
-UNET_RUNS = ("unet_mix", "unet_two", "unet_text", "unet")
+# The UNet the pipeline ships: the first of these runs that has a checkpoint (unet_zbind:
+# unet_mix trained on with v-prediction, zero terminal SNR, then the binding loss at the
+# noisiest steps; unet_mix: unet_two trained on with 70%, then 40%, of each batch two different
+# objects; unet_two: unet_text trained on with half of each batch two different objects;
+# unet_text, trained with the text tower; unet), unless --unet names another run.
+UNET_RUNS = ("unet_zbind", "unet_mix", "unet_two", "unet_text", "unet")
 # The scorer: the first of these runs that has a checkpoint (clip_bind, clip_twins trained on
 # with moved and swapped twins, its text tower too, so usable only with a UNet that trained
 # its own text encoder; clip_twins, the position fine-tune with the text tower frozen), else
@@ -166,13 +166,8 @@ def main():
         write_json(os.path.join(clip_dir, "tokenizer_config.json"), tokenizer_config(context))
         text_cfg = cfg
         if text_trained:
-            # The UNet run may have grown its tower (train_unet.py --text-layers).
-            layers = common.checkpoint_state(unet_run)["extra"].get("text_layers")
-            if layers:
-                text_cfg = with_text_layers(cfg, layers)
-            tuned = CLIPModel(text_cfg)
-            text_step, _ = common.load_checkpoint(unet_run, {"ema_text": tuned.text_model}, None, cpu)
-            text_state = tuned.state_dict()
+            tuned, text_step = load_trained_text_tower(unet_run, cfg, cpu)
+            text_cfg, text_state = tuned.config, tuned.state_dict()
             print(f"text encoder from {unet_run}'s EMA (step {text_step}), trained with the UNet")
         save_component(os.path.join(sd_dir, "text_encoder"), "model.safetensors", fp16_tensors(text_state, ["text_model."]),
                        dict(text_encoder_config(text_cfg), torch_dtype="float16"), text_step)
