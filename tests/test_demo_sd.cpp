@@ -97,8 +97,8 @@ TEST(DemoSd, DefaultModelFollowsThePromptsColours) {
     }
   }
   const Case &red = cases[0], &blue = cases[1];
-  // Measured with the model of 2026-12-06 (unet_zbind: zero terminal SNR, v-prediction, DDIM):
-  // border luma 247 vs 14; red share 0.20 vs 0.00, blue share 0.16 vs 0.00. A model that
+  // Measured with the model of 2026-12-06 (unet_zbind2: zero terminal SNR, v-prediction, DDIM):
+  // border luma 247 vs 15; red share 0.18 vs 0.00, blue share 0.16 vs 0.00. A model that
   // ignored the text would give the same numbers for both.
   EXPECT_GT(red.border_luma_min, 200) << "an image of the white-background prompt has a dark border";
   EXPECT_LT(blue.border_luma_max, 60) << "an image of the black-background prompt has a bright border";
@@ -125,8 +125,9 @@ TEST(DemoSd, DefaultGuidanceFollowsTheModel) {
 }
 
 // Two different objects, each colour on its own side: the binding the demo model learnt last
-// (train/README.md, tenth round). Measured 2026-12-06: 4 of 4 images right (red 37-40% of the
-// left half, none on the right; blue 12-32% of the right half, none on the left). The model
+// (train/README.md, tenth and eleventh rounds). Measured 2026-12-06: 4 of 4 images right (red
+// 33-36% of the left half, none on the right; blue 11-32% of the right half, none on the left;
+// unet_zbind, half as long trained, also 4 of 4). The model
 // before it (unet_mix, PNDM) got 1 of 4: a yellow square, a lone blue object, red and blue
 // smeared into one. A pipeline that mixed up the zero-SNR schedule or v-prediction fails too.
 TEST(DemoSd, TwoDifferentObjectsKeepTheirColoursAndSides) {

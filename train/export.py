@@ -11,7 +11,7 @@
                                                      UNet run's EMA copy of it when that run
                                                      trained it: --train-text-encoder)
     tokenizer/spiece.model, tokenizer_config.json    SentencePiece (pad 0, unk 1, bos 2, eos 3)
-    unet/config.json, diffusion_pytorch_model.safetensors   EMA weights of runs/unet_zbind (else unet_mix, unet_two, unet_text, unet; or --unet)
+    unet/config.json, diffusion_pytorch_model.safetensors   EMA weights of runs/unet_zbind2 (else unet_zbind, unet_mix, unet_two, unet_text, unet; or --unet)
     vae/config.json, diffusion_pytorch_model.safetensors    scaling_factor the UNet was trained with
   models/demo-clip/  transformers CLIPModel folder (config.json, model.safetensors,
                      preprocessor_config.json, spiece.model, tokenizer_config.json)
@@ -95,12 +95,13 @@ def first_run(runs, names):
     return None
 
 
-# The UNet the pipeline ships: the first of these runs that has a checkpoint (unet_zbind:
+# The UNet the pipeline ships: the first of these runs that has a checkpoint (unet_zbind2:
+# unet_zbind trained on 2400 steps more with its recipe; unet_zbind:
 # unet_mix trained on with v-prediction, zero terminal SNR, then the binding loss at the
 # noisiest steps; unet_mix: unet_two trained on with 70%, then 40%, of each batch two different
 # objects; unet_two: unet_text trained on with half of each batch two different objects;
 # unet_text, trained with the text tower; unet), unless --unet names another run.
-UNET_RUNS = ("unet_zbind", "unet_mix", "unet_two", "unet_text", "unet")
+UNET_RUNS = ("unet_zbind2", "unet_zbind", "unet_mix", "unet_two", "unet_text", "unet")
 # The scorer: the first of these runs that has a checkpoint (clip_bind, clip_twins trained on
 # with moved and swapped twins, its text tower too, so usable only with a UNet that trained
 # its own text encoder; clip_twins, the position fine-tune with the text tower frozen), else

@@ -5,8 +5,8 @@
 # vae's, then trained together with the text tower into unet_text, then on batches half of two
 # different objects into unet_two, 70% into unet_pairs, 40% into unet_mix, then on to
 # v-prediction (unet_v), zero terminal SNR (unet_zsnr) and the binding loss at the noisiest
-# steps (unet_zbind)) -> export of tokenizer, vae, clip_bind, and unet_zbind with its text
-# encoder, to models/.
+# steps (unet_zbind, then 2400 steps more: unet_zbind2)) -> export of tokenizer, vae,
+# clip_bind, and unet_zbind2 with its text encoder, to models/.
 # Each stage saves every --save-every steps and on SIGTERM; a stage stopped by a signal exits
 # 143, which stops this script too (set -e), so `kill -TERM <python pid>` pauses the chain and
 # running this script again continues it.
@@ -32,6 +32,7 @@ UNET_MIX_STEPS=${UNET_MIX_STEPS:-1500}
 UNET_V_STEPS=${UNET_V_STEPS:-3000}
 UNET_ZSNR_STEPS=${UNET_ZSNR_STEPS:-3000}
 UNET_ZBIND_STEPS=${UNET_ZBIND_STEPS:-2400}
+UNET_ZBIND2_STEPS=${UNET_ZBIND2_STEPS:-2400}
 LATENTS=${LATENTS:-20000}
 
 resume() { if [ -f "$1/ckpt.safetensors" ]; then echo --resume; fi; }
@@ -45,7 +46,7 @@ stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 mkdir -p "$RUNS"
 # Stages trained in earlier sessions are committed under train/checkpoints/ (pickle-free
 # ckpt.safetensors): a fresh clone resumes from them instead of starting over.
-for stage in tokenizer vae_base vae clip clip_twins clip_bind unet_base unet unet_text unet_two unet_mix unet_zbind; do
+for stage in tokenizer vae_base vae clip clip_twins clip_bind unet_base unet unet_text unet_two unet_mix unet_zbind unet_zbind2; do
   if [ -d "train/checkpoints/$stage" ] && [ ! -d "$RUNS/$stage" ]; then
     stamp "seeding $RUNS/$stage from train/checkpoints/$stage"
     cp -r "train/checkpoints/$stage" "$RUNS/$stage"
@@ -72,7 +73,7 @@ $PY train/train_vae.py $V --lr 3e-4 --lr-decay-from 9200 --steps 13200
 $PY train/train_vae.py $V --lr 2e-4 --lr-decay-from 13200 --steps 16000
 
 # A latent cache is made only while a UNet stage that trains on it is unfinished: with the
-# committed checkpoints (unet_base, unet_text, unet_two, unet_mix and unet_zbind finished)
+# committed checkpoints (unet_base, unet_text, unet_two, unet_mix and unet_zbind2 finished)
 # none is.
 cache_latents() {  # VAE_RUN OUT
   if [ ! -f "$2/meta.json" ]; then
@@ -81,7 +82,7 @@ cache_latents() {  # VAE_RUN OUT
   fi
 }
 if [ "$(step_of "$RUNS/unet_base")" -lt "$UNET_BASE_STEPS" ]; then cache_latents vae_base "$RUNS/latents_base"; fi
-if [ "$(step_of "$RUNS/unet_text")" -lt "$UNET_TEXT_STEPS" ] || [ "$(step_of "$RUNS/unet_zbind")" -lt "$UNET_ZBIND_STEPS" ]; then
+if [ "$(step_of "$RUNS/unet_text")" -lt "$UNET_TEXT_STEPS" ] || [ "$(step_of "$RUNS/unet_zbind2")" -lt "$UNET_ZBIND2_STEPS" ]; then
   cache_latents vae "$RUNS/latents"
 fi
 
@@ -129,9 +130,9 @@ fi
 # unet_text trained on with half of each batch drawn from scenes of two different objects (the
 # model drew one colour or shape twice), the text tower still training; then 70% of each batch
 # (unet_pairs); then 40% (unet_mix); then, at 40%, v-prediction (unet_v), zero terminal SNR
-# (unet_zsnr), and the binding loss with half of each batch at t >= 600 (unet_zbind: the
-# exported UNet and text encoder; train/README.md, tenth round). Each earlier stage is only
-# needed while the next is unfinished.
+# (unet_zsnr), and the binding loss with half of each batch at t >= 600 (unet_zbind; twice as
+# long: unet_zbind2, the exported UNet and text encoder; train/README.md, tenth and eleventh
+# rounds). Each earlier stage is only needed while the next is unfinished.
 unet_stage() {  # RUN INIT_RUN STEPS LR_DECAY_FROM TWO_DIFFERENT_SHARE [FLAGS...]
   run=$1 init=$2 steps=$3 decay=$4 share=$5
   shift 5
@@ -142,24 +143,27 @@ unet_stage() {  # RUN INIT_RUN STEPS LR_DECAY_FROM TWO_DIFFERENT_SHARE [FLAGS...
     --init-from "$RUNS/$init" "$@" $(resume "$RUNS/$run")
 }
 unfinished() { [ "$(step_of "$RUNS/$1")" -lt "$2" ]; }  # RUN STEPS
-if unfinished unet_zbind "$UNET_ZBIND_STEPS"; then
-  if unfinished unet_zsnr "$UNET_ZSNR_STEPS"; then
-    if unfinished unet_v "$UNET_V_STEPS"; then
-      if unfinished unet_mix "$UNET_MIX_STEPS"; then
-        if unfinished unet_pairs "$UNET_PAIRS_STEPS"; then
-          if unfinished unet_two "$UNET_TWO_STEPS"; then
-            unet_stage unet_two unet_text "$UNET_TWO_STEPS" 3000 0.5
+Z="--prediction v_prediction --zero-terminal-snr --high-noise-share 0.5 --binding-loss 0.05"
+if unfinished unet_zbind2 "$UNET_ZBIND2_STEPS"; then
+  if unfinished unet_zbind "$UNET_ZBIND_STEPS"; then
+    if unfinished unet_zsnr "$UNET_ZSNR_STEPS"; then
+      if unfinished unet_v "$UNET_V_STEPS"; then
+        if unfinished unet_mix "$UNET_MIX_STEPS"; then
+          if unfinished unet_pairs "$UNET_PAIRS_STEPS"; then
+            if unfinished unet_two "$UNET_TWO_STEPS"; then
+              unet_stage unet_two unet_text "$UNET_TWO_STEPS" 3000 0.5
+            fi
+            unet_stage unet_pairs unet_two "$UNET_PAIRS_STEPS" 1000 0.7
           fi
-          unet_stage unet_pairs unet_two "$UNET_PAIRS_STEPS" 1000 0.7
+          unet_stage unet_mix unet_pairs "$UNET_MIX_STEPS" 750 0.4
         fi
-        unet_stage unet_mix unet_pairs "$UNET_MIX_STEPS" 750 0.4
+        unet_stage unet_v unet_mix "$UNET_V_STEPS" 1500 0.4 --prediction v_prediction
       fi
-      unet_stage unet_v unet_mix "$UNET_V_STEPS" 1500 0.4 --prediction v_prediction
+      unet_stage unet_zsnr unet_v "$UNET_ZSNR_STEPS" 1500 0.4 --prediction v_prediction --zero-terminal-snr
     fi
-    unet_stage unet_zsnr unet_v "$UNET_ZSNR_STEPS" 1500 0.4 --prediction v_prediction --zero-terminal-snr
+    unet_stage unet_zbind unet_zsnr "$UNET_ZBIND_STEPS" 1200 0.4 $Z
   fi
-  unet_stage unet_zbind unet_zsnr "$UNET_ZBIND_STEPS" 1200 0.4 --prediction v_prediction --zero-terminal-snr \
-    --high-noise-share 0.5 --binding-loss 0.05
+  unet_stage unet_zbind2 unet_zbind "$UNET_ZBIND2_STEPS" 1200 0.4 $Z
 fi
 
 stamp export
