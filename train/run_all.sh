@@ -132,8 +132,13 @@ fi
 # (unet_pairs); then 40% (unet_mix); then, at 40%, v-prediction (unet_v), zero terminal SNR
 # (unet_zsnr), and the binding loss with half of each batch at t >= 600 (unet_zbind; twice as
 # long: unet_zbind2, the exported UNet and text encoder; train/README.md, tenth and eleventh
-# rounds). Each earlier stage is only needed while the next is unfinished.
+# rounds).
+unfinished() { [ "$(step_of "$RUNS/$1")" -lt "$2" ]; }  # RUN STEPS
+# Trains RUN from INIT_RUN unless RUN is finished; INIT_RUN's own stage (stage_INIT_RUN, below)
+# runs first, so a stage is trained only while some stage after it is unfinished.
 unet_stage() {  # RUN INIT_RUN STEPS LR_DECAY_FROM TWO_DIFFERENT_SHARE [FLAGS...]
+  if ! unfinished "$1" "$3"; then return 0; fi
+  if [ "$2" != unet_text ]; then "stage_$2"; fi  # unet_text is trained above
   run=$1 init=$2 steps=$3 decay=$4 share=$5
   shift 5
   stamp "$run"
@@ -142,29 +147,15 @@ unet_stage() {  # RUN INIT_RUN STEPS LR_DECAY_FROM TWO_DIFFERENT_SHARE [FLAGS...
     --two-different-share "$share" --train-text-encoder --threads "$THREADS" --save-every 100 \
     --init-from "$RUNS/$init" "$@" $(resume "$RUNS/$run")
 }
-unfinished() { [ "$(step_of "$RUNS/$1")" -lt "$2" ]; }  # RUN STEPS
 Z="--prediction v_prediction --zero-terminal-snr --high-noise-share 0.5 --binding-loss 0.05"
-if unfinished unet_zbind2 "$UNET_ZBIND2_STEPS"; then
-  if unfinished unet_zbind "$UNET_ZBIND_STEPS"; then
-    if unfinished unet_zsnr "$UNET_ZSNR_STEPS"; then
-      if unfinished unet_v "$UNET_V_STEPS"; then
-        if unfinished unet_mix "$UNET_MIX_STEPS"; then
-          if unfinished unet_pairs "$UNET_PAIRS_STEPS"; then
-            if unfinished unet_two "$UNET_TWO_STEPS"; then
-              unet_stage unet_two unet_text "$UNET_TWO_STEPS" 3000 0.5
-            fi
-            unet_stage unet_pairs unet_two "$UNET_PAIRS_STEPS" 1000 0.7
-          fi
-          unet_stage unet_mix unet_pairs "$UNET_MIX_STEPS" 750 0.4
-        fi
-        unet_stage unet_v unet_mix "$UNET_V_STEPS" 1500 0.4 --prediction v_prediction
-      fi
-      unet_stage unet_zsnr unet_v "$UNET_ZSNR_STEPS" 1500 0.4 --prediction v_prediction --zero-terminal-snr
-    fi
-    unet_stage unet_zbind unet_zsnr "$UNET_ZBIND_STEPS" 1200 0.4 $Z
-  fi
-  unet_stage unet_zbind2 unet_zbind "$UNET_ZBIND2_STEPS" 1200 0.4 $Z
-fi
+stage_unet_two() { unet_stage unet_two unet_text "$UNET_TWO_STEPS" 3000 0.5; }
+stage_unet_pairs() { unet_stage unet_pairs unet_two "$UNET_PAIRS_STEPS" 1000 0.7; }
+stage_unet_mix() { unet_stage unet_mix unet_pairs "$UNET_MIX_STEPS" 750 0.4; }
+stage_unet_v() { unet_stage unet_v unet_mix "$UNET_V_STEPS" 1500 0.4 --prediction v_prediction; }
+stage_unet_zsnr() { unet_stage unet_zsnr unet_v "$UNET_ZSNR_STEPS" 1500 0.4 --prediction v_prediction --zero-terminal-snr; }
+stage_unet_zbind() { unet_stage unet_zbind unet_zsnr "$UNET_ZBIND_STEPS" 1200 0.4 $Z; }
+stage_unet_zbind2() { unet_stage unet_zbind2 unet_zbind "$UNET_ZBIND2_STEPS" 1200 0.4 $Z; }
+stage_unet_zbind2
 
 stamp export
 $PY train/export.py --runs "$RUNS" --out models
