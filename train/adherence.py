@@ -159,6 +159,7 @@ def evaluate(args, name, prompts):
     clip_first, clip_best, clip_every = [], [], []
     kinds = {}  # prompt kind -> [prompts, images right, images]
     bindings = []  # binding() of every image of two different objects
+    misses = {}  # what is wrong with CLIP's pick where a right candidate was there -> prompts
     for i, p in enumerate(prompts):
         spec = detector.parse_caption(p)
         cands = sorted(by_prompt[i], key=lambda c: c[0])
@@ -168,6 +169,9 @@ def evaluate(args, name, prompts):
         best.append(checks[top])
         # What a perfect reranker would pick: a fully right candidate, else the most attributes.
         ceiling.append(max(checks, key=lambda c: (c["correct"], sum(r for r, _ in c["attributes"].values()))))
+        if ceiling[-1]["correct"] and not best[-1]["correct"]:
+            why = miss_reason(best[-1], spec)
+            misses[why] = misses.get(why, 0) + 1
         every.extend(checks)
         kind = kinds.setdefault(detector.prompt_kind(spec), [0, 0, 0])
         kind[0] += 1
@@ -191,8 +195,18 @@ def evaluate(args, name, prompts):
     # colour and shape bound to the right one.
     by_kind = {k: {"prompts": n, "whole": right / images} for k, (n, right, images) in sorted(kinds.items())}
     two = {k: sum(b[k] for b in bindings) / len(bindings) for k in bindings[0]} if bindings else {}
-    return {"prompts": len(prompts), "rows": rows, "by_kind": by_kind, "two_different": two, "seconds": summary.get("seconds", {}),
+    return {"prompts": len(prompts), "rows": rows, "by_kind": by_kind, "two_different": two,
+            "rerank_misses": dict(sorted(misses.items())), "seconds": summary.get("seconds", {}),
             "device": summary.get("device"), "precision": summary.get("precision")}
+
+
+def miss_reason(check, spec):
+    """Why a wrong image is wrong, in a word: an object more or fewer than stated, else its
+    first wrong attribute."""
+    found, want = len(check["detected"]["objects"]), len(spec["objects"])
+    if found != want:
+        return "extra object" if found > want else "missing object"
+    return next(k for k in ATTRIBUTES if check["attributes"][k][0] != check["attributes"][k][1])
 
 
 def markdown(report, best_of):
@@ -215,6 +229,12 @@ def markdown(report, best_of):
     for name, r in report.items():
         if r["two_different"]:
             lines.append(f"- {name}: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in r["two_different"].items()))
+    lines.append("")
+    lines.append(f"Reranking's misses (prompts where CLIP picked a wrong image while one of the {best_of} was right), "
+                 "by what is wrong with the pick:")
+    for name, r in report.items():
+        misses = ", ".join(f"{k} {v}" for k, v in r["rerank_misses"].items()) or "none"
+        lines.append(f"- {name}: {sum(r['rerank_misses'].values())} prompts: {misses}")
     return "\n".join(lines) + "\n"
 
 

@@ -285,21 +285,54 @@ def altered_twin(truth, seed, index):
     return None
 
 
-def twin_batch(seed, step, batch, swaps=False, alters=0.0):
+def counted_twin(truth, seed, index):
+    """Re-captions `truth` and returns its twin: the same scene with one object more (one
+    object's shape with one object's colour at a free position, any size: the extra object a
+    UNet draws when it miscounts) or, for two objects, one fewer (one time in three). A twin of three
+    objects has no caption (None): it can only serve as a negative. None when no free
+    position is found."""
+    rng = random.Random(f"{seed}:count:{index}")
+    objs = truth["objects"]
+    if len(objs) == 2 and rng.random() < 1 / 3:
+        twin = copy.deepcopy(truth)
+        del twin["objects"][rng.randrange(2)]
+        return recaption_pair(truth, twin, seed, index)
+    for _ in range(20):
+        # A UNet's extra object takes its shape and colour from the prompt's objects, not
+        # always from the same one: "a red cross and a blue triangle" gets a red triangle.
+        shape, colour = rng.choice(objs)["shape"], rng.choice(objs)["colour"]
+        if (colour, shape) in sd.HELD_OUT - {(o["colour"], o["shape"]) for o in objs}:
+            continue  # no held-out pair the scene does not already hold
+        extra = sd._sample_object(rng, shape, colour, rng.choice(list(sd.SIZES)), rng.choice(list(sd.POSITIONS)))
+        if all(sd._boxes_apart(extra, o) for o in objs):
+            twin = copy.deepcopy(truth)
+            twin["objects"].append(extra)
+            if len(twin["objects"]) == 2:
+                return recaption_pair(truth, twin, seed, index)
+            twin["caption"] = None  # "three ..." is not a caption the demo knows
+            return twin
+    return None
+
+
+def twin_batch(seed, step, batch, swaps=False, alters=0.0, counts=0.0):
     """A batch of batch/2 scenes whose captions state positions, and their moved twins (see
     moved_twin): captions that differ only in positions are each other's hardest negatives,
     which a batch of random scenes almost never holds. With `swaps`, a scene of two different
     objects gets its swapped twin instead (see swapped_twin), whether or not its caption
     states positions. With `alters`, that share of the scenes gets its altered twin instead
-    (one object's shape or colour changed, see altered_twin). Returns (images [B,3,64,64],
-    captions) like image_batch; step s draws from scenes 4*s*batch on."""
+    (one object's shape or colour changed, see altered_twin); with `counts`, that share gets
+    its counted twin (one object more or fewer, see counted_twin). Returns (images
+    [B,3,64,64], captions) like image_batch, where a caption may be None (an image that is
+    only a negative); step s draws from scenes 4*s*batch on."""
     imgs, caps = [], []
     index = 4 * step * batch
     while len(caps) < batch:
         truth = sd.sample_truth(seed, index)
-        alter = alters and random.Random(f"{seed}:kind:{index}").random() < alters
-        twin = (alter and altered_twin(truth, seed, index)) or (swaps and swapped_twin(truth, seed, index)) or \
-            moved_twin(truth, seed, index)
+        kind = random.Random(f"{seed}:kind:{index}").random()
+        alter = alters and kind < alters
+        count = counts and alters <= kind < alters + counts
+        twin = (alter and altered_twin(truth, seed, index)) or (count and counted_twin(truth, seed, index)) or \
+            (swaps and swapped_twin(truth, seed, index)) or moved_twin(truth, seed, index)
         index += 1
         if twin is None or twin["caption"] == truth["caption"]:
             continue  # a caption that states no position has no position twin

@@ -1,12 +1,13 @@
 #!/bin/sh
 # Trains the whole demo model in the order it was made, resuming every stage that already has
 # a checkpoint: tokenizer -> VAE (vae_base, then sharpened into vae) -> latent caches -> CLIP ->
-# CLIP position fine-tune -> binding fine-tune (the scorer) -> UNet (unet_base on vae_base's latents, fine-tuned into unet on
-# vae's, then trained together with the text tower into unet_text, then on batches half of two
-# different objects into unet_two, 70% into unet_pairs, 40% into unet_mix, then on to
-# v-prediction (unet_v), zero terminal SNR (unet_zsnr) and the binding loss at the noisiest
-# steps (unet_zbind, then 2400 steps more: unet_zbind2)) -> export of tokenizer, vae,
-# clip_bind, and unet_zbind2 with its text encoder, to models/.
+# CLIP position fine-tune -> binding fine-tune -> count fine-tunes (the scorer) -> UNet
+# (unet_base on vae_base's latents, fine-tuned into unet on vae's, then trained together with
+# the text tower into unet_text, then on batches half of two different objects into unet_two,
+# 70% into unet_pairs, 40% into unet_mix, then on to v-prediction (unet_v), zero terminal SNR
+# (unet_zsnr) and the binding loss at the noisiest steps (unet_zbind, then 2400 steps more:
+# unet_zbind2)) -> export of tokenizer, vae, clip_count2, and unet_zbind2 with its text
+# encoder, to models/.
 # Each stage saves every --save-every steps and on SIGTERM; a stage stopped by a signal exits
 # 143, which stops this script too (set -e), so `kill -TERM <python pid>` pauses the chain and
 # running this script again continues it.
@@ -23,6 +24,8 @@ VAE_STEPS=${VAE_STEPS:-2500}
 CLIP_STEPS=${CLIP_STEPS:-1500}
 TWIN_STEPS=${TWIN_STEPS:-4500}
 BIND_STEPS=${BIND_STEPS:-7500}
+COUNT_STEPS=${COUNT_STEPS:-10000}
+COUNT2_STEPS=${COUNT2_STEPS:-12500}
 UNET_BASE_STEPS=${UNET_BASE_STEPS:-20000}
 UNET_STEPS=${UNET_STEPS:-7763}
 UNET_TEXT_STEPS=${UNET_TEXT_STEPS:-4800}
@@ -46,7 +49,7 @@ stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 mkdir -p "$RUNS"
 # Stages trained in earlier sessions are committed under train/checkpoints/ (pickle-free
 # ckpt.safetensors): a fresh clone resumes from them instead of starting over.
-for stage in tokenizer vae_base vae clip clip_twins clip_bind unet_base unet unet_text unet_two unet_mix unet_zbind unet_zbind2; do
+for stage in tokenizer vae_base vae clip clip_twins clip_bind clip_count clip_count2 unet_base unet unet_text unet_two unet_mix unet_zbind unet_zbind2; do
   if [ -d "train/checkpoints/$stage" ] && [ ! -d "$RUNS/$stage" ]; then
     stamp "seeding $RUNS/$stage from train/checkpoints/$stage"
     cp -r "train/checkpoints/$stage" "$RUNS/$stage"
@@ -96,7 +99,7 @@ stamp clip_twins
 $PY train/train_clip.py --run-dir "$RUNS/clip_twins" --init-from "$RUNS/clip" --tokenizer "$RUNS/tokenizer/spiece.model" \
   --steps "$TWIN_STEPS" --batch 32 --threads "$THREADS" --position-twins --freeze-text-tower $(resume "$RUNS/clip_twins")
 
-# The exported scorer: clip_twins trained on with moved and swapped twins, its text tower
+# The scorer of 2026-12-05/06: clip_twins trained on with moved and swapped twins, its text tower
 # training too (the exported UNet has its own text encoder), in two runs: 5500 steps, then on
 # to 7500 (the cosine spans each run's --steps). A finished run returns at once.
 stamp clip_bind
@@ -104,6 +107,16 @@ B="--run-dir $RUNS/clip_bind --init-from $RUNS/clip_twins --tokenizer $RUNS/toke
    --lr 2e-4 --threads $THREADS --position-twins --swap-twins"
 $PY train/train_clip.py $B --steps 5500 $(resume "$RUNS/clip_bind")
 $PY train/train_clip.py $B --steps "$BIND_STEPS" --resume
+
+# The exported scorer: clip_bind trained on with counted twins too (one object more or fewer),
+# then with altered twins as well (clip_count2; train/README.md, twelfth round).
+stamp clip_count
+C="--tokenizer $RUNS/tokenizer/spiece.model --batch 32 --lr 2e-4 --threads $THREADS --position-twins --swap-twins"
+$PY train/train_clip.py $C --run-dir "$RUNS/clip_count" --init-from "$RUNS/clip_bind" --count-twins 0.4 \
+  --steps "$COUNT_STEPS" $(resume "$RUNS/clip_count")
+stamp clip_count2
+$PY train/train_clip.py $C --run-dir "$RUNS/clip_count2" --init-from "$RUNS/clip_count" --alter-twins 0.25 \
+  --count-twins 0.35 --steps "$COUNT2_STEPS" $(resume "$RUNS/clip_count2")
 
 # The first UNet, on vae_base's latents: plain noise, then offset + pyramid noise from step 11710.
 if [ "$(step_of "$RUNS/unet_base")" -lt "$UNET_BASE_STEPS" ]; then

@@ -32,6 +32,11 @@ def normalise(images):
     return ((images + 1) / 2 - MEAN.to(images.device)) / STD.to(images.device)
 
 
+def soft_cross_entropy(logits, same):
+    """Cross-entropy of each row against the uniform spread over its right answers (same = 1)."""
+    return torch.sum(-same / same.sum(1, keepdim=True) * F.log_softmax(logits, 1), 1).mean()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common.add_common_args(ap, steps=3000, batch=64, lr=5e-4)
@@ -50,6 +55,10 @@ def main():
                     help="with --position-twins: this share of the scenes gets the twin with one object's "
                          "shape or colour changed instead (captions differing in one word): the scorer "
                          "learns the shape and colour mistakes it has to catch when it reranks")
+    ap.add_argument("--count-twins", type=float, default=0.0,
+                    help="with --position-twins: this share of the scenes gets the twin with one object "
+                         "more or fewer: the scorer learns not to prefer a candidate with an extra object "
+                         "(a twin of three objects has no caption and serves only as a negative image)")
     ap.add_argument("--freeze-text-tower", action="store_true",
                     help="train only the vision tower, both projections and the logit scale: the text "
                          "tower's hidden states (what a UNet trained on them reads) stay bit-identical")
@@ -57,8 +66,11 @@ def main():
                     help="fine-tune: start from this run folder's weights (and config), with a fresh "
                          "optimiser and learning-rate schedule, counting steps on from its step")
     args = ap.parse_args()
-    if (args.swap_twins or args.alter_twins) and not args.position_twins:
-        ap.error("--swap-twins and --alter-twins go with --position-twins (their twins replace some moved ones)")
+    if (args.swap_twins or args.alter_twins or args.count_twins) and not args.position_twins:
+        ap.error("--swap-twins, --alter-twins and --count-twins go with --position-twins "
+                 "(their twins replace some moved ones)")
+    if args.alter_twins + args.count_twins > 1:
+        ap.error("--alter-twins plus --count-twins is a share of the scenes: at most 1")
     device = common.setup(args)
     tok = SpmTokenizer(args.tokenizer)
 
@@ -98,10 +110,11 @@ def main():
     while step < args.steps and not stop.stop:
         if args.position_twins:
             images, captions = common.twin_batch(args.seed + 2, step, args.batch, args.swap_twins,
-                                                         args.alter_twins)
+                                                 args.alter_twins, args.count_twins)
         else:
             images, captions = common.image_batch(args.seed + 2, step, args.batch)
-        ids = tok.windows(captions)
+        texts = [c for c in captions if c is not None]  # an image without a caption is only a negative
+        ids = tok.windows(texts)
         longest = int((ids == tok.eos).int().argmax(1).max()) + 1
         ids = ids[:, :longest].to(device)
         pixels = normalise(images.to(device))
@@ -113,14 +126,15 @@ def main():
         te = F.normalize(model.text_embeds(ids), dim=-1)
         ie = F.normalize(model.image_embeds(pixels), dim=-1)
         scale = model.logit_scale.exp()
-        logits = scale * ie @ te.T  # [B images, B texts]
+        logits = scale * ie @ te.T  # [B images, T texts]
         # Captions can repeat inside a batch ("two red circles"): every identical caption is a
         # right answer, so the targets spread over them.
-        same = torch.tensor([[a == b for b in captions] for a in captions], dtype=torch.float32, device=device)
-        target = same / same.sum(1, keepdim=True)
-        loss = 0.5 * (torch.sum(-target * F.log_softmax(logits, 1), 1).mean() +
-                      torch.sum(-target * F.log_softmax(logits.T, 1), 1).mean())
-        acc = (logits.argmax(1) == torch.arange(len(captions), device=device)).float().mean()
+        same = torch.tensor([[a == b for b in texts] for a in captions], dtype=torch.float32, device=device)
+        captioned = same.sum(1) > 0
+        i2t, i2t_target = logits[captioned], same[captioned]  # images that have a caption pick one
+        t2i, t2i_target = logits.T, same.T  # every image, captioned or not, competes for each text
+        loss = 0.5 * (soft_cross_entropy(i2t, i2t_target) + soft_cross_entropy(t2i, t2i_target))
+        acc = i2t_target.gather(1, i2t.argmax(1, keepdim=True)).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -7,7 +7,10 @@ Chance is 50%.
 
 Twins (train/common.py): "swap" exchanges the two objects' shapes or colours (binding: which
 colour goes with which shape), "move" moves every object elsewhere (positions), "alter"
-changes one object's shape or colour (the mistakes reranking has to catch).
+changes one object's shape or colour (the mistakes reranking has to catch), "count" adds an
+object (a copy of one's shape and colour) or removes one. A twin of three objects has no
+caption: such a pair counts only its scene's caption -> image (is the right image above the
+one with an extra object?).
 
   python3 train/twin_retrieval.py runs/clip_twins runs/clip_bind [--pairs 200]
 """
@@ -25,7 +28,8 @@ from clip_model import CLIPModel
 from tokenizer import SpmTokenizer
 from train_clip import normalise
 
-TWINS = (("swap", common.swapped_twin), ("move", common.moved_twin), ("alter", common.altered_twin))
+TWINS = (("swap", common.swapped_twin), ("move", common.moved_twin), ("alter", common.altered_twin),
+         ("count", common.counted_twin))
 
 
 def twin_pairs(make_twin, split, pairs, seed=1000):
@@ -41,22 +45,27 @@ def twin_pairs(make_twin, split, pairs, seed=1000):
 
 
 def retrieval(model, tok, pairs):
-    """(image -> caption, caption -> image) accuracy over the pairs."""
+    """(image -> caption, caption -> image) accuracy over the pairs. A twin without a caption
+    takes part only as the image its scene's caption must not prefer."""
     scenes = [s for pair in pairs for s in pair]
     images = torch.from_numpy(np.stack([sd.image_to_tensor_values(sd.render(s)) for s in scenes]))
     with torch.no_grad():
-        te = F.normalize(model.text_embeds(tok.windows([s["caption"] for s in scenes])), dim=-1)
+        te = F.normalize(model.text_embeds(tok.windows([s["caption"] or "" for s in scenes])), dim=-1)
         ie = F.normalize(model.image_embeds(normalise(images)), dim=-1)
     right_i, twin_i, right_t, twin_t = ie[0::2], ie[1::2], te[0::2], te[1::2]
+    has = torch.tensor([t["caption"] is not None for _, t in pairs])  # twins with a caption
 
     def score(a, b):
         return (a * b).sum(-1)
 
-    image_to_caption = ((score(right_i, right_t) > score(right_i, twin_t)).float().mean() +
-                        (score(twin_i, twin_t) > score(twin_i, right_t)).float().mean()) / 2
-    caption_to_image = ((score(right_t, right_i) > score(right_t, twin_i)).float().mean() +
-                        (score(twin_t, twin_i) > score(twin_t, right_i)).float().mean()) / 2
-    return image_to_caption.item(), caption_to_image.item()
+    def share(*wins):
+        return torch.cat(wins).float().mean().item()
+
+    image_to_caption = share((score(right_i, right_t) > score(right_i, twin_t))[has],
+                             (score(twin_i, twin_t) > score(twin_i, right_t))[has])
+    caption_to_image = share(score(right_t, right_i) > score(right_t, twin_i),
+                             (score(twin_t, twin_i) > score(twin_t, right_i))[has])
+    return image_to_caption, caption_to_image
 
 
 def main():
