@@ -228,8 +228,8 @@ Request parse_request(Args& args) {
   for (const std::string& spec : args.take_all("--config-override"))
     gen::add_config_override(&r.load.config_overrides, spec, "");
   r.record.steps = args.take_int("--steps", 25, 1, 1000);
-  // diffusers' 7.5 for checkpoints; the bundled demo model (no --model) follows its prompts best
-  // at 3 (train/adherence.py: whole-prompt 34% at 3, 25% at 5 on its seen prompts).
+  // diffusers' 7.5 for checkpoints; the bundled demo model (no --model) uses 3 (train/adherence.py:
+  // the first demo model 34% whole prompt at 3, 25% at 5; unet_zbind2 as good at 3 as at 5).
   r.record.cfg_scale =
       args.take_double("--cfg-scale", r.model.empty() ? kDemoModelCfgScale : 7.5, 0.0, 100.0, &r.cfg_given);
   r.micro = take_micro_conditioning(args);

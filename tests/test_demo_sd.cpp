@@ -75,7 +75,7 @@ TEST(DemoSd, DefaultModelFollowsThePromptsColours) {
   test::TempDir dir("demo-sd");
   for (Case& c : cases) {
     // No --model: the default is the bundled demo pipeline (64x64, its own scheduler config),
-    // at its default guidance (3; at 5 this model's colours drift, see README).
+    // at its default guidance (3).
     test::CliResult r = test::run_cli(std::string("generate --quiet --json --precision fp32 --steps 20 --seed 7 "
                                                   "--batch 4 --prompt '") +
                                       c.prompt + "' --output " + (dir / "img-{n}.png"));
@@ -110,7 +110,7 @@ TEST(DemoSd, DefaultModelFollowsThePromptsColours) {
               blue.border_luma, red.red_share, blue.red_share, blue.blue_share, red.blue_share);
 }
 
-// With no --model the guidance scale defaults to the demo model's best (3, measured by
+// With no --model the guidance scale defaults to the demo model's (3, measured by
 // train/adherence.py); a model given by path keeps diffusers' 7.5.
 TEST(DemoSd, DefaultGuidanceFollowsTheModel) {
   test::TempDir dir("demo-sd-cfg");
