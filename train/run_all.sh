@@ -103,15 +103,15 @@ $PY train/train_clip.py --run-dir "$RUNS/clip_twins" --init-from "$RUNS/clip" --
 # training too (the exported UNet has its own text encoder), in two runs: 5500 steps, then on
 # to 7500 (the cosine spans each run's --steps). A finished run returns at once.
 stamp clip_bind
-B="--run-dir $RUNS/clip_bind --init-from $RUNS/clip_twins --tokenizer $RUNS/tokenizer/spiece.model --batch 32
-   --lr 2e-4 --threads $THREADS --position-twins --swap-twins"
+# C: the flags clip_bind and the count fine-tunes after it share.
+C="--tokenizer $RUNS/tokenizer/spiece.model --batch 32 --lr 2e-4 --threads $THREADS --position-twins --swap-twins"
+B="--run-dir $RUNS/clip_bind --init-from $RUNS/clip_twins $C"
 $PY train/train_clip.py $B --steps 5500 $(resume "$RUNS/clip_bind")
 $PY train/train_clip.py $B --steps "$BIND_STEPS" --resume
 
 # The exported scorer: clip_bind trained on with counted twins too (one object more or fewer),
 # then with altered twins as well (clip_count2; train/README.md, twelfth round).
 stamp clip_count
-C="--tokenizer $RUNS/tokenizer/spiece.model --batch 32 --lr 2e-4 --threads $THREADS --position-twins --swap-twins"
 $PY train/train_clip.py $C --run-dir "$RUNS/clip_count" --init-from "$RUNS/clip_bind" --count-twins 0.4 \
   --steps "$COUNT_STEPS" $(resume "$RUNS/clip_count")
 stamp clip_count2
