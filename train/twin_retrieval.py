@@ -8,7 +8,7 @@ Chance is 50%.
 Twins (train/common.py): "swap" exchanges the two objects' shapes or colours (binding: which
 colour goes with which shape), "move" moves every object elsewhere (positions), "alter"
 changes one object's shape or colour (the mistakes reranking has to catch), "count" adds an
-object (a copy of one's shape and colour) or removes one. A twin of three objects has no
+object (one object's shape with one object's colour) or removes one. A twin of three objects has no
 caption: such a pair counts only its scene's caption -> image (is the right image above the
 one with an extra object?).
 
