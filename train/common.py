@@ -199,14 +199,15 @@ def write_json(path, obj):
 
 
 def image_batch(seed, step, batch, split="train"):
-    """(images [B,3,64,64] float32 in [-1,1], captions) for a training step: images
-    step*batch .. step*batch+batch-1 of the seeded stream."""
-    imgs, caps = [], []
+    """(images [B,3,64,64] float32 in [-1,1], captions, scenes) for a training step: images
+    step*batch .. step*batch+batch-1 of the seeded stream, and their ground truths."""
+    imgs, caps, scenes = [], [], []
     for j in range(batch):
         image, truth = sd.sample(seed, step * batch + j, split)
         imgs.append(sd.image_to_tensor_values(image))
         caps.append(truth["caption"])
-    return torch.from_numpy(np.stack(imgs)), caps
+        scenes.append(truth)
+    return torch.from_numpy(np.stack(imgs)), caps, scenes
 
 
 def moved_twin(truth, seed, index):
@@ -322,9 +323,9 @@ def twin_batch(seed, step, batch, swaps=False, alters=0.0, counts=0.0):
     states positions. With `alters`, that share of the scenes gets its altered twin instead
     (one object's shape or colour changed, see altered_twin); with `counts`, that share gets
     its counted twin (one object more or fewer, see counted_twin). Returns (images
-    [B,3,64,64], captions) like image_batch, where a caption may be None (an image that is
-    only a negative); step s draws from scenes 4*s*batch on."""
-    imgs, caps = [], []
+    [B,3,64,64], captions, scenes) like image_batch, where a caption may be None (an image that
+    is only a negative); step s draws from scenes 4*s*batch on."""
+    imgs, caps, scenes = [], [], []
     index = 4 * step * batch
     while len(caps) < batch:
         truth = sd.sample_truth(seed, index)
@@ -339,7 +340,8 @@ def twin_batch(seed, step, batch, swaps=False, alters=0.0, counts=0.0):
         for t in (truth, twin):
             imgs.append(sd.image_to_tensor_values(sd.render(t)))
             caps.append(t["caption"])
-    return torch.from_numpy(np.stack(imgs[:batch])), caps[:batch]
+            scenes.append(t)
+    return torch.from_numpy(np.stack(imgs[:batch])), caps[:batch], scenes[:batch]
 
 
 class Progress:

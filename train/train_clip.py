@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 
 import common
+import safetensors_io
+import shapes_data as sd
 from clip_model import CLIPModel, clip_config
 from tokenizer import SpmTokenizer
 
@@ -30,6 +32,29 @@ STD = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(1, 3, 1, 1)
 def normalise(images):
     """[-1,1] images -> CLIP pixel_values."""
     return ((images + 1) / 2 - MEAN.to(images.device)) / STD.to(images.device)
+
+
+# What --attribute-loss has the vision tower state: each shape, colour, shape+colour pair,
+# position and object count a scene may have. Held-out pairs have no output: the training
+# stream never draws one (a twin that makes one has it left out of its targets).
+ATTRIBUTE_NAMES = ([f"shape {s}" for s in sd.SHAPES] + [f"colour {c}" for c in sd.COLOURS] +
+                   [f"{c} {s}" for c in sd.COLOURS for s in sd.SHAPES if (c, s) not in sd.HELD_OUT] +
+                   [f"at {p}" for p in sd.POSITIONS] + [f"{n} objects" for n in (1, 2, 3)])
+
+
+def attribute_targets(scenes):
+    """Multi-hot [B, len(ATTRIBUTE_NAMES)]: which of the attributes each scene holds."""
+    index = {name: i for i, name in enumerate(ATTRIBUTE_NAMES)}
+    out = torch.zeros(len(scenes), len(ATTRIBUTE_NAMES))
+    for row, scene in enumerate(scenes):
+        objects = scene["objects"]
+        names = [f"{len(objects)} objects"]
+        for o in objects:
+            names += [f"shape {o['shape']}", f"colour {o['colour']}", f"{o['colour']} {o['shape']}", f"at {o['position']}"]
+        for name in names:
+            if name in index:
+                out[row, index[name]] = 1
+    return out
 
 
 def soft_cross_entropy(logits, same):
@@ -62,6 +87,15 @@ def main():
     ap.add_argument("--freeze-text-tower", action="store_true",
                     help="train only the vision tower, both projections and the logit scale: the text "
                          "tower's hidden states (what a UNet trained on them reads) stay bit-identical")
+    ap.add_argument("--attribute-loss", type=float, default=0.0,
+                    help="add this weight times a supervised loss (binary cross-entropy, summed over the "
+                         "outputs): a linear head (kept in the checkpoint, not exported) reads from the "
+                         "vision tower's pooled output which shapes, colours, shape+colour pairs and "
+                         "positions the image holds and how many objects. The contrastive loss alone "
+                         "leaves the tower nearly blind to shape")
+    ap.add_argument("--stop-at", type=int, default=0,
+                    help="stop at this step, before --steps, where the learning-rate schedule still "
+                         "ends (repeats a run that was stopped by hand: run_all.sh's clip_attr)")
     ap.add_argument("--init-from", default="",
                     help="fine-tune: start from this run folder's weights (and config), with a fresh "
                          "optimiser and learning-rate schedule, counting steps on from its step")
@@ -87,32 +121,40 @@ def main():
                           vision_layers=args.vision_layers)
         common.write_json(cfg_path, cfg)
     model = CLIPModel(cfg).to(device)
+    modules = {"clip": model}
+    if args.attribute_loss:
+        modules["attributes"] = torch.nn.Linear(cfg["vision_config"]["hidden_size"], len(ATTRIBUTE_NAMES)).to(device)
     if args.freeze_text_tower:
         for p in model.text_model.parameters():
             p.requires_grad_(False)
-    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    trained = [(f"{m}.{n}", p) for m, module in modules.items() for n, p in module.named_parameters() if p.requires_grad]
     decay = [p for n, p in trained if p.ndim >= 2 and "embedding" not in n]
     no_decay = [p for n, p in trained if not (p.ndim >= 2 and "embedding" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.98))
     if fine_tune_start:
-        step, _ = common.load_checkpoint(args.init_from, {"clip": model}, None, device)
+        # The attribute head comes along where the run had one.
+        tensors = safetensors_io.load(os.path.join(args.init_from, "ckpt.safetensors"))
+        step, _ = common.load_checkpoint(args.init_from, {k: m for k, m in modules.items()
+                                                          if k == "clip" or common.module_state(args.init_from, k, tensors)},
+                                         None, device)
         start = step
         print(f"fine-tuning {args.init_from} from its step {step}", flush=True)
     else:
-        step, extra = common.resume(args, {"clip": model}, opt, device)
+        step, extra = common.resume(args, modules, opt, device)
         start = extra.get("start_step", 0)
     print(f"clip parameters {sum(p.numel() for p in model.parameters()) / 1e6:.3f}M", flush=True)
 
     stop = common.StopFlag()
     progress = common.Progress(args.log_every, args.steps)
     model.train()
-    while step < args.steps and not stop.stop:
+    last = min(args.steps, args.stop_at) if args.stop_at else args.steps
+    while step < last and not stop.stop:
         if args.position_twins:
-            images, captions = common.twin_batch(args.seed + 2, step, args.batch, args.swap_twins,
-                                                 args.alter_twins, args.count_twins)
+            images, captions, scenes = common.twin_batch(args.seed + 2, step, args.batch, args.swap_twins,
+                                                         args.alter_twins, args.count_twins)
         else:
-            images, captions = common.image_batch(args.seed + 2, step, args.batch)
+            images, captions, scenes = common.image_batch(args.seed + 2, step, args.batch)
         texts = [c for c in captions if c is not None]  # an image without a caption is only a negative
         ids = tok.windows(texts)
         longest = int((ids == tok.eos).int().argmax(1).max()) + 1
@@ -124,7 +166,8 @@ def main():
         for g in opt.param_groups:
             g["lr"] = args.lr * warm * (0.1 + 0.9 * cosine)
         te = F.normalize(model.text_embeds(ids), dim=-1)
-        ie = F.normalize(model.image_embeds(pixels), dim=-1)
+        pooled = model.vision_model(pixels)
+        ie = F.normalize(model.visual_projection(pooled), dim=-1)
         scale = model.logit_scale.exp()
         logits = scale * ie @ te.T  # [B images, T texts]
         # Captions can repeat inside a batch ("two red circles"): every identical caption is a
@@ -135,17 +178,25 @@ def main():
         t2i, t2i_target = logits.T, same.T  # every image, captioned or not, competes for each text
         loss = 0.5 * (soft_cross_entropy(i2t, i2t_target) + soft_cross_entropy(t2i, t2i_target))
         acc = i2t_target.gather(1, i2t.argmax(1, keepdim=True)).mean()
+        parts = {}
+        if args.attribute_loss:
+            # Summed over the outputs (a mean would give the seven shapes a 90th of the weight).
+            attributes = F.binary_cross_entropy_with_logits(modules["attributes"](pooled),
+                                                            attribute_targets(scenes).to(device),
+                                                            reduction="sum") / len(scenes)
+            loss = loss + args.attribute_loss * attributes
+            parts["attributes"] = attributes.item()
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_([p for m in modules.values() for p in m.parameters()], 1.0)
         opt.step()
         with torch.no_grad():
             model.logit_scale.clamp_(0, 4.6052)  # at most 100, as CLIP
         step += 1
-        progress.update(step, loss=loss.item(), acc=acc.item(), scale=scale.item())
+        progress.update(step, loss=loss.item(), acc=acc.item(), scale=scale.item(), **parts)
         if step % args.save_every == 0:
-            common.save_checkpoint(args.run_dir, step, {"clip": model}, opt, {"start_step": start})
-    common.save_checkpoint(args.run_dir, step, {"clip": model}, opt, {"start_step": start})
+            common.save_checkpoint(args.run_dir, step, modules, opt, {"start_step": start})
+    common.save_checkpoint(args.run_dir, step, modules, opt, {"start_step": start})
     print(f"saved {args.run_dir}/ckpt.safetensors at step {step}", flush=True)
     if stop.stop:
         raise SystemExit(143)  # stopped by a signal: a driver script must not go on

@@ -90,7 +90,7 @@ def main():
     while step < args.steps and not stop.stop:
         # Data for step s is images s*B..s*B+B-1 of the stream; seed+1 keeps it apart from the
         # streams other scripts draw.
-        x, _ = common.image_batch(args.seed + 1, step, args.batch)
+        x, _, _ = common.image_batch(args.seed + 1, step, args.batch)
         # Background = the median colour of the whole image's border (objects touch a few
         # border pixels at most).
         border = torch.cat([x[:, :, 0], x[:, :, -1], x[:, :, :, 0], x[:, :, :, -1]], dim=2)  # [B,3,4*S]

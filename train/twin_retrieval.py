@@ -7,10 +7,10 @@ Chance is 50%.
 
 Twins (train/common.py): "swap" exchanges the two objects' shapes or colours (binding: which
 colour goes with which shape), "move" moves every object elsewhere (positions), "alter"
-changes one object's shape or colour (the mistakes reranking has to catch), "count" adds an
-object (one object's shape with one object's colour) or removes one. A twin of three objects has no
-caption: such a pair counts only its scene's caption -> image (is the right image above the
-one with an extra object?).
+changes one object's shape or colour (the mistakes reranking has to catch; reported apart as
+"alter shape" and "alter colour"), "count" adds an object (one object's shape with one
+object's colour) or removes one. A twin of three objects has no caption: such a pair counts
+only its scene's caption -> image (is the right image above the one with an extra object?).
 
   python3 train/twin_retrieval.py runs/clip_twins runs/clip_bind [--pairs 200]
 """
@@ -42,6 +42,11 @@ def twin_pairs(make_twin, split, pairs, seed=1000):
         if twin is not None and twin["caption"] != scene["caption"]:
             out.append((scene, twin))
     return out
+
+
+def altered_attribute(scene, twin):
+    """What an altered twin changed: "shape" or "colour"."""
+    return next(k for a, b in zip(scene["objects"], twin["objects"]) for k in ("shape", "colour") if a[k] != b[k])
 
 
 def retrieval(model, tok, pairs):
@@ -77,8 +82,15 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     tok = SpmTokenizer(args.tokenizer)
-    sets = {(kind, split): twin_pairs(make, split, args.pairs)
-            for kind, make in TWINS for split in ("train", "heldout")}
+    sets = {}
+    for kind, make in TWINS:
+        for split in ("train", "heldout"):
+            pairs = twin_pairs(make, split, args.pairs)
+            if kind != "alter":
+                sets[(kind, split)] = pairs
+                continue
+            for what in ("shape", "colour"):  # apart: a scorer may see colour and be blind to shape
+                sets[(f"alter {what}", split)] = [p for p in pairs if altered_attribute(*p) == what]
     print("| run | step | twins | split | pairs | image -> caption | caption -> image |")
     print("|---|---|---|---|---|---|---|")
     for run in args.runs:
