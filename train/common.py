@@ -210,6 +210,30 @@ def image_batch(seed, step, batch, split="train"):
     return torch.from_numpy(np.stack(imgs)), caps, scenes
 
 
+def off_palette_batch(seed, step, batch, margin=100):
+    """(images [B,3,64,64], scenes) of scenes whose objects take random RGB colours instead of
+    named ones, each at least `margin` (RGB distance) from the background and from every palette
+    colour that makes a held-out pair with the object's shape: shapes in colours no caption
+    names, never a held-out pair. Step s draws scenes s*batch on."""
+    imgs, scenes = [], []
+    for j in range(batch):
+        index = step * batch + j
+        truth = sd.sample_truth(seed, index)
+        rng = random.Random(f"{seed}:rgb:{index}")
+        avoid = [sd.BACKGROUNDS[truth["background"]]]
+        for o in truth["objects"]:
+            near = avoid + [sd.COLOURS[c] for c, shape in sd.HELD_OUT if shape == o["shape"]]
+            while True:
+                rgb = tuple(rng.randrange(256) for _ in range(3))
+                if all(math.dist(rgb, c) >= margin for c in near):
+                    break
+            o["colour"] = rgb
+        truth["caption"] = None
+        imgs.append(sd.image_to_tensor_values(sd.render(truth)))
+        scenes.append(truth)
+    return torch.from_numpy(np.stack(imgs)), scenes
+
+
 def moved_twin(truth, seed, index):
     """Re-captions `truth` and returns its twin: the same scene with every object moved to
     another position (objects kept apart), captioned with the same random choices, so the two

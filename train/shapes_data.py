@@ -142,6 +142,10 @@ NEUTRAL = "neutral"
 
 
 def fill_of(colour, background):
+    """The RGB of a colour name, of NEUTRAL, or an RGB triple itself (an object off the palette:
+    train_clip.py --off-palette)."""
+    if isinstance(colour, (tuple, list)):
+        return tuple(colour)
     if colour == NEUTRAL:
         return (90, 90, 90) if background == "white" else (200, 200, 200)
     return COLOURS[colour]

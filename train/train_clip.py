@@ -43,10 +43,16 @@ ATTRIBUTE_NAMES = ([f"shape {s}" for s in sd.SHAPES] + [f"colour {c}" for c in s
 
 
 def attribute_targets(scenes):
-    """Multi-hot [B, len(ATTRIBUTE_NAMES)]: which of the attributes each scene holds."""
+    """(multi-hot [B, len(ATTRIBUTE_NAMES)]: which of the attributes each scene holds, mask of
+    the same shape: 0 where a scene states nothing (the colours and pairs of a scene off the
+    palette))."""
     index = {name: i for i, name in enumerate(ATTRIBUTE_NAMES)}
     out = torch.zeros(len(scenes), len(ATTRIBUTE_NAMES))
+    mask = torch.ones_like(out)
+    named = torch.tensor([not n.startswith("colour ") and n.split(" ")[0] not in sd.COLOURS for n in ATTRIBUTE_NAMES])
     for row, scene in enumerate(scenes):
+        if any(not isinstance(o["colour"], str) for o in scene["objects"]):
+            mask[row] = named.float()
         objects = scene["objects"]
         names = [f"{len(objects)} objects"]
         for o in objects:
@@ -54,7 +60,7 @@ def attribute_targets(scenes):
         for name in names:
             if name in index:
                 out[row, index[name]] = 1
-    return out
+    return out, mask
 
 
 def soft_cross_entropy(logits, same):
@@ -93,6 +99,11 @@ def main():
                          "vision tower's pooled output which shapes, colours, shape+colour pairs and "
                          "positions the image holds and how many objects. The contrastive loss alone "
                          "leaves the tower nearly blind to shape")
+    ap.add_argument("--off-palette", type=int, default=0,
+                    help="with --attribute-loss: this many images more a step, of scenes whose objects "
+                         "take random colours off the palette (never near a held-out pair's colour), "
+                         "for the attribute loss only (shapes, positions, count): shape features that "
+                         "do not depend on the colour")
     ap.add_argument("--stop-at", type=int, default=0,
                     help="stop at this step, before --steps, where the learning-rate schedule still "
                          "ends (repeats a run that was stopped by hand: run_all.sh's clip_attr)")
@@ -103,6 +114,8 @@ def main():
     if (args.swap_twins or args.alter_twins or args.count_twins) and not args.position_twins:
         ap.error("--swap-twins, --alter-twins and --count-twins go with --position-twins "
                  "(their twins replace some moved ones)")
+    if args.off_palette and not args.attribute_loss:
+        ap.error("--off-palette goes with --attribute-loss (its images serve only that loss)")
     if args.alter_twins + args.count_twins > 1:
         ap.error("--alter-twins plus --count-twins is a share of the scenes: at most 1")
     device = common.setup(args)
@@ -180,10 +193,15 @@ def main():
         acc = i2t_target.gather(1, i2t.argmax(1, keepdim=True)).mean()
         parts = {}
         if args.attribute_loss:
+            head_input, head_scenes = pooled, scenes
+            if args.off_palette:
+                extra, extra_scenes = common.off_palette_batch(args.seed + 7, step, args.off_palette)
+                head_input = torch.cat([pooled, model.vision_model(normalise(extra.to(device)))])
+                head_scenes = scenes + extra_scenes
+            target, mask = (t.to(device) for t in attribute_targets(head_scenes))
             # Summed over the outputs (a mean would give the seven shapes a 90th of the weight).
-            attributes = F.binary_cross_entropy_with_logits(modules["attributes"](pooled),
-                                                            attribute_targets(scenes).to(device),
-                                                            reduction="sum") / len(scenes)
+            attributes = (F.binary_cross_entropy_with_logits(modules["attributes"](head_input), target,
+                                                             reduction="none") * mask).sum() / len(head_scenes)
             loss = loss + args.attribute_loss * attributes
             parts["attributes"] = attributes.item()
         opt.zero_grad(set_to_none=True)
