@@ -37,29 +37,31 @@ def normalise(images):
 # What --attribute-loss has the vision tower state: each shape, colour, shape+colour pair,
 # position and object count a scene may have. Held-out pairs have no output: the training
 # stream never draws one (a twin that makes one has it left out of its targets).
-ATTRIBUTE_NAMES = ([f"shape {s}" for s in sd.SHAPES] + [f"colour {c}" for c in sd.COLOURS] +
-                   [f"{c} {s}" for c in sd.COLOURS for s in sd.SHAPES if (c, s) not in sd.HELD_OUT] +
-                   [f"at {p}" for p in sd.POSITIONS] + [f"{n} objects" for n in (1, 2, 3)])
+# The order is the checkpointed head's: keep it.
+COLOUR_NAMES = [f"colour {c}" for c in sd.COLOURS] + \
+    [f"{c} {s}" for c in sd.COLOURS for s in sd.SHAPES if (c, s) not in sd.HELD_OUT]
+ATTRIBUTE_NAMES = ([f"shape {s}" for s in sd.SHAPES] + COLOUR_NAMES + [f"at {p}" for p in sd.POSITIONS] +
+                   [f"{n} objects" for n in (1, 2, 3)])
+ATTRIBUTE_INDEX = {name: i for i, name in enumerate(ATTRIBUTE_NAMES)}
+COLOUR_FREE = torch.tensor([name not in COLOUR_NAMES for name in ATTRIBUTE_NAMES], dtype=torch.float32)
 
 
 def attribute_targets(scenes):
     """(multi-hot [B, len(ATTRIBUTE_NAMES)]: which of the attributes each scene holds, mask of
     the same shape: 0 where a scene states nothing (the colours and pairs of a scene off the
     palette))."""
-    index = {name: i for i, name in enumerate(ATTRIBUTE_NAMES)}
     out = torch.zeros(len(scenes), len(ATTRIBUTE_NAMES))
     mask = torch.ones_like(out)
-    named = torch.tensor([not n.startswith("colour ") and n.split(" ")[0] not in sd.COLOURS for n in ATTRIBUTE_NAMES])
     for row, scene in enumerate(scenes):
-        if any(not isinstance(o["colour"], str) for o in scene["objects"]):
-            mask[row] = named.float()
         objects = scene["objects"]
+        if any(not isinstance(o["colour"], str) for o in objects):
+            mask[row] = COLOUR_FREE
         names = [f"{len(objects)} objects"]
         for o in objects:
             names += [f"shape {o['shape']}", f"colour {o['colour']}", f"{o['colour']} {o['shape']}", f"at {o['position']}"]
         for name in names:
-            if name in index:
-                out[row, index[name]] = 1
+            if name in ATTRIBUTE_INDEX:
+                out[row, ATTRIBUTE_INDEX[name]] = 1
     return out, mask
 
 
