@@ -157,9 +157,11 @@ def checkpoint_state(run_dir):
     return json.loads(safetensors_io.load_metadata(os.path.join(run_dir, "ckpt.safetensors"))["state"])
 
 
-def load_checkpoint(run_dir, modules, optimizer, device):
-    """Restores modules/optimizer/RNG from RUN_DIR/ckpt.safetensors; returns (step, extra)."""
-    tensors = safetensors_io.load(os.path.join(run_dir, "ckpt.safetensors"))
+def load_checkpoint(run_dir, modules, optimizer, device, tensors=None):
+    """Restores modules/optimizer/RNG from RUN_DIR/ckpt.safetensors (or its `tensors`, already
+    read); returns (step, extra)."""
+    if tensors is None:
+        tensors = safetensors_io.load(os.path.join(run_dir, "ckpt.safetensors"))
     meta = checkpoint_state(run_dir)
     for name, m in modules.items():
         m.load_state_dict(module_state(run_dir, name, tensors))

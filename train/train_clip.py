@@ -152,7 +152,7 @@ def main():
         tensors = safetensors_io.load(os.path.join(args.init_from, "ckpt.safetensors"))
         step, _ = common.load_checkpoint(args.init_from, {k: m for k, m in modules.items()
                                                           if k == "clip" or common.module_state(args.init_from, k, tensors)},
-                                         None, device)
+                                         None, device, tensors)
         start = step
         print(f"fine-tuning {args.init_from} from its step {step}", flush=True)
     else:
