@@ -1,13 +1,13 @@
 #!/bin/sh
 # Trains the whole demo model in the order it was made, resuming every stage that already has
 # a checkpoint: tokenizer -> VAE (vae_base, then sharpened into vae) -> latent caches -> CLIP ->
-# CLIP position fine-tune -> binding fine-tune -> count fine-tunes -> attribute fine-tunes (the
-# scorer) -> UNet
+# CLIP position fine-tune -> binding fine-tune -> count fine-tunes -> attribute fine-tunes, the
+# last two with shapes in colours off the palette (the scorer) -> UNet
 # (unet_base on vae_base's latents, fine-tuned into unet on vae's, then trained together with
 # the text tower into unet_text, then on batches half of two different objects into unet_two,
 # 70% into unet_pairs, 40% into unet_mix, then on to v-prediction (unet_v), zero terminal SNR
 # (unet_zsnr) and the binding loss at the noisiest steps (unet_zbind, then 2400 steps more:
-# unet_zbind2)) -> export of tokenizer, vae, clip_attr2, and unet_zbind2 with its text
+# unet_zbind2)) -> export of tokenizer, vae, clip_attr4, and unet_zbind2 with its text
 # encoder, to models/.
 # Each stage saves every --save-every steps and on SIGTERM; a stage stopped by a signal exits
 # 143, which stops this script too (set -e), so `kill -TERM <python pid>` pauses the chain and
@@ -29,6 +29,8 @@ COUNT_STEPS=${COUNT_STEPS:-10000}
 COUNT2_STEPS=${COUNT2_STEPS:-12500}
 ATTR_STEPS=${ATTR_STEPS:-14113}
 ATTR2_STEPS=${ATTR2_STEPS:-18100}
+ATTR3_STEPS=${ATTR3_STEPS:-20100}
+ATTR4_STEPS=${ATTR4_STEPS:-23100}
 UNET_BASE_STEPS=${UNET_BASE_STEPS:-20000}
 UNET_STEPS=${UNET_STEPS:-7763}
 UNET_TEXT_STEPS=${UNET_TEXT_STEPS:-4800}
@@ -52,7 +54,7 @@ stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 mkdir -p "$RUNS"
 # Stages trained in earlier sessions are committed under train/checkpoints/ (pickle-free
 # ckpt.safetensors): a fresh clone resumes from them instead of starting over.
-for stage in tokenizer vae_base vae clip clip_twins clip_bind clip_count clip_count2 clip_attr clip_attr2 unet_base unet unet_text unet_two unet_mix unet_zbind unet_zbind2; do
+for stage in tokenizer vae_base vae clip clip_twins clip_bind clip_count clip_count2 clip_attr clip_attr2 clip_attr3 clip_attr4 unet_base unet unet_text unet_two unet_mix unet_zbind unet_zbind2; do
   if [ -d "train/checkpoints/$stage" ] && [ ! -d "$RUNS/$stage" ]; then
     stamp "seeding $RUNS/$stage from train/checkpoints/$stage"
     cp -r "train/checkpoints/$stage" "$RUNS/$stage"
@@ -122,7 +124,9 @@ $PY train/train_clip.py $C --run-dir "$RUNS/clip_count2" --init-from "$RUNS/clip
   --count-twins 0.35 --steps "$COUNT2_STEPS" $(resume "$RUNS/clip_count2")
 # The exported scorer: clip_count2 with the supervised attribute loss that teaches its vision
 # tower shape (thirteenth round): a run planned to 19000 steps and stopped at 14113 (clip_attr),
-# then a fresh schedule at twice the rate and four times the weight (clip_attr2).
+# then a fresh schedule at twice the rate and four times the weight (clip_attr2); then
+# (fourteenth round) with 16, then 32, extra images a step of shapes in colours off the
+# palette, for the attribute loss only (clip_attr3, clip_attr4).
 A="$C --alter-twins 0.25 --count-twins 0.35"
 stamp clip_attr
 $PY train/train_clip.py $A --run-dir "$RUNS/clip_attr" --init-from "$RUNS/clip_count2" --lr 5e-4 --attribute-loss 0.5 \
@@ -130,6 +134,12 @@ $PY train/train_clip.py $A --run-dir "$RUNS/clip_attr" --init-from "$RUNS/clip_c
 stamp clip_attr2
 $PY train/train_clip.py $A --run-dir "$RUNS/clip_attr2" --init-from "$RUNS/clip_attr" --lr 1e-3 --attribute-loss 2 \
   --steps "$ATTR2_STEPS" $(resume "$RUNS/clip_attr2")
+stamp clip_attr3
+$PY train/train_clip.py $A --run-dir "$RUNS/clip_attr3" --init-from "$RUNS/clip_attr2" --lr 5e-4 --attribute-loss 2 \
+  --off-palette 16 --steps "$ATTR3_STEPS" $(resume "$RUNS/clip_attr3")
+stamp clip_attr4
+$PY train/train_clip.py $A --run-dir "$RUNS/clip_attr4" --init-from "$RUNS/clip_attr3" --lr 5e-4 --attribute-loss 2 \
+  --off-palette 32 --steps "$ATTR4_STEPS" $(resume "$RUNS/clip_attr4")
 
 # The first UNet, on vae_base's latents: plain noise, then offset + pyramid noise from step 11710.
 if [ "$(step_of "$RUNS/unet_base")" -lt "$UNET_BASE_STEPS" ]; then
