@@ -175,13 +175,20 @@ def main():
         longest = int((ids == tok.eos).int().argmax(1).max()) + 1
         ids = ids[:, :longest].to(device)
         pixels = normalise(images.to(device))
+        head_scenes = scenes
+        if args.attribute_loss and args.off_palette:
+            # Shapes off the palette join the vision batch; only the attribute head sees them.
+            extra, extra_scenes = common.off_palette_batch(args.seed + 7, step, args.off_palette)
+            pixels = torch.cat([pixels, normalise(extra.to(device))])
+            head_scenes = scenes + extra_scenes
         done, total = step - start, max(args.steps - start, 1)
         warm = min(1.0, (done + 1) / 200)
         cosine = 0.5 * (1 + torch.cos(torch.tensor(3.14159265 * done / total))).item()
         for g in opt.param_groups:
             g["lr"] = args.lr * warm * (0.1 + 0.9 * cosine)
         te = F.normalize(model.text_embeds(ids), dim=-1)
-        pooled = model.vision_model(pixels)
+        pooled_all = model.vision_model(pixels)  # the batch's images, then any off the palette
+        pooled = pooled_all[:len(scenes)]
         ie = F.normalize(model.visual_projection(pooled), dim=-1)
         scale = model.logit_scale.exp()
         logits = scale * ie @ te.T  # [B images, T texts]
@@ -195,14 +202,9 @@ def main():
         acc = i2t_target.gather(1, i2t.argmax(1, keepdim=True)).mean()
         parts = {}
         if args.attribute_loss:
-            head_input, head_scenes = pooled, scenes
-            if args.off_palette:
-                extra, extra_scenes = common.off_palette_batch(args.seed + 7, step, args.off_palette)
-                head_input = torch.cat([pooled, model.vision_model(normalise(extra.to(device)))])
-                head_scenes = scenes + extra_scenes
             target, mask = (t.to(device) for t in attribute_targets(head_scenes))
             # Summed over the outputs (a mean would give the seven shapes a 90th of the weight).
-            attributes = (F.binary_cross_entropy_with_logits(modules["attributes"](head_input), target,
+            attributes = (F.binary_cross_entropy_with_logits(modules["attributes"](pooled_all), target,
                                                              reduction="none") * mask).sum() / len(head_scenes)
             loss = loss + args.attribute_loss * attributes
             parts["attributes"] = attributes.item()
