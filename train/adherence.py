@@ -10,7 +10,9 @@ the image plain `generate --seed S` gives) and for the CLIP-reranked best of N; 
 detector's own best of N (a perfect reranker: the ceiling of reranking); every one of the N
 (the single-image accuracy again, from N times the images, so less noisy than "first"); and
 a chance line: the same detector checks of each prompt against images drawn for *other*
-prompts of the set (how often an image that ignores the prompt still passes). For prompts
+prompts of the set (how often an image that ignores the prompt still passes). The CLIP pick
+and the ceiling again over the first n candidates, n = 1, 2, 4, ... N (how reranking's gain
+grows with the number of candidates). For prompts
 of two different objects, where a wrong image goes wrong: a shape or colour missing, or both
 there and bound to the wrong objects.
 
@@ -160,11 +162,19 @@ def evaluate(args, name, prompts):
     kinds = {}  # prompt kind -> [prompts, images right, images]
     bindings = []  # binding() of every image of two different objects
     misses = {}  # what is wrong with CLIP's pick where a right candidate was there -> prompts
+    # Candidate counts n -> [prompts CLIP's best of the first n gets right, prompts one of them is
+    # right]: how reranking's gain and ceiling grow with n (positions 0..n-1 are the images
+    # `--best-of n` draws).
+    by_n = {n: [0, 0] for n in sorted({1, args.best_of} | {2 ** k for k in range(1, 7) if 2 ** k < args.best_of})}
     for i, p in enumerate(prompts):
         spec = detector.parse_caption(p)
         cands = sorted(by_prompt[i], key=lambda c: c[0])
         checks = [detector.check(c[2], spec) for c in cands]
         top = max(range(len(cands)), key=lambda k: cands[k][1])
+        for n in by_n:  # the same ranking over the first n candidates only
+            pick = max(range(n), key=lambda k: cands[k][1])
+            by_n[n][0] += checks[pick]["correct"]
+            by_n[n][1] += any(c["correct"] for c in checks[:n])
         first.append(checks[0])
         best.append(checks[top])
         # What a perfect reranker would pick: a fully right candidate, else the most attributes.
@@ -196,6 +206,8 @@ def evaluate(args, name, prompts):
     by_kind = {k: {"prompts": n, "whole": right / images} for k, (n, right, images) in sorted(kinds.items())}
     two = {k: sum(b[k] for b in bindings) / len(bindings) for k in bindings[0]} if bindings else {}
     return {"prompts": len(prompts), "rows": rows, "by_kind": by_kind, "two_different": two,
+            "by_candidates": {str(n): {"clip": right / len(prompts), "ceiling": any_right / len(prompts)}
+                              for n, (right, any_right) in by_n.items()},
             "rerank_misses": dict(sorted(misses.items())), "seconds": summary.get("seconds", {}),
             "device": summary.get("device"), "precision": summary.get("precision")}
 
@@ -229,6 +241,12 @@ def markdown(report, best_of):
     for name, r in report.items():
         if r["two_different"]:
             lines.append(f"- {name}: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in r["two_different"].items()))
+    lines.append("")
+    lines.append("Whole prompt by number of candidates n (CLIP's pick of the first n / the detector's best of "
+                 "them, reranking's ceiling):")
+    for name, r in report.items():
+        lines.append(f"- {name}: " + ", ".join(f"{n}: {100 * v['clip']:.0f}% / {100 * v['ceiling']:.0f}%"
+                                                for n, v in r["by_candidates"].items()))
     lines.append("")
     lines.append(f"Reranking's misses (prompts where CLIP picked a wrong image while one of the {best_of} was right), "
                  "by what is wrong with the pick:")
