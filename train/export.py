@@ -102,16 +102,16 @@ def first_run(runs, names):
 # objects; unet_two: unet_text trained on with half of each batch two different objects;
 # unet_text, trained with the text tower; unet), unless --unet names another run.
 UNET_RUNS = ("unet_zbind2", "unet_zbind", "unet_mix", "unet_two", "unet_text", "unet")
-# The scorer: the first of these runs that has a checkpoint (clip_attr4: clip_attr2 trained on
-# with shapes in colours off the palette too (clip_attr3, then clip_attr4), so that its shape
-# sense carries over to held-out pairs; clip_attr2: clip_count2 trained on with a supervised
+# The scorer: the first of these runs that has a checkpoint (clip_attr5: clip_attr2 trained on
+# with shapes in colours off the palette too (clip_attr3, clip_attr4, then clip_attr5), so that
+# its shape sense carries over to held-out pairs; clip_attr2: clip_count2 trained on with a supervised
 # loss on what each image holds, which teaches its vision tower shape;
 # clip_count2: clip_bind trained on with twins of one object more or fewer, then with altered
 # twins too; clip_bind, clip_twins
 # trained on with moved and swapped twins, its text tower too, so usable only with a UNet that
 # trained its own text encoder; clip_twins, the position fine-tune with the text tower
 # frozen), else runs/clip itself, unless --scorer names another run.
-SCORER_RUNS = ("clip_attr4", "clip_attr2", "clip_count2", "clip_bind", "clip_twins")
+SCORER_RUNS = ("clip_attr5", "clip_attr4", "clip_attr2", "clip_count2", "clip_bind", "clip_twins")
 
 
 def main():

@@ -7,7 +7,7 @@
 # the text tower into unet_text, then on batches half of two different objects into unet_two,
 # 70% into unet_pairs, 40% into unet_mix, then on to v-prediction (unet_v), zero terminal SNR
 # (unet_zsnr) and the binding loss at the noisiest steps (unet_zbind, then 2400 steps more:
-# unet_zbind2)) -> export of tokenizer, vae, clip_attr4, and unet_zbind2 with its text
+# unet_zbind2)) -> export of tokenizer, vae, clip_attr5, and unet_zbind2 with its text
 # encoder, to models/.
 # Each stage saves every --save-every steps and on SIGTERM; a stage stopped by a signal exits
 # 143, which stops this script too (set -e), so `kill -TERM <python pid>` pauses the chain and
@@ -31,6 +31,7 @@ ATTR_STEPS=${ATTR_STEPS:-14113}
 ATTR2_STEPS=${ATTR2_STEPS:-18100}
 ATTR3_STEPS=${ATTR3_STEPS:-20100}
 ATTR4_STEPS=${ATTR4_STEPS:-23100}
+ATTR5_STEPS=${ATTR5_STEPS:-26100}
 UNET_BASE_STEPS=${UNET_BASE_STEPS:-20000}
 UNET_STEPS=${UNET_STEPS:-7763}
 UNET_TEXT_STEPS=${UNET_TEXT_STEPS:-4800}
@@ -54,7 +55,7 @@ stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 mkdir -p "$RUNS"
 # Stages trained in earlier sessions are committed under train/checkpoints/ (pickle-free
 # ckpt.safetensors): a fresh clone resumes from them instead of starting over.
-for stage in tokenizer vae_base vae clip clip_twins clip_bind clip_count clip_count2 clip_attr clip_attr2 clip_attr3 clip_attr4 unet_base unet unet_text unet_two unet_mix unet_zbind unet_zbind2; do
+for stage in tokenizer vae_base vae clip clip_twins clip_bind clip_count clip_count2 clip_attr clip_attr2 clip_attr3 clip_attr4 clip_attr5 unet_base unet unet_text unet_two unet_mix unet_zbind unet_zbind2; do
   if [ -d "train/checkpoints/$stage" ] && [ ! -d "$RUNS/$stage" ]; then
     stamp "seeding $RUNS/$stage from train/checkpoints/$stage"
     cp -r "train/checkpoints/$stage" "$RUNS/$stage"
@@ -126,7 +127,8 @@ $PY train/train_clip.py $C --run-dir "$RUNS/clip_count2" --init-from "$RUNS/clip
 # tower shape (thirteenth round): a run planned to 19000 steps and stopped at 14113 (clip_attr),
 # then a fresh schedule at twice the rate and four times the weight (clip_attr2); then
 # (fourteenth round) with 16, then 32, extra images a step of shapes in colours off the
-# palette, for the attribute loss only (clip_attr3, clip_attr4).
+# palette, for the attribute loss only (clip_attr3, clip_attr4), and (fifteenth round) 3000
+# steps more of the same (clip_attr5).
 A="$C --alter-twins 0.25 --count-twins 0.35"
 stamp clip_attr
 $PY train/train_clip.py $A --run-dir "$RUNS/clip_attr" --init-from "$RUNS/clip_count2" --lr 5e-4 --attribute-loss 0.5 \
@@ -140,6 +142,9 @@ $PY train/train_clip.py $A --run-dir "$RUNS/clip_attr3" --init-from "$RUNS/clip_
 stamp clip_attr4
 $PY train/train_clip.py $A --run-dir "$RUNS/clip_attr4" --init-from "$RUNS/clip_attr3" --lr 5e-4 --attribute-loss 2 \
   --off-palette 32 --steps "$ATTR4_STEPS" $(resume "$RUNS/clip_attr4")
+stamp clip_attr5
+$PY train/train_clip.py $A --run-dir "$RUNS/clip_attr5" --init-from "$RUNS/clip_attr4" --lr 5e-4 --attribute-loss 2 \
+  --off-palette 32 --steps "$ATTR5_STEPS" $(resume "$RUNS/clip_attr5")
 
 # The first UNet, on vae_base's latents: plain noise, then offset + pyramid noise from step 11710.
 if [ "$(step_of "$RUNS/unet_base")" -lt "$UNET_BASE_STEPS" ]; then
