@@ -7,12 +7,12 @@ matches a prompt.
 - colour: the nearest named colour to the component's strongest pixels
 - position: the nearest position anchor to the component's centroid
 - size: small or large by the bounding box side
-- shape: the shape whose drawing (the generator's, at the object's box) overlaps the object's
-  coverage best, if it overlaps enough (classify_shape)
+- shape: the shape whose drawing (the generator's, at the object's box or at the box of its
+  faint pixels) overlaps the object's coverage best, if it overlaps enough (classify_shape)
 
 `python3 train/detector.py --count 2000 [--blur 0.8]` checks it against generated images, clean
-(should be ~100% correct) or blurred (a VAE's reconstructions are about as soft as 0.8 px), and
-prints the per-attribute accuracy.
+(should be ~100% correct) or blurred (a VAE's reconstructions are about as soft as 0.8 px; at
+1.0 px it reads 99.1% of 1000 images fully right), and prints the per-attribute accuracy.
 """
 import argparse
 import functools
@@ -30,6 +30,7 @@ MIN_PIXELS = 12  # smaller components are noise
 # Clean images match at >= 0.86, 0.8 px blurred ones and VAE reconstructions at >= 0.7 (1st
 # percentile); a blob half covering its best drawing is no shape.
 MIN_MATCH = 0.5
+FAINT = 0.2  # coverage of an object's faint pixels (see detect)
 
 _COLOUR_NAMES = list(sd.COLOURS)
 _COLOUR_RGB = np.array([sd.COLOURS[c] for c in _COLOUR_NAMES], dtype=np.float32)
@@ -121,16 +122,24 @@ def detect(image):
         # object's colour (0 outside the component, so a neighbour never counts).
         cover = np.zeros(dist.shape, dtype=np.float32)
         cover[ys, xs] = np.clip((img[ys, xs] - bg_rgb) @ to_colour / float(to_colour @ to_colour), 0, 1)
+        faint = cover[ys, xs] > FAINT
+        fys, fxs = ys[faint], xs[faint]
         # The object's own mask: closer to its colour than to the background.
         keep = cover[ys, xs] > 0.5
         ys, xs = ys[keep], xs[keep]
         if len(ys) < MIN_PIXELS:
             continue
         y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        # The shape is matched at this box and at the box of its faint pixels too: a thin tip
+        # drawn faintly (a generated star's) falls outside the first, and a drawing at the
+        # shrunken box reads such a star as a diamond or a circle.
+        fy0, fy1, fx0, fx1 = fys.min(), fys.max() + 1, fxs.min(), fxs.max() + 1
         m = 3  # window margin: a pixel of box error, a pixel of blur, one to spare
-        wy0, wx0 = max(y0 - m, 0), max(x0 - m, 0)
-        window = cover[wy0:y1 + m, wx0:x1 + m]
-        shape, match = classify_shape(window, (y0 - wy0, y1 - wy0, x0 - wx0, x1 - wx0))
+        wy0, wx0 = max(fy0 - m, 0), max(fx0 - m, 0)
+        window = cover[wy0:fy1 + m, wx0:fx1 + m]
+        shape, match = max((classify_shape(window, (a - wy0, b - wy0, c - wx0, d - wx0))
+                            for a, b, c, d in dict.fromkeys([(y0, y1, x0, x1), (fy0, fy1, fx0, fx1)])),
+                           key=lambda r: r[1])
         cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0  # box centre: the triangle's centroid sits low
         position = min(sd.POSITIONS, key=lambda p: (sd.POSITIONS[p][0] - cx) ** 2 + (sd.POSITIONS[p][1] - cy) ** 2)
         side = max(y1 - y0, x1 - x0)
